@@ -1,0 +1,9 @@
+//! tether keeps an AWS lab in line with one YAML spec.
+//!
+//! The library follows the data: [`spec`] (YAML to typed model, pure) -> [`live`] (read the
+//! account) -> [`plan`] (diff, pure) -> [`apply`] (the executor). [`aws`] is the only module
+//! that speaks to the AWS SDK. See `ARCHITECTURE.md` for the whole picture.
+
+pub mod diagnostic;
+pub mod policy;
+pub mod spec;

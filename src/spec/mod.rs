@@ -1,0 +1,429 @@
+//! The spec: a YAML file turned into a typed, validated model.
+//!
+//! Owns the file format (which keys exist, their types and defaults) and every check that can
+//! be made without asking AWS: names, tags, policy documents. All errors point at
+//! `file:line:column`. This module does no I/O: it is given the file's name and text.
+//! It does not know what exists in the account, nor how a spec becomes AWS calls.
+
+mod source;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, Location};
+use crate::policy;
+pub use source::{Position, SourceIndex};
+
+/// Tag keys with this prefix belong to tether; users may not set them.
+pub const RESERVED_TAG_PREFIX: &str = "tether:";
+
+/// S3 allows 50 tags on a bucket; tether uses up to 3 of them.
+const MAX_USER_TAGS: usize = 47;
+
+/// Sections of the spec format that later versions implement; naming one gets a clearer hint
+/// than "unknown field".
+const FUTURE_SECTIONS: [&str; 9] = [
+    "account",
+    "iam",
+    "secrets_dir",
+    "key_pairs",
+    "security_groups",
+    "instances",
+    "elastic_ips",
+    "ssh",
+    "jobs",
+];
+
+/// A validated spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    /// The file name as given, for messages.
+    pub file: String,
+    /// Owner of everything tether creates; the value of the `tether:project` tag.
+    pub project: String,
+    /// The spec's region; when absent the AWS chain's region applies.
+    pub region: Option<String>,
+    pub buckets: BTreeMap<String, BucketSpec>,
+}
+
+/// One entry of `buckets:`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketSpec {
+    /// The bucket's name, which is also its key in the spec and its address.
+    pub name: String,
+    /// Adds the standard `AllowPublicRead` statement to the policy.
+    pub public_read: bool,
+    /// The policy document as written (validated, not yet normalised or merged).
+    pub policy: Option<Value>,
+    /// The user's tags (tether adds its own when planning).
+    pub tags: BTreeMap<String, String>,
+    /// Empty the bucket (all object versions) before deleting it.
+    pub force_destroy: bool,
+    /// Take over a bucket of this name that exists but is not owned by the project.
+    pub adopt: bool,
+    /// Permit policy statements that let anyone write or delete.
+    pub allow_public_write: bool,
+    /// Where the bucket is declared, for later errors (ownership conflicts).
+    pub location: Location,
+}
+
+/// Why a spec was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The text is not YAML, or does not have the spec's shape (unknown key, wrong type).
+    #[error("{0}")]
+    Syntax(Diagnostic),
+    /// The shape is right but values are invalid; every problem found is listed.
+    #[error("{}", render_all(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+impl SpecError {
+    /// Every diagnostic in the error.
+    pub fn diagnostics(&self) -> Vec<&Diagnostic> {
+        match self {
+            SpecError::Syntax(d) => vec![d],
+            SpecError::Invalid(ds) => ds.iter().collect(),
+        }
+    }
+}
+
+fn render_all(diagnostics: &[Diagnostic]) -> String {
+    let rendered: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    let mut text = rendered.join("\n\nerror: ");
+    if diagnostics.len() > 1 {
+        text.push_str(&format!("\n\n{} errors in the spec", diagnostics.len()));
+    }
+    text
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    project: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    buckets: BTreeMap<String, Option<RawBucket>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBucket {
+    #[serde(default)]
+    public_read: bool,
+    #[serde(default)]
+    policy: Option<serde_yaml::Value>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    force_destroy: bool,
+    #[serde(default)]
+    adopt: bool,
+    #[serde(default)]
+    allow_public_write: bool,
+}
+
+/// Parses and validates the spec in `text`, read from `file`.
+pub fn parse(file: &str, text: &str) -> Result<Spec, SpecError> {
+    if text.trim().is_empty() {
+        return Err(SpecError::Syntax(
+            Diagnostic::new(format!("the spec file `{file}` is empty"), None)
+                .with_hint("a spec needs at least `project: <name>`"),
+        ));
+    }
+    let raw: RawSpec = serde_yaml::from_str(text).map_err(|error| {
+        let location = error
+            .location()
+            .map(|l| Location::new(file, text, l.line(), l.column()));
+        let mut message = error.to_string();
+        // serde_yaml appends the position in prose; it is shown as file:line:column instead.
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        let mut diagnostic = Diagnostic::new(message, location);
+        if let Some(section) = FUTURE_SECTIONS
+            .iter()
+            .find(|section| diagnostic.message.starts_with(&format!("unknown field `{section}`")))
+        {
+            diagnostic = diagnostic.with_hint(format!(
+                "`{section}` is part of the spec format but not supported by this version of tether yet"
+            ));
+        }
+        SpecError::Syntax(diagnostic)
+    })?;
+    let checker = Checker {
+        file,
+        text,
+        index: SourceIndex::build(text),
+        diagnostics: Vec::new(),
+    };
+    checker.check(raw)
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    index: SourceIndex,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn key_location(&self, path: &[&str]) -> Location {
+        let position = self.index.key(path).unwrap_or(Position { line: 1, column: 1 });
+        Location::new(self.file, self.text, position.line, position.column)
+    }
+
+    fn value_location(&self, path: &[&str]) -> Location {
+        let position = self.index.value(path).unwrap_or(Position { line: 1, column: 1 });
+        Location::new(self.file, self.text, position.line, position.column)
+    }
+
+    fn error(&mut self, location: Location, message: String, hint: Option<String>) {
+        let mut diagnostic = Diagnostic::new(message, Some(location));
+        diagnostic.hint = hint;
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn check(mut self, raw: RawSpec) -> Result<Spec, SpecError> {
+        if let Err(message) = check_project_name(&raw.project) {
+            let location = self.value_location(&["project"]);
+            self.error(location, message, Some("use letters, digits, `-` and `_`".into()));
+        }
+        if let Some(region) = &raw.region {
+            if !is_region_name(region) {
+                let location = self.value_location(&["region"]);
+                self.error(
+                    location,
+                    format!("`{region}` is not an AWS region name"),
+                    Some("regions look like `us-east-1` or `eu-west-2`".into()),
+                );
+            }
+        }
+        let mut buckets = BTreeMap::new();
+        for (name, bucket) in raw.buckets {
+            let bucket = bucket.unwrap_or_default();
+            let key_path = ["buckets", name.as_str()];
+            if let Err(message) = check_bucket_name(&name) {
+                let location = self.key_location(&key_path);
+                self.error(
+                    location,
+                    format!("invalid bucket name `{name}`: {message}"),
+                    Some("bucket names are 3-63 lower-case letters, digits, `.` and `-`, starting and ending with a letter or digit".into()),
+                );
+            }
+            self.check_tags(&key_path, &bucket.tags);
+            let policy = match bucket.policy {
+                None => None,
+                Some(value) => self.check_policy(&name, value, bucket.allow_public_write),
+            };
+            let spec = BucketSpec {
+                name: name.clone(),
+                public_read: bucket.public_read,
+                policy,
+                tags: bucket.tags,
+                force_destroy: bucket.force_destroy,
+                adopt: bucket.adopt,
+                allow_public_write: bucket.allow_public_write,
+                location: self.key_location(&key_path),
+            };
+            if spec.public_read {
+                if let Some(policy) = &spec.policy {
+                    let clash = policy_statement_ids(policy).contains(&policy::PUBLIC_READ_SID.to_string());
+                    if clash {
+                        let location = self.key_location(&["buckets", name.as_str(), "public_read"]);
+                        self.error(
+                            location,
+                            format!(
+                                "`public_read: true` adds a statement `{}`, and the policy already has one",
+                                policy::PUBLIC_READ_SID
+                            ),
+                            Some("drop `public_read` or rename the policy's statement".into()),
+                        );
+                    }
+                }
+            }
+            buckets.insert(name, spec);
+        }
+        if !self.diagnostics.is_empty() {
+            return Err(SpecError::Invalid(self.diagnostics));
+        }
+        Ok(Spec {
+            file: self.file.to_string(),
+            project: raw.project,
+            region: raw.region,
+            buckets,
+        })
+    }
+
+    fn check_tags(&mut self, resource_path: &[&str], tags: &BTreeMap<String, String>) {
+        let mut path: Vec<&str> = resource_path.to_vec();
+        path.push("tags");
+        if tags.len() > MAX_USER_TAGS {
+            let location = self.key_location(&path);
+            self.error(
+                location,
+                format!("{} tags is too many: at most {MAX_USER_TAGS} (AWS allows 50, tether uses 3)", tags.len()),
+                None,
+            );
+        }
+        for (key, value) in tags {
+            let mut tag_path = path.clone();
+            tag_path.push(key);
+            let problem = if key.is_empty() || key.chars().count() > 128 {
+                Some("tag keys are 1 to 128 characters".to_string())
+            } else if key.starts_with(RESERVED_TAG_PREFIX) {
+                Some(format!("tag keys starting with `{RESERVED_TAG_PREFIX}` are reserved for tether"))
+            } else if key.to_ascii_lowercase().starts_with("aws:") {
+                Some("tag keys starting with `aws:` are reserved for AWS".to_string())
+            } else if value.chars().count() > 256 {
+                Some(format!("the value of tag `{key}` is longer than 256 characters"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                let location = self.key_location(&tag_path);
+                self.error(location, format!("invalid tag `{key}`: {problem}"), None);
+            }
+        }
+    }
+
+    /// Converts the YAML (or JSON string) policy to JSON and validates it; problems are
+    /// recorded with the position of the offending node.
+    fn check_policy(&mut self, bucket: &str, value: serde_yaml::Value, allow_public_write: bool) -> Option<Value> {
+        let path = ["buckets", bucket, "policy"];
+        let (document, embedded_json) = match value {
+            serde_yaml::Value::String(text) => match serde_json::from_str::<Value>(&text) {
+                Ok(document) => (document, true),
+                Err(error) => {
+                    let location = self.value_location(&path);
+                    self.error(
+                        location,
+                        format!("the policy of bucket `{bucket}` is not valid JSON: {error}"),
+                        Some("write the policy as YAML, or as a JSON string".into()),
+                    );
+                    return None;
+                }
+            },
+            other => match serde_json::to_value(&other) {
+                Ok(document) => (document, false),
+                Err(error) => {
+                    let location = self.value_location(&path);
+                    self.error(
+                        location,
+                        format!("the policy of bucket `{bucket}` cannot be read as JSON: {error}"),
+                        None,
+                    );
+                    return None;
+                }
+            },
+        };
+        let problems = policy::validate_bucket_policy(&document, bucket, allow_public_write);
+        if problems.is_empty() {
+            return Some(document);
+        }
+        for problem in problems {
+            // Inside a JSON string there are no YAML positions: point at the string.
+            let mut node_path: Vec<&str> = path.to_vec();
+            if !embedded_json {
+                node_path.extend(problem.path.iter().map(String::as_str));
+            }
+            let location = self.key_location(&node_path);
+            let where_ = if problem.path.is_empty() || !embedded_json {
+                String::new()
+            } else {
+                format!(" (at `{}`)", problem.path.join("."))
+            };
+            self.error(
+                location,
+                format!("invalid policy for bucket `{bucket}`{where_}: {}", problem.message),
+                problem.hint,
+            );
+        }
+        None
+    }
+}
+
+fn policy_statement_ids(document: &Value) -> Vec<String> {
+    let statements = match document.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(single) => vec![single],
+        None => Vec::new(),
+    };
+    statements
+        .into_iter()
+        .filter_map(|s| s.get("Sid").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+fn check_project_name(project: &str) -> Result<(), String> {
+    let valid_chars = project
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if project.is_empty() || project.len() > 64 || !valid_chars {
+        return Err(format!(
+            "invalid project name `{project}`: it must be 1-64 letters, digits, `-` or `_`"
+        ));
+    }
+    Ok(())
+}
+
+/// Region names: `us-east-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-3`, ...
+pub fn is_region_name(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+/// S3's general purpose bucket naming rules, as AWS documents them.
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    if name.len() < 3 || name.len() > 63 {
+        return Err(format!("it is {} characters long; names are 3 to 63", name.len()));
+    }
+    if name.contains('_') {
+        return Err("underscores are not allowed".into());
+    }
+    if name.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err("upper-case letters are not allowed".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
+    {
+        return Err(format!("the character `{c}` is not allowed"));
+    }
+    let first = name.chars().next().unwrap_or('-');
+    let last = name.chars().last().unwrap_or('-');
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return Err("it must start and end with a letter or digit".into());
+    }
+    if name.contains("..") {
+        return Err("two adjacent periods are not allowed".into());
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("it must not be formatted like an IP address".into());
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return Err(format!("the prefix `{prefix}` is reserved by AWS"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if name.ends_with(suffix) {
+            return Err(format!("the suffix `{suffix}` is reserved by AWS"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Table-driven tests of spec parsing: every bad input gives a rendered error that points at
+//! `file:line:column`. The renderings are insta snapshots under `snapshots/`.
+
+use super::*;
+
+fn error_text(yaml: &str) -> String {
+    match parse("tether.yaml", yaml) {
+        Ok(spec) => panic!("expected an error, got {spec:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn bad_input_is_reported_with_its_position() {
+    let cases = [
+        ("empty_file", "\n"),
+        ("malformed_yaml", "project: lab\nbuckets:\n  data: {public_read: true\n"),
+        ("unknown_top_level_key", "project: lab\nbukets:\n  data: {}\n"),
+        ("future_section", "project: lab\ninstances:\n  worker: {}\n"),
+        ("unknown_bucket_key", "project: lab\nbuckets:\n  data:\n    public-read: true\n"),
+        ("wrong_type", "project: lab\nbuckets:\n  data:\n    force_destroy: maybe\n"),
+        ("missing_project", "region: us-east-1\n"),
+        ("bad_project_name", "project: \"my lab\"\n"),
+        ("bad_region", "project: lab\nregion: Frankfurt\n"),
+        ("bucket_name_with_underscore", "project: lab\nbuckets:\n  lab_data: {}\n"),
+        ("bucket_name_upper_case", "project: lab\nbuckets:\n  LabData: {}\n"),
+        ("bucket_name_ip_address", "project: lab\nbuckets:\n  192.168.10.1: {}\n"),
+        ("bucket_name_too_short", "project: lab\nbuckets:\n  ab: {}\n"),
+        ("bucket_name_double_dot", "project: lab\nbuckets:\n  lab..data: {}\n"),
+        ("reserved_tag", "project: lab\nbuckets:\n  lab-data:\n    tags: {\"tether:project\": other}\n"),
+        (
+            "policy_bad_effect",
+            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Permit\n          Principal: \"*\"\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-data/*\n",
+        ),
+        (
+            "policy_missing_version",
+            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Statement: []\n",
+        ),
+        (
+            "policy_json_string_invalid",
+            "project: lab\nbuckets:\n  lab-data:\n    policy: '{\"Version\": \"2012-10-17\", \"Statement\": ['\n",
+        ),
+        (
+            "policy_json_string_public_write",
+            "project: lab\nbuckets:\n  lab-data:\n    policy: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"s3:PutObject\", \"Resource\": \"arn:aws:s3:::lab-data/*\"}]}'\n",
+        ),
+        (
+            "policy_public_write",
+            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Allow\n          Principal: {AWS: \"*\"}\n          Action: [s3:GetObject, \"s3:*\"]\n          Resource: arn:aws:s3:::lab-data/*\n",
+        ),
+        (
+            "public_read_sid_clash",
+            "project: lab\nbuckets:\n  lab-data:\n    public_read: true\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Sid: AllowPublicRead\n          Effect: Allow\n          Principal: \"*\"\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-data/*\n",
+        ),
+        (
+            "several_errors_at_once",
+            "project: lab\nregion: nowhere\nbuckets:\n  Bad_One: {}\n  good-one: {}\n  also..bad: {}\n",
+        ),
+    ];
+    for (name, yaml) in cases {
+        insta::assert_snapshot!(name, error_text(yaml), yaml);
+    }
+}
+
+#[test]
+fn a_full_bucket_parses_into_the_model() {
+    let yaml = "\
+project: dsi-lab
+region: eu-west-1
+buckets:
+  dsi-lab-data:
+    public_read: true
+    tags: {team: ds}
+    force_destroy: true
+  dsi-lab-private:
+  dsi-lab-json:
+    adopt: true
+    policy: '{\"Version\": \"2012-10-17\", \"Statement\": {\"Effect\": \"Deny\", \"Principal\": \"*\", \"Action\": \"s3:*\", \"Resource\": \"arn:aws:s3:::dsi-lab-json/*\", \"Condition\": {\"Bool\": {\"aws:SecureTransport\": \"false\"}}}}'
+";
+    let spec = parse("tether.yaml", yaml).expect("valid spec");
+    assert_eq!(spec.project, "dsi-lab");
+    assert_eq!(spec.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        spec.buckets.keys().collect::<Vec<_>>(),
+        ["dsi-lab-data", "dsi-lab-json", "dsi-lab-private"]
+    );
+    let data = &spec.buckets["dsi-lab-data"];
+    assert!(data.public_read && data.force_destroy && !data.adopt);
+    assert_eq!(data.tags.get("team").map(String::as_str), Some("ds"));
+    assert_eq!((data.location.line, data.location.column), (4, 3));
+    let private = &spec.buckets["dsi-lab-private"];
+    assert!(!private.public_read && private.policy.is_none() && private.tags.is_empty());
+    let json = &spec.buckets["dsi-lab-json"];
+    assert!(json.adopt);
+    assert_eq!(json.policy.as_ref().and_then(|p| p.get("Version")), Some(&Value::from("2012-10-17")));
+}
+
+#[test]
+fn bucket_name_rules_accept_what_aws_accepts() {
+    for name in ["abc", "lab-data", "my.bucket.01", "0-numbers-first", &"a".repeat(63)] {
+        assert_eq!(check_bucket_name(name), Ok(()), "{name}");
+    }
+    for name in ["ab", "-lab", "lab-", "Lab", "lab_data", "1.2.3.4", "xn--lab", "lab-s3alias", "a b c", &"a".repeat(64)] {
+        assert!(check_bucket_name(name).is_err(), "{name}");
+    }
+}
+
+#[test]
+fn region_names() {
+    for region in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-3"] {
+        assert!(is_region_name(region), "{region}");
+    }
+    for region in ["us-east", "useast1", "US-EAST-1", "us-east-x", "u-east-1"] {
+        assert!(!is_region_name(region), "{region}");
+    }
+}
