@@ -7,3 +7,6 @@
 pub mod diagnostic;
 pub mod policy;
 pub mod spec;
+pub mod model;
+pub mod plan;
+pub mod render;

@@ -445,7 +445,7 @@ pub fn normalise(document: &Value) -> Value {
         return document.clone();
     };
     let mut out = Map::new();
-    for (key, value) in map {
+    for (key, value) in canonical_order(map, &["Version", "Id", "Statement"]) {
         let value = if key == "Statement" {
             let items = match value {
                 Value::Array(items) => items.clone(),
@@ -465,13 +465,13 @@ fn normalise_statement(statement: &Value) -> Value {
         return statement.clone();
     };
     let mut out = Map::new();
-    for (key, value) in map {
+    for (key, value) in canonical_order(map, &STATEMENT_KEYS) {
         let value = match key.as_str() {
             k if SET_KEYS.contains(&k) => string_set(value),
             "Principal" | "NotPrincipal" => match value {
                 Value::Object(kinds) => Value::Object(
-                    kinds
-                        .iter()
+                    canonical_order(kinds, &[])
+                        .into_iter()
                         .map(|(kind, ids)| (kind.clone(), string_set(ids)))
                         .collect(),
                 ),
@@ -479,12 +479,13 @@ fn normalise_statement(statement: &Value) -> Value {
             },
             "Condition" => match value {
                 Value::Object(operators) => Value::Object(
-                    operators
-                        .iter()
+                    canonical_order(operators, &[])
+                        .into_iter()
                         .map(|(operator, keys)| {
                             let keys = match keys {
                                 Value::Object(keys) => Value::Object(
-                                    keys.iter()
+                                    canonical_order(keys, &[])
+                                        .into_iter()
                                         .map(|(k, v)| (k.clone(), string_set(&stringify_scalars(v))))
                                         .collect(),
                                 ),
@@ -501,6 +502,17 @@ fn normalise_statement(statement: &Value) -> Value {
         out.insert(key.clone(), value);
     }
     Value::Object(out)
+}
+
+/// The entries of `map` with the `known` keys first, in that order, then the rest sorted, so
+/// that normalised documents print alike whatever order AWS or the user wrote them in.
+fn canonical_order<'a>(map: &'a Map<String, Value>, known: &[&str]) -> Vec<(&'a String, &'a Value)> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by_key(|(key, _)| {
+        let rank = known.iter().position(|k| k == key).unwrap_or(known.len());
+        (rank, key.as_str())
+    });
+    entries
 }
 
 fn stringify_scalars(value: &Value) -> Value {
@@ -529,8 +541,8 @@ fn string_set(value: &Value) -> Value {
     }
 }
 
-/// The document as stable, indented JSON: sorted keys (serde_json's map is ordered), two
-/// spaces. Used for diffs and for the body sent to AWS, so what is shown is what is sent.
+/// The document as indented JSON, keys in the order of the value (canonical after
+/// `normalise`). Used for diffs and for the body sent to AWS, so what is shown is what is sent.
 pub fn to_pretty_json(document: &Value) -> String {
     serde_json::to_string_pretty(document).expect("a JSON value always serialises")
 }
@@ -663,6 +675,15 @@ mod tests {
         for (name, document, allow, expected) in cases {
             assert_eq!(messages(document, allow), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn normalised_documents_print_in_canonical_key_order() {
+        let document = json!({"Statement": {"Resource": "arn:aws:s3:::b/*", "Action": "s3:GetObject", "Principal": "*", "Effect": "Allow", "Sid": "s"}, "Version": "2012-10-17"});
+        assert_eq!(
+            serde_json::to_string(&normalise(&document)).unwrap(),
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"s","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#
+        );
     }
 
     #[test]

@@ -1,0 +1,316 @@
+//! The planner: diff the desired state against the live state and say exactly what would
+//! change. Pure: no I/O, no clock, no AWS types.
+//!
+//! A plan is a list of changes, one per resource, each with an action (create, update in
+//! place, replace, delete, adopt, no-op), the attribute-level diff, and the full `before` and
+//! `after` states. `before` is what the plan saw; `apply` of a saved plan re-reads the
+//! account and refuses if anything touched differs from it. The plan also carries the
+//! dependencies between changes that the executor must respect.
+//!
+//! Ownership rules live here: tether touches only resources tagged with the project, adopts
+//! untagged ones only when the spec says `adopt: true`, and never touches another project's.
+
+mod desired;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{
+    ownership, Address, AttributeFormat, DesiredResource, LiveState, Ownership, ResourceState, TAG_FORCE_DESTROY,
+};
+pub use desired::desired_resources;
+
+/// The version of the plan's JSON format (`tether plan --json`, saved plans).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a plan is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Make the account match the spec.
+    Apply,
+    /// Delete everything the project owns.
+    Destroy,
+}
+
+/// A plan: every resource the spec or the account knows, and what to do with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub project: String,
+    pub region: String,
+    pub mode: Mode,
+    /// Sorted by address; no-ops included.
+    pub changes: Vec<Change>,
+}
+
+/// What happens to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    /// Tag an existing, unowned resource as the project's, then manage it.
+    Adopt,
+    NoOp,
+}
+
+/// One resource's change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub action: Action,
+    /// Why a replace or delete happens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The attributes that differ (all set attributes for a create or delete).
+    pub attributes: Vec<AttributeChange>,
+    /// The live state the plan saw; `None` when the resource does not exist.
+    pub before: Option<ResourceState>,
+    /// The state after the change; `None` for a delete.
+    pub after: Option<ResourceState>,
+    /// Changes that must finish before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+}
+
+/// One attribute's difference; `Value::Null` stands for "absent".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    pub name: String,
+    pub before: Value,
+    pub after: Value,
+    pub format: AttributeFormat,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replacement: bool,
+}
+
+/// Counts of changes by action.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub adopt: usize,
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub no_op: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for change in &self.changes {
+            match change.action {
+                Action::Adopt => summary.adopt += 1,
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Replace => summary.replace += 1,
+                Action::Delete => summary.delete += 1,
+                Action::NoOp => summary.no_op += 1,
+            }
+        }
+        summary
+    }
+
+    /// Whether applying the plan would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    /// The changes that do something.
+    pub fn actionable(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.action != Action::NoOp)
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Resources the spec names exist in the account but belong to someone else.
+    #[error("{}", render_conflicts(.0))]
+    NotOwned(Vec<Diagnostic>),
+}
+
+fn render_conflicts(conflicts: &[Diagnostic]) -> String {
+    conflicts
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n\nerror: ")
+}
+
+/// Diffs `desired` against `live` for `project`. In `Mode::Destroy`, `desired` is ignored and
+/// every owned resource is deleted.
+pub fn plan(
+    project: &str,
+    region: &str,
+    mode: Mode,
+    desired: &[DesiredResource],
+    live: &LiveState,
+) -> Result<Plan, PlanError> {
+    let desired: BTreeMap<&Address, &DesiredResource> = match mode {
+        Mode::Apply => desired.iter().map(|d| (&d.address, d)).collect(),
+        Mode::Destroy => BTreeMap::new(),
+    };
+    let mut changes: BTreeMap<Address, Change> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+
+    for (address, wanted) in &desired {
+        let change = match live.resources.get(*address) {
+            None => Change {
+                address: (*address).clone(),
+                action: Action::Create,
+                reason: None,
+                attributes: diff_attributes(None, Some(&wanted.state)),
+                before: None,
+                after: Some(wanted.state.clone()),
+                depends_on: wanted.depends_on.clone(),
+            },
+            Some(found) => match ownership(found.state.tags(), project) {
+                Ownership::Owned => {
+                    let attributes = diff_attributes(Some(&found.state), Some(&wanted.state));
+                    let forcing: Vec<&str> = attributes
+                        .iter()
+                        .filter(|a| a.forces_replacement)
+                        .map(|a| a.name.as_str())
+                        .collect();
+                    let (action, reason) = if attributes.is_empty() {
+                        (Action::NoOp, None)
+                    } else if forcing.is_empty() {
+                        (Action::Update, None)
+                    } else {
+                        (Action::Replace, Some(format!("{} cannot change in place", forcing.join(", "))))
+                    };
+                    Change {
+                        address: (*address).clone(),
+                        action,
+                        reason,
+                        attributes,
+                        before: Some(found.state.clone()),
+                        after: Some(wanted.state.clone()),
+                        depends_on: wanted.depends_on.clone(),
+                    }
+                }
+                Ownership::Unowned if wanted.adopt => Change {
+                    address: (*address).clone(),
+                    action: Action::Adopt,
+                    reason: None,
+                    attributes: diff_attributes(Some(&found.state), Some(&wanted.state)),
+                    before: Some(found.state.clone()),
+                    after: Some(wanted.state.clone()),
+                    depends_on: wanted.depends_on.clone(),
+                },
+                Ownership::Unowned => {
+                    conflicts.push(
+                        Diagnostic::new(
+                            format!("{address} exists but is not owned by project `{project}`"),
+                            Some(wanted.location.clone()),
+                        )
+                        .with_hint(
+                            "tether never touches what it does not own: add `adopt: true` to take it over, or choose another name",
+                        ),
+                    );
+                    continue;
+                }
+                Ownership::OtherProject(other) => {
+                    conflicts.push(
+                        Diagnostic::new(
+                            format!("{address} belongs to tether project `{other}`, not `{project}`"),
+                            Some(wanted.location.clone()),
+                        )
+                        .with_hint(format!(
+                            "a resource has one owner: remove it from project `{other}`'s spec first, or choose another name"
+                        )),
+                    );
+                    continue;
+                }
+            },
+        };
+        changes.insert((*address).clone(), change);
+    }
+
+    for (address, found) in &live.resources {
+        if desired.contains_key(address) || ownership(found.state.tags(), project) != Ownership::Owned {
+            continue;
+        }
+        let reason = match mode {
+            Mode::Apply => "no longer in the spec",
+            Mode::Destroy => "destroy",
+        };
+        let emptied = found.state.tags().get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true");
+        let reason = if emptied {
+            format!("{reason}; force_destroy: its contents are deleted too")
+        } else {
+            reason.to_string()
+        };
+        // A resource is deleted after everything being deleted that refers to it.
+        let depends_on = live
+            .resources
+            .values()
+            .filter(|other| other.depends_on.contains(address) && !desired.contains_key(&other.address))
+            .map(|other| other.address.clone())
+            .collect();
+        changes.insert(
+            address.clone(),
+            Change {
+                address: address.clone(),
+                action: Action::Delete,
+                reason: Some(reason),
+                attributes: diff_attributes(Some(&found.state), None),
+                before: Some(found.state.clone()),
+                after: None,
+                depends_on,
+            },
+        );
+    }
+
+    if !conflicts.is_empty() {
+        return Err(PlanError::NotOwned(conflicts));
+    }
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        project: project.to_string(),
+        region: region.to_string(),
+        mode,
+        changes: changes.into_values().collect(),
+    })
+}
+
+/// The attributes that differ between two states of one resource. Either side may be absent
+/// (create, delete); then every attribute that is set on the other side is listed.
+fn diff_attributes(before: Option<&ResourceState>, after: Option<&ResourceState>) -> Vec<AttributeChange> {
+    let before_attributes = before.map(ResourceState::attributes).unwrap_or_default();
+    let after_attributes = after.map(ResourceState::attributes).unwrap_or_default();
+    let template = if after_attributes.is_empty() {
+        &before_attributes
+    } else {
+        &after_attributes
+    };
+    template
+        .iter()
+        .filter_map(|attribute| {
+            let find = |list: &[crate::model::Attribute]| {
+                list.iter()
+                    .find(|a| a.name == attribute.name)
+                    .map(|a| a.value.clone())
+                    .unwrap_or(Value::Null)
+            };
+            let old = find(&before_attributes);
+            let new = find(&after_attributes);
+            (old != new).then(|| AttributeChange {
+                name: attribute.name.to_string(),
+                forces_replacement: attribute.forces_replacement && before.is_some() && after.is_some(),
+                before: old,
+                after: new,
+                format: attribute.format,
+            })
+        })
+        .collect()
+}

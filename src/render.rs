@@ -1,0 +1,176 @@
+//! Plans as text for people: grouped, coloured like terraform's (`+`, `~`, `-/+`, `-`), with
+//! attribute-level diffs and unified diffs of policy documents. Pure: returns strings with
+//! ANSI styles, which the printer strips when the output is not a colour terminal.
+//! The JSON form of a plan is the `Plan` type itself (serde), not built here.
+
+use std::fmt::Write;
+
+use anstyle::{AnsiColor, Style};
+use serde_json::Value;
+use similar::TextDiff;
+
+use crate::model::AttributeFormat;
+use crate::plan::{Action, AttributeChange, Change, Mode, Plan};
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const RED: Style = AnsiColor::Red.on_default();
+const CYAN: Style = AnsiColor::Cyan.on_default();
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+/// The symbol, style and verb of an action. The symbol and verb carry the meaning; colour
+/// only repeats it.
+fn look(action: Action) -> (&'static str, Style, &'static str) {
+    match action {
+        Action::Create => ("+", GREEN, "create"),
+        Action::Update => ("~", YELLOW, "update in place"),
+        Action::Replace => ("-/+", RED, "replace"),
+        Action::Delete => ("-", RED, "delete"),
+        Action::Adopt => ("&", CYAN, "adopt"),
+        Action::NoOp => (" ", Style::new(), "no change"),
+    }
+}
+
+/// The whole plan, ending with the summary line.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.has_changes() {
+        let verb = match plan.mode {
+            Mode::Apply => "apply",
+            Mode::Destroy => "destroy",
+        };
+        let _ = writeln!(
+            out,
+            "tether will perform these actions to {verb} project {BOLD}{}{BOLD:#} in {}:\n",
+            plan.project, plan.region
+        );
+        for change in plan.actionable() {
+            change_text(&mut out, change);
+            out.push('\n');
+        }
+    }
+    out.push_str(&summary_line(plan));
+    out.push('\n');
+    out
+}
+
+/// `Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.` or `No changes.`; adoptions
+/// are named only when there are some.
+pub fn summary_line(plan: &Plan) -> String {
+    if !plan.has_changes() {
+        return format!("{BOLD}No changes.{BOLD:#} The account matches the spec.");
+    }
+    let s = plan.summary();
+    let adopt = if s.adopt > 0 {
+        format!("{} to adopt, ", s.adopt)
+    } else {
+        String::new()
+    };
+    format!(
+        "{BOLD}Plan:{BOLD:#} {adopt}{} to create, {} to update, {} to replace, {} to delete.",
+        s.create, s.update, s.replace, s.delete
+    )
+}
+
+fn change_text(out: &mut String, change: &Change) {
+    let (symbol, style, verb) = look(change.action);
+    let reason = change
+        .reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "  {style}{symbol} {BOLD}{}{BOLD:#}{style:#}  ({verb}{reason})", change.address);
+    for attribute in &change.attributes {
+        attribute_text(out, change.action, attribute);
+    }
+}
+
+fn attribute_text(out: &mut String, action: Action, attribute: &AttributeChange) {
+    let forces = if attribute.forces_replacement {
+        format!(" {RED}# forces replacement{RED:#}")
+    } else {
+        String::new()
+    };
+    match attribute.format {
+        AttributeFormat::Map => {
+            let empty = serde_json::Map::new();
+            let before = attribute.before.as_object().unwrap_or(&empty);
+            let after = attribute.after.as_object().unwrap_or(&empty);
+            let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let name = format!("{}.{key}", attribute.name);
+                value_line(out, action, &name, before.get(key), after.get(key), &forces);
+            }
+        }
+        AttributeFormat::Value => {
+            value_line(
+                out,
+                action,
+                &attribute.name,
+                non_null(&attribute.before),
+                non_null(&attribute.after),
+                &forces,
+            );
+        }
+        AttributeFormat::Document => {
+            let (symbol, style) = match (non_null(&attribute.before), non_null(&attribute.after)) {
+                (None, _) => ("+", GREEN),
+                (_, None) => ("-", RED),
+                _ => ("~", YELLOW),
+            };
+            let _ = writeln!(out, "      {style}{symbol}{style:#} {}:{forces}", attribute.name);
+            document_diff(out, &attribute.before, &attribute.after);
+        }
+    }
+}
+
+fn non_null(value: &Value) -> Option<&Value> {
+    (!value.is_null()).then_some(value)
+}
+
+fn value_line(out: &mut String, action: Action, name: &str, before: Option<&Value>, after: Option<&Value>, forces: &str) {
+    match (before, after) {
+        (Some(old), Some(new)) if old == new => {
+            // Unchanged keys of a changed map are shown only on create and delete.
+            if matches!(action, Action::Create | Action::Delete) {
+                let _ = writeln!(out, "        {name} = {old}");
+            }
+        }
+        (None, Some(new)) => {
+            let _ = writeln!(out, "      {GREEN}+{GREEN:#} {name} = {new}{forces}");
+        }
+        (Some(old), None) => {
+            let _ = writeln!(out, "      {RED}-{RED:#} {name} = {old}{forces}");
+        }
+        (Some(old), Some(new)) => {
+            let _ = writeln!(out, "      {YELLOW}~{YELLOW:#} {name} = {old} -> {new}{forces}");
+        }
+        (None, None) => {}
+    }
+}
+
+/// A unified diff of two documents' pretty JSON (the whole document when one side is absent),
+/// indented under the attribute.
+fn document_diff(out: &mut String, before: &Value, after: &Value) {
+    let text = |value: &Value| match value {
+        Value::Null => String::new(),
+        other => format!("{}\n", crate::policy::to_pretty_json(other)),
+    };
+    let (old, new) = (text(before), text(after));
+    let diff = TextDiff::from_lines(&old, &new);
+    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+        let _ = writeln!(out, "          {DIM}{}{DIM:#}", hunk.header());
+        for change in hunk.iter_changes() {
+            let (sign, style) = match change.tag() {
+                similar::ChangeTag::Delete => ("-", RED),
+                similar::ChangeTag::Insert => ("+", GREEN),
+                similar::ChangeTag::Equal => (" ", Style::new()),
+            };
+            let line = change.value().trim_end_matches('\n');
+            let _ = writeln!(out, "          {style}{sign}{line}{style:#}");
+        }
+    }
+}
