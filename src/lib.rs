@@ -10,3 +10,6 @@ pub mod spec;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod aws;
+pub mod live;
+pub mod apply;

@@ -229,4 +229,6 @@ pub struct LiveResource {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LiveState {
     pub resources: BTreeMap<Address, LiveResource>,
+    /// Things the reader skipped and the user should know about (a bucket it may not read).
+    pub warnings: Vec<String>,
 }

@@ -1,0 +1,187 @@
+//! The executor: carries out a plan against the account.
+//!
+//! Each actionable change becomes one job for the [`coordinator`], which runs jobs in
+//! dependency order with bounded parallelism; a job runs its change's operations
+//! ([`steps`]) one after another. A failed job stops only the jobs that depend on it, and the
+//! run ends with a per-resource report. Every operation is idempotent, so after a crash or a
+//! failure, planning and applying again converges without duplicates.
+//!
+//! Before a saved plan is applied, [`check_fresh`] re-reads every resource it touches and
+//! refuses if any differs from what the plan saw.
+
+pub mod coordinator;
+pub mod steps;
+
+use std::time::{Duration, Instant};
+
+use crate::aws::{AwsError, Cloud};
+use crate::live::{self, Scope};
+use crate::model::Address;
+use crate::plan::{Action, Plan};
+use coordinator::Outcome;
+use steps::Operation;
+
+/// Why a plan cannot be applied at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The account changed since the saved plan was made; nothing was changed.
+    #[error("stale plan: the account changed since the plan was made, so nothing was applied\n{}", .0.join("\n"))]
+    Stale(Vec<String>),
+    /// The plan was made for another region than the one tether is talking to.
+    #[error("the plan is for region {planned}, but tether is configured for {configured}")]
+    WrongRegion { planned: String, configured: String },
+    /// Reading the account to check the plan failed.
+    #[error("could not check the plan against the account")]
+    Read(#[source] AwsError),
+}
+
+/// Something the executor reports while it works, for progress output.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    Started { address: &'a Address, operation: &'a Operation },
+    Finished { address: &'a Address, action: Action, elapsed: Duration },
+    Failed { address: &'a Address, error: &'a StepError },
+}
+
+/// A failed step: the resource, and the AWS error with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct StepError {
+    #[source]
+    pub error: AwsError,
+    pub hint: Option<String>,
+}
+
+/// How one resource's change ended.
+#[derive(Debug)]
+pub enum StepResult {
+    Done,
+    Failed(StepError),
+    /// Not attempted because `because` failed.
+    Skipped { because: Option<Address> },
+}
+
+/// The outcome of an apply, one entry per actionable change, in address order.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub results: Vec<(Address, Action, StepResult)>,
+}
+
+impl Report {
+    pub fn succeeded(&self) -> bool {
+        self.results.iter().all(|(_, _, r)| matches!(r, StepResult::Done))
+    }
+}
+
+/// Re-reads every resource the plan changes and refuses if any differs from what the plan
+/// saw (`before`). Reads only; changes nothing.
+pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
+    if cloud.region() != plan.region {
+        return Err(ApplyError::WrongRegion {
+            planned: plan.region.clone(),
+            configured: cloud.region().to_string(),
+        });
+    }
+    let touched: Vec<Address> = plan.actionable().map(|c| c.address.clone()).collect();
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let live = live::read(cloud, &plan.project, Scope::Only(&touched))
+        .await
+        .map_err(ApplyError::Read)?;
+    let stale: Vec<String> = plan
+        .actionable()
+        .filter_map(|change| {
+            let now = live.resources.get(&change.address).map(|r| &r.state);
+            match (change.before.as_ref(), now) {
+                (None, Some(_)) => Some(format!("  {}: now exists; the plan expected to create it", change.address)),
+                (Some(_), None) => Some(format!("  {}: no longer exists", change.address)),
+                (Some(before), Some(now)) if before != now => {
+                    Some(format!("  {}: changed since the plan was made", change.address))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(ApplyError::Stale(stale))
+    }
+}
+
+/// Applies the plan's changes, at most `parallelism` resources at a time.
+pub async fn apply(cloud: &Cloud, plan: &Plan, parallelism: usize, progress: &(dyn Fn(Progress<'_>) + Sync)) -> Report {
+    let jobs: Vec<(Address, Vec<Address>)> = plan
+        .actionable()
+        .map(|c| (c.address.clone(), c.depends_on.clone()))
+        .collect();
+    let mut outcomes = coordinator::run(jobs, parallelism, |address: Address| async move {
+        let change = plan
+            .changes
+            .iter()
+            .find(|c| c.address == address)
+            .expect("every job is a change of the plan");
+        let started = Instant::now();
+        for operation in steps::operations(change) {
+            progress(Progress::Started {
+                address: &change.address,
+                operation: &operation,
+            });
+            if let Err(error) = run_operation(cloud, &operation).await {
+                let hint = hint_for(&operation, &error);
+                let error = StepError { error, hint };
+                progress(Progress::Failed {
+                    address: &change.address,
+                    error: &error,
+                });
+                return Err(error);
+            }
+        }
+        progress(Progress::Finished {
+            address: &change.address,
+            action: change.action,
+            elapsed: started.elapsed(),
+        });
+        Ok(())
+    })
+    .await;
+    let results = plan
+        .actionable()
+        .map(|change| {
+            let result = match outcomes.remove(&change.address) {
+                Some(Outcome::Succeeded) => StepResult::Done,
+                Some(Outcome::Failed(error)) => StepResult::Failed(error),
+                Some(Outcome::Skipped { because }) => StepResult::Skipped { because },
+                None => StepResult::Skipped { because: None },
+            };
+            (change.address.clone(), change.action, result)
+        })
+        .collect();
+    Report { results }
+}
+
+async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), AwsError> {
+    match operation {
+        Operation::CreateBucket { bucket, tags } => cloud.create_bucket(bucket, tags).await,
+        Operation::PutBucketTags { bucket, tags } => cloud.put_bucket_tags(bucket, tags).await,
+        Operation::PutPublicAccessBlock { bucket, block } => cloud.put_public_access_block(bucket, *block).await,
+        Operation::PutBucketPolicy { bucket, policy } => cloud.put_bucket_policy(bucket, policy).await,
+        Operation::DeleteBucketPolicy { bucket } => cloud.delete_bucket_policy(bucket).await,
+        Operation::EmptyBucket { bucket } => cloud.empty_bucket(bucket).await.map(|_| ()),
+        Operation::DeleteBucket { bucket } => cloud.delete_bucket(bucket).await,
+    }
+}
+
+/// What to do about a failed operation, where tether knows better than the AWS message.
+fn hint_for(operation: &Operation, error: &AwsError) -> Option<String> {
+    match operation {
+        Operation::DeleteBucket { bucket } if error.is_code("BucketNotEmpty") => Some(format!(
+            "tether deletes a bucket's objects only with `force_destroy: true`: put `{bucket}` back in the spec with it, apply, then remove it"
+        )),
+        Operation::CreateBucket { bucket, .. } if error.is_code("BucketAlreadyExists") => Some(format!(
+            "bucket names are global across all AWS accounts, and `{bucket}` is taken: choose another name"
+        )),
+        _ => error.hint(),
+    }
+}

@@ -1,0 +1,215 @@
+//! The only module that speaks to AWS: client configuration from the standard chain, one
+//! function per API call in tether's own types, and the translation of SDK errors into
+//! `AwsError`s a user can act on.
+//!
+//! It decides nothing: which calls to make, in what order, belongs to `live` and `apply`.
+//! Every `aws_sdk_*` import in the crate is in this module.
+
+mod s3;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+/// Attempts per API call, the first included. The SDK's standard retry mode backs off
+/// exponentially with jitter on throttling, 5xx and transient network errors.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Clients for the account and region a spec manages.
+#[derive(Clone, Debug)]
+pub struct Cloud {
+    s3: aws_sdk_s3::Client,
+    region: String,
+}
+
+impl Cloud {
+    /// Loads credentials and settings from the standard AWS chain (`AWS_PROFILE`, `AWS_REGION`,
+    /// environment keys, config files, `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_S3`).
+    /// `region`, when given (the spec's), wins over the chain's.
+    pub async fn connect(region: Option<&str>) -> Result<Cloud, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(region) = region {
+            loader = loader.region(Region::new(region.to_string()));
+        }
+        let config = loader.load().await;
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| AwsError {
+            operation: "configure",
+            resource: String::new(),
+            code: None,
+            message: "no AWS region is set".into(),
+            kind: AwsErrorKind::Configuration,
+        })?;
+        let endpoint = endpoint_override().or_else(|| config.endpoint_url().map(str::to_string));
+        // A custom endpoint (a local test server, an S3-compatible store) rarely resolves
+        // `<bucket>.<host>` names, so buckets go in the path there.
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(endpoint.is_some())
+            .build();
+        Ok(Cloud {
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            region,
+        })
+    }
+
+    /// The region this client talks to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+}
+
+/// The endpoint the environment points S3 at, if not AWS's own.
+fn endpoint_override() -> Option<String> {
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|url| !url.is_empty())
+}
+
+/// What kind of failure an `AwsError` is, for hints and exit decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// Settings are missing (no region).
+    Configuration,
+    /// The endpoint could not be reached, or did not answer in time.
+    Unreachable,
+    /// No credentials, or credentials AWS does not accept.
+    Credentials,
+    /// The credentials work but lack a permission.
+    AccessDenied,
+    /// Still throttled after all retries.
+    Throttled,
+    /// Any other error AWS returned.
+    Service,
+}
+
+/// A failed AWS call: which call, on which resource, AWS's error code and message.
+#[derive(Debug, thiserror::Error)]
+pub struct AwsError {
+    /// The API operation, e.g. `CreateBucket`.
+    pub operation: &'static str,
+    /// The resource it was about (`bucket.lab-data`), empty for account-wide calls.
+    pub resource: String,
+    /// AWS's error code, e.g. `BucketAlreadyExists`.
+    pub code: Option<String>,
+    /// A one-line description: AWS's message, or the root cause of a network failure.
+    pub message: String,
+    pub kind: AwsErrorKind,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.operation)?;
+        if !self.resource.is_empty() {
+            write!(f, " {}", self.resource)?;
+        }
+        write!(f, " failed: ")?;
+        if let Some(code) = &self.code {
+            write!(f, "{code}: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl AwsError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self.kind {
+            AwsErrorKind::Configuration => {
+                Some("set `region:` in the spec, or AWS_REGION / a profile's region".into())
+            }
+            AwsErrorKind::Unreachable => Some(match endpoint_override() {
+                Some(url) => format!("is the endpoint {url} up? it comes from AWS_ENDPOINT_URL"),
+                None => "check the network connection to AWS".into(),
+            }),
+            AwsErrorKind::Credentials => Some(
+                "check the credentials tether finds: AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials"
+                    .into(),
+            ),
+            AwsErrorKind::AccessDenied => Some(format!(
+                "the credentials in use are not allowed to call {}; grant it to the user or role",
+                self.operation
+            )),
+            AwsErrorKind::Throttled => Some("AWS is throttling requests; retry later or lower --parallelism".into()),
+            AwsErrorKind::Service => None,
+        }
+    }
+
+    /// The error AWS returned had this code.
+    pub fn is_code(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// Turns an SDK error into an `AwsError` for `operation` on `resource`.
+fn classify<E, R>(operation: &'static str, resource: &str, error: SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let mut aws_error = AwsError {
+        operation,
+        resource: resource.to_string(),
+        code: None,
+        message: root_cause(&error),
+        kind: AwsErrorKind::Service,
+    };
+    match &error {
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
+            aws_error.kind = AwsErrorKind::Unreachable;
+        }
+        SdkError::TimeoutError(_) => aws_error.kind = AwsErrorKind::Unreachable,
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            aws_error.code = err.code().map(str::to_string);
+            aws_error.message = err
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| "no message".to_string());
+            aws_error.kind = match err.code().unwrap_or_default() {
+                "AccessDenied" | "AllAccessDisabled" | "UnauthorizedOperation" => AwsErrorKind::AccessDenied,
+                "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken"
+                | "InvalidClientTokenId" | "UnrecognizedClientException" => AwsErrorKind::Credentials,
+                "SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+                    AwsErrorKind::Throttled
+                }
+                _ => AwsErrorKind::Service,
+            };
+        }
+        _ => {
+            let lower = aws_error.message.to_ascii_lowercase();
+            if lower.contains("credential") {
+                aws_error.kind = AwsErrorKind::Credentials;
+            }
+        }
+    }
+    aws_error
+}
+
+/// The innermost message of an error chain: the one line that says what really happened
+/// ("Connection refused (os error 111)"), without the SDK's layers around it.
+fn root_cause(error: &(dyn StdError + 'static)) -> String {
+    let mut current = error;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    let text = current.to_string();
+    if text.is_empty() {
+        aws_smithy_types::error::display::DisplayErrorContext(error).to_string()
+    } else {
+        text
+    }
+}
+
+pub use s3::ObjectsDeleted;

@@ -1,0 +1,297 @@
+//! S3 calls, one function each, in tether's types. Errors carry the operation and the
+//! resource's address. "Not found" answers that are part of normal reading (no tags, no
+//! policy) become `None` here, so callers never match on AWS error codes.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, PublicAccessBlockConfiguration,
+    Tag, Tagging,
+};
+use serde_json::Value;
+
+use super::{classify, AwsError, AwsErrorKind, Cloud};
+use crate::model::{Address, PublicAccessBlock};
+
+/// S3 deletes at most this many objects per DeleteObjects call.
+const DELETE_BATCH: usize = 1000;
+
+fn address(bucket: &str) -> String {
+    Address::bucket(bucket).to_string()
+}
+
+fn invalid_request(operation: &'static str, bucket: &str, message: String) -> AwsError {
+    AwsError {
+        operation,
+        resource: address(bucket),
+        code: None,
+        message,
+        kind: AwsErrorKind::Service,
+    }
+}
+
+fn to_sdk_tags(operation: &'static str, bucket: &str, tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(key, value)| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| invalid_request(operation, bucket, e.to_string()))
+        })
+        .collect()
+}
+
+/// How many objects (versions and delete markers) `empty_bucket` removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjectsDeleted(pub usize);
+
+impl Cloud {
+    /// Names of the account's buckets in this client's region.
+    pub async fn list_buckets(&self) -> Result<Vec<String>, AwsError> {
+        let mut names = Vec::new();
+        let mut pages = self
+            .s3
+            .list_buckets()
+            .bucket_region(&self.region)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListBuckets", "", e))?;
+            names.extend(page.buckets().iter().filter_map(|b| b.name().map(str::to_string)));
+        }
+        Ok(names)
+    }
+
+    /// The bucket's tags; `None` when the bucket does not exist.
+    pub async fn bucket_tags(&self, bucket: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+        match self.s3.get_bucket_tagging().bucket(bucket).send().await {
+            Ok(output) => Ok(Some(
+                output
+                    .tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+            )),
+            Err(error) => {
+                let error = classify("GetBucketTagging", &address(bucket), error);
+                if error.is_code("NoSuchTagSet") {
+                    Ok(Some(BTreeMap::new()))
+                } else if error.is_code("NoSuchBucket") {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// The bucket policy as JSON; `None` when the bucket has none.
+    pub async fn bucket_policy(&self, bucket: &str) -> Result<Option<Value>, AwsError> {
+        match self.s3.get_bucket_policy().bucket(bucket).send().await {
+            Ok(output) => {
+                let text = output.policy().unwrap_or_default();
+                serde_json::from_str(text).map(Some).map_err(|e| {
+                    invalid_request(
+                        "GetBucketPolicy",
+                        bucket,
+                        format!("the bucket's policy is not valid JSON: {e}"),
+                    )
+                })
+            }
+            Err(error) => {
+                let error = classify("GetBucketPolicy", &address(bucket), error);
+                if error.is_code("NoSuchBucketPolicy") {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// The bucket's public access block; `None` when it has no configuration.
+    pub async fn public_access_block(&self, bucket: &str) -> Result<Option<PublicAccessBlock>, AwsError> {
+        match self.s3.get_public_access_block().bucket(bucket).send().await {
+            Ok(output) => Ok(output.public_access_block_configuration().map(|c| PublicAccessBlock {
+                block_public_acls: c.block_public_acls().unwrap_or(false),
+                ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                block_public_policy: c.block_public_policy().unwrap_or(false),
+                restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+            })),
+            Err(error) => {
+                let error = classify("GetPublicAccessBlock", &address(bucket), error);
+                if error.is_code("NoSuchPublicAccessBlockConfiguration") {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// Creates the bucket in this client's region with `tags`. Safe to repeat: a bucket this
+    /// account already owns counts as created (the SDK may retry a create whose answer was
+    /// lost).
+    pub async fn create_bucket(&self, bucket: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+        let mut configuration =
+            CreateBucketConfiguration::builder().set_tags(Some(to_sdk_tags("CreateBucket", bucket, tags)?));
+        // us-east-1 is the one region that takes no location constraint.
+        if self.region != "us-east-1" {
+            configuration = configuration.location_constraint(BucketLocationConstraint::from(self.region.as_str()));
+        }
+        let result = self
+            .s3
+            .create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(configuration.build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = classify("CreateBucket", &address(bucket), error);
+                if error.is_code("BucketAlreadyOwnedByYou") {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// Replaces the bucket's whole tag set. Idempotent.
+    pub async fn put_bucket_tags(&self, bucket: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(to_sdk_tags("PutBucketTagging", bucket, tags)?))
+            .build()
+            .map_err(|e| invalid_request("PutBucketTagging", bucket, e.to_string()))?;
+        self.s3
+            .put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketTagging", &address(bucket), e))?;
+        Ok(())
+    }
+
+    /// Sets the bucket's public access block. Idempotent.
+    pub async fn put_public_access_block(&self, bucket: &str, block: PublicAccessBlock) -> Result<(), AwsError> {
+        let configuration = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(block.block_public_acls)
+            .ignore_public_acls(block.ignore_public_acls)
+            .block_public_policy(block.block_public_policy)
+            .restrict_public_buckets(block.restrict_public_buckets)
+            .build();
+        self.s3
+            .put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| classify("PutPublicAccessBlock", &address(bucket), e))?;
+        Ok(())
+    }
+
+    /// Replaces the bucket policy. Idempotent.
+    pub async fn put_bucket_policy(&self, bucket: &str, policy: &Value) -> Result<(), AwsError> {
+        self.s3
+            .put_bucket_policy()
+            .bucket(bucket)
+            .policy(policy.to_string())
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketPolicy", &address(bucket), e))?;
+        Ok(())
+    }
+
+    /// Removes the bucket policy. Idempotent: S3 answers success when there is none.
+    pub async fn delete_bucket_policy(&self, bucket: &str) -> Result<(), AwsError> {
+        self.s3
+            .delete_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteBucketPolicy", &address(bucket), e))?;
+        Ok(())
+    }
+
+    /// Deletes every object version and delete marker in the bucket, page by page. Safe to
+    /// repeat: each pass lists what is left.
+    pub async fn empty_bucket(&self, bucket: &str) -> Result<ObjectsDeleted, AwsError> {
+        let mut deleted = 0;
+        loop {
+            let listing = self
+                .s3
+                .list_object_versions()
+                .bucket(bucket)
+                .max_keys(DELETE_BATCH as i32)
+                .send()
+                .await
+                .map_err(|e| classify("ListObjectVersions", &address(bucket), e))?;
+            let mut identifiers = Vec::new();
+            let versions = listing
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id()))
+                .chain(listing.delete_markers().iter().map(|m| (m.key(), m.version_id())));
+            for (key, version) in versions {
+                let Some(key) = key else { continue };
+                let identifier = ObjectIdentifier::builder()
+                    .key(key)
+                    .set_version_id(version.filter(|v| *v != "null").map(str::to_string))
+                    .build()
+                    .map_err(|e| invalid_request("DeleteObjects", bucket, e.to_string()))?;
+                identifiers.push(identifier);
+            }
+            if identifiers.is_empty() {
+                return Ok(ObjectsDeleted(deleted));
+            }
+            let count = identifiers.len();
+            let delete = Delete::builder()
+                .set_objects(Some(identifiers))
+                .quiet(true)
+                .build()
+                .map_err(|e| invalid_request("DeleteObjects", bucket, e.to_string()))?;
+            let output = self
+                .s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| classify("DeleteObjects", &address(bucket), e))?;
+            if let Some(failure) = output.errors().first() {
+                return Err(AwsError {
+                    operation: "DeleteObjects",
+                    resource: address(bucket),
+                    code: failure.code().map(str::to_string),
+                    message: format!(
+                        "could not delete `{}`: {} ({} objects failed)",
+                        failure.key().unwrap_or_default(),
+                        failure.message().unwrap_or("no message"),
+                        output.errors().len()
+                    ),
+                    kind: AwsErrorKind::Service,
+                });
+            }
+            deleted += count;
+        }
+    }
+
+    /// Deletes the (empty) bucket. Safe to repeat: a bucket already gone counts as deleted.
+    pub async fn delete_bucket(&self, bucket: &str) -> Result<(), AwsError> {
+        match self.s3.delete_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = classify("DeleteBucket", &address(bucket), error);
+                if error.is_code("NoSuchBucket") {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+}
