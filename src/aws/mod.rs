@@ -188,9 +188,12 @@ where
             };
         }
         _ => {
-            let lower = aws_error.message.to_ascii_lowercase();
-            if lower.contains("credential") {
+            // Credential resolution fails before any request is sent; its errors are only
+            // recognisable by their text (the root cause may be an IMDS answer).
+            let context = aws_smithy_types::error::display::DisplayErrorContext(&error).to_string();
+            if context.to_ascii_lowercase().contains("credential") {
                 aws_error.kind = AwsErrorKind::Credentials;
+                aws_error.message = format!("no usable AWS credentials ({})", aws_error.message);
             }
         }
     }

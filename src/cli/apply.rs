@@ -1,0 +1,147 @@
+//! `tether apply`: plan and apply the spec, or apply a saved plan exactly.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::printer::{Printer, WithHint};
+use super::Exit;
+use tether::apply::{Progress, Report, StepResult};
+use tether::plan::{Action, Mode, Plan};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `tether plan --out`; applied exactly, after checking it is not stale.
+    #[arg(value_name = "PLAN", conflicts_with = "file")]
+    pub plan: Option<PathBuf>,
+    /// The spec file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many resources to change at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+}
+
+pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let ApplyArgs {
+        plan,
+        file,
+        auto_approve,
+        parallelism,
+    } = args;
+    let (cloud, plan) = match plan {
+        Some(path) => {
+            let plan = read_saved_plan(&path)?;
+            let cloud = super::connect(Some(&plan.region)).await?;
+            tether::apply::check_fresh(&cloud, &plan).await?;
+            printer.status(tether::render::plan_text(&plan).trim_end());
+            (cloud, plan)
+        }
+        None => {
+            let spec = super::load_spec(&super::spec_path(file))?;
+            let cloud = super::connect(spec.region.as_deref()).await?;
+            let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply).await?;
+            printer.status(tether::render::plan_text(&plan).trim_end());
+            if plan.has_changes()
+                && !auto_approve
+                && !super::confirm(printer, "Do you want to perform these actions?")?
+            {
+                printer.status("Apply cancelled: nothing was changed.");
+                return Ok(Exit::Error);
+            }
+            (cloud, plan)
+        }
+    };
+    run_plan(printer, &cloud, &plan, parallelism.into()).await
+}
+
+/// Applies `plan` and prints progress and the per-resource report. Shared with `destroy`.
+pub async fn run_plan(printer: &Printer, cloud: &tether::aws::Cloud, plan: &Plan, parallelism: usize) -> anyhow::Result<Exit> {
+    if !plan.has_changes() {
+        printer.status("Nothing to apply.");
+        return Ok(Exit::Success);
+    }
+    printer.status("");
+    let progress = |event: Progress<'_>| match event {
+        Progress::Started { address, operation } => {
+            printer.status(&format!("{address}: {}...", operation.describe()));
+        }
+        Progress::Finished {
+            address,
+            action,
+            elapsed,
+        } => printer.status(&format!("{address}: {} in {:.1}s", past_tense(action), elapsed.as_secs_f64())),
+        Progress::Failed { address, .. } => printer.status(&format!("{address}: failed")),
+    };
+    let report = tether::apply::apply(cloud, plan, parallelism, &progress).await;
+    print_report(printer, &report);
+    Ok(if report.succeeded() { Exit::Success } else { Exit::Error })
+}
+
+fn past_tense(action: Action) -> &'static str {
+    match action {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Replace => "replaced",
+        Action::Delete => "deleted",
+        Action::Adopt => "adopted",
+        Action::NoOp => "unchanged",
+    }
+}
+
+fn print_report(printer: &Printer, report: &Report) {
+    let failed = report.results.iter().filter(|(_, _, r)| !matches!(r, StepResult::Done)).count();
+    let mut text = if failed == 0 {
+        format!("\nApply complete: {} resource(s) changed.", report.results.len())
+    } else {
+        format!(
+            "\nApply failed: {failed} of {} resource(s) not changed. Every step is safe to repeat: fix the cause and apply again.",
+            report.results.len()
+        )
+    };
+    for (address, action, result) in &report.results {
+        let line = match result {
+            StepResult::Done => format!("  ok       {address}  {}", past_tense(*action)),
+            StepResult::Failed(error) => {
+                let hint = error
+                    .hint
+                    .as_deref()
+                    .map(|h| format!("\n             hint: {h}"))
+                    .unwrap_or_default();
+                format!("  FAILED   {address}  {error}{hint}")
+            }
+            StepResult::Skipped { because: Some(cause) } => format!("  skipped  {address}  ({cause} failed)"),
+            StepResult::Skipped { because: None } => format!("  skipped  {address}  (dependency cycle)"),
+        };
+        text.push('\n');
+        text.push_str(&line);
+    }
+    printer.status(&text);
+}
+
+fn read_saved_plan(path: &Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the plan file `{}`", path.display()))?;
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(_) => bail!(WithHint::new(
+            format!("`{}` is not a saved plan", path.display()),
+            format!("to apply a spec, pass it with -f: tether apply -f {}", path.display()),
+        )),
+    };
+    match value.get("format_version").and_then(serde_json::Value::as_u64) {
+        Some(version) if version == u64::from(tether::plan::FORMAT_VERSION) => {}
+        Some(version) => bail!(WithHint::new(
+            format!("the plan `{}` has format version {version}; this tether reads version {}", path.display(), tether::plan::FORMAT_VERSION),
+            "make the plan again with this version of tether",
+        )),
+        None => bail!(WithHint::new(
+            format!("`{}` is not a saved plan (it has no format_version)", path.display()),
+            format!("to apply a spec, pass it with -f: tether apply -f {}", path.display()),
+        )),
+    }
+    serde_json::from_value(value).with_context(|| format!("the plan file `{}` is damaged", path.display()))
+}

@@ -1,0 +1,42 @@
+//! `tether destroy`: delete everything the spec's project owns, and nothing else.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::printer::Printer;
+use super::Exit;
+use tether::plan::Mode;
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// The spec file (names the project and region).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Destroy without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many resources to delete at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+}
+
+pub async fn exec(args: DestroyArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let DestroyArgs {
+        file,
+        auto_approve,
+        parallelism,
+    } = args;
+    let spec = super::load_spec(&super::spec_path(file))?;
+    let cloud = super::connect(spec.region.as_deref()).await?;
+    let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Destroy).await?;
+    printer.status(tether::render::plan_text(&plan).trim_end());
+    if plan.has_changes()
+        && !auto_approve
+        && !super::confirm(printer, &format!("Do you really want to destroy everything project `{}` owns?", spec.project))?
+    {
+        printer.status("Destroy cancelled: nothing was changed.");
+        return Ok(Exit::Error);
+    }
+    super::apply::run_plan(printer, &cloud, &plan, parallelism.into()).await
+}

@@ -1,0 +1,154 @@
+//! Command-line wiring: argument definitions, one module per command, shared loading of the
+//! spec and the AWS clients, and the exit codes. Commands call the library and print through
+//! the `Printer`; they make no decisions of their own about the account.
+
+pub mod apply;
+pub mod destroy;
+pub mod plan;
+pub mod printer;
+pub mod validate;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use printer::Printer;
+use tether::aws::Cloud;
+use tether::spec::Spec;
+
+/// Keep an AWS lab in line with one YAML spec.
+#[derive(Debug, Parser)]
+#[command(name = "tether", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the spec without contacting AWS.
+    Validate(validate::ValidateArgs),
+    /// Show what apply would change.
+    Plan(plan::PlanArgs),
+    /// Make the account match the spec, or apply a saved plan.
+    Apply(apply::ApplyArgs),
+    /// Delete everything the project owns.
+    Destroy(destroy::DestroyArgs),
+}
+
+/// tether's exit codes, documented in the README.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The command did what was asked (for `plan`, also "there are changes" without
+    /// `--detailed-exitcode`).
+    Success,
+    /// Any error: bad spec, AWS failure, a failed apply step, a refused prompt.
+    Error,
+    /// `plan --detailed-exitcode` found changes.
+    Changes,
+    /// Interrupted by Ctrl-C.
+    Interrupted,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(match exit {
+            Exit::Success => 0,
+            Exit::Error => 1,
+            Exit::Changes => 2,
+            Exit::Interrupted => 130,
+        })
+    }
+}
+
+pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Validate(args) => validate::exec(args, printer),
+        Command::Plan(args) => plan::exec(args, printer).await,
+        Command::Apply(args) => apply::exec(args, printer).await,
+        Command::Destroy(args) => destroy::exec(args, printer).await,
+    }
+}
+
+/// The spec file used when `-f` is not given.
+pub const DEFAULT_SPEC: &str = "tether.yaml";
+
+/// Reads and validates the spec at `path`.
+pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        if path == Path::new(DEFAULT_SPEC) && !path.exists() {
+            format!("no `{DEFAULT_SPEC}` in the current directory (pass the spec with -f FILE)")
+        } else {
+            format!("cannot read the spec file `{}`", path.display())
+        }
+    })?;
+    let spec = tether::spec::parse(&path.display().to_string(), &text)?;
+    Ok(spec)
+}
+
+/// Clients for the spec's region (or the AWS chain's when the spec names none).
+pub async fn connect(region: Option<&str>) -> anyhow::Result<Cloud> {
+    Ok(Cloud::connect(region).await?)
+}
+
+/// Asks for `yes` on the terminal. Refuses, rather than waiting, when stdin is not one.
+pub fn confirm(printer: &Printer, question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!(printer::WithHint::new(
+            "refusing to ask for confirmation: standard input is not a terminal",
+            "pass --auto-approve to apply without asking",
+        ));
+    }
+    printer.status(&format!("\n{question}\n  Only 'yes' is accepted.\n"));
+    printer.prompt("  Enter a value: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer from standard input")?;
+    Ok(answer.trim() == "yes")
+}
+
+/// `-f`'s value, defaulting to `tether.yaml`.
+pub fn spec_path(file: Option<PathBuf>) -> PathBuf {
+    file.unwrap_or_else(|| PathBuf::from(DEFAULT_SPEC))
+}
+
+/// Reads the account and plans `spec` against it, printing the reader's warnings.
+pub async fn fresh_plan(
+    printer: &Printer,
+    cloud: &Cloud,
+    spec: &Spec,
+    mode: tether::plan::Mode,
+) -> anyhow::Result<tether::plan::Plan> {
+    let desired = tether::plan::desired_resources(spec, cloud.region());
+    let addresses: Vec<tether::model::Address> = desired.iter().map(|d| d.address.clone()).collect();
+    let live = tether::live::read(cloud, &spec.project, tether::live::Scope::Project(&addresses))
+        .await
+        .context("cannot read the account")?;
+    for warning in &live.warnings {
+        printer.status(&format!("warning: {warning}"));
+    }
+    Ok(tether::plan::plan(&spec.project, cloud.region(), mode, &desired, &live)?)
+}
+
+/// The plan as JSON for `--json` and `--out`: the plan itself plus its summary. The format
+/// is versioned by `format_version`; saved plans are read back from it.
+pub fn plan_json(plan: &tether::plan::Plan) -> String {
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        #[serde(flatten)]
+        plan: &'a tether::plan::Plan,
+        summary: tether::plan::Summary,
+    }
+    let document = Document {
+        plan,
+        summary: plan.summary(),
+    };
+    let mut text = serde_json::to_string_pretty(&document).expect("a plan always serialises");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,57 @@
+//! `tether plan`: read the account, diff it against the spec, print what would change.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::printer::Printer;
+use super::Exit;
+use tether::plan::Mode;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The spec file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Print the plan as JSON on stdout (format_version 1), and nothing else there.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan to FILE, for `tether apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let PlanArgs {
+        file,
+        json,
+        detailed_exitcode,
+        out,
+    } = args;
+    let spec = super::load_spec(&super::spec_path(file))?;
+    let cloud = super::connect(spec.region.as_deref()).await?;
+    let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply).await?;
+    if json {
+        printer.data(&super::plan_json(&plan))?;
+    } else {
+        printer.status(tether::render::plan_text(&plan).trim_end());
+    }
+    if let Some(out) = out {
+        std::fs::write(&out, super::plan_json(&plan))
+            .with_context(|| format!("cannot write the plan to `{}`", out.display()))?;
+        printer.status(&format!(
+            "\nSaved the plan to {}. Apply exactly this plan with: tether apply {}",
+            out.display(),
+            out.display()
+        ));
+    }
+    Ok(if detailed_exitcode && plan.has_changes() {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}
