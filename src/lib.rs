@@ -4,12 +4,12 @@
 //! account) -> [`plan`] (diff, pure) -> [`apply`] (the executor). [`aws`] is the only module
 //! that speaks to the AWS SDK. See `ARCHITECTURE.md` for the whole picture.
 
+pub mod apply;
+pub mod aws;
 pub mod diagnostic;
-pub mod policy;
-pub mod spec;
+pub mod live;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod render;
-pub mod aws;
-pub mod live;
-pub mod apply;
+pub mod spec;

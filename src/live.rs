@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{AwsError, AwsErrorKind, Cloud};
-use crate::model::{ownership, Address, BucketState, Kind, LiveResource, LiveState, Ownership, ResourceState};
+use crate::model::{
+    ownership, Address, BucketState, Kind, LiveResource, LiveState, Ownership, ResourceState,
+};
 use crate::policy;
 
 /// How many reads are in flight at once. S3 serves far more; this keeps a plan of hundreds

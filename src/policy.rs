@@ -131,10 +131,17 @@ pub fn document_of(statement: Value) -> Value {
 
 /// Checks what AWS would reject in an S3 bucket policy for `bucket`, and refuses public write
 /// access unless `allow_public_write`.
-pub fn validate_bucket_policy(document: &Value, bucket: &str, allow_public_write: bool) -> Vec<Problem> {
+pub fn validate_bucket_policy(
+    document: &Value,
+    bucket: &str,
+    allow_public_write: bool,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Value::Object(map) = document else {
-        problems.push(Problem::new::<&str>(&[], "a policy document must be a mapping (a JSON object)"));
+        problems.push(Problem::new::<&str>(
+            &[],
+            "a policy document must be a mapping (a JSON object)",
+        ));
         return problems;
     };
     for key in map.keys() {
@@ -162,7 +169,10 @@ pub fn validate_bucket_policy(document: &Value, bucket: &str, allow_public_write
             Vec::new()
         }
         Some(Value::Array(items)) if items.is_empty() => {
-            problems.push(Problem::new(&["Statement"], "the policy's `Statement` list is empty"));
+            problems.push(Problem::new(
+                &["Statement"],
+                "the policy's `Statement` list is empty",
+            ));
             Vec::new()
         }
         Some(Value::Array(items)) => items
@@ -231,14 +241,19 @@ pub fn validate_bucket_policy(document: &Value, bucket: &str, allow_public_write
             ("Action", "NotAction", "an action"),
             ("Resource", "NotResource", "a resource"),
         ] {
-            match (statement_map.contains_key(positive), statement_map.contains_key(negative)) {
+            match (
+                statement_map.contains_key(positive),
+                statement_map.contains_key(negative),
+            ) {
                 (true, true) => problems.push(Problem::new(
                     &at(negative),
                     format!("a statement has either `{positive}` or `{negative}`, not both"),
                 )),
                 (false, false) => problems.push(Problem::new(
                     &at(""),
-                    format!("the statement names no {positive}: a bucket policy statement needs {what}"),
+                    format!(
+                        "the statement names no {positive}: a bucket policy statement needs {what}"
+                    ),
                 )),
                 _ => {}
             }
@@ -287,7 +302,11 @@ pub fn validate_bucket_policy(document: &Value, bucket: &str, allow_public_write
 
 /// The strings of a string-or-list-of-strings node, each with its path; non-strings are
 /// reported as problems.
-fn string_items<S: AsRef<str>>(value: Option<&Value>, path: &[S], problems: &mut Vec<Problem>) -> Vec<(String, Vec<String>)> {
+fn string_items<S: AsRef<str>>(
+    value: Option<&Value>,
+    path: &[S],
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, Vec<String>)> {
     let owned = |extra: Option<String>| -> Vec<String> {
         let mut p: Vec<String> = path.iter().map(|s| s.as_ref().to_string()).collect();
         p.extend(extra);
@@ -337,8 +356,9 @@ fn check_principal(principal: &Value, path: &[String], problems: &mut Vec<Proble
                     let mut at = path.to_vec();
                     at.push(kind.clone());
                     problems.push(
-                        Problem::new(&at, format!("unknown principal type `{kind}`"))
-                            .with_hint("principal types are AWS, Service, Federated and CanonicalUser"),
+                        Problem::new(&at, format!("unknown principal type `{kind}`")).with_hint(
+                            "principal types are AWS, Service, Federated and CanonicalUser",
+                        ),
                     );
                 }
                 let mut at = path.to_vec();
@@ -346,9 +366,10 @@ fn check_principal(principal: &Value, path: &[String], problems: &mut Vec<Proble
                 string_items(Some(value), &at, problems);
             }
         }
-        _ => problems.push(
-            Problem::new(path, "a principal is `\"*\"` or a mapping such as `{AWS: [arn...]}`"),
-        ),
+        _ => problems.push(Problem::new(
+            path,
+            "a principal is `\"*\"` or a mapping such as `{AWS: [arn...]}`",
+        )),
     }
 }
 
@@ -363,7 +384,10 @@ fn resource_is_in_bucket(resource: &str, bucket: &str) -> bool {
         return false;
     };
     partition.starts_with("aws")
-        && (path == bucket || path.strip_prefix(bucket).is_some_and(|tail| tail.starts_with('/')))
+        && (path == bucket
+            || path
+                .strip_prefix(bucket)
+                .is_some_and(|tail| tail.starts_with('/')))
 }
 
 /// Whether the principal is everyone: `"*"` or `{"AWS": "*"}` (or a list holding `"*"`).
@@ -397,7 +421,11 @@ fn public_write_action(statement: &Map<String, Value>) -> Option<String> {
     };
     patterns
         .into_iter()
-        .find(|pattern| S3_WRITE_ACTIONS.iter().any(|action| glob_matches(pattern, action)))
+        .find(|pattern| {
+            S3_WRITE_ACTIONS
+                .iter()
+                .any(|action| glob_matches(pattern, action))
+        })
         .map(str::to_string)
 }
 
@@ -486,7 +514,9 @@ fn normalise_statement(statement: &Value) -> Value {
                                 Value::Object(keys) => Value::Object(
                                     canonical_order(keys, &[])
                                         .into_iter()
-                                        .map(|(k, v)| (k.clone(), string_set(&stringify_scalars(v))))
+                                        .map(|(k, v)| {
+                                            (k.clone(), string_set(&stringify_scalars(v)))
+                                        })
                                         .collect(),
                                 ),
                                 other => other.clone(),
@@ -506,7 +536,10 @@ fn normalise_statement(statement: &Value) -> Value {
 
 /// The entries of `map` with the `known` keys first, in that order, then the rest sorted, so
 /// that normalised documents print alike whatever order AWS or the user wrote them in.
-fn canonical_order<'a>(map: &'a Map<String, Value>, known: &[&str]) -> Vec<(&'a String, &'a Value)> {
+fn canonical_order<'a>(
+    map: &'a Map<String, Value>,
+    known: &[&str],
+) -> Vec<(&'a String, &'a Value)> {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     entries.sort_by_key(|(key, _)| {
         let rank = known.iter().position(|k| k == key).unwrap_or(known.len());
@@ -604,7 +637,8 @@ mod tests {
 
     #[test]
     fn validation_table() {
-        let ok = json!({"Version": "2012-10-17", "Statement": [public_read_statement("lab", "aws")]});
+        let ok =
+            json!({"Version": "2012-10-17", "Statement": [public_read_statement("lab", "aws")]});
         assert_eq!(messages(ok, false), Vec::<String>::new());
 
         let cases: Vec<(&str, Value, bool, Vec<&str>)> = vec![
@@ -698,7 +732,9 @@ mod tests {
 
     #[test]
     fn public_access_is_any_allow_to_everyone() {
-        assert!(grants_public_access(&document_of(public_read_statement("b", "aws"))));
+        assert!(grants_public_access(&document_of(public_read_statement(
+            "b", "aws"
+        ))));
         let private = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]});
         assert!(!grants_public_access(&private));
     }

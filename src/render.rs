@@ -80,7 +80,11 @@ fn change_text(out: &mut String, change: &Change) {
         .as_deref()
         .map(|r| format!(": {r}"))
         .unwrap_or_default();
-    let _ = writeln!(out, "  {style}{symbol} {BOLD}{}{BOLD:#}{style:#}  ({verb}{reason})", change.address);
+    let _ = writeln!(
+        out,
+        "  {style}{symbol} {BOLD}{}{BOLD:#}{style:#}  ({verb}{reason})",
+        change.address
+    );
     for attribute in &change.attributes {
         attribute_text(out, change.action, attribute);
     }
@@ -121,7 +125,11 @@ fn attribute_text(out: &mut String, action: Action, attribute: &AttributeChange)
                 (_, None) => ("-", RED),
                 _ => ("~", YELLOW),
             };
-            let _ = writeln!(out, "      {style}{symbol}{style:#} {}:{forces}", attribute.name);
+            let _ = writeln!(
+                out,
+                "      {style}{symbol}{style:#} {}:{forces}",
+                attribute.name
+            );
             document_diff(out, &attribute.before, &attribute.after);
         }
     }
@@ -131,7 +139,14 @@ fn non_null(value: &Value) -> Option<&Value> {
     (!value.is_null()).then_some(value)
 }
 
-fn value_line(out: &mut String, action: Action, name: &str, before: Option<&Value>, after: Option<&Value>, forces: &str) {
+fn value_line(
+    out: &mut String,
+    action: Action,
+    name: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    forces: &str,
+) {
     match (before, after) {
         (Some(old), Some(new)) if old == new => {
             // Unchanged keys of a changed map are shown only on create and delete.
@@ -146,7 +161,10 @@ fn value_line(out: &mut String, action: Action, name: &str, before: Option<&Valu
             let _ = writeln!(out, "      {RED}-{RED:#} {name} = {old}{forces}");
         }
         (Some(old), Some(new)) => {
-            let _ = writeln!(out, "      {YELLOW}~{YELLOW:#} {name} = {old} -> {new}{forces}");
+            let _ = writeln!(
+                out,
+                "      {YELLOW}~{YELLOW:#} {name} = {old} -> {new}{forces}"
+            );
         }
         (None, None) => {}
     }

@@ -27,13 +27,19 @@ pub enum Outcome<K, E> {
     Failed(E),
     /// Not started because a job it depends on failed (or, with no such job, because it is
     /// part of a dependency cycle).
-    Skipped { because: Option<K> },
+    Skipped {
+        because: Option<K>,
+    },
 }
 
 /// Runs every job in `jobs` (a key and the keys it depends on) with at most `parallelism`
 /// at once, calling `start` for each. Dependencies on keys that are not jobs are taken as
 /// already satisfied. Returns each job's outcome.
-pub async fn run<K, E, F, Fut>(jobs: Vec<(K, Vec<K>)>, parallelism: usize, mut start: F) -> BTreeMap<K, Outcome<K, E>>
+pub async fn run<K, E, F, Fut>(
+    jobs: Vec<(K, Vec<K>)>,
+    parallelism: usize,
+    mut start: F,
+) -> BTreeMap<K, Outcome<K, E>>
 where
     K: Ord + Clone,
     F: FnMut(K) -> Fut,
@@ -43,7 +49,10 @@ where
     let mut waiting_for: BTreeMap<K, usize> = BTreeMap::new();
     let mut dependents: BTreeMap<K, Vec<K>> = BTreeMap::new();
     for (key, deps) in &jobs {
-        let deps: BTreeSet<&K> = deps.iter().filter(|d| keys.contains(d) && *d != key).collect();
+        let deps: BTreeSet<&K> = deps
+            .iter()
+            .filter(|d| keys.contains(d) && *d != key)
+            .collect();
         waiting_for.insert(key.clone(), deps.len());
         for dep in deps {
             dependents.entry(dep.clone()).or_default().push(key.clone());
@@ -73,7 +82,9 @@ where
                     if outcomes.contains_key(dependent) {
                         continue;
                     }
-                    let count = waiting_for.get_mut(dependent).expect("every dependent is a job");
+                    let count = waiting_for
+                        .get_mut(dependent)
+                        .expect("every dependent is a job");
                     *count -= 1;
                     if *count == 0 {
                         ready.push_back(dependent.clone());
@@ -83,7 +94,8 @@ where
             }
             Err(error) => {
                 // Mark everything downstream skipped, breadth first.
-                let mut downstream: VecDeque<K> = dependents.get(&key).cloned().unwrap_or_default().into();
+                let mut downstream: VecDeque<K> =
+                    dependents.get(&key).cloned().unwrap_or_default().into();
                 while let Some(dependent) = downstream.pop_front() {
                     if outcomes.contains_key(&dependent) {
                         continue;
@@ -101,7 +113,9 @@ where
         }
     }
     for key in keys {
-        outcomes.entry(key).or_insert(Outcome::Skipped { because: None });
+        outcomes
+            .entry(key)
+            .or_insert(Outcome::Skipped { because: None });
     }
     outcomes
 }
@@ -119,11 +133,18 @@ mod tests {
         jobs: &[(&'static str, &[&'static str])],
         parallelism: usize,
         failing: &[&'static str],
-    ) -> (BTreeMap<&'static str, Outcome<&'static str, String>>, Vec<String>, usize) {
+    ) -> (
+        BTreeMap<&'static str, Outcome<&'static str, String>>,
+        Vec<String>,
+        usize,
+    ) {
         let log = RefCell::new(Vec::new());
         let running = RefCell::new((0usize, 0usize));
         let graph = jobs.iter().map(|(k, deps)| (*k, deps.to_vec())).collect();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
         let outcomes = runtime.block_on(run(graph, parallelism, |key| {
             let log = &log;
             let running = &running;
@@ -149,12 +170,23 @@ mod tests {
     }
 
     fn position(log: &[String], entry: &str) -> usize {
-        log.iter().position(|e| e == entry).unwrap_or_else(|| panic!("{entry} not in {log:?}"))
+        log.iter()
+            .position(|e| e == entry)
+            .unwrap_or_else(|| panic!("{entry} not in {log:?}"))
     }
 
     #[test]
     fn dependencies_finish_before_dependents_start() {
-        let (outcomes, log, _) = simulate(&[("sg", &[]), ("key", &[]), ("vm", &["sg", "key"]), ("ip", &["vm"])], 10, &[]);
+        let (outcomes, log, _) = simulate(
+            &[
+                ("sg", &[]),
+                ("key", &[]),
+                ("vm", &["sg", "key"]),
+                ("ip", &["vm"]),
+            ],
+            10,
+            &[],
+        );
         assert!(outcomes.values().all(|o| *o == Outcome::Succeeded));
         assert!(position(&log, "end sg") < position(&log, "start vm"));
         assert!(position(&log, "end key") < position(&log, "start vm"));
@@ -163,7 +195,8 @@ mod tests {
 
     #[test]
     fn independent_jobs_run_together_up_to_the_bound() {
-        let jobs: Vec<(&'static str, &[&'static str])> = vec![("a", &[]), ("b", &[]), ("c", &[]), ("d", &[]), ("e", &[])];
+        let jobs: Vec<(&'static str, &[&'static str])> =
+            vec![("a", &[]), ("b", &[]), ("c", &[]), ("d", &[]), ("e", &[])];
         let (_, _, peak) = simulate(&jobs, 3, &[]);
         assert_eq!(peak, 3);
         let (_, _, peak) = simulate(&jobs, 1, &[]);
@@ -173,19 +206,38 @@ mod tests {
     #[test]
     fn a_failure_skips_only_what_depends_on_it() {
         let (outcomes, _, _) = simulate(
-            &[("sg", &[]), ("vm", &["sg"]), ("ip", &["vm"]), ("bucket", &[])],
+            &[
+                ("sg", &[]),
+                ("vm", &["sg"]),
+                ("ip", &["vm"]),
+                ("bucket", &[]),
+            ],
             10,
             &["sg"],
         );
         assert_eq!(outcomes["sg"], Outcome::Failed("sg broke".into()));
-        assert_eq!(outcomes["vm"], Outcome::Skipped { because: Some("sg") });
-        assert_eq!(outcomes["ip"], Outcome::Skipped { because: Some("sg") });
+        assert_eq!(
+            outcomes["vm"],
+            Outcome::Skipped {
+                because: Some("sg")
+            }
+        );
+        assert_eq!(
+            outcomes["ip"],
+            Outcome::Skipped {
+                because: Some("sg")
+            }
+        );
         assert_eq!(outcomes["bucket"], Outcome::Succeeded);
     }
 
     #[test]
     fn cycles_are_skipped_and_unknown_dependencies_ignored() {
-        let (outcomes, log, _) = simulate(&[("a", &["b"]), ("b", &["a"]), ("c", &["not-a-job"])], 10, &[]);
+        let (outcomes, log, _) = simulate(
+            &[("a", &["b"]), ("b", &["a"]), ("c", &["not-a-job"])],
+            10,
+            &[],
+        );
         assert_eq!(outcomes["a"], Outcome::Skipped { because: None });
         assert_eq!(outcomes["b"], Outcome::Skipped { because: None });
         assert_eq!(outcomes["c"], Outcome::Succeeded);

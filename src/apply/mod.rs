@@ -38,9 +38,19 @@ pub enum ApplyError {
 /// Something the executor reports while it works, for progress output.
 #[derive(Debug)]
 pub enum Progress<'a> {
-    Started { address: &'a Address, operation: &'a Operation },
-    Finished { address: &'a Address, action: Action, elapsed: Duration },
-    Failed { address: &'a Address, error: &'a StepError },
+    Started {
+        address: &'a Address,
+        operation: &'a Operation,
+    },
+    Finished {
+        address: &'a Address,
+        action: Action,
+        elapsed: Duration,
+    },
+    Failed {
+        address: &'a Address,
+        error: &'a StepError,
+    },
 }
 
 /// A failed step: the resource, and the AWS error with what to do about it.
@@ -58,7 +68,9 @@ pub enum StepResult {
     Done,
     Failed(StepError),
     /// Not attempted because `because` failed.
-    Skipped { because: Option<Address> },
+    Skipped {
+        because: Option<Address>,
+    },
 }
 
 /// The outcome of an apply, one entry per actionable change, in address order.
@@ -69,7 +81,9 @@ pub struct Report {
 
 impl Report {
     pub fn succeeded(&self) -> bool {
-        self.results.iter().all(|(_, _, r)| matches!(r, StepResult::Done))
+        self.results
+            .iter()
+            .all(|(_, _, r)| matches!(r, StepResult::Done))
     }
 }
 
@@ -94,11 +108,15 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
         .filter_map(|change| {
             let now = live.resources.get(&change.address).map(|r| &r.state);
             match (change.before.as_ref(), now) {
-                (None, Some(_)) => Some(format!("  {}: now exists; the plan expected to create it", change.address)),
+                (None, Some(_)) => Some(format!(
+                    "  {}: now exists; the plan expected to create it",
+                    change.address
+                )),
                 (Some(_), None) => Some(format!("  {}: no longer exists", change.address)),
-                (Some(before), Some(now)) if before != now => {
-                    Some(format!("  {}: changed since the plan was made", change.address))
-                }
+                (Some(before), Some(now)) if before != now => Some(format!(
+                    "  {}: changed since the plan was made",
+                    change.address
+                )),
                 _ => None,
             }
         })
@@ -111,7 +129,12 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
 }
 
 /// Applies the plan's changes, at most `parallelism` resources at a time.
-pub async fn apply(cloud: &Cloud, plan: &Plan, parallelism: usize, progress: &(dyn Fn(Progress<'_>) + Sync)) -> Report {
+pub async fn apply(
+    cloud: &Cloud,
+    plan: &Plan,
+    parallelism: usize,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Report {
     let jobs: Vec<(Address, Vec<Address>)> = plan
         .actionable()
         .map(|c| (c.address.clone(), c.depends_on.clone()))
@@ -165,8 +188,12 @@ async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), AwsEr
     match operation {
         Operation::CreateBucket { bucket, tags } => cloud.create_bucket(bucket, tags).await,
         Operation::PutBucketTags { bucket, tags } => cloud.put_bucket_tags(bucket, tags).await,
-        Operation::PutPublicAccessBlock { bucket, block } => cloud.put_public_access_block(bucket, *block).await,
-        Operation::PutBucketPolicy { bucket, policy } => cloud.put_bucket_policy(bucket, policy).await,
+        Operation::PutPublicAccessBlock { bucket, block } => {
+            cloud.put_public_access_block(bucket, *block).await
+        }
+        Operation::PutBucketPolicy { bucket, policy } => {
+            cloud.put_bucket_policy(bucket, policy).await
+        }
         Operation::DeleteBucketPolicy { bucket } => cloud.delete_bucket_policy(bucket).await,
         Operation::EmptyBucket { bucket } => cloud.empty_bucket(bucket).await.map(|_| ()),
         Operation::DeleteBucket { bucket } => cloud.delete_bucket(bucket).await,

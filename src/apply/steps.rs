@@ -14,14 +14,32 @@ use crate::plan::{Action, Change};
 /// One AWS call, in tether's terms.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operation {
-    CreateBucket { bucket: String, tags: BTreeMap<String, String> },
-    PutBucketTags { bucket: String, tags: BTreeMap<String, String> },
-    PutPublicAccessBlock { bucket: String, block: PublicAccessBlock },
-    PutBucketPolicy { bucket: String, policy: Value },
-    DeleteBucketPolicy { bucket: String },
+    CreateBucket {
+        bucket: String,
+        tags: BTreeMap<String, String>,
+    },
+    PutBucketTags {
+        bucket: String,
+        tags: BTreeMap<String, String>,
+    },
+    PutPublicAccessBlock {
+        bucket: String,
+        block: PublicAccessBlock,
+    },
+    PutBucketPolicy {
+        bucket: String,
+        policy: Value,
+    },
+    DeleteBucketPolicy {
+        bucket: String,
+    },
     /// Delete every object version and delete marker.
-    EmptyBucket { bucket: String },
-    DeleteBucket { bucket: String },
+    EmptyBucket {
+        bucket: String,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
 }
 
 impl Operation {
@@ -64,7 +82,9 @@ fn as_bucket(state: &ResourceState) -> &crate::model::BucketState {
 }
 
 fn create(bucket: &str, after: Option<&crate::model::BucketState>) -> Vec<Operation> {
-    let Some(after) = after else { return Vec::new() };
+    let Some(after) = after else {
+        return Vec::new();
+    };
     // Tags go with the create so ownership is atomic where AWS supports it; the separate
     // tagging call covers endpoints that ignore tags on create, and is idempotent.
     let mut ops = vec![
@@ -94,7 +114,8 @@ fn create(bucket: &str, after: Option<&crate::model::BucketState>) -> Vec<Operat
 }
 
 fn delete(bucket: &str, before: Option<&crate::model::BucketState>) -> Vec<Operation> {
-    let force = before.is_some_and(|b| b.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true"));
+    let force =
+        before.is_some_and(|b| b.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true"));
     let mut ops = Vec::new();
     if force {
         ops.push(Operation::EmptyBucket {
@@ -172,7 +193,11 @@ mod tests {
         })
     }
 
-    fn names(action: Action, before: Option<ResourceState>, after: Option<ResourceState>) -> Vec<&'static str> {
+    fn names(
+        action: Action,
+        before: Option<ResourceState>,
+        after: Option<ResourceState>,
+    ) -> Vec<&'static str> {
         let change = Change {
             address: Address::bucket("b"),
             action,
@@ -198,15 +223,70 @@ mod tests {
 
     #[test]
     fn operation_order_table() {
-        let cases: Vec<(&str, Action, Option<ResourceState>, Option<ResourceState>, Vec<&str>)> = vec![
-            ("create public", Action::Create, None, Some(state(true, false)), vec!["create", "tags", "block", "policy"]),
-            ("create private", Action::Create, None, Some(state(false, false)), vec!["create", "tags", "block"]),
-            ("going public loosens the block first", Action::Update, Some(state(false, false)), Some(state(true, false)), vec!["block", "policy"]),
-            ("going private drops the policy first", Action::Update, Some(state(true, false)), Some(state(false, false)), vec!["delete-policy", "block"]),
-            ("force_destroy flag is a tag change", Action::Update, Some(state(false, false)), Some(state(false, true)), vec!["tags"]),
-            ("delete keeps objects without force_destroy", Action::Delete, Some(state(false, false)), None, vec!["delete"]),
-            ("delete empties with force_destroy", Action::Delete, Some(state(true, true)), None, vec!["empty", "delete"]),
-            ("no-op does nothing", Action::NoOp, Some(state(true, false)), Some(state(true, false)), vec![]),
+        type Case = (
+            &'static str,
+            Action,
+            Option<ResourceState>,
+            Option<ResourceState>,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "create public",
+                Action::Create,
+                None,
+                Some(state(true, false)),
+                vec!["create", "tags", "block", "policy"],
+            ),
+            (
+                "create private",
+                Action::Create,
+                None,
+                Some(state(false, false)),
+                vec!["create", "tags", "block"],
+            ),
+            (
+                "going public loosens the block first",
+                Action::Update,
+                Some(state(false, false)),
+                Some(state(true, false)),
+                vec!["block", "policy"],
+            ),
+            (
+                "going private drops the policy first",
+                Action::Update,
+                Some(state(true, false)),
+                Some(state(false, false)),
+                vec!["delete-policy", "block"],
+            ),
+            (
+                "force_destroy flag is a tag change",
+                Action::Update,
+                Some(state(false, false)),
+                Some(state(false, true)),
+                vec!["tags"],
+            ),
+            (
+                "delete keeps objects without force_destroy",
+                Action::Delete,
+                Some(state(false, false)),
+                None,
+                vec!["delete"],
+            ),
+            (
+                "delete empties with force_destroy",
+                Action::Delete,
+                Some(state(true, true)),
+                None,
+                vec!["empty", "delete"],
+            ),
+            (
+                "no-op does nothing",
+                Action::NoOp,
+                Some(state(true, false)),
+                Some(state(true, false)),
+                vec![],
+            ),
         ];
         for (name, action, before, after, expected) in cases {
             assert_eq!(names(action, before, after), expected, "{name}");

@@ -44,13 +44,16 @@ impl Cloud {
             loader = loader.region(Region::new(region.to_string()));
         }
         let config = loader.load().await;
-        let region = config.region().map(|r| r.to_string()).ok_or_else(|| AwsError {
-            operation: "configure",
-            resource: String::new(),
-            code: None,
-            message: "no AWS region is set".into(),
-            kind: AwsErrorKind::Configuration,
-        })?;
+        let region = config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or_else(|| AwsError {
+                operation: "configure",
+                resource: String::new(),
+                code: None,
+                message: "no AWS region is set".into(),
+                kind: AwsErrorKind::Configuration,
+            })?;
         let endpoint = endpoint_override().or_else(|| config.endpoint_url().map(str::to_string));
         // A custom endpoint (a local test server, an S3-compatible store) rarely resolves
         // `<bucket>.<host>` names, so buckets go in the path there.
@@ -178,9 +181,15 @@ where
                 .map(str::to_string)
                 .unwrap_or_else(|| "no message".to_string());
             aws_error.kind = match err.code().unwrap_or_default() {
-                "AccessDenied" | "AllAccessDisabled" | "UnauthorizedOperation" => AwsErrorKind::AccessDenied,
-                "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken"
-                | "InvalidClientTokenId" | "UnrecognizedClientException" => AwsErrorKind::Credentials,
+                "AccessDenied" | "AllAccessDisabled" | "UnauthorizedOperation" => {
+                    AwsErrorKind::AccessDenied
+                }
+                "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "InvalidToken"
+                | "InvalidClientTokenId"
+                | "UnrecognizedClientException" => AwsErrorKind::Credentials,
                 "SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
                     AwsErrorKind::Throttled
                 }

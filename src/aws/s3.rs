@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, PublicAccessBlockConfiguration,
-    Tag, Tagging,
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    PublicAccessBlockConfiguration, Tag, Tagging,
 };
 use serde_json::Value;
 
@@ -30,7 +30,11 @@ fn invalid_request(operation: &'static str, bucket: &str, message: String) -> Aw
     }
 }
 
-fn to_sdk_tags(operation: &'static str, bucket: &str, tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
+fn to_sdk_tags(
+    operation: &'static str,
+    bucket: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<Vec<Tag>, AwsError> {
     tags.iter()
         .map(|(key, value)| {
             Tag::builder()
@@ -58,13 +62,20 @@ impl Cloud {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("ListBuckets", "", e))?;
-            names.extend(page.buckets().iter().filter_map(|b| b.name().map(str::to_string)));
+            names.extend(
+                page.buckets()
+                    .iter()
+                    .filter_map(|b| b.name().map(str::to_string)),
+            );
         }
         Ok(names)
     }
 
     /// The bucket's tags; `None` when the bucket does not exist.
-    pub async fn bucket_tags(&self, bucket: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+    pub async fn bucket_tags(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
         match self.s3.get_bucket_tagging().bucket(bucket).send().await {
             Ok(output) => Ok(Some(
                 output
@@ -111,14 +122,27 @@ impl Cloud {
     }
 
     /// The bucket's public access block; `None` when it has no configuration.
-    pub async fn public_access_block(&self, bucket: &str) -> Result<Option<PublicAccessBlock>, AwsError> {
-        match self.s3.get_public_access_block().bucket(bucket).send().await {
-            Ok(output) => Ok(output.public_access_block_configuration().map(|c| PublicAccessBlock {
-                block_public_acls: c.block_public_acls().unwrap_or(false),
-                ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-                block_public_policy: c.block_public_policy().unwrap_or(false),
-                restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-            })),
+    pub async fn public_access_block(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<PublicAccessBlock>, AwsError> {
+        match self
+            .s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(output) => {
+                Ok(output
+                    .public_access_block_configuration()
+                    .map(|c| PublicAccessBlock {
+                        block_public_acls: c.block_public_acls().unwrap_or(false),
+                        ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                        block_public_policy: c.block_public_policy().unwrap_or(false),
+                        restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+                    }))
+            }
             Err(error) => {
                 let error = classify("GetPublicAccessBlock", &address(bucket), error);
                 if error.is_code("NoSuchPublicAccessBlockConfiguration") {
@@ -133,12 +157,20 @@ impl Cloud {
     /// Creates the bucket in this client's region with `tags`. Safe to repeat: a bucket this
     /// account already owns counts as created (the SDK may retry a create whose answer was
     /// lost).
-    pub async fn create_bucket(&self, bucket: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
-        let mut configuration =
-            CreateBucketConfiguration::builder().set_tags(Some(to_sdk_tags("CreateBucket", bucket, tags)?));
+    pub async fn create_bucket(
+        &self,
+        bucket: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let mut configuration = CreateBucketConfiguration::builder().set_tags(Some(to_sdk_tags(
+            "CreateBucket",
+            bucket,
+            tags,
+        )?));
         // us-east-1 is the one region that takes no location constraint.
         if self.region != "us-east-1" {
-            configuration = configuration.location_constraint(BucketLocationConstraint::from(self.region.as_str()));
+            configuration = configuration
+                .location_constraint(BucketLocationConstraint::from(self.region.as_str()));
         }
         let result = self
             .s3
@@ -161,7 +193,11 @@ impl Cloud {
     }
 
     /// Replaces the bucket's whole tag set. Idempotent.
-    pub async fn put_bucket_tags(&self, bucket: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+    pub async fn put_bucket_tags(
+        &self,
+        bucket: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
         let tagging = Tagging::builder()
             .set_tag_set(Some(to_sdk_tags("PutBucketTagging", bucket, tags)?))
             .build()
@@ -177,7 +213,11 @@ impl Cloud {
     }
 
     /// Sets the bucket's public access block. Idempotent.
-    pub async fn put_public_access_block(&self, bucket: &str, block: PublicAccessBlock) -> Result<(), AwsError> {
+    pub async fn put_public_access_block(
+        &self,
+        bucket: &str,
+        block: PublicAccessBlock,
+    ) -> Result<(), AwsError> {
         let configuration = PublicAccessBlockConfiguration::builder()
             .block_public_acls(block.block_public_acls)
             .ignore_public_acls(block.ignore_public_acls)
@@ -235,7 +275,12 @@ impl Cloud {
                 .versions()
                 .iter()
                 .map(|v| (v.key(), v.version_id()))
-                .chain(listing.delete_markers().iter().map(|m| (m.key(), m.version_id())));
+                .chain(
+                    listing
+                        .delete_markers()
+                        .iter()
+                        .map(|m| (m.key(), m.version_id())),
+                );
             for (key, version) in versions {
                 let Some(key) = key else { continue };
                 let identifier = ObjectIdentifier::builder()

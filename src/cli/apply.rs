@@ -60,7 +60,12 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
 }
 
 /// Applies `plan` and prints progress and the per-resource report. Shared with `destroy`.
-pub async fn run_plan(printer: &Printer, cloud: &tether::aws::Cloud, plan: &Plan, parallelism: usize) -> anyhow::Result<Exit> {
+pub async fn run_plan(
+    printer: &Printer,
+    cloud: &tether::aws::Cloud,
+    plan: &Plan,
+    parallelism: usize,
+) -> anyhow::Result<Exit> {
     if !plan.has_changes() {
         printer.status("Nothing to apply.");
         return Ok(Exit::Success);
@@ -74,12 +79,20 @@ pub async fn run_plan(printer: &Printer, cloud: &tether::aws::Cloud, plan: &Plan
             address,
             action,
             elapsed,
-        } => printer.status(&format!("{address}: {} in {:.1}s", past_tense(action), elapsed.as_secs_f64())),
+        } => printer.status(&format!(
+            "{address}: {} in {:.1}s",
+            past_tense(action),
+            elapsed.as_secs_f64()
+        )),
         Progress::Failed { address, .. } => printer.status(&format!("{address}: failed")),
     };
     let report = tether::apply::apply(cloud, plan, parallelism, &progress).await;
     print_report(printer, &report);
-    Ok(if report.succeeded() { Exit::Success } else { Exit::Error })
+    Ok(if report.succeeded() {
+        Exit::Success
+    } else {
+        Exit::Error
+    })
 }
 
 fn past_tense(action: Action) -> &'static str {
@@ -94,9 +107,16 @@ fn past_tense(action: Action) -> &'static str {
 }
 
 fn print_report(printer: &Printer, report: &Report) {
-    let failed = report.results.iter().filter(|(_, _, r)| !matches!(r, StepResult::Done)).count();
+    let failed = report
+        .results
+        .iter()
+        .filter(|(_, _, r)| !matches!(r, StepResult::Done))
+        .count();
     let mut text = if failed == 0 {
-        format!("\nApply complete: {} resource(s) changed.", report.results.len())
+        format!(
+            "\nApply complete: {} resource(s) changed.",
+            report.results.len()
+        )
     } else {
         format!(
             "\nApply failed: {failed} of {} resource(s) not changed. Every step is safe to repeat: fix the cause and apply again.",
@@ -114,8 +134,12 @@ fn print_report(printer: &Printer, report: &Report) {
                     .unwrap_or_default();
                 format!("  FAILED   {address}  {error}{hint}")
             }
-            StepResult::Skipped { because: Some(cause) } => format!("  skipped  {address}  ({cause} failed)"),
-            StepResult::Skipped { because: None } => format!("  skipped  {address}  (dependency cycle)"),
+            StepResult::Skipped {
+                because: Some(cause),
+            } => format!("  skipped  {address}  ({cause} failed)"),
+            StepResult::Skipped { because: None } => {
+                format!("  skipped  {address}  (dependency cycle)")
+            }
         };
         text.push('\n');
         text.push_str(&line);
@@ -124,24 +148,42 @@ fn print_report(printer: &Printer, report: &Report) {
 }
 
 fn read_saved_plan(path: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the plan file `{}`", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the plan file `{}`", path.display()))?;
     let value: serde_json::Value = match serde_json::from_str(&text) {
         Ok(value) => value,
         Err(_) => bail!(WithHint::new(
             format!("`{}` is not a saved plan", path.display()),
-            format!("to apply a spec, pass it with -f: tether apply -f {}", path.display()),
+            format!(
+                "to apply a spec, pass it with -f: tether apply -f {}",
+                path.display()
+            ),
         )),
     };
-    match value.get("format_version").and_then(serde_json::Value::as_u64) {
+    match value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64)
+    {
         Some(version) if version == u64::from(tether::plan::FORMAT_VERSION) => {}
         Some(version) => bail!(WithHint::new(
-            format!("the plan `{}` has format version {version}; this tether reads version {}", path.display(), tether::plan::FORMAT_VERSION),
+            format!(
+                "the plan `{}` has format version {version}; this tether reads version {}",
+                path.display(),
+                tether::plan::FORMAT_VERSION
+            ),
             "make the plan again with this version of tether",
         )),
         None => bail!(WithHint::new(
-            format!("`{}` is not a saved plan (it has no format_version)", path.display()),
-            format!("to apply a spec, pass it with -f: tether apply -f {}", path.display()),
+            format!(
+                "`{}` is not a saved plan (it has no format_version)",
+                path.display()
+            ),
+            format!(
+                "to apply a spec, pass it with -f: tether apply -f {}",
+                path.display()
+            ),
         )),
     }
-    serde_json::from_value(value).with_context(|| format!("the plan file `{}` is damaged", path.display()))
+    serde_json::from_value(value)
+        .with_context(|| format!("the plan file `{}` is damaged", path.display()))
 }

@@ -33,7 +33,13 @@ pub async fn exec(args: DestroyArgs, printer: &Printer) -> anyhow::Result<Exit> 
     printer.status(tether::render::plan_text(&plan).trim_end());
     if plan.has_changes()
         && !auto_approve
-        && !super::confirm(printer, &format!("Do you really want to destroy everything project `{}` owns?", spec.project))?
+        && !super::confirm(
+            printer,
+            &format!(
+                "Do you really want to destroy everything project `{}` owns?",
+                spec.project
+            ),
+        )?
     {
         printer.status("Destroy cancelled: nothing was changed.");
         return Ok(Exit::Error);

@@ -125,14 +125,25 @@ pub async fn fresh_plan(
     mode: tether::plan::Mode,
 ) -> anyhow::Result<tether::plan::Plan> {
     let desired = tether::plan::desired_resources(spec, cloud.region());
-    let addresses: Vec<tether::model::Address> = desired.iter().map(|d| d.address.clone()).collect();
-    let live = tether::live::read(cloud, &spec.project, tether::live::Scope::Project(&addresses))
-        .await
-        .context("cannot read the account")?;
+    let addresses: Vec<tether::model::Address> =
+        desired.iter().map(|d| d.address.clone()).collect();
+    let live = tether::live::read(
+        cloud,
+        &spec.project,
+        tether::live::Scope::Project(&addresses),
+    )
+    .await
+    .context("cannot read the account")?;
     for warning in &live.warnings {
         printer.status(&format!("warning: {warning}"));
     }
-    Ok(tether::plan::plan(&spec.project, cloud.region(), mode, &desired, &live)?)
+    Ok(tether::plan::plan(
+        &spec.project,
+        cloud.region(),
+        mode,
+        &desired,
+        &live,
+    )?)
 }
 
 /// The plan as JSON for `--json` and `--out`: the plan itself plus its summary. The format

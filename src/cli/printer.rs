@@ -5,8 +5,8 @@
 use std::fmt;
 use std::io::Write;
 
-use tether::aws::AwsError;
 use tether::apply::StepError;
+use tether::aws::AwsError;
 
 pub struct Printer;
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Address, BucketState, DesiredResource, PublicAccessBlock, ResourceState, TAG_FORCE_DESTROY, TAG_NAME,
-    TAG_PROJECT,
+    Address, BucketState, DesiredResource, PublicAccessBlock, ResourceState, TAG_FORCE_DESTROY,
+    TAG_NAME, TAG_PROJECT,
 };
 use crate::policy;
 use crate::spec::{BucketSpec, Spec};

@@ -21,7 +21,8 @@ use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{
-    ownership, Address, AttributeFormat, DesiredResource, LiveState, Ownership, ResourceState, TAG_FORCE_DESTROY,
+    ownership, Address, AttributeFormat, DesiredResource, LiveState, Ownership, ResourceState,
+    TAG_FORCE_DESTROY,
 };
 pub use desired::desired_resources;
 
@@ -186,7 +187,10 @@ pub fn plan(
                     } else if forcing.is_empty() {
                         (Action::Update, None)
                     } else {
-                        (Action::Replace, Some(format!("{} cannot change in place", forcing.join(", "))))
+                        (
+                            Action::Replace,
+                            Some(format!("{} cannot change in place", forcing.join(", "))),
+                        )
                     };
                     Change {
                         address: (*address).clone(),
@@ -237,14 +241,21 @@ pub fn plan(
     }
 
     for (address, found) in &live.resources {
-        if desired.contains_key(address) || ownership(found.state.tags(), project) != Ownership::Owned {
+        if desired.contains_key(address)
+            || ownership(found.state.tags(), project) != Ownership::Owned
+        {
             continue;
         }
         let reason = match mode {
             Mode::Apply => "no longer in the spec",
             Mode::Destroy => "destroy",
         };
-        let emptied = found.state.tags().get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true");
+        let emptied = found
+            .state
+            .tags()
+            .get(TAG_FORCE_DESTROY)
+            .map(String::as_str)
+            == Some("true");
         let reason = if emptied {
             format!("{reason}; force_destroy: its contents are deleted too")
         } else {
@@ -254,7 +265,9 @@ pub fn plan(
         let depends_on = live
             .resources
             .values()
-            .filter(|other| other.depends_on.contains(address) && !desired.contains_key(&other.address))
+            .filter(|other| {
+                other.depends_on.contains(address) && !desired.contains_key(&other.address)
+            })
             .map(|other| other.address.clone())
             .collect();
         changes.insert(
@@ -285,7 +298,10 @@ pub fn plan(
 
 /// The attributes that differ between two states of one resource. Either side may be absent
 /// (create, delete); then every attribute that is set on the other side is listed.
-fn diff_attributes(before: Option<&ResourceState>, after: Option<&ResourceState>) -> Vec<AttributeChange> {
+fn diff_attributes(
+    before: Option<&ResourceState>,
+    after: Option<&ResourceState>,
+) -> Vec<AttributeChange> {
     let before_attributes = before.map(ResourceState::attributes).unwrap_or_default();
     let after_attributes = after.map(ResourceState::attributes).unwrap_or_default();
     let template = if after_attributes.is_empty() {
@@ -306,7 +322,9 @@ fn diff_attributes(before: Option<&ResourceState>, after: Option<&ResourceState>
             let new = find(&after_attributes);
             (old != new).then(|| AttributeChange {
                 name: attribute.name.to_string(),
-                forces_replacement: attribute.forces_replacement && before.is_some() && after.is_some(),
+                forces_replacement: attribute.forces_replacement
+                    && before.is_some()
+                    && after.is_some(),
                 before: old,
                 after: new,
                 format: attribute.format,

@@ -39,14 +39,22 @@ fn applied(yaml: &str) -> LiveState {
 }
 
 fn bucket_mut<'a>(live: &'a mut LiveState, name: &str) -> &'a mut BucketState {
-    match &mut live.resources.get_mut(&Address::bucket(name)).expect("bucket in live state").state {
+    match &mut live
+        .resources
+        .get_mut(&Address::bucket(name))
+        .expect("bucket in live state")
+        .state
+    {
         ResourceState::Bucket(bucket) => bucket,
     }
 }
 
 fn foreign_bucket(live: &mut LiveState, name: &str, tags: &[(&str, &str)]) {
     let state = ResourceState::Bucket(BucketState {
-        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         policy: None,
         public_access_block: None,
     });
@@ -85,7 +93,12 @@ buckets:
 #[test]
 fn planner_table() {
     let empty = LiveState::default();
-    check("create_everything_in_an_empty_account", SPEC, &empty, Mode::Apply);
+    check(
+        "create_everything_in_an_empty_account",
+        SPEC,
+        &empty,
+        Mode::Apply,
+    );
     check("no_changes_after_apply", SPEC, &applied(SPEC), Mode::Apply);
 
     let mut drifted = applied(SPEC);
@@ -109,30 +122,74 @@ buckets:
           Resource: [arn:aws:s3:::lab-data, arn:aws:s3:::lab-data/*]
 ";
     let changed = with_policy.replace("s3:ListBucket", "s3:GetObjectVersion");
-    check("policy_statement_changed", &changed, &applied(with_policy), Mode::Apply);
+    check(
+        "policy_statement_changed",
+        &changed,
+        &applied(with_policy),
+        Mode::Apply,
+    );
 
-    let removed = "project: lab\nbuckets:\n  lab-data:\n    public_read: true\n    tags: {team: ds}\n";
-    check("bucket_removed_from_spec_is_deleted", removed, &applied(SPEC), Mode::Apply);
+    let removed =
+        "project: lab\nbuckets:\n  lab-data:\n    public_read: true\n    tags: {team: ds}\n";
+    check(
+        "bucket_removed_from_spec_is_deleted",
+        removed,
+        &applied(SPEC),
+        Mode::Apply,
+    );
 
     let mut with_strangers = applied(SPEC);
     foreign_bucket(&mut with_strangers, "someone-elses", &[("team", "ml")]);
-    foreign_bucket(&mut with_strangers, "other-project", &[(TAG_PROJECT, "other"), (TAG_NAME, "other-project")]);
-    check("destroy_deletes_only_owned", SPEC, &with_strangers, Mode::Destroy);
-    check("unrelated_buckets_are_left_alone", SPEC, &with_strangers, Mode::Apply);
+    foreign_bucket(
+        &mut with_strangers,
+        "other-project",
+        &[(TAG_PROJECT, "other"), (TAG_NAME, "other-project")],
+    );
+    check(
+        "destroy_deletes_only_owned",
+        SPEC,
+        &with_strangers,
+        Mode::Destroy,
+    );
+    check(
+        "unrelated_buckets_are_left_alone",
+        SPEC,
+        &with_strangers,
+        Mode::Apply,
+    );
 
     let mut taken = LiveState::default();
     foreign_bucket(&mut taken, "lab-data", &[("team", "ds")]);
-    foreign_bucket(&mut taken, "lab-private", &[(TAG_PROJECT, "other"), (TAG_NAME, "lab-private")]);
-    check("unowned_and_foreign_buckets_are_refused", SPEC, &taken, Mode::Apply);
+    foreign_bucket(
+        &mut taken,
+        "lab-private",
+        &[(TAG_PROJECT, "other"), (TAG_NAME, "lab-private")],
+    );
+    check(
+        "unowned_and_foreign_buckets_are_refused",
+        SPEC,
+        &taken,
+        Mode::Apply,
+    );
 
     let adopting = "project: lab\nbuckets:\n  lab-data:\n    adopt: true\n    tags: {team: ds}\n";
     let mut unowned = LiveState::default();
     foreign_bucket(&mut unowned, "lab-data", &[("team", "ds")]);
     check("adopt_tags_and_manages", adopting, &unowned, Mode::Apply);
-    check("adopted_bucket_converges", adopting, &applied(adopting), Mode::Apply);
+    check(
+        "adopted_bucket_converges",
+        adopting,
+        &applied(adopting),
+        Mode::Apply,
+    );
 
     let other_adopting = "project: lab\nbuckets:\n  lab-private:\n    adopt: true\n";
-    check("adopt_never_takes_from_another_project", other_adopting, &taken, Mode::Apply);
+    check(
+        "adopt_never_takes_from_another_project",
+        other_adopting,
+        &taken,
+        Mode::Apply,
+    );
 }
 
 #[test]
@@ -169,14 +226,27 @@ fn public_access_block_follows_the_policy() {
             ResourceState::Bucket(b) => (d.address.name.clone(), b.public_access_block),
         })
         .collect();
-    assert_eq!(blocks["lab-data"], Some(PublicAccessBlock::for_policy(true)));
-    assert_eq!(blocks["lab-private"], Some(PublicAccessBlock::for_policy(false)));
+    assert_eq!(
+        blocks["lab-data"],
+        Some(PublicAccessBlock::for_policy(true))
+    );
+    assert_eq!(
+        blocks["lab-private"],
+        Some(PublicAccessBlock::for_policy(false))
+    );
 }
 
 #[test]
 fn plan_json_round_trips_for_saved_plans() {
     let (project, desired) = desired_of(SPEC);
-    let plan = plan(&project, REGION, Mode::Apply, &desired, &LiveState::default()).expect("plan");
+    let plan = plan(
+        &project,
+        REGION,
+        Mode::Apply,
+        &desired,
+        &LiveState::default(),
+    )
+    .expect("plan");
     let text = serde_json::to_string(&plan).expect("serialise");
     let back: Plan = serde_json::from_str(&text).expect("deserialise");
     assert_eq!(back, plan);

@@ -172,12 +172,18 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn key_location(&self, path: &[&str]) -> Location {
-        let position = self.index.key(path).unwrap_or(Position { line: 1, column: 1 });
+        let position = self
+            .index
+            .key(path)
+            .unwrap_or(Position { line: 1, column: 1 });
         Location::new(self.file, self.text, position.line, position.column)
     }
 
     fn value_location(&self, path: &[&str]) -> Location {
-        let position = self.index.value(path).unwrap_or(Position { line: 1, column: 1 });
+        let position = self
+            .index
+            .value(path)
+            .unwrap_or(Position { line: 1, column: 1 });
         Location::new(self.file, self.text, position.line, position.column)
     }
 
@@ -190,7 +196,11 @@ impl Checker<'_> {
     fn check(mut self, raw: RawSpec) -> Result<Spec, SpecError> {
         if let Err(message) = check_project_name(&raw.project) {
             let location = self.value_location(&["project"]);
-            self.error(location, message, Some("use letters, digits, `-` and `_`".into()));
+            self.error(
+                location,
+                message,
+                Some("use letters, digits, `-` and `_`".into()),
+            );
         }
         if let Some(region) = &raw.region {
             if !is_region_name(region) {
@@ -231,9 +241,11 @@ impl Checker<'_> {
             };
             if spec.public_read {
                 if let Some(policy) = &spec.policy {
-                    let clash = policy_statement_ids(policy).contains(&policy::PUBLIC_READ_SID.to_string());
+                    let clash =
+                        policy_statement_ids(policy).contains(&policy::PUBLIC_READ_SID.to_string());
                     if clash {
-                        let location = self.key_location(&["buckets", name.as_str(), "public_read"]);
+                        let location =
+                            self.key_location(&["buckets", name.as_str(), "public_read"]);
                         self.error(
                             location,
                             format!(
@@ -265,7 +277,10 @@ impl Checker<'_> {
             let location = self.key_location(&path);
             self.error(
                 location,
-                format!("{} tags is too many: at most {MAX_USER_TAGS} (AWS allows 50, tether uses 3)", tags.len()),
+                format!(
+                    "{} tags is too many: at most {MAX_USER_TAGS} (AWS allows 50, tether uses 3)",
+                    tags.len()
+                ),
                 None,
             );
         }
@@ -275,11 +290,15 @@ impl Checker<'_> {
             let problem = if key.is_empty() || key.chars().count() > 128 {
                 Some("tag keys are 1 to 128 characters".to_string())
             } else if key.starts_with(RESERVED_TAG_PREFIX) {
-                Some(format!("tag keys starting with `{RESERVED_TAG_PREFIX}` are reserved for tether"))
+                Some(format!(
+                    "tag keys starting with `{RESERVED_TAG_PREFIX}` are reserved for tether"
+                ))
             } else if key.to_ascii_lowercase().starts_with("aws:") {
                 Some("tag keys starting with `aws:` are reserved for AWS".to_string())
             } else if value.chars().count() > 256 {
-                Some(format!("the value of tag `{key}` is longer than 256 characters"))
+                Some(format!(
+                    "the value of tag `{key}` is longer than 256 characters"
+                ))
             } else {
                 None
             };
@@ -292,7 +311,12 @@ impl Checker<'_> {
 
     /// Converts the YAML (or JSON string) policy to JSON and validates it; problems are
     /// recorded with the position of the offending node.
-    fn check_policy(&mut self, bucket: &str, value: serde_yaml::Value, allow_public_write: bool) -> Option<Value> {
+    fn check_policy(
+        &mut self,
+        bucket: &str,
+        value: serde_yaml::Value,
+        allow_public_write: bool,
+    ) -> Option<Value> {
         let path = ["buckets", bucket, "policy"];
         let (document, embedded_json) = match value {
             serde_yaml::Value::String(text) => match serde_json::from_str::<Value>(&text) {
@@ -338,7 +362,10 @@ impl Checker<'_> {
             };
             self.error(
                 location,
-                format!("invalid policy for bucket `{bucket}`{where_}: {}", problem.message),
+                format!(
+                    "invalid policy for bucket `{bucket}`{where_}: {}",
+                    problem.message
+                ),
                 problem.hint,
             );
         }
@@ -378,16 +405,17 @@ pub fn is_region_name(region: &str) -> bool {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .chars()
-            .all(|c| c.is_ascii_digit())
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty()
 }
 
 /// S3's general purpose bucket naming rules, as AWS documents them.
 pub fn check_bucket_name(name: &str) -> Result<(), String> {
     if name.len() < 3 || name.len() > 63 {
-        return Err(format!("it is {} characters long; names are 3 to 63", name.len()));
+        return Err(format!(
+            "it is {} characters long; names are 3 to 63",
+            name.len()
+        ));
     }
     if name.contains('_') {
         return Err("underscores are not allowed".into());

@@ -144,23 +144,20 @@ impl MarkedEventReceiver for Builder {
         let position = Position::from(marker);
         if self.depth_in_complex_key > 0 {
             match event {
-                Event::MappingStart(..) | Event::SequenceStart(..) => self.depth_in_complex_key += 1,
+                Event::MappingStart(..) | Event::SequenceStart(..) => {
+                    self.depth_in_complex_key += 1
+                }
                 Event::MappingEnd | Event::SequenceEnd => self.depth_in_complex_key -= 1,
                 _ => {}
             }
             return;
         }
         match event {
-            Event::Scalar(value, ..) => {
-                if !self.start_node(position, Some(&value)) {
-                    self.end_value();
-                }
+            // A scalar or alias value is complete as soon as it starts.
+            Event::Scalar(value, ..) if !self.start_node(position, Some(&value)) => {
+                self.end_value()
             }
-            Event::Alias(_) => {
-                if !self.start_node(position, None) {
-                    self.end_value();
-                }
-            }
+            Event::Alias(_) if !self.start_node(position, None) => self.end_value(),
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 if self.start_node(position, None) {
                     self.depth_in_complex_key = 1;
@@ -196,8 +193,14 @@ mod tests {
         assert_eq!(index.key(&["project"]), Some(pos(1, 1)));
         assert_eq!(index.value(&["project"]), Some(pos(1, 10)));
         assert_eq!(index.key(&["buckets", "data"]), Some(pos(3, 3)));
-        assert_eq!(index.key(&["buckets", "data", "tags", "team"]), Some(pos(4, 12)));
-        assert_eq!(index.value(&["buckets", "data", "tags", "team"]), Some(pos(4, 18)));
+        assert_eq!(
+            index.key(&["buckets", "data", "tags", "team"]),
+            Some(pos(4, 12))
+        );
+        assert_eq!(
+            index.value(&["buckets", "data", "tags", "team"]),
+            Some(pos(4, 18))
+        );
         assert_eq!(
             index.key(&["buckets", "data", "policy", "Statement", "0", "Effect"]),
             Some(pos(7, 11))

@@ -92,22 +92,47 @@ buckets:
     assert!(!private.public_read && private.policy.is_none() && private.tags.is_empty());
     let json = &spec.buckets["dsi-lab-json"];
     assert!(json.adopt);
-    assert_eq!(json.policy.as_ref().and_then(|p| p.get("Version")), Some(&Value::from("2012-10-17")));
+    assert_eq!(
+        json.policy.as_ref().and_then(|p| p.get("Version")),
+        Some(&Value::from("2012-10-17"))
+    );
 }
 
 #[test]
 fn bucket_name_rules_accept_what_aws_accepts() {
-    for name in ["abc", "lab-data", "my.bucket.01", "0-numbers-first", &"a".repeat(63)] {
+    for name in [
+        "abc",
+        "lab-data",
+        "my.bucket.01",
+        "0-numbers-first",
+        &"a".repeat(63),
+    ] {
         assert_eq!(check_bucket_name(name), Ok(()), "{name}");
     }
-    for name in ["ab", "-lab", "lab-", "Lab", "lab_data", "1.2.3.4", "xn--lab", "lab-s3alias", "a b c", &"a".repeat(64)] {
+    for name in [
+        "ab",
+        "-lab",
+        "lab-",
+        "Lab",
+        "lab_data",
+        "1.2.3.4",
+        "xn--lab",
+        "lab-s3alias",
+        "a b c",
+        &"a".repeat(64),
+    ] {
         assert!(check_bucket_name(name).is_err(), "{name}");
     }
 }
 
 #[test]
 fn region_names() {
-    for region in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-3"] {
+    for region in [
+        "us-east-1",
+        "eu-central-2",
+        "us-gov-west-1",
+        "ap-southeast-3",
+    ] {
         assert!(is_region_name(region), "{region}");
     }
     for region in ["us-east", "useast1", "US-EAST-1", "us-east-x", "u-east-1"] {

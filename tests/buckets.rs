@@ -1,0 +1,497 @@
+//! End-to-end tests of S3 buckets: the real `tether` binary against a real moto server, with
+//! the account checked afterwards through the SDK, not through tether's own reading.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{block_on, buckets, create_bucket, policy, put_object, tags, Moto};
+
+const LAB_SPEC: &str = include_str!("../specs/lab.yaml");
+
+#[test]
+fn lab_spec_applies_converges_and_a_second_apply_is_a_no_op() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("Plan: 2 to create, 0 to update, 0 to replace, 0 to delete.")
+        .expect_stderr("Apply complete");
+
+    let s3 = moto.s3("us-east-1");
+    assert_eq!(buckets(&s3), ["dsi-lab-data", "dsi-lab-results"]);
+    let data_tags = tags(&s3, "dsi-lab-data");
+    assert_eq!(
+        data_tags.get("tether:project").map(String::as_str),
+        Some("dsi-lab")
+    );
+    assert_eq!(
+        data_tags.get("tether:name").map(String::as_str),
+        Some("dsi-lab-data")
+    );
+    assert_eq!(data_tags.get("team").map(String::as_str), Some("ds"));
+    assert_eq!(
+        tags(&s3, "dsi-lab-results")
+            .get("tether:force-destroy")
+            .map(String::as_str),
+        Some("true")
+    );
+    let statement = &policy(&s3, "dsi-lab-data").expect("public read policy")["Statement"][0];
+    assert_eq!(statement["Principal"], "*");
+    assert_eq!(statement["Action"], "s3:GetObject");
+    assert_eq!(statement["Resource"], "arn:aws:s3:::dsi-lab-data/*");
+    assert_eq!(policy(&s3, "dsi-lab-results"), None);
+    let block = block_on(async {
+        s3.get_public_access_block()
+            .bucket("dsi-lab-data")
+            .send()
+            .await
+            .expect("public access block")
+    });
+    let block = block
+        .public_access_block_configuration()
+        .expect("configuration");
+    assert_eq!(
+        block.block_public_policy(),
+        Some(false),
+        "the public-read policy must be able to take effect"
+    );
+    assert_eq!(block.block_public_acls(), Some(true));
+
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr("No changes.");
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("Nothing to apply.");
+}
+
+#[test]
+fn policy_update_shows_a_diff_applies_and_converges() {
+    let moto = Moto::start();
+    let spec = "project: lab\nbuckets:\n  lab-share:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Sid: Partner\n          Effect: Allow\n          Principal: {AWS: arn:aws:iam::111122223333:root}\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-share/*\n";
+    moto.write("tether.yaml", spec);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+
+    moto.write(
+        "tether.yaml",
+        &spec
+            .replace(
+                "Action: s3:GetObject",
+                "Action: [s3:ListBucket, s3:GetObject]",
+            )
+            .replace(
+                "Resource: arn:aws:s3:::lab-share/*",
+                "Resource: [arn:aws:s3:::lab-share, arn:aws:s3:::lab-share/*]",
+            ),
+    );
+    let run = moto
+        .tether(&["plan", "--detailed-exitcode"])
+        .expect_code(2)
+        .expect_stderr("~ bucket.lab-share  (update in place)")
+        .expect_stderr("+        \"s3:ListBucket\"")
+        .expect_stderr("Plan: 0 to create, 1 to update, 0 to replace, 0 to delete.");
+    assert!(
+        run.stdout.is_empty(),
+        "human plans go to stderr: {}",
+        run.stdout
+    );
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+
+    let s3 = moto.s3("us-east-1");
+    let actions = &policy(&s3, "lab-share").expect("policy")["Statement"][0]["Action"];
+    let mut actions: Vec<&str> = actions
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    actions.sort();
+    assert_eq!(actions, ["s3:GetObject", "s3:ListBucket"]);
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr("No changes.");
+}
+
+#[test]
+fn out_of_band_drift_shows_in_the_next_plan_and_apply_repairs_it() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let s3 = moto.s3("us-east-1");
+
+    // Someone edits the policy, drops a tag, and deletes a bucket in the console.
+    block_on(async {
+        let edited = json!({"Version": "2012-10-17", "Statement": [{"Sid": "AllowPublicRead", "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": ["arn:aws:s3:::dsi-lab-data/*", "arn:aws:s3:::dsi-lab-data"]}]});
+        s3.put_bucket_policy()
+            .bucket("dsi-lab-data")
+            .policy(edited.to_string())
+            .send()
+            .await
+            .expect("put policy");
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key("tether:project")
+                    .value("dsi-lab")
+                    .build()
+                    .unwrap(),
+            )
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key("tether:name")
+                    .value("dsi-lab-data")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        s3.put_bucket_tagging()
+            .bucket("dsi-lab-data")
+            .tagging(tagging)
+            .send()
+            .await
+            .expect("put tags");
+        s3.delete_bucket()
+            .bucket("dsi-lab-results")
+            .send()
+            .await
+            .expect("delete bucket");
+    });
+
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(2)
+        .expect_stderr("+ tags.team = \"ds\"")
+        .expect_stderr("-        \"s3:ListBucket\"")
+        .expect_stderr("+ bucket.dsi-lab-results  (create)")
+        .expect_stderr("Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        tags(&s3, "dsi-lab-data").get("team").map(String::as_str),
+        Some("ds")
+    );
+    assert_eq!(
+        policy(&s3, "dsi-lab-data").expect("policy")["Statement"][0]["Action"],
+        "s3:GetObject"
+    );
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn an_unowned_bucket_is_refused_until_adopted_then_managed() {
+    let moto = Moto::start();
+    let s3 = moto.s3("us-east-1");
+    create_bucket(&s3, "legacy-data");
+    put_object(&s3, "legacy-data", "keep.txt", "precious");
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  legacy-data:\n    tags: {team: ds}\n",
+    );
+
+    let refused = moto
+        .tether(&["plan"])
+        .expect_code(1)
+        .expect_stderr("bucket.legacy-data exists but is not owned by project `lab`")
+        .expect_stderr("--> tether.yaml:3:3")
+        .expect_stderr("hint: tether never touches what it does not own");
+    assert!(refused.stdout.is_empty());
+    assert!(
+        tags(&s3, "legacy-data").is_empty(),
+        "a refused plan touches nothing"
+    );
+
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  legacy-data:\n    adopt: true\n    tags: {team: ds}\n",
+    );
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("& bucket.legacy-data  (adopt)")
+        .expect_stderr("Plan: 1 to adopt, 0 to create");
+    let adopted = tags(&s3, "legacy-data");
+    assert_eq!(
+        adopted.get("tether:project").map(String::as_str),
+        Some("lab")
+    );
+    assert_eq!(adopted.get("team").map(String::as_str), Some("ds"));
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    // Now owned: removing it from the spec plans its deletion, which S3 refuses while it
+    // holds objects and force_destroy was never set. The object survives.
+    moto.write("tether.yaml", "project: lab\n");
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr("BucketNotEmpty")
+        .expect_stderr("force_destroy: true");
+    assert_eq!(buckets(&s3), ["legacy-data"]);
+}
+
+#[test]
+fn another_projects_bucket_is_never_touched_even_with_adopt() {
+    let moto = Moto::start();
+    moto.write(
+        "other.yaml",
+        "project: other\nbuckets:\n  shared-name: {tags: {team: ml}}\n",
+    );
+    moto.tether(&["apply", "-f", "other.yaml", "--auto-approve"])
+        .expect_code(0);
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  shared-name: {adopt: true}\n",
+    );
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr("bucket.shared-name belongs to tether project `other`, not `lab`");
+    let s3 = moto.s3("us-east-1");
+    assert_eq!(
+        tags(&s3, "shared-name")
+            .get("tether:project")
+            .map(String::as_str),
+        Some("other")
+    );
+    // And `lab`'s destroy leaves it alone.
+    moto.write("tether.yaml", "project: lab\n");
+    moto.tether(&["destroy", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("No changes.");
+    assert_eq!(buckets(&s3), ["shared-name"]);
+}
+
+#[test]
+fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_without_changes() {
+    let moto = Moto::start();
+    let s3 = moto.s3("us-east-1");
+    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-one: {}\n");
+    moto.tether(&["plan", "--out", "one.tplan"])
+        .expect_code(0)
+        .expect_stderr("Saved the plan to one.tplan");
+
+    // The spec changes after the plan was saved: applying the plan must not pick that up.
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  lab-one: {}\n  lab-two: {}\n",
+    );
+    moto.tether(&["apply", "one.tplan"]).expect_code(0);
+    assert_eq!(buckets(&s3), ["lab-one"]);
+
+    // Applying the same plan again: its bucket now exists, so the plan is stale.
+    moto.tether(&["apply", "one.tplan"])
+        .expect_code(1)
+        .expect_stderr("stale plan")
+        .expect_stderr("bucket.lab-one: now exists");
+
+    // A plan to change a policy goes stale when the bucket's tags change meanwhile.
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  lab-one: {public_read: true}\n",
+    );
+    moto.tether(&["plan", "--out", "public.tplan"])
+        .expect_code(0);
+    block_on(async {
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key("tether:project")
+                    .value("lab")
+                    .build()
+                    .unwrap(),
+            )
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key("tether:name")
+                    .value("lab-one")
+                    .build()
+                    .unwrap(),
+            )
+            .tag_set(
+                aws_sdk_s3::types::Tag::builder()
+                    .key("owner")
+                    .value("mallory")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        s3.put_bucket_tagging()
+            .bucket("lab-one")
+            .tagging(tagging)
+            .send()
+            .await
+            .expect("put tags");
+    });
+    moto.tether(&["apply", "public.tplan"])
+        .expect_code(1)
+        .expect_stderr("bucket.lab-one: changed since the plan was made");
+    assert_eq!(policy(&s3, "lab-one"), None, "a stale plan changes nothing");
+
+    // A spec is not a plan, and says so.
+    moto.tether(&["apply", "tether.yaml"])
+        .expect_code(1)
+        .expect_stderr("is not a saved plan")
+        .expect_stderr("tether apply -f tether.yaml");
+}
+
+#[test]
+fn removing_a_bucket_deletes_it_and_force_destroy_empties_every_version_first() {
+    let moto = Moto::start();
+    let s3 = moto.s3("us-east-1");
+    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-keep: {}\n  lab-scratch: {force_destroy: true}\n  lab-empty: {}\n");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    block_on(async {
+        let versioning = aws_sdk_s3::types::VersioningConfiguration::builder()
+            .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+            .build();
+        s3.put_bucket_versioning()
+            .bucket("lab-scratch")
+            .versioning_configuration(versioning)
+            .send()
+            .await
+            .expect("versioning");
+    });
+    for body in ["v1", "v2", "v3"] {
+        put_object(&s3, "lab-scratch", "data.csv", body);
+    }
+    put_object(&s3, "lab-scratch", "other.csv", "x");
+    block_on(async {
+        s3.delete_object()
+            .bucket("lab-scratch")
+            .key("other.csv")
+            .send()
+            .await
+            .expect("delete marker")
+    });
+
+    // Removing lab-scratch and lab-empty from the spec deletes both; lab-keep stays.
+    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-keep: {}\n");
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("- bucket.lab-scratch  (delete: no longer in the spec; force_destroy: its contents are deleted too)")
+        .expect_stderr("- bucket.lab-empty  (delete: no longer in the spec)");
+    assert_eq!(buckets(&s3), ["lab-keep"]);
+}
+
+#[test]
+fn destroy_deletes_only_what_the_project_owns() {
+    let moto = Moto::start();
+    let s3 = moto.s3("us-east-1");
+    create_bucket(&s3, "not-ours");
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    put_object(&s3, "dsi-lab-results", "result.json", "{}");
+
+    moto.tether(&["destroy"])
+        .expect_code(1)
+        .expect_stderr("refusing to ask for confirmation")
+        .expect_stderr("hint: pass --auto-approve");
+    assert_eq!(buckets(&s3).len(), 3, "a refused prompt changes nothing");
+
+    moto.tether(&["destroy", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("Plan: 0 to create, 0 to update, 0 to replace, 2 to delete.");
+    assert_eq!(buckets(&s3), ["not-ours"]);
+}
+
+#[test]
+fn plan_json_is_versioned_machine_readable_and_alone_on_stdout() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    let run = moto
+        .tether(&["plan", "--json", "--detailed-exitcode"])
+        .expect_code(2);
+    let plan: Value =
+        serde_json::from_str(&run.stdout).expect("stdout is exactly one JSON document");
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["project"], "dsi-lab");
+    assert_eq!(plan["summary"]["create"], 2);
+    let changes = plan["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0]["address"], "bucket.dsi-lab-data");
+    assert_eq!(changes[0]["action"], "create");
+    assert_eq!(changes[0]["after"]["kind"], "bucket");
+    assert_eq!(changes[0]["after"]["tags"]["team"], "ds");
+    assert!(changes[0]["before"].is_null());
+
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let run = moto
+        .tether(&["plan", "--json", "--detailed-exitcode"])
+        .expect_code(0);
+    let plan: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert!(plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .all(|c| c["action"] == "no-op"));
+}
+
+#[test]
+fn a_failing_bucket_does_not_stop_the_others_and_the_run_exits_1() {
+    let moto = Moto::start();
+    let s3 = moto.s3("us-east-1");
+    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-full: {}\n");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    put_object(&s3, "lab-full", "data.csv", "a,b");
+
+    // One deletion fails (not empty, no force_destroy) while two creations go ahead.
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  lab-new-a: {}\n  lab-new-b: {}\n",
+    );
+    let run = moto
+        .tether(&["apply", "--auto-approve", "--parallelism", "2"])
+        .expect_code(1);
+    assert!(
+        run.stderr.contains("FAILED   bucket.lab-full"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("ok       bucket.lab-new-a  created"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("ok       bucket.lab-new-b  created"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(buckets(&s3), ["lab-full", "lab-new-a", "lab-new-b"]);
+
+    // Re-running converges the rest without duplicates once the cause is fixed.
+    block_on(async {
+        s3.delete_object()
+            .bucket("lab-full")
+            .key("data.csv")
+            .send()
+            .await
+            .expect("delete")
+    });
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("Plan: 0 to create, 0 to update, 0 to replace, 1 to delete.");
+    assert_eq!(buckets(&s3), ["lab-new-a", "lab-new-b"]);
+}
+
+#[test]
+fn buckets_are_created_in_the_spec_region_which_wins_over_the_environment() {
+    let moto = Moto::start();
+    moto.write(
+        "tether.yaml",
+        "project: lab\nregion: eu-west-1\nbuckets:\n  lab-eu: {}\n",
+    );
+    // AWS_REGION says us-east-1; the spec's region wins.
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("in eu-west-1");
+    let s3 = moto.s3("eu-west-1");
+    let location = block_on(async {
+        s3.get_bucket_location()
+            .bucket("lab-eu")
+            .send()
+            .await
+            .expect("location")
+    });
+    assert_eq!(
+        location.location_constraint().map(|c| c.as_str()),
+        Some("eu-west-1")
+    );
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

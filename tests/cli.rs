@@ -1,0 +1,108 @@
+//! The CLI's behaviour on bad input and broken surroundings: exit codes, messages that point
+//! at `file:line:column`, and no AWS call made. These need no moto: the endpoint is a closed
+//! loopback port, so any call tether made would show up as an "unreachable" error instead.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::Run;
+
+/// Runs tether in `dir` against a loopback port where nothing listens.
+fn tether(dir: &std::path::Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tether");
+    Run::from(output)
+}
+
+/// The run as a snapshot: exit code and both streams, temp paths filtered out.
+fn snapshot(run: &Run, dir: &std::path::Path) -> String {
+    let text = format!(
+        "exit code: {}\n--- stdout\n{}--- stderr\n{}",
+        run.code, run.stdout, run.stderr
+    );
+    text.replace(&dir.display().to_string(), "[TEMP]")
+}
+
+#[test]
+fn bad_specs_fail_with_file_line_column_and_make_no_call() {
+    let cases = [
+        ("missing_default_spec", None, vec!["plan"]),
+        ("malformed_yaml", Some("project: lab\nbuckets: [\n"), vec!["plan"]),
+        ("unknown_key", Some("project: lab\nbuckets:\n  lab-data:\n    publicread: true\n"), vec!["apply", "--auto-approve"]),
+        ("invalid_bucket_name", Some("project: lab\nbuckets:\n  Lab_Data: {}\n"), vec!["destroy", "--auto-approve"]),
+        ("public_write_refused", Some("project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Allow\n          Principal: \"*\"\n          Action: s3:DeleteObject\n          Resource: arn:aws:s3:::lab-data/*\n"), vec!["plan", "--json"]),
+    ];
+    for (name, spec, args) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        if let Some(spec) = spec {
+            std::fs::write(dir.path().join("tether.yaml"), spec).expect("write spec");
+        }
+        let run = tether(dir.path(), &args);
+        assert_eq!(run.code, 1, "{name}: {run:?}");
+        assert!(
+            !run.stderr.contains("Connection refused"),
+            "{name}: no AWS call may be made for a bad spec"
+        );
+        insta::assert_snapshot!(name, snapshot(&run, dir.path()));
+    }
+}
+
+#[test]
+fn validate_needs_no_endpoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("lab.yaml"),
+        include_str!("../specs/lab.yaml"),
+    )
+    .expect("write spec");
+    let run = tether(dir.path(), &["validate", "-f", "lab.yaml"]);
+    insta::assert_snapshot!(snapshot(&run, dir.path()));
+}
+
+#[test]
+fn unreachable_endpoint_is_one_clear_error_with_a_hint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("tether.yaml"),
+        "project: lab\nregion: us-east-1\n",
+    )
+    .expect("write spec");
+    let run = tether(dir.path(), &["plan"]);
+    insta::assert_snapshot!(snapshot(&run, dir.path()));
+}
+
+#[test]
+fn missing_region_asks_for_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("tether.yaml"), "project: lab\n").expect("write spec");
+    let run = tether(dir.path(), &["plan"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("no AWS region is set"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: set `region:` in the spec"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,281 @@
+//! Test support: a real moto server on a free loopback port, the real `tether` binary run
+//! against it, and an SDK client to check the account independently of tether's own reading.
+//!
+//! Each test starts its own server, so tests share nothing and can run in parallel. The
+//! server is killed when the `Moto` value drops. Nothing here talks to anything but
+//! loopback: AWS's instance metadata service is disabled and the user's AWS config files are
+//! hidden from every process started.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+/// The moto_server executable: `TETHER_MOTO_SERVER`, else installed by
+/// `tests/support/install-moto.sh` (once per machine).
+fn moto_server_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(path) = std::env::var("TETHER_MOTO_SERVER") {
+            return PathBuf::from(path);
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/install-moto.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run install-moto.sh");
+        assert!(output.status.success(), "installing moto failed");
+        PathBuf::from(String::from_utf8(output.stdout).expect("utf-8 path").trim())
+    })
+    .clone()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A running moto server.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    pub port: u16,
+    /// A private HOME and working directory for the test.
+    pub dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let server = moto_server_path();
+        let mut dir = tempfile::tempdir().expect("temp dir");
+        for attempt in 0..5 {
+            let port = free_port();
+            let log = std::fs::File::create(dir.path().join(format!("moto-{attempt}.log")))
+                .expect("log file");
+            let child = Command::new(&server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("start moto_server");
+            let mut moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                port,
+                dir,
+            };
+            if moto.wait_ready(Duration::from_secs(60)) {
+                return moto;
+            }
+            // Lost the port to another process between probe and bind: try another.
+            let _ = moto.child.kill();
+            let _ = moto.child.wait();
+            dir = std::mem::replace(&mut moto.dir, tempfile::tempdir().expect("temp dir"));
+        }
+        panic!("moto_server did not start");
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// The environment every process of the test gets: moto's endpoint, dummy credentials,
+    /// and nothing from the machine's AWS setup.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let home = self.dir.path().to_string_lossy().to_string();
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-credentials",
+            ),
+            ("HOME", home.as_str()),
+            ("NO_COLOR", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Writes `text` as `name` in the test's directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write test file");
+        path
+    }
+
+    /// Runs `tether ARGS` in the test's directory, stdin closed.
+    pub fn tether(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tether");
+        Run::from(output)
+    }
+
+    /// An S3 client talking to moto directly, to check the account without tether.
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The outcome of one `tether` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, showing the output when it is wrong.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_stderr(self, needle: &str) -> Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n--- stderr\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A blocking runtime for SDK checks inside synchronous tests.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// The bucket's tags, read through the SDK.
+pub fn tags(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeMap<String, String> {
+    block_on(async {
+        match s3.get_bucket_tagging().bucket(bucket).send().await {
+            Ok(out) => out
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+            Err(_) => BTreeMap::new(),
+        }
+    })
+}
+
+/// The bucket's policy as JSON, read through the SDK.
+pub fn policy(s3: &aws_sdk_s3::Client, bucket: &str) -> Option<serde_json::Value> {
+    block_on(async {
+        s3.get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok()
+            .and_then(|out| {
+                out.policy()
+                    .map(|p| serde_json::from_str(p).expect("policy JSON"))
+            })
+    })
+}
+
+/// The names of all buckets, read through the SDK.
+pub fn buckets(s3: &aws_sdk_s3::Client) -> Vec<String> {
+    block_on(async {
+        let out = s3.list_buckets().send().await.expect("ListBuckets");
+        let mut names: Vec<String> = out
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    })
+}
+
+/// Creates a bucket behind tether's back.
+pub fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    block_on(async {
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("CreateBucket")
+    });
+}
+
+/// Puts an object behind tether's back.
+pub fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &str) {
+    block_on(async {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("PutObject")
+    });
+}
