@@ -391,6 +391,44 @@ fn destroy_deletes_only_what_the_project_owns() {
 }
 
 #[test]
+fn apply_asks_on_a_terminal_and_only_yes_proceeds() {
+    let moto = Moto::start();
+    let s3 = moto.s3("us-east-1");
+    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-asked: {}\n");
+    // On a terminal the combined output arrives on stdout, as a user would see it.
+    let declined = moto.tether_on_terminal(&["apply"], "no\n").expect_code(1);
+    assert!(
+        declined.stdout.contains("Only 'yes' is accepted."),
+        "{}",
+        declined.stdout
+    );
+    assert!(
+        declined
+            .stdout
+            .contains("Apply cancelled: nothing was changed."),
+        "{}",
+        declined.stdout
+    );
+    assert!(buckets(&s3).is_empty());
+
+    let accepted = moto.tether_on_terminal(&["apply"], "yes\n").expect_code(0);
+    assert!(
+        accepted.stdout.contains("Apply complete"),
+        "{}",
+        accepted.stdout
+    );
+    assert_eq!(buckets(&s3), ["lab-asked"]);
+
+    // Off a terminal, apply refuses to prompt rather than wait.
+    moto.write("tether.yaml", "project: lab\n");
+    moto.tether(&["apply"])
+        .expect_code(1)
+        .expect_stderr("standard input is not a terminal")
+        .expect_stderr("hint: pass --auto-approve");
+    assert_eq!(buckets(&s3), ["lab-asked"]);
+}
+
+#[test]
 fn plan_json_is_versioned_machine_readable_and_alone_on_stdout() {
     let moto = Moto::start();
     moto.write("tether.yaml", LAB_SPEC);
@@ -494,4 +532,34 @@ fn buckets_are_created_in_the_spec_region_which_wins_over_the_environment() {
         Some("eu-west-1")
     );
     moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_bucket_of_the_same_name_in_another_region_is_an_error_not_a_takeover() {
+    let moto = Moto::start();
+    let eu = moto.s3("eu-west-1");
+    block_on(async {
+        let configuration = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+            .build();
+        eu.create_bucket()
+            .bucket("lab-elsewhere")
+            .create_bucket_configuration(configuration)
+            .send()
+            .await
+            .expect("create in eu-west-1")
+    });
+    moto.write(
+        "tether.yaml",
+        "project: lab\nregion: us-east-1\nbuckets:\n  lab-elsewhere: {}\n",
+    );
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr(
+        "already has a bucket named `lab-elsewhere`, in eu-west-1; the spec's region is us-east-1",
+    );
+    assert!(
+        tags(&eu, "lab-elsewhere").is_empty(),
+        "the other region's bucket is untouched"
+    );
 }

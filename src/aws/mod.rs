@@ -176,10 +176,11 @@ where
         SdkError::ServiceError(service) => {
             let err = service.err();
             aws_error.code = err.code().map(str::to_string);
-            aws_error.message = err
-                .message()
-                .map(str::to_string)
-                .unwrap_or_else(|| "no message".to_string());
+            // Without AWS's message (a bare 5xx, say), the SDK's own account of the error is
+            // the best there is.
+            aws_error.message = err.message().map(str::to_string).unwrap_or_else(|| {
+                aws_smithy_types::error::display::DisplayErrorContext(err).to_string()
+            });
             aws_error.kind = match err.code().unwrap_or_default() {
                 "AccessDenied" | "AllAccessDisabled" | "UnauthorizedOperation" => {
                     AwsErrorKind::AccessDenied

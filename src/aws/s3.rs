@@ -183,13 +183,44 @@ impl Cloud {
             Ok(_) => Ok(()),
             Err(error) => {
                 let error = classify("CreateBucket", &address(bucket), error);
-                if error.is_code("BucketAlreadyOwnedByYou") {
+                if !error.is_code("BucketAlreadyOwnedByYou") {
+                    return Err(error);
+                }
+                // Ours, but possibly in another region, where this client cannot manage it.
+                let region = self.bucket_region(bucket).await?;
+                if region == self.region {
                     Ok(())
                 } else {
-                    Err(error)
+                    Err(AwsError {
+                        operation: "CreateBucket",
+                        resource: address(bucket),
+                        code: Some("BucketAlreadyOwnedByYou".into()),
+                        message: format!(
+                            "this account already has a bucket named `{bucket}`, in {region}; the spec's region is {}",
+                            self.region
+                        ),
+                        kind: AwsErrorKind::Service,
+                    })
                 }
             }
         }
+    }
+
+    /// The region a bucket of this account is in.
+    pub async fn bucket_region(&self, bucket: &str) -> Result<String, AwsError> {
+        let output = self
+            .s3
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| classify("GetBucketLocation", &address(bucket), e))?;
+        // S3 answers with no constraint for us-east-1 and with the legacy `EU` for eu-west-1.
+        Ok(match output.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_string(),
+            Some("EU") => "eu-west-1".to_string(),
+            Some(region) => region.to_string(),
+        })
     }
 
     /// Replaces the bucket's whole tag set. Idempotent.

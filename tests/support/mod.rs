@@ -143,6 +143,34 @@ impl Moto {
         Run::from(output)
     }
 
+    /// Runs `tether ARGS` on a pseudo-terminal (through util-linux `script`), typing `input`.
+    pub fn tether_on_terminal(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let command = std::iter::once(env!("CARGO_BIN_EXE_tether"))
+            .chain(args.iter().copied())
+            .map(|word| format!("'{word}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run tether under `script` (util-linux)");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("type the answer");
+        Run::from(child.wait_with_output().expect("wait for tether"))
+    }
+
     /// An S3 client talking to moto directly, to check the account without tether.
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
