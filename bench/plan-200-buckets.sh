@@ -14,19 +14,12 @@ runs="${RUNS:-5}"
 
 cargo build --quiet --release --bin tether
 tether="$root/target/release/tether"
-moto_server="$(bash tests/support/install-moto.sh)"
-
 work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-MOTO_IAM_LOAD_MANAGED_POLICIES=true "$moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
+# shellcheck source=../tests/support/moto.sh
+source tests/support/moto.sh
 trap 'kill "$moto_pid" 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.2
-done
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
-export AWS_EC2_METADATA_DISABLED=true NO_COLOR=1
+start_moto "$work/moto.log"
+export NO_COLOR=1
 
 {
   echo "project: bench"

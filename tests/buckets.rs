@@ -473,24 +473,11 @@ fn a_failing_bucket_does_not_stop_the_others_and_the_run_exits_1() {
         "tether.yaml",
         "project: lab\nbuckets:\n  lab-new-a: {}\n  lab-new-b: {}\n",
     );
-    let run = moto
-        .tether(&["apply", "--auto-approve", "--parallelism", "2"])
-        .expect_code(1);
-    assert!(
-        run.stderr.contains("FAILED   bucket.lab-full"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("ok       bucket.lab-new-a  created"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("ok       bucket.lab-new-b  created"),
-        "{}",
-        run.stderr
-    );
+    moto.tether(&["apply", "--auto-approve", "--parallelism", "2"])
+        .expect_code(1)
+        .expect_stderr("FAILED   bucket.lab-full")
+        .expect_stderr("ok       bucket.lab-new-a  created")
+        .expect_stderr("ok       bucket.lab-new-b  created");
     assert_eq!(buckets(&s3), ["lab-full", "lab-new-a", "lab-new-b"]);
 
     // Re-running converges the rest without duplicates once the cause is fixed.

@@ -93,16 +93,8 @@ fn unreachable_endpoint_is_one_clear_error_with_a_hint() {
 fn missing_region_asks_for_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("tether.yaml"), "project: lab\n").expect("write spec");
-    let run = tether(dir.path(), &["plan"]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("no AWS region is set"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("hint: set `region:` in the spec"),
-        "{}",
-        run.stderr
-    );
+    tether(dir.path(), &["plan"])
+        .expect_code(1)
+        .expect_stderr("no AWS region is set")
+        .expect_stderr("hint: set `region:` in the spec");
 }

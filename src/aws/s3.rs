@@ -46,6 +46,15 @@ fn to_sdk_tags(
         .collect()
 }
 
+/// Turns the AWS error `code`, which means "there is none", into `Ok(None)`.
+fn none_if<T>(result: Result<T, AwsError>, code: &str) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_code(code) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// How many objects (versions and delete markers) `empty_bucket` removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ObjectsDeleted(pub usize);
@@ -99,26 +108,25 @@ impl Cloud {
 
     /// The bucket policy as JSON; `None` when the bucket has none.
     pub async fn bucket_policy(&self, bucket: &str) -> Result<Option<Value>, AwsError> {
-        match self.s3.get_bucket_policy().bucket(bucket).send().await {
-            Ok(output) => {
-                let text = output.policy().unwrap_or_default();
-                serde_json::from_str(text).map(Some).map_err(|e| {
-                    invalid_request(
-                        "GetBucketPolicy",
-                        bucket,
-                        format!("the bucket's policy is not valid JSON: {e}"),
-                    )
-                })
-            }
-            Err(error) => {
-                let error = classify("GetBucketPolicy", &address(bucket), error);
-                if error.is_code("NoSuchBucketPolicy") {
-                    Ok(None)
-                } else {
-                    Err(error)
-                }
-            }
-        }
+        let result = self
+            .s3
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| classify("GetBucketPolicy", &address(bucket), e));
+        let Some(output) = none_if(result, "NoSuchBucketPolicy")? else {
+            return Ok(None);
+        };
+        serde_json::from_str(output.policy().unwrap_or_default())
+            .map(Some)
+            .map_err(|e| {
+                invalid_request(
+                    "GetBucketPolicy",
+                    bucket,
+                    format!("the bucket's policy is not valid JSON: {e}"),
+                )
+            })
     }
 
     /// The bucket's public access block; `None` when it has no configuration.
@@ -126,32 +134,23 @@ impl Cloud {
         &self,
         bucket: &str,
     ) -> Result<Option<PublicAccessBlock>, AwsError> {
-        match self
+        let result = self
             .s3
             .get_public_access_block()
             .bucket(bucket)
             .send()
             .await
-        {
-            Ok(output) => {
-                Ok(output
-                    .public_access_block_configuration()
-                    .map(|c| PublicAccessBlock {
-                        block_public_acls: c.block_public_acls().unwrap_or(false),
-                        ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-                        block_public_policy: c.block_public_policy().unwrap_or(false),
-                        restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-                    }))
-            }
-            Err(error) => {
-                let error = classify("GetPublicAccessBlock", &address(bucket), error);
-                if error.is_code("NoSuchPublicAccessBlockConfiguration") {
-                    Ok(None)
-                } else {
-                    Err(error)
-                }
-            }
-        }
+            .map_err(|e| classify("GetPublicAccessBlock", &address(bucket), e));
+        let output = none_if(result, "NoSuchPublicAccessBlockConfiguration")?;
+        Ok(output
+            .as_ref()
+            .and_then(|o| o.public_access_block_configuration())
+            .map(|c| PublicAccessBlock {
+                block_public_acls: c.block_public_acls().unwrap_or(false),
+                ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                block_public_policy: c.block_public_policy().unwrap_or(false),
+                restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+            }))
     }
 
     /// Creates the bucket in this client's region with `tags`. Safe to repeat: a bucket this
@@ -358,16 +357,13 @@ impl Cloud {
 
     /// Deletes the (empty) bucket. Safe to repeat: a bucket already gone counts as deleted.
     pub async fn delete_bucket(&self, bucket: &str) -> Result<(), AwsError> {
-        match self.s3.delete_bucket().bucket(bucket).send().await {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                let error = classify("DeleteBucket", &address(bucket), error);
-                if error.is_code("NoSuchBucket") {
-                    Ok(())
-                } else {
-                    Err(error)
-                }
-            }
-        }
+        let result = self
+            .s3
+            .delete_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteBucket", &address(bucket), e));
+        none_if(result, "NoSuchBucket").map(|_| ())
     }
 }

@@ -18,7 +18,14 @@ pub struct ApplyArgs {
     /// The spec file.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Apply without asking for confirmation.
+    #[command(flatten)]
+    pub options: ChangeOptions,
+}
+
+/// Options of every command that changes the account (`apply`, `destroy`).
+#[derive(Debug, Args)]
+pub struct ChangeOptions {
+    /// Go ahead without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
     /// How many resources to change at once.
@@ -30,8 +37,10 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let ApplyArgs {
         plan,
         file,
-        auto_approve,
-        parallelism,
+        options: ChangeOptions {
+            auto_approve,
+            parallelism,
+        },
     } = args;
     let (cloud, plan) = match plan {
         Some(path) => {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::apply::ChangeOptions;
 use super::printer::Printer;
 use super::Exit;
 use tether::plan::Mode;
@@ -13,19 +14,17 @@ pub struct DestroyArgs {
     /// The spec file (names the project and region).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Destroy without asking for confirmation.
-    #[arg(long)]
-    pub auto_approve: bool,
-    /// How many resources to delete at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallelism: u16,
+    #[command(flatten)]
+    pub options: ChangeOptions,
 }
 
 pub async fn exec(args: DestroyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let DestroyArgs {
         file,
-        auto_approve,
-        parallelism,
+        options: ChangeOptions {
+            auto_approve,
+            parallelism,
+        },
     } = args;
     let spec = super::load_spec(&super::spec_path(file))?;
     let cloud = super::connect(spec.region.as_deref()).await?;
