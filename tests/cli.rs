@@ -4,32 +4,11 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use support::Run;
+use support::{run_tether, sealed_env, Run};
 
 /// Runs tether in `dir` against a loopback port where nothing listens.
 fn tether(dir: &std::path::Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env("HOME", dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tether");
-    Run::from(output)
+    run_tether(dir, &sealed_env(dir, "http://127.0.0.1:9"), args)
 }
 
 /// The run as a snapshot: exit code and both streams, temp paths filtered out.

@@ -99,27 +99,12 @@ impl Moto {
         false
     }
 
-    /// The environment every process of the test gets: moto's endpoint, dummy credentials,
-    /// and nothing from the machine's AWS setup.
+    /// The environment every process of the test gets: `sealed_env` for moto's endpoint,
+    /// with a default region.
     pub fn env(&self) -> Vec<(String, String)> {
-        let home = self.dir.path().to_string_lossy().to_string();
-        [
-            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/aws-credentials",
-            ),
-            ("HOME", home.as_str()),
-            ("NO_COLOR", "1"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        let mut env = sealed_env(self.dir.path(), &self.endpoint);
+        env.push(("AWS_REGION".into(), "us-east-1".into()));
+        env
     }
 
     /// Writes `text` as `name` in the test's directory and returns its path.
@@ -131,16 +116,7 @@ impl Moto {
 
     /// Runs `tether ARGS` in the test's directory, stdin closed.
     pub fn tether(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_tether"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tether");
-        Run::from(output)
+        run_tether(self.dir.path(), &self.env(), args)
     }
 
     /// Runs `tether ARGS` on a pseudo-terminal (through util-linux `script`), typing `input`.
@@ -182,6 +158,41 @@ impl Moto {
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
+}
+
+/// An environment that reaches only `endpoint`: dummy credentials, AWS's instance metadata
+/// service disabled, the user's AWS files hidden, HOME in the test's directory, no colour.
+pub fn sealed_env(home: &Path, endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        ),
+        ("HOME", &home.to_string_lossy()),
+        ("NO_COLOR", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Runs the real `tether ARGS` in `dir` with exactly `env` (and PATH), stdin closed.
+pub fn run_tether(dir: &Path, env: &[(String, String)], args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tether");
+    Run::from(output)
 }
 
 impl Drop for Moto {

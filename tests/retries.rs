@@ -1,0 +1,103 @@
+//! Retry behaviour of the real SDK stack, against a scripted HTTP server on loopback:
+//! throttling and 5xx answers are retried with backoff; errors that cannot succeed on retry
+//! fail at once, with AWS's error code.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use support::{run_tether, sealed_env, Run};
+
+const EMPTY_LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>test</ID></Owner><Buckets></Buckets></ListAllMyBucketsResult>"#;
+
+/// Serves each request with the next scripted `(status, body)`, the last one forever after,
+/// and counts the requests.
+fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("address").port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+            // Requests here are GETs without bodies: read up to the blank line.
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) && line != "\r\n" {
+                line.clear();
+            }
+            let index = seen.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = script[index.min(script.len() - 1)];
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (port, count)
+}
+
+fn plan_against(port: u16) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("tether.yaml"),
+        "project: lab\nregion: us-east-1\n",
+    )
+    .expect("spec");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    run_tether(
+        dir.path(),
+        &sealed_env(dir.path(), &endpoint),
+        &["plan", "--detailed-exitcode"],
+    )
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_until_they_pass() {
+    let slow_down = r#"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"#;
+    let internal = r#"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"#;
+    let (port, requests) = scripted_server(vec![
+        (503, slow_down),
+        (500, internal),
+        (200, EMPTY_LISTING),
+    ]);
+    plan_against(port)
+        .expect_code(0)
+        .expect_stderr("No changes.");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        3,
+        "two failures, then the answer"
+    );
+}
+
+#[test]
+fn errors_that_cannot_pass_on_retry_fail_at_once_with_their_code() {
+    let denied = r#"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"#;
+    let (port, requests) = scripted_server(vec![(403, denied)]);
+    plan_against(port)
+        .expect_code(1)
+        .expect_stderr("ListBuckets failed: AccessDenied: Access Denied")
+        .expect_stderr("hint: the credentials in use are not allowed to call ListBuckets");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "no retry of a permission error"
+    );
+}
+
+#[test]
+fn persistent_throttling_gives_up_after_five_attempts() {
+    let slow_down = r#"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"#;
+    let (port, requests) = scripted_server(vec![(503, slow_down)]);
+    plan_against(port)
+        .expect_code(1)
+        .expect_stderr("SlowDown")
+        .expect_stderr("hint: AWS is throttling requests");
+    assert_eq!(requests.load(Ordering::SeqCst), 5);
+}
