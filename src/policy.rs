@@ -129,6 +129,19 @@ pub fn document_of(statement: Value) -> Value {
     serde_json::json!({"Version": "2012-10-17", "Statement": [statement]})
 }
 
+/// Which kind of policy a document is; the kinds differ in what a statement must name.
+#[derive(Clone, Copy, Debug)]
+pub enum PolicyKind<'a> {
+    /// An S3 bucket policy: every statement names a principal, `s3:` actions and resources in
+    /// `bucket`; public write access is refused unless allowed.
+    Bucket {
+        bucket: &'a str,
+        allow_public_write: bool,
+    },
+    /// An identity policy (inline on a user or group): no principal, any service's actions.
+    Identity,
+}
+
 /// Checks what AWS would reject in an S3 bucket policy for `bucket`, and refuses public write
 /// access unless `allow_public_write`.
 pub fn validate_bucket_policy(
@@ -136,6 +149,17 @@ pub fn validate_bucket_policy(
     bucket: &str,
     allow_public_write: bool,
 ) -> Vec<Problem> {
+    validate(
+        document,
+        PolicyKind::Bucket {
+            bucket,
+            allow_public_write,
+        },
+    )
+}
+
+/// Checks what AWS would reject in a policy document of the given kind.
+pub fn validate(document: &Value, kind: PolicyKind<'_>) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Value::Object(map) = document else {
         problems.push(Problem::new::<&str>(
@@ -236,11 +260,13 @@ pub fn validate_bucket_policy(
                     .with_hint("`Effect` is `Allow` or `Deny`"),
             ),
         }
+        let is_bucket_policy = matches!(kind, PolicyKind::Bucket { .. });
         for (positive, negative, what) in [
             ("Principal", "NotPrincipal", "a principal"),
             ("Action", "NotAction", "an action"),
             ("Resource", "NotResource", "a resource"),
         ] {
+            let required = positive != "Principal" || is_bucket_policy;
             match (
                 statement_map.contains_key(positive),
                 statement_map.contains_key(negative),
@@ -249,25 +275,51 @@ pub fn validate_bucket_policy(
                     &at(negative),
                     format!("a statement has either `{positive}` or `{negative}`, not both"),
                 )),
-                (false, false) => problems.push(Problem::new(
+                (false, false) if required => problems.push(Problem::new(
                     &at(""),
-                    format!(
-                        "the statement names no {positive}: a bucket policy statement needs {what}"
-                    ),
+                    format!("the statement names no {positive}: a policy statement needs {what}"),
                 )),
+                (true, _) | (_, true) if !required => problems.push(
+                    Problem::new(
+                        &at(if statement_map.contains_key(positive) {
+                            positive
+                        } else {
+                            negative
+                        }),
+                        "a user's or group's own policy names no principal",
+                    )
+                    .with_hint("the principal is whoever the policy is attached to"),
+                ),
                 _ => {}
             }
         }
         for key in ["Action", "NotAction"] {
             for (action, path) in string_items(statement_map.get(key), &at(key), &mut problems) {
-                if action != "*" && !action.to_ascii_lowercase().starts_with("s3:") {
+                let lower = action.to_ascii_lowercase();
+                if is_bucket_policy && action != "*" && !lower.starts_with("s3:") {
                     problems.push(
                         Problem::new(&path, format!("`{action}` is not an S3 action"))
                             .with_hint("bucket policies grant only `s3:` actions"),
                     );
+                } else if action != "*" && !is_action_name(&action) {
+                    problems.push(
+                        Problem::new(&path, format!("`{action}` is not an action"))
+                            .with_hint("actions look like `service:Action`, e.g. `s3:GetObject`"),
+                    );
                 }
             }
         }
+        let PolicyKind::Bucket {
+            bucket,
+            allow_public_write,
+        } = kind
+        else {
+            // Identity policies: resources are any ARN or `*`; checked by shape above only.
+            for key in ["Resource", "NotResource"] {
+                string_items(statement_map.get(key), &at(key), &mut problems);
+            }
+            continue;
+        };
         for key in ["Resource", "NotResource"] {
             for (resource, path) in string_items(statement_map.get(key), &at(key), &mut problems) {
                 if !resource_is_in_bucket(&resource, bucket) {
@@ -388,6 +440,20 @@ fn resource_is_in_bucket(resource: &str, bucket: &str) -> bool {
             || path
                 .strip_prefix(bucket)
                 .is_some_and(|tail| tail.starts_with('/')))
+}
+
+/// `service:Action`, where the action part may hold wildcards.
+fn is_action_name(action: &str) -> bool {
+    action.split_once(':').is_some_and(|(service, name)| {
+        !service.is_empty()
+            && service
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?')
+    })
 }
 
 /// Whether the principal is everyone: `"*"` or `{"AWS": "*"}` (or a list holding `"*"`).
@@ -702,7 +768,7 @@ mod tests {
                 false,
                 vec![
                     "Statement.1.Sid: duplicate statement id `a`",
-                    "Statement.1: the statement names no Principal: a bucket policy statement needs a principal",
+                    "Statement.1: the statement names no Principal: a policy statement needs a principal",
                 ],
             ),
         ];
@@ -717,6 +783,24 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&normalise(&document)).unwrap(),
             r#"{"Version":"2012-10-17","Statement":[{"Sid":"s","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#
+        );
+    }
+
+    #[test]
+    fn identity_policies_name_no_principal_and_any_service() {
+        let ok = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "ec2:Describe*"], "Resource": "*"}]});
+        assert_eq!(validate(&ok, PolicyKind::Identity), Vec::<Problem>::new());
+        let bad = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "GetObject", "Resource": "*"}]});
+        let messages: Vec<String> = validate(&bad, PolicyKind::Identity)
+            .into_iter()
+            .map(|p| format!("{}: {}", p.path.join("."), p.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "Statement.0.Principal: a user's or group's own policy names no principal",
+                "Statement.0.Action: `GetObject` is not an action",
+            ]
         );
     }
 
