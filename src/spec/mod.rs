@@ -5,6 +5,7 @@
 //! `file:line:column`. This module does no I/O: it is given the file's name and text.
 //! It does not know what exists in the account, nor how a spec becomes AWS calls.
 
+mod iam;
 mod source;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,10 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Location};
 use crate::policy;
+pub use iam::{
+    check_account_alias, is_iam_name, is_managed_policy_arn, AccountSpec, AliasSpec, GroupSpec,
+    PasswordPolicySpec, UserSpec,
+};
 pub use source::{Position, SourceIndex};
 
 /// Tag keys with this prefix belong to tether; users may not set them.
@@ -24,9 +29,7 @@ const MAX_USER_TAGS: usize = 47;
 
 /// Sections of the spec format that later versions implement; naming one gets a clearer hint
 /// than "unknown field".
-const FUTURE_SECTIONS: [&str; 9] = [
-    "account",
-    "iam",
+const FUTURE_SECTIONS: [&str; 7] = [
     "secrets_dir",
     "key_pairs",
     "security_groups",
@@ -46,6 +49,12 @@ pub struct Spec {
     /// The spec's region; when absent the AWS chain's region applies.
     pub region: Option<String>,
     pub buckets: BTreeMap<String, BucketSpec>,
+    /// The account's alias and password policy.
+    pub account: AccountSpec,
+    /// `iam.groups`, by name.
+    pub groups: BTreeMap<String, GroupSpec>,
+    /// `iam.users`, by name.
+    pub users: BTreeMap<String, UserSpec>,
 }
 
 /// One entry of `buckets:`.
@@ -107,6 +116,10 @@ struct RawSpec {
     region: Option<String>,
     #[serde(default)]
     buckets: BTreeMap<String, Option<RawBucket>>,
+    #[serde(default)]
+    account: Option<iam::RawAccount>,
+    #[serde(default)]
+    iam: Option<iam::RawIam>,
 }
 
 #[derive(Deserialize, Default)]
@@ -227,7 +240,15 @@ impl Checker<'_> {
             self.check_tags(&key_path, &bucket.tags);
             let policy = match bucket.policy {
                 None => None,
-                Some(value) => self.check_policy(&name, value, bucket.allow_public_write),
+                Some(value) => self.check_policy(
+                    &["buckets", name.as_str(), "policy"],
+                    &format!("bucket `{name}`"),
+                    value,
+                    policy::PolicyKind::Bucket {
+                        bucket: &name,
+                        allow_public_write: bucket.allow_public_write,
+                    },
+                ),
             };
             let spec = BucketSpec {
                 name: name.clone(),
@@ -259,6 +280,8 @@ impl Checker<'_> {
             }
             buckets.insert(name, spec);
         }
+        let account = self.check_account(raw.account);
+        let (groups, users) = self.check_iam(raw.iam);
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));
         }
@@ -267,6 +290,9 @@ impl Checker<'_> {
             project: raw.project,
             region: raw.region,
             buckets,
+            account,
+            groups,
+            users,
         })
     }
 
@@ -311,21 +337,24 @@ impl Checker<'_> {
 
     /// Converts the YAML (or JSON string) policy to JSON and validates it; problems are
     /// recorded with the position of the offending node.
+    /// Converts the YAML (or JSON string) policy at `path` to JSON and validates it as a
+    /// policy of `kind`; problems are recorded with the position of the offending node.
+    /// `owner` names what the policy belongs to in messages ("bucket `lab`").
     fn check_policy(
         &mut self,
-        bucket: &str,
+        path: &[&str],
+        owner: &str,
         value: serde_yaml::Value,
-        allow_public_write: bool,
+        kind: policy::PolicyKind<'_>,
     ) -> Option<Value> {
-        let path = ["buckets", bucket, "policy"];
         let (document, embedded_json) = match value {
             serde_yaml::Value::String(text) => match serde_json::from_str::<Value>(&text) {
                 Ok(document) => (document, true),
                 Err(error) => {
-                    let location = self.value_location(&path);
+                    let location = self.value_location(path);
                     self.error(
                         location,
-                        format!("the policy of bucket `{bucket}` is not valid JSON: {error}"),
+                        format!("the policy of {owner} is not valid JSON: {error}"),
                         Some("write the policy as YAML, or as a JSON string".into()),
                     );
                     return None;
@@ -334,17 +363,17 @@ impl Checker<'_> {
             other => match serde_json::to_value(&other) {
                 Ok(document) => (document, false),
                 Err(error) => {
-                    let location = self.value_location(&path);
+                    let location = self.value_location(path);
                     self.error(
                         location,
-                        format!("the policy of bucket `{bucket}` cannot be read as JSON: {error}"),
+                        format!("the policy of {owner} cannot be read as JSON: {error}"),
                         None,
                     );
                     return None;
                 }
             },
         };
-        let problems = policy::validate_bucket_policy(&document, bucket, allow_public_write);
+        let problems = policy::validate(&document, kind);
         if problems.is_empty() {
             return Some(document);
         }
@@ -362,10 +391,7 @@ impl Checker<'_> {
             };
             self.error(
                 location,
-                format!(
-                    "invalid policy for bucket `{bucket}`{where_}: {}",
-                    problem.message
-                ),
+                format!("invalid policy for {owner}{where_}: {}", problem.message),
                 problem.hint,
             );
         }

@@ -53,6 +53,28 @@ fn bad_input_is_reported_with_its_position() {
             "project: lab\nbuckets:\n  lab-data:\n    public_read: true\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Sid: AllowPublicRead\n          Effect: Allow\n          Principal: \"*\"\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-data/*\n",
         ),
         (
+            "iam_user_in_undeclared_group",
+            "project: lab\niam:\n  groups:\n    admins: {}\n  users:\n    erich:\n      groups: [admins, analysts]\n",
+        ),
+        ("iam_bad_user_name", "project: lab\niam:\n  users:\n    \"erich smith\": {}\n"),
+        (
+            "iam_bad_policy_arn",
+            "project: lab\niam:\n  groups:\n    admins:\n      policies: [AdministratorAccess]\n",
+        ),
+        (
+            "iam_inline_policy_with_principal",
+            "project: lab\niam:\n  users:\n    erich:\n      inline_policies:\n        read-lab:\n          Version: \"2012-10-17\"\n          Statement:\n            - Effect: Allow\n              Principal: \"*\"\n              Action: s3:GetObject\n              Resource: \"*\"\n",
+        ),
+        (
+            "password_policy_out_of_range",
+            "project: lab\naccount:\n  password_policy:\n    minimum_length: 4\n    reuse_prevention: 30\n",
+        ),
+        ("bad_account_alias", "project: lab\naccount:\n  alias: DSI--Lab\n"),
+        (
+            "iam_user_unknown_field",
+            "project: lab\niam:\n  users:\n    erich:\n      console_acess: true\n",
+        ),
+        (
             "several_errors_at_once",
             "project: lab\nregion: nowhere\nbuckets:\n  Bad_One: {}\n  good-one: {}\n  also..bad: {}\n",
         ),
@@ -137,5 +159,95 @@ fn region_names() {
     }
     for region in ["us-east", "useast1", "US-EAST-1", "us-east-x", "u-east-1"] {
         assert!(!is_region_name(region), "{region}");
+    }
+}
+
+#[test]
+fn the_seed_admin_user_parses() {
+    let yaml = "\
+project: dsi-lab
+account:
+  alias: dsi-lab
+  password_policy:
+    minimum_length: 14
+    require_symbols: true
+    require_numbers: true
+    require_uppercase: true
+    require_lowercase: true
+    max_age_days: 90
+    reuse_prevention: 5
+iam:
+  groups:
+    admins:
+      policies: [arn:aws:iam::aws:policy/AdministratorAccess]
+  users:
+    erich:
+      groups: [admins]
+      inline_policies:
+        read-lab-data: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: s3:GetObject, Resource: \"arn:aws:s3:::dsi-lab-data/*\"}]}
+      tags: {team: ds}
+";
+    let spec = parse("tether.yaml", yaml).expect("valid spec");
+    assert_eq!(
+        spec.account.alias.as_ref().map(|a| a.name.as_str()),
+        Some("dsi-lab")
+    );
+    let policy = spec
+        .account
+        .password_policy
+        .as_ref()
+        .expect("password policy");
+    assert_eq!(
+        (
+            policy.minimum_length,
+            policy.max_age_days,
+            policy.reuse_prevention
+        ),
+        (14, Some(90), Some(5))
+    );
+    assert!(policy.allow_users_to_change_password, "IAM's default");
+    assert!(spec.groups["admins"]
+        .policies
+        .contains("arn:aws:iam::aws:policy/AdministratorAccess"));
+    let erich = &spec.users["erich"];
+    assert!(erich.groups.contains("admins"));
+    assert!(erich.inline_policies.contains_key("read-lab-data"));
+    assert_eq!(erich.tags.get("team").map(String::as_str), Some("ds"));
+}
+
+#[test]
+fn iam_name_and_arn_rules() {
+    for name in [
+        "erich",
+        "e.smith@lab",
+        "a+b=c,d",
+        "under_score",
+        &"x".repeat(64),
+    ] {
+        assert!(is_iam_name(name, 64), "{name}");
+    }
+    for name in ["", "with space", "slash/no", "ünïcode", &"x".repeat(65)] {
+        assert!(!is_iam_name(name, 64), "{name}");
+    }
+    for arn in [
+        "arn:aws:iam::aws:policy/AdministratorAccess",
+        "arn:aws:iam::123456789012:policy/team/read-lab",
+        "arn:aws-cn:iam::aws:policy/ReadOnlyAccess",
+        "arn:aws:iam::aws:policy/service-role/AmazonEC2RoleforSSM",
+    ] {
+        assert!(is_managed_policy_arn(arn), "{arn}");
+    }
+    for arn in [
+        "AdministratorAccess",
+        "arn:aws:iam::aws:role/Admin",
+        "arn:aws:iam::12345:policy/x",
+        "arn:aws:iam:us-east-1:aws:policy/x",
+        "arn:aws:s3:::bucket",
+    ] {
+        assert!(!is_managed_policy_arn(arn), "{arn}");
+    }
+    assert_eq!(check_account_alias("dsi-lab"), Ok(()));
+    for alias in ["ab", "-lab", "lab-", "dsi--lab", "DSI", "123456789012"] {
+        assert!(check_account_alias(alias).is_err(), "{alias}");
     }
 }
