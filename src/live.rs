@@ -1,4 +1,5 @@
-//! Reading the account: what exists that the spec names or the project owns.
+//! Reading the account: what exists that the spec names or the project owns (buckets, IAM
+//! users and groups), and the account singletons the spec declares.
 //!
 //! Reads of independent resources run concurrently (bounded). The result is plain data
 //! (`LiveState`) for the planner; this module makes no decisions about it beyond which
@@ -8,9 +9,10 @@ use std::collections::BTreeSet;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::aws::{AwsError, AwsErrorKind, Cloud};
+use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity};
 use crate::model::{
-    ownership, Address, BucketState, Kind, LiveResource, LiveState, Ownership, ResourceState,
+    iam_path, ownership, Address, BucketState, GroupState, Kind, LiveResource, LiveState,
+    Ownership, ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY,
 };
 use crate::policy;
 
@@ -27,40 +29,179 @@ pub enum Scope<'a> {
     Only(&'a [Address]),
 }
 
-/// Reads the live state of `project`'s resources in the client's region.
+/// Reads the live state of `project`'s resources: buckets in the client's region, IAM
+/// groups and users, and the account singletons the scope names. The three families are
+/// read at the same time.
 pub async fn read(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<LiveState, AwsError> {
-    let (named, only) = match scope {
+    let (buckets, iam, account) = tokio::join!(
+        read_buckets(cloud, project, scope),
+        read_iam(cloud, project, scope),
+        read_account(cloud, scope),
+    );
+    // Errors are reported in a fixed order, not whichever came first.
+    let (buckets, iam, account) = (buckets?, iam?, account?);
+    let mut live = LiveState::default();
+    for (resources, warnings) in [buckets, iam, account] {
+        live.resources
+            .extend(resources.into_iter().map(|r| (r.address.clone(), r)));
+        live.warnings.extend(warnings);
+    }
+    live.warnings.sort();
+    Ok(live)
+}
+
+/// Resources found and warnings, from one family of reads.
+type Found = (Vec<LiveResource>, Vec<String>);
+
+/// The names of `kind` the scope names, and whether the scope is exactly those.
+fn named(scope: Scope<'_>, kind: Kind) -> (BTreeSet<&str>, bool) {
+    let (addresses, only) = match scope {
         Scope::Project(addresses) => (addresses, false),
         Scope::Only(addresses) => (addresses, true),
     };
-    let named_buckets: BTreeSet<&str> = named
+    let names = addresses
         .iter()
-        .filter(|a| a.kind == Kind::Bucket)
+        .filter(|a| a.kind == kind)
         .map(|a| a.name.as_str())
         .collect();
+    (names, only)
+}
+
+async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
+    let (named_buckets, only) = named(scope, Kind::Bucket);
+    if only && named_buckets.is_empty() {
+        return Ok(Found::default());
+    }
     let names: Vec<String> = cloud
         .list_buckets()
         .await?
         .into_iter()
         .filter(|name| !only || named_buckets.contains(name.as_str()))
         .collect();
-    let found: Vec<BucketRead> = stream::iter(names)
+    let reads: Vec<BucketRead> = stream::iter(names)
         .map(|name| read_bucket(cloud, project, name, &named_buckets))
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
-    let mut live = LiveState::default();
-    for read in found {
+    let mut found = Found::default();
+    for read in reads {
         match read {
-            BucketRead::Found(resource) => {
-                live.resources.insert(resource.address.clone(), resource);
-            }
-            BucketRead::Unreadable(warning) => live.warnings.push(warning),
+            BucketRead::Found(resource) => found.0.push(resource),
+            BucketRead::Unreadable(warning) => found.1.push(warning),
             BucketRead::Irrelevant => {}
         }
     }
-    live.warnings.sort();
-    Ok(live)
+    Ok(found)
+}
+
+/// IAM users and groups that the project owns (by path) or the scope names.
+async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
+    let (named_groups, only) = named(scope, Kind::IamGroup);
+    let (named_users, _) = named(scope, Kind::IamUser);
+    if only && named_groups.is_empty() && named_users.is_empty() {
+        return Ok(Found::default());
+    }
+    let lists = tokio::try_join!(cloud.list_groups(), cloud.list_users());
+    let (groups, users) = match lists {
+        Ok(lists) => lists,
+        // IAM is account-wide: credentials limited to S3 may not list it. That only matters
+        // when the spec declares IAM resources.
+        Err(error)
+            if error.kind == AwsErrorKind::AccessDenied
+                && named_groups.is_empty()
+                && named_users.is_empty() =>
+        {
+            return Ok((
+                Vec::new(),
+                vec![format!(
+                    "skipped IAM: users and groups cannot be listed ({error}); IAM resources this project owns are not checked"
+                )],
+            ));
+        }
+        Err(error) => return Err(error),
+    };
+    let owner_path = iam_path(project);
+    let relevant = |entity: &IamEntity, named: &BTreeSet<&str>| {
+        named.contains(entity.name.as_str()) || (!only && entity.path == owner_path)
+    };
+    let group_reads = stream::iter(groups.into_iter().filter(|g| relevant(g, &named_groups)))
+        .map(|group| async move {
+            let policies = cloud.group_policies(&group.name).await?;
+            Ok::<_, AwsError>(LiveResource {
+                address: Address::new(Kind::IamGroup, &group.name),
+                state: ResourceState::IamGroup(GroupState {
+                    path: group.path,
+                    policies,
+                }),
+                depends_on: Vec::new(),
+            })
+        })
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect::<Vec<_>>();
+    let user_reads = stream::iter(users.into_iter().filter(|u| relevant(u, &named_users)))
+        .map(|user| async move {
+            let (tags, groups, policies, inline) = tokio::try_join!(
+                cloud.user_tags(&user.name),
+                cloud.user_groups(&user.name),
+                cloud.user_policies(&user.name),
+                cloud.user_inline_policies(&user.name),
+            )?;
+            Ok::<_, AwsError>(LiveResource {
+                address: Address::new(Kind::IamUser, &user.name),
+                // A user refers to its groups: a group is deleted after its members leave.
+                depends_on: groups
+                    .iter()
+                    .map(|g| Address::new(Kind::IamGroup, g))
+                    .collect(),
+                state: ResourceState::IamUser(UserState {
+                    path: user.path,
+                    tags,
+                    groups,
+                    policies,
+                    inline_policies: inline
+                        .iter()
+                        .map(|(name, document)| (name.clone(), policy::normalise(document)))
+                        .collect(),
+                }),
+            })
+        })
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect::<Vec<_>>();
+    let (mut resources, users) = tokio::try_join!(group_reads, user_reads)?;
+    resources.extend(users);
+    Ok((resources, Vec::new()))
+}
+
+/// The account alias and password policy, when the scope names them: singletons not in the
+/// spec are none of tether's business.
+async fn read_account(cloud: &Cloud, scope: Scope<'_>) -> Result<Found, AwsError> {
+    let (names, _) = named(scope, Kind::Account);
+    let alias = async {
+        if !names.contains(ACCOUNT_ALIAS) {
+            return Ok(None);
+        }
+        Ok(cloud.account_alias().await?.map(|alias| LiveResource {
+            address: Address::new(Kind::Account, ACCOUNT_ALIAS),
+            state: ResourceState::AccountAlias { alias },
+            depends_on: Vec::new(),
+        }))
+    };
+    let password_policy = async {
+        if !names.contains(ACCOUNT_PASSWORD_POLICY) {
+            return Ok(None);
+        }
+        Ok(cloud.password_policy().await?.map(|policy| LiveResource {
+            address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
+            state: ResourceState::PasswordPolicy(policy),
+            depends_on: Vec::new(),
+        }))
+    };
+    let (alias, password_policy): (Option<LiveResource>, Option<LiveResource>) =
+        tokio::try_join!(alias, password_policy)?;
+    Ok((
+        alias.into_iter().chain(password_policy).collect(),
+        Vec::new(),
+    ))
 }
 
 enum BucketRead {

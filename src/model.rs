@@ -5,7 +5,7 @@
 //! spec, so diffing is comparing two values. This module holds data only; it neither reads the
 //! account nor decides what to change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -26,15 +26,33 @@ pub const TAG_FORCE_DESTROY: &str = "tether:force-destroy";
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Bucket,
+    IamGroup,
+    IamUser,
+    /// The account's singletons: `account.alias`, `account.password_policy`.
+    Account,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Bucket => "bucket",
+            Kind::IamGroup => "iam_group",
+            Kind::IamUser => "iam_user",
+            Kind::Account => "account",
         }
     }
+
+    /// Singletons exist once per account and belong to nobody: they are managed while the
+    /// spec declares them, and never deleted just because the spec stopped declaring them.
+    pub fn is_singleton(self) -> bool {
+        self == Kind::Account
+    }
 }
+
+/// The address of the account alias.
+pub const ACCOUNT_ALIAS: &str = "alias";
+/// The address of the account password policy.
+pub const ACCOUNT_PASSWORD_POLICY: &str = "password_policy";
 
 /// A resource's address in plans: its kind and its key in the spec, e.g. `bucket.lab-data`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,11 +62,15 @@ pub struct Address {
 }
 
 impl Address {
-    pub fn bucket(name: impl Into<String>) -> Address {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Address {
         Address {
-            kind: Kind::Bucket,
+            kind,
             name: name.into(),
         }
+    }
+
+    pub fn bucket(name: impl Into<String>) -> Address {
+        Address::new(Kind::Bucket, name)
     }
 }
 
@@ -67,6 +89,9 @@ impl FromStr for Address {
             .ok_or_else(|| format!("`{text}` is not an address like `bucket.name`"))?;
         let kind = match kind {
             "bucket" => Kind::Bucket,
+            "iam_group" => Kind::IamGroup,
+            "iam_user" => Kind::IamUser,
+            "account" => Kind::Account,
             other => return Err(format!("unknown resource kind `{other}`")),
         };
         Ok(Address {
@@ -122,11 +147,57 @@ pub struct BucketState {
     pub public_access_block: Option<PublicAccessBlock>,
 }
 
+/// The comparable state of an IAM group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    /// IAM path; `/tether/<project>/` marks ownership, since groups take no tags.
+    pub path: String,
+    /// Attached managed policy ARNs.
+    pub policies: BTreeSet<String>,
+}
+
+/// The comparable state of an IAM user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserState {
+    /// IAM path; `/tether/<project>/` marks ownership, as for groups.
+    pub path: String,
+    /// All tags, tether's included.
+    pub tags: BTreeMap<String, String>,
+    pub groups: BTreeSet<String>,
+    /// Attached managed policy ARNs.
+    pub policies: BTreeSet<String>,
+    /// Inline policies by name, normalised.
+    pub inline_policies: BTreeMap<String, Value>,
+}
+
+/// The account password policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordPolicyState {
+    pub minimum_length: u16,
+    pub require_symbols: bool,
+    pub require_numbers: bool,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub allow_users_to_change_password: bool,
+    pub max_age_days: Option<u16>,
+    pub reuse_prevention: Option<u16>,
+    pub hard_expiry: bool,
+}
+
 /// The state of any resource, tagged by kind in JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ResourceState {
     Bucket(BucketState),
+    IamGroup(GroupState),
+    IamUser(UserState),
+    AccountAlias { alias: String },
+    PasswordPolicy(PasswordPolicyState),
+}
+
+/// The IAM path that marks a user or group as owned by `project`.
+pub fn iam_path(project: &str) -> String {
+    format!("/tether/{project}/")
 }
 
 /// How an attribute is best shown in a plan.
@@ -150,36 +221,74 @@ pub struct Attribute {
     pub forces_replacement: bool,
 }
 
+fn attribute(name: &'static str, value: impl Serialize, format: AttributeFormat) -> Attribute {
+    Attribute {
+        name,
+        value: serde_json::to_value(value).unwrap_or_default(),
+        format,
+        forces_replacement: false,
+    }
+}
+
 impl ResourceState {
-    pub fn tags(&self) -> &BTreeMap<String, String> {
+    /// Who owns the resource: by tags for buckets, by IAM path for users and groups.
+    /// Singletons belong to whoever declares them, so they always count as owned.
+    pub fn ownership(&self, project: &str) -> Ownership {
         match self {
-            ResourceState::Bucket(bucket) => &bucket.tags,
+            ResourceState::Bucket(bucket) => ownership(&bucket.tags, project),
+            ResourceState::IamGroup(GroupState { path, .. })
+            | ResourceState::IamUser(UserState { path, .. }) => {
+                match path
+                    .strip_prefix("/tether/")
+                    .and_then(|rest| rest.strip_suffix('/'))
+                {
+                    Some(owner) if owner == project => Ownership::Owned,
+                    Some(owner) if !owner.contains('/') => {
+                        Ownership::OtherProject(owner.to_string())
+                    }
+                    _ => Ownership::Unowned,
+                }
+            }
+            ResourceState::AccountAlias { .. } | ResourceState::PasswordPolicy(_) => {
+                Ownership::Owned
+            }
+        }
+    }
+
+    /// Whether deleting the resource also deletes its contents (`force_destroy`).
+    pub fn deletes_contents(&self) -> bool {
+        match self {
+            ResourceState::Bucket(bucket) => {
+                bucket.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true")
+            }
+            _ => false,
         }
     }
 
     /// The attributes a plan compares, in display order. `Value::Null` means absent.
     pub fn attributes(&self) -> Vec<Attribute> {
+        use AttributeFormat::{Document, Map, Value as Scalar};
         match self {
             ResourceState::Bucket(bucket) => vec![
-                Attribute {
-                    name: "tags",
-                    value: serde_json::to_value(&bucket.tags).unwrap_or_default(),
-                    format: AttributeFormat::Map,
-                    forces_replacement: false,
-                },
-                Attribute {
-                    name: "public_access_block",
-                    value: serde_json::to_value(bucket.public_access_block).unwrap_or_default(),
-                    format: AttributeFormat::Map,
-                    forces_replacement: false,
-                },
-                Attribute {
-                    name: "policy",
-                    value: bucket.policy.clone().unwrap_or(Value::Null),
-                    format: AttributeFormat::Document,
-                    forces_replacement: false,
-                },
+                attribute("tags", &bucket.tags, Map),
+                attribute("public_access_block", bucket.public_access_block, Map),
+                attribute("policy", &bucket.policy, Document),
             ],
+            ResourceState::IamGroup(group) => vec![
+                attribute("path", &group.path, Scalar),
+                attribute("policies", &group.policies, Scalar),
+            ],
+            ResourceState::IamUser(user) => vec![
+                attribute("path", &user.path, Scalar),
+                attribute("tags", &user.tags, Map),
+                attribute("groups", &user.groups, Scalar),
+                attribute("policies", &user.policies, Scalar),
+                attribute("inline_policies", &user.inline_policies, Document),
+            ],
+            ResourceState::AccountAlias { alias } => vec![attribute("alias", alias, Scalar)],
+            ResourceState::PasswordPolicy(policy) => {
+                vec![attribute("password_policy", policy, Map)]
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,8 +14,9 @@ use support::{run_tether, sealed_env, Run};
 const EMPTY_LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>test</ID></Owner><Buckets></Buckets></ListAllMyBucketsResult>"#;
 
-/// Serves each request with the next scripted `(status, body)`, the last one forever after,
-/// and counts the requests.
+/// Serves each S3 request (a GET) with the next scripted `(status, body)`, the last one
+/// forever after, and counts them. IAM requests (POSTs: the plan also lists users and
+/// groups) get an empty, successful listing and are not counted.
 fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let port = listener.local_addr().expect("address").port();
@@ -25,15 +26,40 @@ fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) 
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-            // Requests here are GETs without bodies: read up to the blank line.
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut content_length = 0;
             let mut line = String::new();
             while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) && line != "\r\n" {
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    content_length = value.trim().parse().unwrap_or(0);
+                }
                 line.clear();
             }
-            let index = seen.fetch_add(1, Ordering::SeqCst);
-            let (status, body) = script[index.min(script.len() - 1)];
+            let mut body = vec![0; content_length];
+            let _ = reader.read_exact(&mut body);
+            let (status, body) = if request_line.starts_with("POST") {
+                let action = if String::from_utf8_lossy(&body).contains("Action=ListUsers") {
+                    "ListUsers"
+                } else {
+                    "ListGroups"
+                };
+                let list = if action == "ListUsers" {
+                    "Users"
+                } else {
+                    "Groups"
+                };
+                let xml = format!(
+                    "<{action}Response><{action}Result><{list}/><IsTruncated>false</IsTruncated></{action}Result></{action}Response>"
+                );
+                (200, xml)
+            } else {
+                let index = seen.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = script[index.min(script.len() - 1)];
+                (status, body.to_string())
+            };
             let response = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = stream.write_all(response.as_bytes());

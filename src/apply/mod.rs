@@ -197,6 +197,35 @@ async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), AwsEr
         Operation::DeleteBucketPolicy { bucket } => cloud.delete_bucket_policy(bucket).await,
         Operation::EmptyBucket { bucket } => cloud.empty_bucket(bucket).await.map(|_| ()),
         Operation::DeleteBucket { bucket } => cloud.delete_bucket(bucket).await,
+        Operation::CreateGroup { group, path } => cloud.create_group(group, path).await,
+        Operation::SetGroupPath { group, path } => cloud.set_group_path(group, path).await,
+        Operation::AttachGroupPolicy { group, arn } => cloud.attach_group_policy(group, arn).await,
+        Operation::DetachGroupPolicy { group, arn } => cloud.detach_group_policy(group, arn).await,
+        Operation::DeleteGroup { group } => cloud.delete_group(group).await,
+        Operation::CreateUser { user, path, tags } => cloud.create_user(user, path, tags).await,
+        Operation::SetUserPath { user, path } => cloud.set_user_path(user, path).await,
+        Operation::SetUserTags { user, tags, remove } => {
+            cloud.set_user_tags(user, tags, remove).await
+        }
+        Operation::AddUserToGroup { user, group } => cloud.add_user_to_group(user, group).await,
+        Operation::RemoveUserFromGroup { user, group } => {
+            cloud.remove_user_from_group(user, group).await
+        }
+        Operation::AttachUserPolicy { user, arn } => cloud.attach_user_policy(user, arn).await,
+        Operation::DetachUserPolicy { user, arn } => cloud.detach_user_policy(user, arn).await,
+        Operation::PutUserPolicy {
+            user,
+            name,
+            document,
+        } => cloud.put_user_policy(user, name, document).await,
+        Operation::DeleteUserPolicy { user, name } => cloud.delete_user_policy(user, name).await,
+        Operation::DeleteUser { user } => cloud.delete_user(user).await,
+        Operation::SetAccountAlias { alias, previous } => {
+            cloud.set_account_alias(alias, previous.as_deref()).await
+        }
+        Operation::DeleteAccountAlias { alias } => cloud.delete_account_alias(alias).await,
+        Operation::PutPasswordPolicy { policy } => cloud.put_password_policy(policy).await,
+        Operation::DeletePasswordPolicy => cloud.delete_password_policy().await,
     }
 }
 

@@ -4,11 +4,14 @@
 //! owns succeeds, a delete of something gone succeeds), so a step interrupted halfway is
 //! finished by running all its operations again: re-running `apply` converges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::model::{PublicAccessBlock, ResourceState, TAG_FORCE_DESTROY};
+use crate::model::{
+    BucketState, PasswordPolicyState, PublicAccessBlock, ResourceState, UserState,
+    TAG_FORCE_DESTROY,
+};
 use crate::plan::{Action, Change};
 
 /// One AWS call, in tether's terms.
@@ -40,6 +43,83 @@ pub enum Operation {
     DeleteBucket {
         bucket: String,
     },
+    CreateGroup {
+        group: String,
+        path: String,
+    },
+    SetGroupPath {
+        group: String,
+        path: String,
+    },
+    AttachGroupPolicy {
+        group: String,
+        arn: String,
+    },
+    DetachGroupPolicy {
+        group: String,
+        arn: String,
+    },
+    /// Detach every policy, delete every inline policy, remove every member, then delete.
+    DeleteGroup {
+        group: String,
+    },
+    CreateUser {
+        user: String,
+        path: String,
+        tags: BTreeMap<String, String>,
+    },
+    SetUserPath {
+        user: String,
+        path: String,
+    },
+    /// Make the user's tags exactly `tags`.
+    SetUserTags {
+        user: String,
+        tags: BTreeMap<String, String>,
+        remove: Vec<String>,
+    },
+    AddUserToGroup {
+        user: String,
+        group: String,
+    },
+    RemoveUserFromGroup {
+        user: String,
+        group: String,
+    },
+    AttachUserPolicy {
+        user: String,
+        arn: String,
+    },
+    DetachUserPolicy {
+        user: String,
+        arn: String,
+    },
+    PutUserPolicy {
+        user: String,
+        name: String,
+        document: Value,
+    },
+    DeleteUserPolicy {
+        user: String,
+        name: String,
+    },
+    /// Delete in the order IAM requires: login profile, access keys, attached and inline
+    /// policies, group memberships, then the user.
+    DeleteUser {
+        user: String,
+    },
+    /// An account has one alias: the old one, if any, is removed first.
+    SetAccountAlias {
+        alias: String,
+        previous: Option<String>,
+    },
+    DeleteAccountAlias {
+        alias: String,
+    },
+    PutPasswordPolicy {
+        policy: PasswordPolicyState,
+    },
+    DeletePasswordPolicy,
 }
 
 impl Operation {
@@ -53,38 +133,237 @@ impl Operation {
             Operation::DeleteBucketPolicy { .. } => "deleting policy",
             Operation::EmptyBucket { .. } => "emptying bucket",
             Operation::DeleteBucket { .. } => "deleting bucket",
+            Operation::CreateGroup { .. } => "creating group",
+            Operation::SetGroupPath { .. } | Operation::SetUserPath { .. } => "setting path",
+            Operation::AttachGroupPolicy { .. } | Operation::AttachUserPolicy { .. } => {
+                "attaching policy"
+            }
+            Operation::DetachGroupPolicy { .. } | Operation::DetachUserPolicy { .. } => {
+                "detaching policy"
+            }
+            Operation::DeleteGroup { .. } => "deleting group",
+            Operation::CreateUser { .. } => "creating user",
+            Operation::SetUserTags { .. } => "tagging",
+            Operation::AddUserToGroup { .. } => "adding to group",
+            Operation::RemoveUserFromGroup { .. } => "removing from group",
+            Operation::PutUserPolicy { .. } => "putting inline policy",
+            Operation::DeleteUserPolicy { .. } => "deleting inline policy",
+            Operation::DeleteUser { .. } => "deleting user",
+            Operation::SetAccountAlias { .. } => "setting account alias",
+            Operation::DeleteAccountAlias { .. } => "deleting account alias",
+            Operation::PutPasswordPolicy { .. } => "setting password policy",
+            Operation::DeletePasswordPolicy => "deleting password policy",
         }
     }
 }
 
 /// The operations that carry out `change`, in order.
 pub fn operations(change: &Change) -> Vec<Operation> {
-    let bucket = change.address.name.clone();
-    let before = change.before.as_ref().map(as_bucket);
-    let after = change.after.as_ref().map(as_bucket);
-    match change.action {
-        Action::NoOp => Vec::new(),
-        Action::Create => create(&bucket, after),
-        Action::Delete => delete(&bucket, before),
-        Action::Replace => {
-            let mut ops = delete(&bucket, before);
-            ops.extend(create(&bucket, after));
+    let name = change.address.name.as_str();
+    let (before, after) = (change.before.as_ref(), change.after.as_ref());
+    if change.action == Action::NoOp {
+        return Vec::new();
+    }
+    let deleting = matches!(change.action, Action::Delete | Action::Replace);
+    let creating = matches!(change.action, Action::Create | Action::Replace);
+    let mut ops = Vec::new();
+    if deleting {
+        ops.extend(before.map(|state| delete(name, state)).unwrap_or_default());
+    }
+    if creating {
+        ops.extend(after.map(|state| create(name, state)).unwrap_or_default());
+    }
+    if matches!(change.action, Action::Update | Action::Adopt) {
+        if let (Some(before), Some(after)) = (before, after) {
+            ops.extend(update(name, before, after));
+        }
+    }
+    ops
+}
+
+fn create(name: &str, after: &ResourceState) -> Vec<Operation> {
+    match after {
+        ResourceState::Bucket(bucket) => create_bucket(name, bucket),
+        ResourceState::IamGroup(group) => {
+            let mut ops = vec![Operation::CreateGroup {
+                group: name.to_string(),
+                path: group.path.clone(),
+            }];
+            ops.extend(
+                group
+                    .policies
+                    .iter()
+                    .map(|arn| Operation::AttachGroupPolicy {
+                        group: name.to_string(),
+                        arn: arn.clone(),
+                    }),
+            );
             ops
         }
-        Action::Update | Action::Adopt => update(&bucket, before, after),
+        ResourceState::IamUser(user) => {
+            let mut ops = vec![Operation::CreateUser {
+                user: name.to_string(),
+                path: user.path.clone(),
+                tags: user.tags.clone(),
+            }];
+            let empty = UserState {
+                path: user.path.clone(),
+                tags: user.tags.clone(),
+                groups: BTreeSet::new(),
+                policies: BTreeSet::new(),
+                inline_policies: BTreeMap::new(),
+            };
+            ops.extend(update_user(name, &empty, user));
+            ops
+        }
+        ResourceState::AccountAlias { alias } => vec![Operation::SetAccountAlias {
+            alias: alias.clone(),
+            previous: None,
+        }],
+        ResourceState::PasswordPolicy(policy) => vec![Operation::PutPasswordPolicy {
+            policy: policy.clone(),
+        }],
     }
 }
 
-fn as_bucket(state: &ResourceState) -> &crate::model::BucketState {
-    match state {
-        ResourceState::Bucket(bucket) => bucket,
+fn delete(name: &str, before: &ResourceState) -> Vec<Operation> {
+    match before {
+        ResourceState::Bucket(bucket) => delete_bucket(name, bucket),
+        ResourceState::IamGroup(_) => vec![Operation::DeleteGroup {
+            group: name.to_string(),
+        }],
+        ResourceState::IamUser(_) => vec![Operation::DeleteUser {
+            user: name.to_string(),
+        }],
+        ResourceState::AccountAlias { alias } => vec![Operation::DeleteAccountAlias {
+            alias: alias.clone(),
+        }],
+        ResourceState::PasswordPolicy(_) => vec![Operation::DeletePasswordPolicy],
     }
 }
 
-fn create(bucket: &str, after: Option<&crate::model::BucketState>) -> Vec<Operation> {
-    let Some(after) = after else {
-        return Vec::new();
-    };
+fn update(name: &str, before: &ResourceState, after: &ResourceState) -> Vec<Operation> {
+    match (before, after) {
+        (ResourceState::Bucket(before), ResourceState::Bucket(after)) => {
+            update_bucket(name, before, after)
+        }
+        (ResourceState::IamGroup(before), ResourceState::IamGroup(after)) => {
+            let mut ops = Vec::new();
+            if before.path != after.path {
+                ops.push(Operation::SetGroupPath {
+                    group: name.to_string(),
+                    path: after.path.clone(),
+                });
+            }
+            ops.extend(after.policies.difference(&before.policies).map(|arn| {
+                Operation::AttachGroupPolicy {
+                    group: name.to_string(),
+                    arn: arn.clone(),
+                }
+            }));
+            ops.extend(before.policies.difference(&after.policies).map(|arn| {
+                Operation::DetachGroupPolicy {
+                    group: name.to_string(),
+                    arn: arn.clone(),
+                }
+            }));
+            ops
+        }
+        (ResourceState::IamUser(before), ResourceState::IamUser(after)) => {
+            update_user(name, before, after)
+        }
+        (ResourceState::AccountAlias { alias: old }, ResourceState::AccountAlias { alias })
+            if old != alias =>
+        {
+            vec![Operation::SetAccountAlias {
+                alias: alias.clone(),
+                previous: Some(old.clone()),
+            }]
+        }
+        (ResourceState::PasswordPolicy(old), ResourceState::PasswordPolicy(policy))
+            if old != policy =>
+        {
+            vec![Operation::PutPasswordPolicy {
+                policy: policy.clone(),
+            }]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Ownership (path, tags) first, so an adoption marks the user before changing it; grants
+/// are added before old ones are removed, so the user never briefly has neither.
+fn update_user(name: &str, before: &UserState, after: &UserState) -> Vec<Operation> {
+    let user = || name.to_string();
+    let mut ops = Vec::new();
+    if before.path != after.path {
+        ops.push(Operation::SetUserPath {
+            user: user(),
+            path: after.path.clone(),
+        });
+    }
+    if before.tags != after.tags {
+        ops.push(Operation::SetUserTags {
+            user: user(),
+            tags: after.tags.clone(),
+            remove: before
+                .tags
+                .keys()
+                .filter(|k| !after.tags.contains_key(*k))
+                .cloned()
+                .collect(),
+        });
+    }
+    ops.extend(
+        after
+            .groups
+            .difference(&before.groups)
+            .map(|group| Operation::AddUserToGroup {
+                user: user(),
+                group: group.clone(),
+            }),
+    );
+    ops.extend(after.policies.difference(&before.policies).map(|arn| {
+        Operation::AttachUserPolicy {
+            user: user(),
+            arn: arn.clone(),
+        }
+    }));
+    for (policy, document) in &after.inline_policies {
+        if before.inline_policies.get(policy) != Some(document) {
+            ops.push(Operation::PutUserPolicy {
+                user: user(),
+                name: policy.clone(),
+                document: document.clone(),
+            });
+        }
+    }
+    ops.extend(before.groups.difference(&after.groups).map(|group| {
+        Operation::RemoveUserFromGroup {
+            user: user(),
+            group: group.clone(),
+        }
+    }));
+    ops.extend(before.policies.difference(&after.policies).map(|arn| {
+        Operation::DetachUserPolicy {
+            user: user(),
+            arn: arn.clone(),
+        }
+    }));
+    ops.extend(
+        before
+            .inline_policies
+            .keys()
+            .filter(|policy| !after.inline_policies.contains_key(*policy))
+            .map(|policy| Operation::DeleteUserPolicy {
+                user: user(),
+                name: policy.clone(),
+            }),
+    );
+    ops
+}
+
+fn create_bucket(bucket: &str, after: &BucketState) -> Vec<Operation> {
     // Tags go with the create so ownership is atomic where AWS supports it; the separate
     // tagging call covers endpoints that ignore tags on create, and is idempotent.
     let mut ops = vec![
@@ -113,9 +392,8 @@ fn create(bucket: &str, after: Option<&crate::model::BucketState>) -> Vec<Operat
     ops
 }
 
-fn delete(bucket: &str, before: Option<&crate::model::BucketState>) -> Vec<Operation> {
-    let force =
-        before.is_some_and(|b| b.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true"));
+fn delete_bucket(bucket: &str, before: &BucketState) -> Vec<Operation> {
+    let force = before.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true");
     let mut ops = Vec::new();
     if force {
         ops.push(Operation::EmptyBucket {
@@ -128,14 +406,7 @@ fn delete(bucket: &str, before: Option<&crate::model::BucketState>) -> Vec<Opera
     ops
 }
 
-fn update(
-    bucket: &str,
-    before: Option<&crate::model::BucketState>,
-    after: Option<&crate::model::BucketState>,
-) -> Vec<Operation> {
-    let (Some(before), Some(after)) = (before, after) else {
-        return Vec::new();
-    };
+fn update_bucket(bucket: &str, before: &BucketState, after: &BucketState) -> Vec<Operation> {
     let mut ops = Vec::new();
     // Tags first: an adoption marks the bucket as owned before anything else changes.
     if before.tags != after.tags {
@@ -217,6 +488,7 @@ mod tests {
                 Operation::DeleteBucketPolicy { .. } => "delete-policy",
                 Operation::EmptyBucket { .. } => "empty",
                 Operation::DeleteBucket { .. } => "delete",
+                other => other.describe(),
             })
             .collect()
     }

@@ -5,6 +5,7 @@
 //! It decides nothing: which calls to make, in what order, belongs to `live` and `apply`.
 //! Every `aws_sdk_*` import in the crate is in this module.
 
+mod iam;
 mod s3;
 
 use std::error::Error as StdError;
@@ -24,6 +25,7 @@ const MAX_ATTEMPTS: u32 = 5;
 #[derive(Clone, Debug)]
 pub struct Cloud {
     s3: aws_sdk_s3::Client,
+    iam: aws_sdk_iam::Client,
     region: String,
 }
 
@@ -62,6 +64,7 @@ impl Cloud {
             .build();
         Ok(Cloud {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
+            iam: aws_sdk_iam::Client::new(&config),
             region,
         })
     }
@@ -225,4 +228,14 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
     }
 }
 
+pub use iam::IamEntity;
 pub use s3::ObjectsDeleted;
+
+/// Turns the AWS error `code`, which means "there is none", into `Ok(None)`.
+fn none_if<T>(result: Result<T, AwsError>, code: &str) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_code(code) => Ok(None),
+        Err(error) => Err(error),
+    }
+}

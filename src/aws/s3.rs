@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 };
 use serde_json::Value;
 
-use super::{classify, AwsError, AwsErrorKind, Cloud};
+use super::{classify, none_if, AwsError, AwsErrorKind, Cloud};
 use crate::model::{Address, PublicAccessBlock};
 
 /// S3 deletes at most this many objects per DeleteObjects call.
@@ -44,15 +44,6 @@ fn to_sdk_tags(
                 .map_err(|e| invalid_request(operation, bucket, e.to_string()))
         })
         .collect()
-}
-
-/// Turns the AWS error `code`, which means "there is none", into `Ok(None)`.
-fn none_if<T>(result: Result<T, AwsError>, code: &str) -> Result<Option<T>, AwsError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if error.is_code(code) => Ok(None),
-        Err(error) => Err(error),
-    }
 }
 
 /// How many objects (versions and delete markers) `empty_bucket` removed.

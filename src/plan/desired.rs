@@ -4,24 +4,112 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Address, BucketState, DesiredResource, PublicAccessBlock, ResourceState, TAG_FORCE_DESTROY,
-    TAG_NAME, TAG_PROJECT,
+    iam_path, Address, BucketState, DesiredResource, GroupState, Kind, PasswordPolicyState,
+    PublicAccessBlock, ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY,
+    TAG_FORCE_DESTROY, TAG_NAME, TAG_PROJECT,
 };
 use crate::policy;
-use crate::spec::{BucketSpec, Spec};
+use crate::spec::{BucketSpec, GroupSpec, Spec, UserSpec};
 
 /// The desired state of every resource in `spec`, for an account in `region`.
 pub fn desired_resources(spec: &Spec, region: &str) -> Vec<DesiredResource> {
-    spec.buckets
+    let project = spec.project.as_str();
+    let mut desired: Vec<DesiredResource> = spec
+        .buckets
         .values()
-        .map(|bucket| desired_bucket(&spec.project, region, bucket))
-        .collect()
+        .map(|bucket| desired_bucket(project, region, bucket))
+        .collect();
+    desired.extend(
+        spec.groups
+            .values()
+            .map(|group| desired_group(project, group)),
+    );
+    desired.extend(spec.users.values().map(|user| desired_user(project, user)));
+    if let Some(alias) = &spec.account.alias {
+        desired.push(DesiredResource {
+            address: Address::new(Kind::Account, ACCOUNT_ALIAS),
+            state: ResourceState::AccountAlias {
+                alias: alias.name.clone(),
+            },
+            adopt: false,
+            depends_on: Vec::new(),
+            location: alias.location.clone(),
+        });
+    }
+    if let Some(policy) = &spec.account.password_policy {
+        desired.push(DesiredResource {
+            address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
+            state: ResourceState::PasswordPolicy(PasswordPolicyState {
+                minimum_length: policy.minimum_length,
+                require_symbols: policy.require_symbols,
+                require_numbers: policy.require_numbers,
+                require_uppercase: policy.require_uppercase,
+                require_lowercase: policy.require_lowercase,
+                allow_users_to_change_password: policy.allow_users_to_change_password,
+                max_age_days: policy.max_age_days,
+                reuse_prevention: policy.reuse_prevention,
+                hard_expiry: policy.hard_expiry,
+            }),
+            adopt: false,
+            depends_on: Vec::new(),
+            location: policy.location.clone(),
+        });
+    }
+    desired
+}
+
+fn ownership_tags(project: &str, name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TAG_PROJECT.to_string(), project.to_string()),
+        (TAG_NAME.to_string(), name.to_string()),
+    ])
+}
+
+/// Groups take no tags: their IAM path records the owner.
+fn desired_group(project: &str, group: &GroupSpec) -> DesiredResource {
+    DesiredResource {
+        address: Address::new(Kind::IamGroup, &group.name),
+        state: ResourceState::IamGroup(GroupState {
+            path: iam_path(project),
+            policies: group.policies.clone(),
+        }),
+        adopt: group.adopt,
+        depends_on: Vec::new(),
+        location: group.location.clone(),
+    }
+}
+
+/// Users carry both the owner's path and the ownership tags; the path decides.
+fn desired_user(project: &str, user: &UserSpec) -> DesiredResource {
+    let mut tags = user.tags.clone();
+    tags.extend(ownership_tags(project, &user.name));
+    DesiredResource {
+        address: Address::new(Kind::IamUser, &user.name),
+        state: ResourceState::IamUser(UserState {
+            path: iam_path(project),
+            tags,
+            groups: user.groups.clone(),
+            policies: user.policies.clone(),
+            inline_policies: user
+                .inline_policies
+                .iter()
+                .map(|(name, document)| (name.clone(), policy::normalise(document)))
+                .collect(),
+        }),
+        adopt: user.adopt,
+        // Membership needs the groups to exist.
+        depends_on: user
+            .groups
+            .iter()
+            .map(|group| Address::new(Kind::IamGroup, group))
+            .collect(),
+        location: user.location.clone(),
+    }
 }
 
 fn desired_bucket(project: &str, region: &str, bucket: &BucketSpec) -> DesiredResource {
     let mut tags: BTreeMap<String, String> = bucket.tags.clone();
-    tags.insert(TAG_PROJECT.to_string(), project.to_string());
-    tags.insert(TAG_NAME.to_string(), bucket.name.clone());
+    tags.extend(ownership_tags(project, &bucket.name));
     if bucket.force_destroy {
         tags.insert(TAG_FORCE_DESTROY.to_string(), "true".to_string());
     }

@@ -21,8 +21,7 @@ use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{
-    ownership, Address, AttributeFormat, DesiredResource, LiveState, Ownership, ResourceState,
-    TAG_FORCE_DESTROY,
+    Address, AttributeFormat, DesiredResource, LiveState, Ownership, ResourceState,
 };
 pub use desired::desired_resources;
 
@@ -147,8 +146,8 @@ fn render_conflicts(conflicts: &[Diagnostic]) -> String {
         .join("\n\nerror: ")
 }
 
-/// Diffs `desired` against `live` for `project`. In `Mode::Destroy`, `desired` is ignored and
-/// every owned resource is deleted.
+/// Diffs `desired` against `live` for `project`. In `Mode::Destroy`, every owned resource
+/// is deleted, and of the account's singletons those the spec declares.
 pub fn plan(
     project: &str,
     region: &str,
@@ -156,14 +155,16 @@ pub fn plan(
     desired: &[DesiredResource],
     live: &LiveState,
 ) -> Result<Plan, PlanError> {
-    let desired: BTreeMap<&Address, &DesiredResource> = match mode {
-        Mode::Apply => desired.iter().map(|d| (&d.address, d)).collect(),
+    let declared: BTreeMap<&Address, &DesiredResource> =
+        desired.iter().map(|d| (&d.address, d)).collect();
+    let wanted: BTreeMap<&Address, &DesiredResource> = match mode {
+        Mode::Apply => declared.clone(),
         Mode::Destroy => BTreeMap::new(),
     };
     let mut changes: BTreeMap<Address, Change> = BTreeMap::new();
     let mut conflicts = Vec::new();
 
-    for (address, wanted) in &desired {
+    for (address, wanted) in &wanted {
         let change = match live.resources.get(*address) {
             None => Change {
                 address: (*address).clone(),
@@ -174,7 +175,7 @@ pub fn plan(
                 after: Some(wanted.state.clone()),
                 depends_on: wanted.depends_on.clone(),
             },
-            Some(found) => match ownership(found.state.tags(), project) {
+            Some(found) => match found.state.ownership(project) {
                 Ownership::Owned => {
                     let attributes = diff_attributes(Some(&found.state), Some(&wanted.state));
                     let forcing: Vec<&str> = attributes
@@ -241,35 +242,24 @@ pub fn plan(
     }
 
     for (address, found) in &live.resources {
-        if desired.contains_key(address)
-            || ownership(found.state.tags(), project) != Ownership::Owned
-        {
+        let deletable = if address.kind.is_singleton() {
+            // Singletons go only with `destroy`, and only those the spec declares.
+            mode == Mode::Destroy && declared.contains_key(address)
+        } else {
+            !wanted.contains_key(address) && found.state.ownership(project) == Ownership::Owned
+        };
+        if !deletable {
             continue;
         }
         let reason = match mode {
             Mode::Apply => "no longer in the spec",
             Mode::Destroy => "destroy",
         };
-        let emptied = found
-            .state
-            .tags()
-            .get(TAG_FORCE_DESTROY)
-            .map(String::as_str)
-            == Some("true");
-        let reason = if emptied {
+        let reason = if found.state.deletes_contents() {
             format!("{reason}; force_destroy: its contents are deleted too")
         } else {
             reason.to_string()
         };
-        // A resource is deleted after everything being deleted that refers to it.
-        let depends_on = live
-            .resources
-            .values()
-            .filter(|other| {
-                other.depends_on.contains(address) && !desired.contains_key(&other.address)
-            })
-            .map(|other| other.address.clone())
-            .collect();
         changes.insert(
             address.clone(),
             Change {
@@ -279,9 +269,28 @@ pub fn plan(
                 attributes: diff_attributes(Some(&found.state), None),
                 before: Some(found.state.clone()),
                 after: None,
-                depends_on,
+                depends_on: Vec::new(),
             },
         );
+    }
+
+    // A resource is deleted only after every change to what refers to it in the account:
+    // a group after its members have left it or been deleted.
+    let changing: Vec<Address> = changes
+        .values()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| c.address.clone())
+        .collect();
+    for change in changes.values_mut().filter(|c| c.action == Action::Delete) {
+        change.depends_on = changing
+            .iter()
+            .filter(|other| {
+                live.resources
+                    .get(*other)
+                    .is_some_and(|r| r.depends_on.contains(&change.address))
+            })
+            .cloned()
+            .collect();
     }
 
     if !conflicts.is_empty() {

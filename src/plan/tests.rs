@@ -46,6 +46,7 @@ fn bucket_mut<'a>(live: &'a mut LiveState, name: &str) -> &'a mut BucketState {
         .state
     {
         ResourceState::Bucket(bucket) => bucket,
+        other => panic!("not a bucket: {other:?}"),
     }
 }
 
@@ -222,8 +223,9 @@ fn public_access_block_follows_the_policy() {
     let (_, desired) = desired_of(SPEC);
     let blocks: BTreeMap<String, Option<PublicAccessBlock>> = desired
         .iter()
-        .map(|d| match &d.state {
-            ResourceState::Bucket(b) => (d.address.name.clone(), b.public_access_block),
+        .filter_map(|d| match &d.state {
+            ResourceState::Bucket(b) => Some((d.address.name.clone(), b.public_access_block)),
+            _ => None,
         })
         .collect();
     assert_eq!(
