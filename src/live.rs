@@ -11,8 +11,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity};
 use crate::model::{
-    iam_path, ownership, Address, BucketState, GroupState, Kind, LiveResource, LiveState,
-    Ownership, ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY,
+    iam_path, ownership, Address, BucketState, DesiredResource, GroupState, Kind, LiveResource,
+    LiveState, Ownership, ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY,
 };
 use crate::policy;
 
@@ -202,6 +202,29 @@ async fn read_account(cloud: &Cloud, scope: Scope<'_>) -> Result<Found, AwsError
         alias.into_iter().chain(password_policy).collect(),
         Vec::new(),
     ))
+}
+
+/// The managed policy ARNs that `desired` attaches and that do not exist, checked one
+/// GetPolicy each (concurrently), so a typo is an error at plan time, not halfway through
+/// an apply.
+pub async fn missing_policies(
+    cloud: &Cloud,
+    desired: &[DesiredResource],
+) -> Result<BTreeSet<String>, AwsError> {
+    let arns: BTreeSet<&str> = desired.iter().flat_map(|d| d.state.policy_arns()).collect();
+    let checks: Vec<(String, bool)> =
+        stream::iter(arns)
+            .map(|arn| async move {
+                Ok::<_, AwsError>((arn.to_string(), cloud.policy_exists(arn).await?))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+    Ok(checks
+        .into_iter()
+        .filter(|(_, exists)| !exists)
+        .map(|(arn, _)| arn)
+        .collect())
 }
 
 enum BucketRead {

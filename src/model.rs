@@ -231,6 +231,15 @@ fn attribute(name: &'static str, value: impl Serialize, format: AttributeFormat)
 }
 
 impl ResourceState {
+    /// The managed policy ARNs the resource attaches.
+    pub fn policy_arns(&self) -> Vec<&str> {
+        match self {
+            ResourceState::IamGroup(group) => group.policies.iter().map(String::as_str).collect(),
+            ResourceState::IamUser(user) => user.policies.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Who owns the resource: by tags for buckets, by IAM path for users and groups.
     /// Singletons belong to whoever declares them, so they always count as owned.
     pub fn ownership(&self, project: &str) -> Ownership {
@@ -340,4 +349,6 @@ pub struct LiveState {
     pub resources: BTreeMap<Address, LiveResource>,
     /// Things the reader skipped and the user should know about (a bucket it may not read).
     pub warnings: Vec<String>,
+    /// Managed policy ARNs the desired state names that do not exist in the account.
+    pub missing_policies: BTreeSet<String>,
 }

@@ -16,6 +16,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 /// Attempts per API call, the first included. The SDK's standard retry mode backs off
 /// exponentially with jitter on throttling, 5xx and transient network errors.
@@ -159,10 +160,13 @@ impl AwsError {
 }
 
 /// Turns an SDK error into an `AwsError` for `operation` on `resource`.
-fn classify<E, R>(operation: &'static str, resource: &str, error: SdkError<E, R>) -> AwsError
+fn classify<E>(
+    operation: &'static str,
+    resource: &str,
+    error: SdkError<E, HttpResponse>,
+) -> AwsError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
 {
     let mut aws_error = AwsError {
         operation,
@@ -179,10 +183,12 @@ where
         SdkError::ServiceError(service) => {
             let err = service.err();
             aws_error.code = err.code().map(str::to_string);
-            // Without AWS's message (a bare 5xx, say), the SDK's own account of the error is
-            // the best there is.
+            // A bare 5xx carries no message; the HTTP status is the useful part then.
             aws_error.message = err.message().map(str::to_string).unwrap_or_else(|| {
-                aws_smithy_types::error::display::DisplayErrorContext(err).to_string()
+                format!(
+                    "the endpoint answered HTTP {} without saying why",
+                    service.raw().status().as_u16()
+                )
             });
             aws_error.kind = match err.code().unwrap_or_default() {
                 "AccessDenied" | "AllAccessDisabled" | "UnauthorizedOperation" => {

@@ -127,13 +127,18 @@ pub async fn fresh_plan(
     let desired = tether::plan::desired_resources(spec, cloud.region());
     let addresses: Vec<tether::model::Address> =
         desired.iter().map(|d| d.address.clone()).collect();
-    let live = tether::live::read(
+    let mut live = tether::live::read(
         cloud,
         &spec.project,
         tether::live::Scope::Project(&addresses),
     )
     .await
     .context("cannot read the account")?;
+    if mode == tether::plan::Mode::Apply {
+        live.missing_policies = tether::live::missing_policies(cloud, &desired)
+            .await
+            .context("cannot check the managed policies the spec names")?;
+    }
     for warning in &live.warnings {
         printer.status(&format!("warning: {warning}"));
     }

@@ -165,6 +165,17 @@ pub fn plan(
     let mut conflicts = Vec::new();
 
     for (address, wanted) in &wanted {
+        for arn in wanted.state.policy_arns() {
+            if live.missing_policies.contains(arn) {
+                conflicts.push(
+                    Diagnostic::new(
+                        format!("{address} attaches `{arn}`, which does not exist in the account"),
+                        Some(wanted.location.clone()),
+                    )
+                    .with_hint("check the policy's name and path; AWS managed policies live under `arn:aws:iam::aws:policy/`"),
+                );
+            }
+        }
         let change = match live.resources.get(*address) {
             None => Change {
                 address: (*address).clone(),

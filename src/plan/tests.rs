@@ -34,7 +34,7 @@ fn applied(yaml: &str) -> LiveState {
                 (d.address, live)
             })
             .collect(),
-        warnings: Vec::new(),
+        ..LiveState::default()
     }
 }
 

@@ -147,6 +147,19 @@ impl Moto {
         Run::from(child.wait_with_output().expect("wait for tether"))
     }
 
+    /// An IAM client talking to moto directly, to check the account without tether.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+
     /// An S3 client talking to moto directly, to check the account without tether.
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()

@@ -1,0 +1,299 @@
+//! End-to-end tests of IAM groups and users, the account alias and the password policy: the
+//! real `tether` binary against moto, the account checked through the SDK.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::{block_on, Moto};
+
+const LAB_SPEC: &str = include_str!("../specs/lab.yaml");
+const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+fn group_policies(iam: &aws_sdk_iam::Client, group: &str) -> BTreeSet<String> {
+    block_on(async {
+        let out = iam
+            .list_attached_group_policies()
+            .group_name(group)
+            .send()
+            .await
+            .expect("list");
+        out.attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect()
+    })
+}
+
+fn user_groups(iam: &aws_sdk_iam::Client, user: &str) -> BTreeSet<String> {
+    block_on(async {
+        let out = iam
+            .list_groups_for_user()
+            .user_name(user)
+            .send()
+            .await
+            .expect("list");
+        out.groups()
+            .iter()
+            .map(|g| g.group_name().to_string())
+            .collect()
+    })
+}
+
+fn user_names(iam: &aws_sdk_iam::Client) -> BTreeSet<String> {
+    block_on(async {
+        let out = iam.list_users().send().await.expect("list users");
+        out.users()
+            .iter()
+            .map(|u| u.user_name().to_string())
+            .collect()
+    })
+}
+
+fn group_names(iam: &aws_sdk_iam::Client) -> BTreeSet<String> {
+    block_on(async {
+        let out = iam.list_groups().send().await.expect("list groups");
+        out.groups()
+            .iter()
+            .map(|g| g.group_name().to_string())
+            .collect()
+    })
+}
+
+#[test]
+fn the_seed_admin_user_end_to_end_and_a_plan_after_apply_is_clean() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let iam = moto.iam();
+
+    let group = block_on(async {
+        iam.get_group()
+            .group_name("admins")
+            .send()
+            .await
+            .expect("group")
+    });
+    assert_eq!(
+        group.group().expect("group").path(),
+        "/tether/dsi-lab/",
+        "the path records ownership"
+    );
+    assert_eq!(
+        group_policies(&iam, "admins"),
+        BTreeSet::from([ADMIN.to_string()])
+    );
+
+    let user = block_on(async {
+        iam.get_user()
+            .user_name("erich")
+            .send()
+            .await
+            .expect("user")
+    });
+    let user = user.user().expect("user");
+    assert_eq!(user.path(), "/tether/dsi-lab/");
+    assert_eq!(
+        user_groups(&iam, "erich"),
+        BTreeSet::from(["admins".to_string()])
+    );
+    let tags = block_on(async {
+        iam.list_user_tags()
+            .user_name("erich")
+            .send()
+            .await
+            .expect("tags")
+    });
+    let tags: Vec<(String, String)> = tags
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    assert!(tags.contains(&("team".into(), "ds".into())));
+    assert!(tags.contains(&("tether:project".into(), "dsi-lab".into())));
+    let inline = block_on(async {
+        iam.get_user_policy()
+            .user_name("erich")
+            .policy_name("read-lab-data")
+            .send()
+            .await
+            .expect("inline policy")
+    });
+    let document = percent_decode(inline.policy_document());
+    assert!(document.contains("s3:GetObject"), "{document}");
+
+    let aliases = block_on(async { iam.list_account_aliases().send().await.expect("aliases") });
+    assert_eq!(aliases.account_aliases(), ["dsi-lab"]);
+    let policy = block_on(async {
+        iam.get_account_password_policy()
+            .send()
+            .await
+            .expect("password policy")
+    });
+    let policy = policy.password_policy().expect("policy");
+    assert_eq!(policy.minimum_password_length(), Some(14));
+    assert!(policy.require_symbols() && policy.require_numbers());
+    assert!(policy.require_uppercase_characters() && policy.require_lowercase_characters());
+    assert_eq!(policy.max_password_age(), Some(90));
+    assert_eq!(policy.password_reuse_prevention(), Some(5));
+
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr("No changes.");
+}
+
+fn percent_decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_policy_detached_out_of_band_shows_as_drift_and_is_reattached() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let iam = moto.iam();
+    block_on(async {
+        iam.detach_group_policy()
+            .group_name("admins")
+            .policy_arn(ADMIN)
+            .send()
+            .await
+            .expect("detach");
+        iam.remove_user_from_group()
+            .group_name("admins")
+            .user_name("erich")
+            .send()
+            .await
+            .expect("leave group");
+    });
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(2)
+        .expect_stderr("~ iam_group.admins  (update in place)")
+        .expect_stderr("~ iam_user.erich  (update in place)")
+        .expect_stderr("Plan: 0 to create, 2 to update, 0 to replace, 0 to delete.");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        group_policies(&iam, "admins"),
+        BTreeSet::from([ADMIN.to_string()])
+    );
+    assert_eq!(
+        user_groups(&iam, "erich"),
+        BTreeSet::from(["admins".to_string()])
+    );
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn removing_a_user_and_its_group_deletes_them_in_the_order_iam_requires() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let iam = moto.iam();
+    // Things IAM refuses to delete a user with, made behind tether's back.
+    block_on(async {
+        iam.create_access_key()
+            .user_name("erich")
+            .send()
+            .await
+            .expect("access key");
+        iam.create_login_profile()
+            .user_name("erich")
+            .password("Correct-Horse-Battery-9")
+            .send()
+            .await
+            .expect("login profile");
+        iam.attach_user_policy()
+            .user_name("erich")
+            .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+            .send()
+            .await
+            .expect("attach");
+    });
+    let without_iam = LAB_SPEC
+        .split("\niam:\n")
+        .next()
+        .expect("spec head")
+        .to_string()
+        + "\nbuckets:\n"
+        + LAB_SPEC.split("\nbuckets:\n").nth(1).expect("buckets");
+    moto.write("tether.yaml", &without_iam);
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("- iam_user.erich  (delete: no longer in the spec)")
+        .expect_stderr("- iam_group.admins  (delete: no longer in the spec)");
+    assert!(user_names(&iam).is_empty());
+    assert!(group_names(&iam).is_empty());
+    // The singletons stay: removing a section never deletes them.
+    let aliases = block_on(async { iam.list_account_aliases().send().await.expect("aliases") });
+    assert_eq!(aliases.account_aliases(), ["dsi-lab"]);
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn an_unowned_user_is_refused_until_adopted() {
+    let moto = Moto::start();
+    let iam = moto.iam();
+    block_on(async {
+        iam.create_user()
+            .user_name("erich")
+            .send()
+            .await
+            .expect("user")
+    });
+    let spec = "project: lab\niam:\n  users:\n    erich:\n      tags: {team: ds}\n";
+    moto.write("tether.yaml", spec);
+    moto.tether(&["plan"])
+        .expect_code(1)
+        .expect_stderr("iam_user.erich exists but is not owned by project `lab`")
+        .expect_stderr("--> tether.yaml:4:5");
+    moto.write(
+        "tether.yaml",
+        &spec.replace("erich:\n", "erich:\n      adopt: true\n"),
+    );
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("& iam_user.erich  (adopt)");
+    let user = block_on(async {
+        iam.get_user()
+            .user_name("erich")
+            .send()
+            .await
+            .expect("user")
+    });
+    assert_eq!(user.user().expect("user").path(), "/tether/lab/");
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn an_unknown_managed_policy_is_a_plan_error_pointing_at_the_spec() {
+    let moto = Moto::start();
+    moto.write(
+        "tether.yaml",
+        "project: lab\niam:\n  groups:\n    admins:\n      policies: [arn:aws:iam::aws:policy/AdministratorAccesss]\n",
+    );
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr("iam_group.admins attaches `arn:aws:iam::aws:policy/AdministratorAccesss`, which does not exist")
+        .expect_stderr("--> tether.yaml:4:5");
+    assert!(group_names(&moto.iam()).is_empty(), "nothing is created");
+}
+
+#[test]
+fn destroy_removes_owned_iam_and_the_declared_singletons() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    moto.tether(&["destroy", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("- account.alias  (delete: destroy)")
+        .expect_stderr("- account.password_policy  (delete: destroy)");
+    let iam = moto.iam();
+    assert!(user_names(&iam).is_empty());
+    assert!(group_names(&iam).is_empty());
+    let aliases = block_on(async { iam.list_account_aliases().send().await.expect("aliases") });
+    assert!(aliases.account_aliases().is_empty());
+    let policy = block_on(async { iam.get_account_password_policy().send().await });
+    assert!(policy.is_err(), "no password policy is left");
+}
