@@ -12,4 +12,5 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;
+pub mod secrets;
 pub mod spec;

@@ -140,11 +140,13 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         .try_collect::<Vec<_>>();
     let user_reads = stream::iter(users.into_iter().filter(|u| relevant(u, &named_users)))
         .map(|user| async move {
-            let (tags, groups, policies, inline) = tokio::try_join!(
+            let (tags, groups, policies, inline, console_access, keys) = tokio::try_join!(
                 cloud.user_tags(&user.name),
                 cloud.user_groups(&user.name),
                 cloud.user_policies(&user.name),
                 cloud.user_inline_policies(&user.name),
+                cloud.has_login_profile(&user.name),
+                cloud.access_keys(&user.name),
             )?;
             Ok::<_, AwsError>(LiveResource {
                 address: Address::new(Kind::IamUser, &user.name),
@@ -162,6 +164,8 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
                         .iter()
                         .map(|(name, document)| (name.clone(), policy::normalise(document)))
                         .collect(),
+                    console_access,
+                    programmatic_access: keys.iter().any(|key| key.active),
                 }),
             })
         })

@@ -168,6 +168,12 @@ pub struct UserState {
     pub policies: BTreeSet<String>,
     /// Inline policies by name, normalised.
     pub inline_policies: BTreeMap<String, Value>,
+    /// Has a login profile (a console password).
+    #[serde(default)]
+    pub console_access: bool,
+    /// Has an active access key.
+    #[serde(default)]
+    pub programmatic_access: bool,
 }
 
 /// The account password policy.
@@ -293,6 +299,8 @@ impl ResourceState {
                 attribute("groups", &user.groups, Scalar),
                 attribute("policies", &user.policies, Scalar),
                 attribute("inline_policies", &user.inline_policies, Document),
+                attribute("console_access", user.console_access, Scalar),
+                attribute("programmatic_access", user.programmatic_access, Scalar),
             ],
             ResourceState::AccountAlias { alias } => vec![attribute("alias", alias, Scalar)],
             ResourceState::PasswordPolicy(policy) => {

@@ -46,7 +46,7 @@ pub fn plan_text(plan: &Plan) -> String {
             plan.project, plan.region
         );
         for change in plan.actionable() {
-            change_text(&mut out, change);
+            change_text(&mut out, plan, change);
             out.push('\n');
         }
     }
@@ -73,7 +73,7 @@ pub fn summary_line(plan: &Plan) -> String {
     )
 }
 
-fn change_text(out: &mut String, change: &Change) {
+fn change_text(out: &mut String, plan: &Plan, change: &Change) {
     let (symbol, style, verb) = look(change.action);
     let reason = change
         .reason
@@ -86,15 +86,32 @@ fn change_text(out: &mut String, change: &Change) {
         change.address
     );
     for attribute in &change.attributes {
-        attribute_text(out, change.action, attribute);
+        let note = secret_note(plan, change, attribute);
+        attribute_text(out, change.action, attribute, &note);
     }
 }
 
-fn attribute_text(out: &mut String, action: Action, attribute: &AttributeChange) {
+/// Where a secret that this attribute's change creates will be written. The plan names the
+/// file; the secret itself does not exist until apply.
+fn secret_note(plan: &Plan, change: &Change, attribute: &AttributeChange) -> String {
+    if attribute.after != serde_json::Value::Bool(true) {
+        return String::new();
+    }
+    let dir = std::path::Path::new(&plan.secrets_dir);
+    let user = &change.address.name;
+    let file = match attribute.name.as_str() {
+        "console_access" => crate::secrets::password_file(dir, &plan.project, user),
+        "programmatic_access" => crate::secrets::credentials_file(dir, &plan.project, user),
+        _ => return String::new(),
+    };
+    format!("  (secret written to {})", file.display())
+}
+
+fn attribute_text(out: &mut String, action: Action, attribute: &AttributeChange, note: &str) {
     let forces = if attribute.forces_replacement {
         format!(" {RED}# forces replacement{RED:#}")
     } else {
-        String::new()
+        note.to_string()
     };
     match attribute.format {
         AttributeFormat::Map => {

@@ -191,19 +191,14 @@ fn removing_a_user_and_its_group_deletes_them_in_the_order_iam_requires() {
     moto.write("tether.yaml", LAB_SPEC);
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
     let iam = moto.iam();
-    // Things IAM refuses to delete a user with, made behind tether's back.
+    // Things IAM refuses to delete a user with: tether's login profile and key, plus a second
+    // key and a directly attached policy made behind tether's back.
     block_on(async {
         iam.create_access_key()
             .user_name("erich")
             .send()
             .await
             .expect("access key");
-        iam.create_login_profile()
-            .user_name("erich")
-            .password("Correct-Horse-Battery-9")
-            .send()
-            .await
-            .expect("login profile");
         iam.attach_user_policy()
             .user_name("erich")
             .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
@@ -296,4 +291,154 @@ fn destroy_removes_owned_iam_and_the_declared_singletons() {
     assert!(aliases.account_aliases().is_empty());
     let policy = block_on(async { iam.get_account_password_policy().send().await });
     assert!(policy.is_err(), "no password policy is left");
+}
+
+/// Every secret file of `user`, with its mode.
+fn secret_files(moto: &Moto, user: &str) -> (String, u32, String, u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = moto.dir.path().join(".tether/secrets/dsi-lab");
+    let read = |name: &str| {
+        let path = dir.join(name);
+        let mode = std::fs::metadata(&path)
+            .expect("secret file")
+            .permissions()
+            .mode()
+            & 0o777;
+        (std::fs::read_to_string(&path).expect("secret file"), mode)
+    };
+    let (password, password_mode) = read(&format!("{user}.password"));
+    let (credentials, credentials_mode) = read(&format!("{user}.credentials"));
+    (password, password_mode, credentials, credentials_mode)
+}
+
+fn field<'a>(credentials: &'a str, name: &str) -> &'a str {
+    credentials
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(" = "))
+        .unwrap_or_else(|| panic!("{name} in the credentials file"))
+}
+
+fn key_ids(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+    block_on(async {
+        let keys = iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .expect("keys");
+        keys.access_key_metadata()
+            .iter()
+            .filter_map(|k| k.access_key_id().map(str::to_string))
+            .collect()
+    })
+}
+
+#[test]
+fn secrets_go_only_to_their_files_and_never_into_any_output() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    let mut outputs = Vec::new();
+    let plan = moto
+        .tether(&["plan", "--out", "lab.tplan"])
+        .expect_code(0)
+        .expect_stderr("+ console_access = true  (secret written to ")
+        .expect_stderr("erich.credentials)");
+    outputs.push(plan.stdout + &plan.stderr);
+    let json = moto.tether(&["plan", "--json"]).expect_code(0);
+    outputs.push(json.stdout + &json.stderr);
+    let apply = moto.tether(&["apply", "lab.tplan"]).expect_code(0);
+    outputs.push(apply.stdout + &apply.stderr);
+    outputs.push(std::fs::read_to_string(moto.dir.path().join("lab.tplan")).expect("saved plan"));
+
+    let (password, password_mode, credentials, credentials_mode) = secret_files(&moto, "erich");
+    assert_eq!((password_mode, credentials_mode), (0o600, 0o600));
+    let password = password.trim().to_string();
+    assert!(password.len() >= 24, "a strong password");
+    assert!(credentials.starts_with("[dsi-lab-erich]\n"));
+    let secret = field(&credentials, "aws_secret_access_key").to_string();
+    let iam = moto.iam();
+    assert_eq!(
+        key_ids(&iam, "erich"),
+        [field(&credentials, "aws_access_key_id")],
+        "one key, the one in the file"
+    );
+    // The login profile exists. (Whether a reset is required cannot be checked here: moto
+    // ignores PasswordResetRequired on CreateLoginProfile and always answers false.)
+    assert!(block_on(async { iam.get_login_profile().user_name("erich").send().await }).is_ok());
+
+    let later = moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+    outputs.push(later.stdout + &later.stderr);
+    for output in &outputs {
+        assert!(!output.contains(&password), "the password leaked");
+        assert!(!output.contains(&secret), "the secret key leaked");
+    }
+}
+
+#[test]
+fn turning_access_off_deletes_the_key_and_the_login_profile() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    moto.write(
+        "tether.yaml",
+        &LAB_SPEC
+            .replace("console_access: true", "console_access: false")
+            .replace("programmatic_access: true", "programmatic_access: false"),
+    );
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("~ console_access = true -> false")
+        .expect_stderr("~ programmatic_access = true -> false");
+    let iam = moto.iam();
+    assert!(key_ids(&iam, "erich").is_empty());
+    assert!(block_on(async { iam.get_login_profile().user_name("erich").send().await }).is_err());
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn an_unwritable_secrets_dir_leaves_no_secret_behind() {
+    let moto = Moto::start();
+    let blocked = moto.write("not-a-dir", "a file where a directory should be");
+    let spec = format!(
+        "project: lab\nsecrets_dir: {}\niam:\n  users:\n    ana:\n      programmatic_access: true\n      console_access: true\n",
+        blocked.display()
+    );
+    moto.write("tether.yaml", &spec);
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr("cannot write the secret file")
+        .expect_stderr("hint: make `");
+    let iam = moto.iam();
+    assert!(
+        key_ids(&iam, "ana").is_empty(),
+        "the key nobody holds was deleted again"
+    );
+    assert!(
+        block_on(async { iam.get_login_profile().user_name("ana").send().await }).is_err(),
+        "no console password that nobody holds"
+    );
+}
+
+#[test]
+fn rotate_key_writes_a_new_key_then_deletes_the_old_one() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let (_, _, before, _) = secret_files(&moto, "erich");
+    let run = moto
+        .tether(&["rotate-key", "erich"])
+        .expect_code(0)
+        .expect_stderr("Rotated the access key of iam_user.erich");
+    let (_, _, after, mode) = secret_files(&moto, "erich");
+    assert_eq!(mode, 0o600);
+    assert_ne!(before, after);
+    let iam = moto.iam();
+    assert_eq!(key_ids(&iam, "erich"), [field(&after, "aws_access_key_id")]);
+    let secret = field(&after, "aws_secret_access_key");
+    assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret));
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    moto.tether(&["rotate-key", "nobody"])
+        .expect_code(1)
+        .expect_stderr("the spec gives no user `nobody` programmatic access");
 }

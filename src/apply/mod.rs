@@ -12,12 +12,14 @@
 pub mod coordinator;
 pub mod steps;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::aws::{AwsError, Cloud};
 use crate::live::{self, Scope};
 use crate::model::Address;
 use crate::plan::{Action, Plan};
+use crate::secrets;
 use coordinator::Outcome;
 use steps::Operation;
 
@@ -53,13 +55,30 @@ pub enum Progress<'a> {
     },
 }
 
-/// A failed step: the resource, and the AWS error with what to do about it.
+/// A failed step: what went wrong, and what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 pub struct StepError {
     #[source]
-    pub error: AwsError,
+    pub error: StepFailure,
     pub hint: Option<String>,
+}
+
+/// What went wrong in a step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepFailure {
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// A secret could not be written to its file; the secret was revoked again (or never
+    /// made), so no secret exists that nobody holds.
+    #[error("cannot write the secret file `{path}`: {source}; {undone}")]
+    SecretFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+        undone: &'static str,
+    },
 }
 
 /// How one resource's change ended.
@@ -139,6 +158,8 @@ pub async fn apply(
         .actionable()
         .map(|c| (c.address.clone(), c.depends_on.clone()))
         .collect();
+    let context = steps::Context::of(plan);
+    let context = &context;
     let mut outcomes = coordinator::run(jobs, parallelism, |address: Address| async move {
         let change = plan
             .changes
@@ -146,7 +167,7 @@ pub async fn apply(
             .find(|c| c.address == address)
             .expect("every job is a change of the plan");
         let started = Instant::now();
-        for operation in steps::operations(change) {
+        for operation in steps::operations(change, &context) {
             progress(Progress::Started {
                 address: &change.address,
                 operation: &operation,
@@ -184,8 +205,8 @@ pub async fn apply(
     Report { results }
 }
 
-async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), AwsError> {
-    match operation {
+async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), StepFailure> {
+    let result = match operation {
         Operation::CreateBucket { bucket, tags } => cloud.create_bucket(bucket, tags).await,
         Operation::PutBucketTags { bucket, tags } => cloud.put_bucket_tags(bucket, tags).await,
         Operation::PutPublicAccessBlock { bucket, block } => {
@@ -226,11 +247,92 @@ async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), AwsEr
         Operation::DeleteAccountAlias { alias } => cloud.delete_account_alias(alias).await,
         Operation::PutPasswordPolicy { policy } => cloud.put_password_policy(policy).await,
         Operation::DeletePasswordPolicy => cloud.delete_password_policy().await,
+        Operation::CreateLoginProfile {
+            user,
+            password_file,
+            minimum_length,
+        } => return create_login_profile(cloud, user, password_file, *minimum_length).await,
+        Operation::DeleteLoginProfile { user } => cloud.delete_login_profile(user).await,
+        Operation::CreateAccessKey {
+            user,
+            credentials_file,
+            profile,
+        } => {
+            return issue_access_key(cloud, user, credentials_file, profile)
+                .await
+                .map(|_| ())
+        }
+        Operation::DeleteAccessKeys { user } => delete_access_keys(cloud, user).await,
+    };
+    Ok(result?)
+}
+
+async fn delete_access_keys(cloud: &Cloud, user: &str) -> Result<(), AwsError> {
+    for key in cloud.access_keys(user).await? {
+        cloud.delete_access_key(user, &key.id).await?;
     }
+    Ok(())
+}
+
+/// Writes a new password to its file first, then creates the login profile with it; if AWS
+/// refuses, the file is removed. A crash between the two leaves a file whose password no
+/// profile uses, which the next apply overwrites: never a profile whose password nobody has.
+async fn create_login_profile(
+    cloud: &Cloud,
+    user: &str,
+    file: &Path,
+    minimum_length: u16,
+) -> Result<(), StepFailure> {
+    let secret_error = |source| StepFailure::SecretFile {
+        path: file.display().to_string(),
+        source,
+        undone: "no console password was set",
+    };
+    let password = secrets::generate_password(minimum_length).map_err(secret_error)?;
+    secrets::write(file, &format!("{password}\n")).map_err(secret_error)?;
+    if let Err(error) = cloud.create_login_profile(user, &password).await {
+        let _ = std::fs::remove_file(file);
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// Creates an access key and writes it to `file` as `profile`. If the file cannot be
+/// written, the key is deleted again, so no key exists that nobody holds. Returns the new
+/// key's id.
+pub async fn issue_access_key(
+    cloud: &Cloud,
+    user: &str,
+    file: &Path,
+    profile: &str,
+) -> Result<String, StepFailure> {
+    let key = cloud.create_access_key(user).await?;
+    let text = secrets::credentials_text(profile, &key.id, &key.secret);
+    if let Err(source) = secrets::write(file, &text) {
+        cloud.delete_access_key(user, &key.id).await?;
+        return Err(StepFailure::SecretFile {
+            path: file.display().to_string(),
+            source,
+            undone: "the access key just created was deleted again",
+        });
+    }
+    Ok(key.id)
 }
 
 /// What to do about a failed operation, where tether knows better than the AWS message.
-fn hint_for(operation: &Operation, error: &AwsError) -> Option<String> {
+fn hint_for(operation: &Operation, error: &StepFailure) -> Option<String> {
+    let error = match error {
+        StepFailure::Aws(error) => error,
+        StepFailure::SecretFile { path, .. } => {
+            return Some(format!(
+                "make `{}` writable (it is `secrets_dir` in the spec), then apply again",
+                Path::new(path)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ))
+        }
+    };
     match operation {
         Operation::DeleteBucket { bucket } if error.is_code("BucketNotEmpty") => Some(format!(
             "tether deletes a bucket's objects only with `force_destroy: true`: put `{bucket}` back in the spec with it, apply, then remove it"

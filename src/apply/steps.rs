@@ -5,6 +5,7 @@
 //! finished by running all its operations again: re-running `apply` converges.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -12,7 +13,8 @@ use crate::model::{
     BucketState, PasswordPolicyState, PublicAccessBlock, ResourceState, UserState,
     TAG_FORCE_DESTROY,
 };
-use crate::plan::{Action, Change};
+use crate::plan::{Action, Change, Plan};
+use crate::secrets;
 
 /// One AWS call, in tether's terms.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +122,54 @@ pub enum Operation {
         policy: PasswordPolicyState,
     },
     DeletePasswordPolicy,
+    /// Generate a password, write it to `password_file`, then create the login profile
+    /// (reset required at first sign-in).
+    CreateLoginProfile {
+        user: String,
+        password_file: PathBuf,
+        minimum_length: u16,
+    },
+    DeleteLoginProfile {
+        user: String,
+    },
+    /// Create an access key and write it to `credentials_file` as profile `profile`.
+    CreateAccessKey {
+        user: String,
+        credentials_file: PathBuf,
+        profile: String,
+    },
+    DeleteAccessKeys {
+        user: String,
+    },
+}
+
+/// What operations need beyond the change itself: where secrets go, and how long a
+/// generated password must be.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub project: String,
+    pub secrets_dir: PathBuf,
+    pub minimum_password_length: u16,
+}
+
+impl Context {
+    /// The context of `plan`: its project and secrets directory, and the password policy it
+    /// sets (or IAM's default minimum of 8).
+    pub fn of(plan: &Plan) -> Context {
+        let minimum_password_length = plan
+            .changes
+            .iter()
+            .find_map(|c| match c.after.as_ref().or(c.before.as_ref()) {
+                Some(ResourceState::PasswordPolicy(policy)) => Some(policy.minimum_length),
+                _ => None,
+            })
+            .unwrap_or(8);
+        Context {
+            project: plan.project.clone(),
+            secrets_dir: PathBuf::from(&plan.secrets_dir),
+            minimum_password_length,
+        }
+    }
 }
 
 impl Operation {
@@ -153,12 +203,16 @@ impl Operation {
             Operation::DeleteAccountAlias { .. } => "deleting account alias",
             Operation::PutPasswordPolicy { .. } => "setting password policy",
             Operation::DeletePasswordPolicy => "deleting password policy",
+            Operation::CreateLoginProfile { .. } => "creating console password",
+            Operation::DeleteLoginProfile { .. } => "deleting console password",
+            Operation::CreateAccessKey { .. } => "creating access key",
+            Operation::DeleteAccessKeys { .. } => "deleting access keys",
         }
     }
 }
 
 /// The operations that carry out `change`, in order.
-pub fn operations(change: &Change) -> Vec<Operation> {
+pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
     let name = change.address.name.as_str();
     let (before, after) = (change.before.as_ref(), change.after.as_ref());
     if change.action == Action::NoOp {
@@ -171,17 +225,21 @@ pub fn operations(change: &Change) -> Vec<Operation> {
         ops.extend(before.map(|state| delete(name, state)).unwrap_or_default());
     }
     if creating {
-        ops.extend(after.map(|state| create(name, state)).unwrap_or_default());
+        ops.extend(
+            after
+                .map(|state| create(name, state, context))
+                .unwrap_or_default(),
+        );
     }
     if matches!(change.action, Action::Update | Action::Adopt) {
         if let (Some(before), Some(after)) = (before, after) {
-            ops.extend(update(name, before, after));
+            ops.extend(update(name, before, after, context));
         }
     }
     ops
 }
 
-fn create(name: &str, after: &ResourceState) -> Vec<Operation> {
+fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation> {
     match after {
         ResourceState::Bucket(bucket) => create_bucket(name, bucket),
         ResourceState::IamGroup(group) => {
@@ -212,8 +270,10 @@ fn create(name: &str, after: &ResourceState) -> Vec<Operation> {
                 groups: BTreeSet::new(),
                 policies: BTreeSet::new(),
                 inline_policies: BTreeMap::new(),
+                console_access: false,
+                programmatic_access: false,
             };
-            ops.extend(update_user(name, &empty, user));
+            ops.extend(update_user(name, &empty, user, context));
             ops
         }
         ResourceState::AccountAlias { alias } => vec![Operation::SetAccountAlias {
@@ -242,7 +302,12 @@ fn delete(name: &str, before: &ResourceState) -> Vec<Operation> {
     }
 }
 
-fn update(name: &str, before: &ResourceState, after: &ResourceState) -> Vec<Operation> {
+fn update(
+    name: &str,
+    before: &ResourceState,
+    after: &ResourceState,
+    context: &Context,
+) -> Vec<Operation> {
     match (before, after) {
         (ResourceState::Bucket(before), ResourceState::Bucket(after)) => {
             update_bucket(name, before, after)
@@ -270,7 +335,7 @@ fn update(name: &str, before: &ResourceState, after: &ResourceState) -> Vec<Oper
             ops
         }
         (ResourceState::IamUser(before), ResourceState::IamUser(after)) => {
-            update_user(name, before, after)
+            update_user(name, before, after, context)
         }
         (ResourceState::AccountAlias { alias: old }, ResourceState::AccountAlias { alias })
             if old != alias =>
@@ -293,7 +358,12 @@ fn update(name: &str, before: &ResourceState, after: &ResourceState) -> Vec<Oper
 
 /// Ownership (path, tags) first, so an adoption marks the user before changing it; grants
 /// are added before old ones are removed, so the user never briefly has neither.
-fn update_user(name: &str, before: &UserState, after: &UserState) -> Vec<Operation> {
+fn update_user(
+    name: &str,
+    before: &UserState,
+    after: &UserState,
+    context: &Context,
+) -> Vec<Operation> {
     let user = || name.to_string();
     let mut ops = Vec::new();
     if before.path != after.path {
@@ -360,6 +430,28 @@ fn update_user(name: &str, before: &UserState, after: &UserState) -> Vec<Operati
                 name: policy.clone(),
             }),
     );
+    match (before.console_access, after.console_access) {
+        (false, true) => ops.push(Operation::CreateLoginProfile {
+            user: user(),
+            password_file: secrets::password_file(&context.secrets_dir, &context.project, name),
+            minimum_length: context.minimum_password_length,
+        }),
+        (true, false) => ops.push(Operation::DeleteLoginProfile { user: user() }),
+        _ => {}
+    }
+    match (before.programmatic_access, after.programmatic_access) {
+        (false, true) => ops.push(Operation::CreateAccessKey {
+            user: user(),
+            credentials_file: secrets::credentials_file(
+                &context.secrets_dir,
+                &context.project,
+                name,
+            ),
+            profile: secrets::profile_name(&context.project, name),
+        }),
+        (true, false) => ops.push(Operation::DeleteAccessKeys { user: user() }),
+        _ => {}
+    }
     ops
 }
 
@@ -478,7 +570,12 @@ mod tests {
             after,
             depends_on: Vec::new(),
         };
-        operations(&change)
+        let context = Context {
+            project: "lab".into(),
+            secrets_dir: PathBuf::from("/secrets"),
+            minimum_password_length: 8,
+        };
+        operations(&change, &context)
             .iter()
             .map(|op| match op {
                 Operation::CreateBucket { .. } => "create",

@@ -48,7 +48,125 @@ pub struct IamEntity {
     pub path: String,
 }
 
+/// An access key as listed (no secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessKeyInfo {
+    pub id: String,
+    pub active: bool,
+    /// Seconds since the Unix epoch.
+    pub created: Option<i64>,
+}
+
+/// A new access key with its secret. `Debug` never shows the secret.
+pub struct NewAccessKey {
+    pub id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NewAccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
 impl Cloud {
+    /// Whether the user has a login profile (a console password).
+    pub async fn has_login_profile(&self, user: &str) -> Result<bool, AwsError> {
+        let result = self
+            .iam
+            .get_login_profile()
+            .user_name(user)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("GetLoginProfile", &user_address(user), e));
+        Ok(none_if(result, "NoSuchEntity")?.is_some())
+    }
+
+    /// The user's access keys, without secrets.
+    pub async fn access_keys(&self, user: &str) -> Result<Vec<AccessKeyInfo>, AwsError> {
+        let output = self
+            .iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| classify("ListAccessKeys", &user_address(user), e))?;
+        Ok(output
+            .access_key_metadata()
+            .iter()
+            .map(|key| AccessKeyInfo {
+                id: key.access_key_id().unwrap_or_default().to_string(),
+                active: key.status().map(|s| s.as_str()) == Some("Active"),
+                created: key.create_date().map(|d| d.secs()),
+            })
+            .collect())
+    }
+
+    /// Creates a login profile whose password must be changed at first sign-in. The
+    /// password goes to AWS and nowhere else from here.
+    pub async fn create_login_profile(&self, user: &str, password: &str) -> Result<(), AwsError> {
+        self.iam
+            .create_login_profile()
+            .user_name(user)
+            .password(password)
+            .password_reset_required(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("CreateLoginProfile", &user_address(user), e))
+    }
+
+    pub async fn delete_login_profile(&self, user: &str) -> Result<(), AwsError> {
+        let result = self
+            .iam
+            .delete_login_profile()
+            .user_name(user)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteLoginProfile", &user_address(user), e));
+        done_if(result, "NoSuchEntity")
+    }
+
+    /// Creates an access key and returns it with its secret, which AWS shows only now.
+    pub async fn create_access_key(&self, user: &str) -> Result<NewAccessKey, AwsError> {
+        let output = self
+            .iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| classify("CreateAccessKey", &user_address(user), e))?;
+        let key = output.access_key().ok_or_else(|| {
+            build_error(
+                "CreateAccessKey",
+                user_address(user),
+                "the answer held no key",
+            )
+        })?;
+        Ok(NewAccessKey {
+            id: key.access_key_id().to_string(),
+            secret: key.secret_access_key().to_string(),
+        })
+    }
+
+    pub async fn delete_access_key(&self, user: &str, id: &str) -> Result<(), AwsError> {
+        let result = self
+            .iam
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteAccessKey", &user_address(user), e));
+        done_if(result, "NoSuchEntity")
+    }
+
     /// Every IAM group of the account.
     pub async fn list_groups(&self) -> Result<Vec<IamEntity>, AwsError> {
         let mut found = Vec::new();
@@ -450,37 +568,14 @@ impl Cloud {
     /// inline policies, group memberships, then the user.
     pub async fn delete_user(&self, user: &str) -> Result<(), AwsError> {
         let address = user_address(user);
-        let result = self
-            .iam
-            .delete_login_profile()
-            .user_name(user)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("DeleteLoginProfile", &address, e));
-        // NoSuchEntity: no login profile, or no user at all (then the next call says so).
-        done_if(result, "NoSuchEntity")?;
-        let keys = self
-            .iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .map_err(|e| classify("ListAccessKeys", &address, e));
+        // NoSuchEntity here: no login profile, or no user at all (then the next call says so).
+        self.delete_login_profile(user).await?;
+        let keys = self.access_keys(user).await;
         let Some(keys) = none_if(keys, "NoSuchEntity")? else {
             return Ok(());
         };
-        for key in keys.access_key_metadata() {
-            let result = self
-                .iam
-                .delete_access_key()
-                .user_name(user)
-                .set_access_key_id(key.access_key_id().map(str::to_string))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("DeleteAccessKey", &address, e));
-            done_if(result, "NoSuchEntity")?;
+        for key in keys {
+            self.delete_access_key(user, &key.id).await?;
         }
         for arn in self.user_policies(user).await? {
             self.detach_user_policy(user, &arn).await?;

@@ -234,7 +234,7 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
     }
 }
 
-pub use iam::IamEntity;
+pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use s3::ObjectsDeleted;
 
 /// Turns the AWS error `code`, which means "there is none", into `Ok(None)`.

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod destroy;
 pub mod plan;
 pub mod printer;
+pub mod rotate_key;
 pub mod validate;
 
 use std::io::{BufRead, IsTerminal};
@@ -37,6 +38,8 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Delete everything the project owns.
     Destroy(destroy::DestroyArgs),
+    /// Give a user a new access key, write it, then delete the old one.
+    RotateKey(rotate_key::RotateKeyArgs),
 }
 
 /// tether's exit codes, documented in the README.
@@ -70,6 +73,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Plan(args) => plan::exec(args, printer).await,
         Command::Apply(args) => apply::exec(args, printer).await,
         Command::Destroy(args) => destroy::exec(args, printer).await,
+        Command::RotateKey(args) => rotate_key::exec(args, printer).await,
     }
 }
 
@@ -145,10 +149,17 @@ pub async fn fresh_plan(
     Ok(tether::plan::plan(
         &spec.project,
         cloud.region(),
+        &secrets_dir(spec).display().to_string(),
         mode,
         &desired,
         &live,
     )?)
+}
+
+/// The spec's `secrets_dir` with `~` expanded from HOME.
+pub fn secrets_dir(spec: &Spec) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    tether::secrets::expand_home(&spec.secrets_dir, home.as_deref())
 }
 
 /// The plan as JSON for `--json` and `--out`: the plan itself plus its summary. The format

@@ -95,6 +95,8 @@ fn desired_user(project: &str, user: &UserSpec) -> DesiredResource {
                 .iter()
                 .map(|(name, document)| (name.clone(), policy::normalise(document)))
                 .collect(),
+            console_access: user.console_access,
+            programmatic_access: user.programmatic_access,
         }),
         adopt: user.adopt,
         // Membership needs the groups to exist.

@@ -45,6 +45,9 @@ pub struct Plan {
     pub project: String,
     pub region: String,
     pub mode: Mode,
+    /// Where new secrets are written (absolute); secrets themselves never enter a plan.
+    #[serde(default)]
+    pub secrets_dir: String,
     /// Sorted by address; no-ops included.
     pub changes: Vec<Change>,
 }
@@ -151,6 +154,7 @@ fn render_conflicts(conflicts: &[Diagnostic]) -> String {
 pub fn plan(
     project: &str,
     region: &str,
+    secrets_dir: &str,
     mode: Mode,
     desired: &[DesiredResource],
     live: &LiveState,
@@ -311,6 +315,7 @@ pub fn plan(
         format_version: FORMAT_VERSION,
         project: project.to_string(),
         region: region.to_string(),
+        secrets_dir: secrets_dir.to_string(),
         mode,
         changes: changes.into_values().collect(),
     })

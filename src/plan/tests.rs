@@ -71,7 +71,7 @@ fn foreign_bucket(live: &mut LiveState, name: &str, tags: &[(&str, &str)]) {
 
 fn outcome(yaml: &str, live: &LiveState, mode: Mode) -> String {
     let (project, desired) = desired_of(yaml);
-    match plan(&project, REGION, mode, &desired, live) {
+    match plan(&project, REGION, "/secrets", mode, &desired, live) {
         Ok(plan) => anstream::adapter::strip_str(&render::plan_text(&plan)).to_string(),
         Err(error) => format!("error: {error}"),
     }
@@ -244,6 +244,7 @@ fn plan_json_round_trips_for_saved_plans() {
     let plan = plan(
         &project,
         REGION,
+        "/secrets",
         Mode::Apply,
         &desired,
         &LiveState::default(),

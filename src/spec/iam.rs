@@ -62,6 +62,10 @@ pub struct UserSpec {
     /// Inline policies by name, validated.
     pub inline_policies: BTreeMap<String, Value>,
     pub tags: BTreeMap<String, String>,
+    /// A login profile (console password), reset required at first sign-in.
+    pub console_access: bool,
+    /// One active access key.
+    pub programmatic_access: bool,
     pub adopt: bool,
     pub location: Location,
 }
@@ -136,6 +140,10 @@ struct RawUser {
     inline_policies: BTreeMap<String, serde_yaml::Value>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    console_access: bool,
+    #[serde(default)]
+    programmatic_access: bool,
     #[serde(default)]
     adopt: bool,
 }
@@ -297,6 +305,8 @@ impl Checker<'_> {
                     policies,
                     inline_policies,
                     tags: user.tags,
+                    console_access: user.console_access,
+                    programmatic_access: user.programmatic_access,
                     adopt: user.adopt,
                     location,
                 },

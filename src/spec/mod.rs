@@ -29,8 +29,7 @@ const MAX_USER_TAGS: usize = 47;
 
 /// Sections of the spec format that later versions implement; naming one gets a clearer hint
 /// than "unknown field".
-const FUTURE_SECTIONS: [&str; 7] = [
-    "secrets_dir",
+const FUTURE_SECTIONS: [&str; 6] = [
     "key_pairs",
     "security_groups",
     "instances",
@@ -55,7 +54,12 @@ pub struct Spec {
     pub groups: BTreeMap<String, GroupSpec>,
     /// `iam.users`, by name.
     pub users: BTreeMap<String, UserSpec>,
+    /// Where new secrets are written, as written in the spec (`~` not yet expanded).
+    pub secrets_dir: String,
 }
+
+/// `secrets_dir` when the spec does not set one.
+pub const DEFAULT_SECRETS_DIR: &str = "~/.tether/secrets";
 
 /// One entry of `buckets:`.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +124,8 @@ struct RawSpec {
     account: Option<iam::RawAccount>,
     #[serde(default)]
     iam: Option<iam::RawIam>,
+    #[serde(default)]
+    secrets_dir: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -293,6 +299,9 @@ impl Checker<'_> {
             account,
             groups,
             users,
+            secrets_dir: raw
+                .secrets_dir
+                .unwrap_or_else(|| DEFAULT_SECRETS_DIR.to_string()),
         })
     }
 
