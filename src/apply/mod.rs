@@ -167,7 +167,7 @@ pub async fn apply(
             .find(|c| c.address == address)
             .expect("every job is a change of the plan");
         let started = Instant::now();
-        for operation in steps::operations(change, &context) {
+        for operation in steps::operations(change, context) {
             progress(Progress::Started {
                 address: &change.address,
                 operation: &operation,
