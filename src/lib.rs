@@ -5,6 +5,7 @@
 //! that speaks to the AWS SDK. See `ARCHITECTURE.md` for the whole picture.
 
 pub mod apply;
+pub mod audit;
 pub mod aws;
 pub mod diagnostic;
 pub mod live;

@@ -14,7 +14,7 @@ use crate::model::{
     iam_path, ownership, Address, BucketState, DesiredResource, GroupState, Kind, LiveResource,
     LiveState, Ownership, ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY,
 };
-use crate::policy;
+use crate::{audit, policy};
 
 /// How many reads are in flight at once. S3 serves far more; this keeps a plan of hundreds
 /// of buckets fast without bursting into throttling.
@@ -229,6 +229,57 @@ pub async fn missing_policies(
         .filter(|(_, exists)| !exists)
         .map(|(arn, _)| arn)
         .collect())
+}
+
+/// Reads what `tether audit` checks, account-wide (and the buckets of the client's region).
+pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let ((root_access_keys, root_mfa), users, password_policy, bucket_names) = tokio::try_join!(
+        cloud.root_user_facts(),
+        cloud.list_users(),
+        cloud.password_policy(),
+        cloud.list_buckets(),
+    )?;
+    let users = stream::iter(users)
+        .map(|user| async move {
+            let (policies, console_access, mfa_devices, keys) = tokio::try_join!(
+                cloud.user_policies(&user.name),
+                cloud.has_login_profile(&user.name),
+                cloud.mfa_device_count(&user.name),
+                cloud.access_keys(&user.name),
+            )?;
+            Ok::<_, AwsError>(audit::UserFacts {
+                attached_policies: policies.into_iter().collect(),
+                console_access,
+                mfa_devices,
+                active_key_ages_days: keys
+                    .iter()
+                    .filter(|k| k.active)
+                    .map(|k| k.created.map(|c| (now - c) / 86_400).unwrap_or_default())
+                    .collect(),
+                name: user.name,
+            })
+        })
+        .buffered(READ_CONCURRENCY)
+        .try_collect();
+    let buckets = stream::iter(bucket_names)
+        .map(|name| async move {
+            let policy = cloud.bucket_policy(&name).await?;
+            Ok::<_, AwsError>((name, policy))
+        })
+        .buffered(READ_CONCURRENCY)
+        .try_collect();
+    let (users, buckets) = tokio::try_join!(users, buckets)?;
+    Ok(audit::Facts {
+        root_access_keys,
+        root_mfa,
+        users,
+        password_policy,
+        buckets,
+    })
 }
 
 enum BucketRead {

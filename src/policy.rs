@@ -495,6 +495,14 @@ fn public_write_action(statement: &Map<String, Value>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// If any statement of `document` lets everyone write or delete, the action pattern that does.
+pub fn public_write(document: &Value) -> Option<String> {
+    statements(document)
+        .into_iter()
+        .filter_map(Value::as_object)
+        .find_map(public_write_action)
+}
+
 /// Whether any `Allow` statement names everyone as principal: such a policy only takes effect
 /// when the bucket's public access block lets public policies through.
 pub fn grants_public_access(document: &Value) -> bool {

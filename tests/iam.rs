@@ -442,3 +442,122 @@ fn rotate_key_writes_a_new_key_then_deletes_the_old_one() {
         .expect_code(1)
         .expect_stderr("the spec gives no user `nobody` programmatic access");
 }
+
+fn audit(moto: &Moto) -> (i32, serde_json::Value) {
+    let run = moto.tether(&["audit", "--json"]);
+    let report = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"));
+    (run.code, report)
+}
+
+/// The ids of the failing checks, with their details.
+fn failing(report: &serde_json::Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| format!("{}: {}", c["id"].as_str().unwrap_or_default(), c["details"]))
+        .collect()
+}
+
+#[test]
+fn audit_of_the_seed_lab_fails_only_what_moto_cannot_fix() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    // The console user registers an MFA device, as the audit asks.
+    let iam = moto.iam();
+    block_on(async {
+        let device = iam
+            .create_virtual_mfa_device()
+            .virtual_mfa_device_name("erich")
+            .send()
+            .await
+            .expect("mfa device");
+        let serial = device
+            .virtual_mfa_device()
+            .expect("device")
+            .serial_number()
+            .to_string();
+        iam.enable_mfa_device()
+            .user_name("erich")
+            .serial_number(serial)
+            .authentication_code1("123456")
+            .authentication_code2("654321")
+            .send()
+            .await
+            .expect("enable mfa");
+    });
+    let (code, report) = audit(&moto);
+    // moto cannot give the root user MFA (its account summary always says 0), so that one
+    // check fails on any moto account; everything the seed lab controls passes.
+    assert_eq!(
+        failing(&report),
+        [r#"root-mfa: ["the root user has no MFA device"]"#]
+    );
+    assert_eq!(code, 3);
+    assert_eq!(report["format_version"], 1);
+    assert_eq!(report["checks"].as_array().map(Vec::len), Some(8));
+}
+
+#[test]
+fn audit_of_a_weak_account_names_each_weakness() {
+    let moto = Moto::start();
+    let iam = moto.iam();
+    let s3 = moto.s3("us-east-1");
+    block_on(async {
+        iam.create_user()
+            .user_name("intern")
+            .send()
+            .await
+            .expect("user");
+        iam.attach_user_policy()
+            .user_name("intern")
+            .policy_arn(ADMIN)
+            .send()
+            .await
+            .expect("attach");
+        iam.create_login_profile()
+            .user_name("intern")
+            .password("Weak-but-valid-1")
+            .send()
+            .await
+            .expect("console");
+        iam.update_account_password_policy()
+            .minimum_password_length(8)
+            .send()
+            .await
+            .expect("weak policy");
+        s3.create_bucket()
+            .bucket("drop-box")
+            .send()
+            .await
+            .expect("bucket");
+        let policy = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::drop-box/*"}]}"#;
+        s3.put_bucket_policy()
+            .bucket("drop-box")
+            .policy(policy)
+            .send()
+            .await
+            .expect("policy");
+    });
+    moto.write("tether.yaml", "project: lab\nregion: us-east-1\n");
+    let run = moto.tether(&["audit"]).expect_code(3);
+    assert!(
+        run.stderr
+            .contains("FAIL  no bucket policy lets anyone write or delete"),
+        "{}",
+        run.stderr
+    );
+    let (code, report) = audit(&moto);
+    assert_eq!(code, 3);
+    let failures = failing(&report).join("\n");
+    for expected in [
+        "permissions-through-groups: [\"user `intern` has 1 policy directly attached: arn:aws:iam::aws:policy/AdministratorAccess\"]",
+        "console-mfa: [\"user `intern` signs in to the console without MFA\"]",
+        "bucket-public-write: [\"bucket `drop-box` lets anyone `s3:PutObject`\"]",
+        "minimum length 8 is below 14",
+    ] {
+        assert!(failures.contains(expected), "missing {expected}\n{failures}");
+    }
+}

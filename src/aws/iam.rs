@@ -73,6 +73,35 @@ impl std::fmt::Debug for NewAccessKey {
 }
 
 impl Cloud {
+    /// From the account summary: whether the root user has access keys, and has MFA.
+    pub async fn root_user_facts(&self) -> Result<(bool, bool), AwsError> {
+        use aws_sdk_iam::types::SummaryKeyType;
+        let output = self
+            .iam
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(|e| classify("GetAccountSummary", "", e))?;
+        let summary = output.summary_map();
+        let value = |key: SummaryKeyType| summary.and_then(|m| m.get(&key)).copied().unwrap_or(0);
+        Ok((
+            value(SummaryKeyType::AccountAccessKeysPresent) > 0,
+            value(SummaryKeyType::AccountMfaEnabled) > 0,
+        ))
+    }
+
+    /// How many MFA devices the user has.
+    pub async fn mfa_device_count(&self, user: &str) -> Result<usize, AwsError> {
+        let output = self
+            .iam
+            .list_mfa_devices()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| classify("ListMFADevices", &user_address(user), e))?;
+        Ok(output.mfa_devices().len())
+    }
+
     /// Whether the user has a login profile (a console password).
     pub async fn has_login_profile(&self, user: &str) -> Result<bool, AwsError> {
         let result = self

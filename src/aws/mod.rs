@@ -104,7 +104,7 @@ pub enum AwsErrorKind {
 /// A failed AWS call: which call, on which resource, AWS's error code and message.
 #[derive(Debug, thiserror::Error)]
 pub struct AwsError {
-    /// The API operation, e.g. `CreateBucket`.
+    /// The API operation, e.g. `CreateBucket`; empty for errors before any call.
     pub operation: &'static str,
     /// The resource it was about (`bucket.lab-data`), empty for account-wide calls.
     pub resource: String,
@@ -117,11 +117,13 @@ pub struct AwsError {
 
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.operation)?;
-        if !self.resource.is_empty() {
-            write!(f, " {}", self.resource)?;
+        if !self.operation.is_empty() {
+            write!(f, "{}", self.operation)?;
+            if !self.resource.is_empty() {
+                write!(f, " {}", self.resource)?;
+            }
+            write!(f, " failed: ")?;
         }
-        write!(f, " failed: ")?;
         if let Some(code) = &self.code {
             write!(f, "{code}: ")?;
         }

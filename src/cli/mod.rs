@@ -3,6 +3,7 @@
 //! the `Printer`; they make no decisions of their own about the account.
 
 pub mod apply;
+pub mod audit;
 pub mod destroy;
 pub mod plan;
 pub mod printer;
@@ -40,6 +41,8 @@ pub enum Command {
     Destroy(destroy::DestroyArgs),
     /// Give a user a new access key, write it, then delete the old one.
     RotateKey(rotate_key::RotateKeyArgs),
+    /// Report on the account's security; exit 3 when a check fails.
+    Audit(audit::AuditArgs),
 }
 
 /// tether's exit codes, documented in the README.
@@ -52,6 +55,8 @@ pub enum Exit {
     Error,
     /// `plan --detailed-exitcode` found changes.
     Changes,
+    /// `audit` found a failing check.
+    AuditFailed,
     /// Interrupted by Ctrl-C.
     Interrupted,
 }
@@ -62,6 +67,7 @@ impl From<Exit> for ExitCode {
             Exit::Success => 0,
             Exit::Error => 1,
             Exit::Changes => 2,
+            Exit::AuditFailed => 3,
             Exit::Interrupted => 130,
         })
     }
@@ -74,6 +80,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Apply(args) => apply::exec(args, printer).await,
         Command::Destroy(args) => destroy::exec(args, printer).await,
         Command::RotateKey(args) => rotate_key::exec(args, printer).await,
+        Command::Audit(args) => audit::exec(args, printer).await,
     }
 }
 
