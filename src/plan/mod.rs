@@ -321,6 +321,15 @@ pub fn plan(
     })
 }
 
+fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
 /// The attributes that differ between two states of one resource. Either side may be absent
 /// (create, delete); then every attribute that is set on the other side is listed.
 fn diff_attributes(
@@ -345,6 +354,11 @@ fn diff_attributes(
             };
             let old = find(&before_attributes);
             let new = find(&after_attributes);
+            // On a create or delete, an empty or false attribute says nothing worth showing.
+            let one_sided = before.is_none() || after.is_none();
+            if one_sided && is_blank(if before.is_none() { &new } else { &old }) {
+                return None;
+            }
             (old != new).then(|| AttributeChange {
                 name: attribute.name.to_string(),
                 forces_replacement: attribute.forces_replacement

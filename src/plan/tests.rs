@@ -258,3 +258,89 @@ fn plan_json_round_trips_for_saved_plans() {
     assert_eq!(value["changes"][0]["address"], "bucket.lab-data");
     assert_eq!(value["changes"][0]["action"], "create");
 }
+
+const IAM_SPEC: &str = "\
+project: lab
+account:
+  alias: lab-alias
+iam:
+  groups:
+    admins:
+      policies: [arn:aws:iam::aws:policy/AdministratorAccess]
+  users:
+    erich:
+      groups: [admins]
+      console_access: true
+";
+
+fn plan_of(yaml: &str, live: &LiveState, mode: Mode) -> Plan {
+    let (project, desired) = desired_of(yaml);
+    plan(&project, REGION, "/secrets", mode, &desired, live).expect("plan")
+}
+
+#[test]
+fn iam_planner_table() {
+    check(
+        "iam_create_with_secret_note",
+        IAM_SPEC,
+        &LiveState::default(),
+        Mode::Apply,
+    );
+    check("iam_converged", IAM_SPEC, &applied(IAM_SPEC), Mode::Apply);
+    // Without the account and iam sections: the user and group go, the alias stays.
+    check(
+        "iam_removed_keeps_the_singleton",
+        "project: lab\n",
+        &applied(IAM_SPEC),
+        Mode::Apply,
+    );
+    check(
+        "iam_destroy_deletes_the_declared_singleton",
+        IAM_SPEC,
+        &applied(IAM_SPEC),
+        Mode::Destroy,
+    );
+}
+
+#[test]
+fn a_group_is_deleted_after_the_users_that_leave_it() {
+    let mut live = applied(IAM_SPEC);
+    // The live user is in the group, as the reader reports it.
+    let user = live
+        .resources
+        .get_mut(&Address::new(crate::model::Kind::IamUser, "erich"))
+        .expect("user");
+    user.depends_on = vec![Address::new(crate::model::Kind::IamGroup, "admins")];
+    let plan = plan_of("project: lab\n", &live, Mode::Apply);
+    let group = plan
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "iam_group.admins")
+        .expect("group change");
+    assert_eq!(group.action, Action::Delete);
+    assert_eq!(
+        group.depends_on,
+        [Address::new(crate::model::Kind::IamUser, "erich")]
+    );
+
+    // A user staying in the spec but leaving the group holds the group's deletion too.
+    let kept = "project: lab\niam:\n  users:\n    erich: {console_access: true}\n";
+    let plan = plan_of(kept, &live, Mode::Apply);
+    let group = plan
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "iam_group.admins")
+        .expect("group change");
+    assert_eq!(
+        group.depends_on,
+        [Address::new(crate::model::Kind::IamUser, "erich")]
+    );
+}
+
+#[test]
+fn a_missing_managed_policy_is_an_error_at_the_spec_line() {
+    let mut live = LiveState::default();
+    live.missing_policies
+        .insert("arn:aws:iam::aws:policy/AdministratorAccess".to_string());
+    insta::assert_snapshot!(outcome(IAM_SPEC, &live, Mode::Apply));
+}
