@@ -19,10 +19,12 @@ pub fn exec(args: ValidateArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let path = super::spec_path(file);
     let spec = super::load_spec(&path)?;
     printer.status(&format!(
-        "{} is valid: project `{}`, {} bucket(s).",
+        "{} is valid: project `{}`, {} bucket(s), {} IAM group(s), {} IAM user(s).",
         path.display(),
         spec.project,
-        spec.buckets.len()
+        spec.buckets.len(),
+        spec.groups.len(),
+        spec.users.len()
     ));
     Ok(Exit::Success)
 }
