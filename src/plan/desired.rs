@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    iam_path, Address, BucketState, DesiredResource, GroupState, Kind, PasswordPolicyState,
-    PublicAccessBlock, ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY,
-    TAG_FORCE_DESTROY, TAG_NAME, TAG_PROJECT,
+    iam_path, Address, BucketState, DesiredResource, GroupState, Kind, PublicAccessBlock,
+    ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_FORCE_DESTROY, TAG_NAME,
+    TAG_PROJECT,
 };
 use crate::policy;
 use crate::spec::{BucketSpec, GroupSpec, Spec, UserSpec};
@@ -39,17 +39,7 @@ pub fn desired_resources(spec: &Spec, region: &str) -> Vec<DesiredResource> {
     if let Some(policy) = &spec.account.password_policy {
         desired.push(DesiredResource {
             address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
-            state: ResourceState::PasswordPolicy(PasswordPolicyState {
-                minimum_length: policy.minimum_length,
-                require_symbols: policy.require_symbols,
-                require_numbers: policy.require_numbers,
-                require_uppercase: policy.require_uppercase,
-                require_lowercase: policy.require_lowercase,
-                allow_users_to_change_password: policy.allow_users_to_change_password,
-                max_age_days: policy.max_age_days,
-                reuse_prevention: policy.reuse_prevention,
-                hard_expiry: policy.hard_expiry,
-            }),
+            state: ResourceState::PasswordPolicy(policy.policy.clone()),
             adopt: false,
             depends_on: Vec::new(),
             location: policy.location.clone(),

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::Checker;
 use crate::diagnostic::Location;
+use crate::model::PasswordPolicyState;
 use crate::policy;
 
 /// The account's singletons. Each is managed only while the spec declares it.
@@ -27,17 +28,7 @@ pub struct AliasSpec {
 /// The account password policy, as IAM's UpdateAccountPasswordPolicy takes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasswordPolicySpec {
-    pub minimum_length: u16,
-    pub require_symbols: bool,
-    pub require_numbers: bool,
-    pub require_uppercase: bool,
-    pub require_lowercase: bool,
-    pub allow_users_to_change_password: bool,
-    /// Days a password lasts; `None`: forever.
-    pub max_age_days: Option<u16>,
-    /// How many previous passwords may not be reused; `None`: no rule.
-    pub reuse_prevention: Option<u16>,
-    pub hard_expiry: bool,
+    pub policy: PasswordPolicyState,
     pub location: Location,
 }
 
@@ -204,15 +195,17 @@ impl Checker<'_> {
                 );
             }
             PasswordPolicySpec {
-                minimum_length: p.minimum_length,
-                require_symbols: p.require_symbols,
-                require_numbers: p.require_numbers,
-                require_uppercase: p.require_uppercase,
-                require_lowercase: p.require_lowercase,
-                allow_users_to_change_password: p.allow_users_to_change_password,
-                max_age_days: p.max_age_days,
-                reuse_prevention: p.reuse_prevention,
-                hard_expiry: p.hard_expiry,
+                policy: PasswordPolicyState {
+                    minimum_length: p.minimum_length,
+                    require_symbols: p.require_symbols,
+                    require_numbers: p.require_numbers,
+                    require_uppercase: p.require_uppercase,
+                    require_lowercase: p.require_lowercase,
+                    allow_users_to_change_password: p.allow_users_to_change_password,
+                    max_age_days: p.max_age_days,
+                    reuse_prevention: p.reuse_prevention,
+                    hard_expiry: p.hard_expiry,
+                },
                 location: self.key_location(&["account", "password_policy"]),
             }
         });

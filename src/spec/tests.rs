@@ -197,6 +197,7 @@ iam:
         .password_policy
         .as_ref()
         .expect("password policy");
+    let policy = &policy.policy;
     assert_eq!(
         (
             policy.minimum_length,
