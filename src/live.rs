@@ -16,9 +16,10 @@ use crate::model::{
 };
 use crate::{audit, policy};
 
-/// How many reads are in flight at once. S3 serves far more; this keeps a plan of hundreds
-/// of buckets fast without bursting into throttling.
-const READ_CONCURRENCY: usize = 32;
+/// How many resources are read at once (each with up to two reads in flight). Measured
+/// against moto on the project's 2-core machines, 8 beats 16 and 32 (bench/RESULTS.md):
+/// more only adds contention; against AWS it keeps a few hundred calls near a second.
+const READ_CONCURRENCY: usize = 8;
 
 /// Which resources to read.
 #[derive(Clone, Copy, Debug)]
