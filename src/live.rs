@@ -11,8 +11,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity};
 use crate::model::{
-    iam_path, ownership, Address, BucketState, DesiredResource, GroupState, Kind, LiveResource,
-    LiveState, Ownership, ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY,
+    iam_path, ownership, Address, BucketState, DesiredResource, GroupState, KeyPairState, Kind,
+    LiveResource, LiveState, Ownership, ResourceState, SecurityGroupState, UserState,
+    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_PRIVATE_KEY_FILE, TAG_PUBLIC_KEY_FILE,
 };
 use crate::{audit, policy};
 
@@ -34,15 +35,16 @@ pub enum Scope<'a> {
 /// groups and users, and the account singletons the scope names. The three families are
 /// read at the same time.
 pub async fn read(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<LiveState, AwsError> {
-    let (buckets, iam, account) = tokio::join!(
+    let (buckets, iam, ec2, account) = tokio::join!(
         read_buckets(cloud, project, scope),
         read_iam(cloud, project, scope),
+        read_ec2(cloud, project, scope),
         read_account(cloud, scope),
     );
     // Errors are reported in a fixed order, not whichever came first.
-    let (buckets, iam, account) = (buckets?, iam?, account?);
+    let (buckets, iam, ec2, account) = (buckets?, iam?, ec2?, account?);
     let mut live = LiveState::default();
-    for (resources, warnings) in [buckets, iam, account] {
+    for (resources, warnings) in [buckets, iam, ec2, account] {
         live.resources
             .extend(resources.into_iter().map(|r| (r.address.clone(), r)));
         live.warnings.extend(warnings);
@@ -174,6 +176,70 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         .try_collect::<Vec<_>>();
     let (mut resources, users) = tokio::try_join!(group_reads, user_reads)?;
     resources.extend(users);
+    Ok((resources, Vec::new()))
+}
+
+/// Key pairs and the default VPC's security groups that the project owns (by tags) or the
+/// scope names.
+async fn read_ec2(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
+    let (named_keys, only) = named(scope, Kind::KeyPair);
+    let (named_groups, _) = named(scope, Kind::SecurityGroup);
+    if only && named_keys.is_empty() && named_groups.is_empty() {
+        return Ok(Found::default());
+    }
+    let lists = tokio::try_join!(cloud.list_key_pairs(), cloud.list_security_groups());
+    let (keys, groups) = match lists {
+        Ok(lists) => lists,
+        Err(error)
+            if error.kind == AwsErrorKind::AccessDenied
+                && named_keys.is_empty()
+                && named_groups.is_empty() =>
+        {
+            return Ok((
+                Vec::new(),
+                vec![format!(
+                    "skipped EC2: key pairs and security groups cannot be listed ({error}); those this project owns are not checked"
+                )],
+            ));
+        }
+        Err(error) => return Err(error),
+    };
+    let relevant =
+        |name: &str, tags: &std::collections::BTreeMap<String, String>, named: &BTreeSet<&str>| {
+            named.contains(name) || (!only && ownership(tags, project) == Ownership::Owned)
+        };
+    let mut resources = Vec::new();
+    for key in keys
+        .into_iter()
+        .filter(|k| relevant(&k.name, &k.tags, &named_keys))
+    {
+        let mut tags = key.tags;
+        let private_key_file = tags.remove(TAG_PRIVATE_KEY_FILE);
+        let public_key_file = tags.remove(TAG_PUBLIC_KEY_FILE);
+        resources.push(LiveResource {
+            address: Address::new(Kind::KeyPair, &key.name),
+            state: ResourceState::KeyPair(KeyPairState {
+                tags,
+                private_key_file,
+                public_key_file,
+            }),
+            depends_on: Vec::new(),
+        });
+    }
+    for group in groups
+        .into_iter()
+        .filter(|g| relevant(&g.name, &g.tags, &named_groups))
+    {
+        resources.push(LiveResource {
+            address: Address::new(Kind::SecurityGroup, &group.name),
+            state: ResourceState::SecurityGroup(SecurityGroupState {
+                description: group.description,
+                tags: group.tags,
+                ingress: group.ingress,
+            }),
+            depends_on: Vec::new(),
+        });
+    }
     Ok((resources, Vec::new()))
 }
 

@@ -18,6 +18,10 @@ use crate::diagnostic::Location;
 pub const TAG_PROJECT: &str = "tether:project";
 /// Tag holding the resource's key in the spec.
 pub const TAG_NAME: &str = "tether:name";
+/// Tag recording where tether wrote a generated key pair's private key.
+pub const TAG_PRIVATE_KEY_FILE: &str = "tether:private-key-file";
+/// Tag recording which public key file an imported key pair came from.
+pub const TAG_PUBLIC_KEY_FILE: &str = "tether:public-key-file";
 /// Tag recording `force_destroy: true`, so a bucket removed from the spec can still be emptied.
 pub const TAG_FORCE_DESTROY: &str = "tether:force-destroy";
 
@@ -28,6 +32,8 @@ pub enum Kind {
     Bucket,
     IamGroup,
     IamUser,
+    KeyPair,
+    SecurityGroup,
     /// The account's singletons: `account.alias`, `account.password_policy`.
     Account,
 }
@@ -38,6 +44,8 @@ impl Kind {
             Kind::Bucket => "bucket",
             Kind::IamGroup => "iam_group",
             Kind::IamUser => "iam_user",
+            Kind::KeyPair => "key_pair",
+            Kind::SecurityGroup => "security_group",
             Kind::Account => "account",
         }
     }
@@ -91,6 +99,8 @@ impl FromStr for Address {
             "bucket" => Kind::Bucket,
             "iam_group" => Kind::IamGroup,
             "iam_user" => Kind::IamUser,
+            "key_pair" => Kind::KeyPair,
+            "security_group" => Kind::SecurityGroup,
             "account" => Kind::Account,
             other => return Err(format!("unknown resource kind `{other}`")),
         };
@@ -190,6 +200,57 @@ pub struct PasswordPolicyState {
     pub hard_expiry: bool,
 }
 
+/// The comparable state of an EC2 key pair.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyPairState {
+    /// All tags, tether's included (but not the key file's, below).
+    pub tags: BTreeMap<String, String>,
+    /// Where tether wrote the private key of a key pair AWS generated (recorded in the tag
+    /// `tether:private-key-file`); `None` for an imported key.
+    pub private_key_file: Option<String>,
+    /// The public key file an imported key came from (tag `tether:public-key-file`).
+    pub public_key_file: Option<String>,
+}
+
+/// One ingress rule as EC2 holds it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct IngressRule {
+    /// `tcp`, `udp`, `icmp` or `-1` (all).
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    /// A CIDR block, or the id of a security group.
+    pub source: String,
+}
+
+impl fmt::Display for IngressRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let protocol = if self.protocol == "-1" {
+            "all"
+        } else {
+            &self.protocol
+        };
+        if self.from_port == self.to_port {
+            write!(f, "{protocol}/{} from {}", self.from_port, self.source)
+        } else {
+            write!(
+                f,
+                "{protocol}/{}-{} from {}",
+                self.from_port, self.to_port, self.source
+            )
+        }
+    }
+}
+
+/// The comparable state of a security group (of the default VPC).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupState {
+    /// Cannot change after creation.
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    pub ingress: BTreeSet<IngressRule>,
+}
+
 /// The state of any resource, tagged by kind in JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -197,6 +258,8 @@ pub enum ResourceState {
     Bucket(BucketState),
     IamGroup(GroupState),
     IamUser(UserState),
+    KeyPair(KeyPairState),
+    SecurityGroup(SecurityGroupState),
     AccountAlias { alias: String },
     PasswordPolicy(PasswordPolicyState),
 }
@@ -251,6 +314,10 @@ impl ResourceState {
     pub fn ownership(&self, project: &str) -> Ownership {
         match self {
             ResourceState::Bucket(bucket) => ownership(&bucket.tags, project),
+            ResourceState::KeyPair(KeyPairState { tags, .. })
+            | ResourceState::SecurityGroup(SecurityGroupState { tags, .. }) => {
+                ownership(tags, project)
+            }
             ResourceState::IamGroup(GroupState { path, .. })
             | ResourceState::IamUser(UserState { path, .. }) => {
                 match path
@@ -270,13 +337,19 @@ impl ResourceState {
         }
     }
 
-    /// Whether deleting the resource also deletes its contents (`force_destroy`).
-    pub fn deletes_contents(&self) -> bool {
+    /// What a user should know about deleting the resource, beyond the deletion itself.
+    pub fn deletion_note(&self) -> Option<String> {
         match self {
-            ResourceState::Bucket(bucket) => {
-                bucket.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true")
+            ResourceState::Bucket(bucket)
+                if bucket.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true") =>
+            {
+                Some("force_destroy: its contents are deleted too".into())
             }
-            _ => false,
+            ResourceState::KeyPair(KeyPairState {
+                private_key_file: Some(file),
+                ..
+            }) => Some(format!("the private key file {file} stays")),
+            _ => None,
         }
     }
 
@@ -301,6 +374,33 @@ impl ResourceState {
                 attribute("inline_policies", &user.inline_policies, Document),
                 attribute("console_access", user.console_access, Scalar),
                 attribute("programmatic_access", user.programmatic_access, Scalar),
+            ],
+            ResourceState::KeyPair(key) => vec![
+                attribute("tags", &key.tags, Map),
+                Attribute {
+                    forces_replacement: true,
+                    ..attribute("private_key_file", &key.private_key_file, Scalar)
+                },
+                Attribute {
+                    forces_replacement: true,
+                    ..attribute("public_key_file", &key.public_key_file, Scalar)
+                },
+            ],
+            ResourceState::SecurityGroup(group) => vec![
+                Attribute {
+                    forces_replacement: true,
+                    ..attribute("description", &group.description, Scalar)
+                },
+                attribute("tags", &group.tags, Map),
+                attribute(
+                    "ingress",
+                    group
+                        .ingress
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                    Scalar,
+                ),
             ],
             ResourceState::AccountAlias { alias } => vec![attribute("alias", alias, Scalar)],
             ResourceState::PasswordPolicy(policy) => {

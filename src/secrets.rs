@@ -87,6 +87,11 @@ pub fn credentials_text(profile: &str, access_key_id: &str, secret_access_key: &
 /// The file appears whole or not at all: the text goes to a temporary file beside it, which
 /// is renamed over `path`.
 pub fn write(path: &Path, contents: &str) -> io::Result<()> {
+    write_with_mode(path, contents, 0o600)
+}
+
+/// `write` with another file mode (0400 for private keys, as ssh expects).
+pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -106,7 +111,7 @@ pub fn write(path: &Path, contents: &str) -> io::Result<()> {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&temporary)?;
         file.write_all(contents.as_bytes())?;
         file.sync_all()?;

@@ -14,9 +14,30 @@ use support::{run_tether, sealed_env, Run};
 const EMPTY_LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>test</ID></Owner><Buckets></Buckets></ListAllMyBucketsResult>"#;
 
+/// An empty, successful answer to the IAM or EC2 listing a plan makes besides S3's.
+fn empty_listing(form: &str) -> String {
+    let action = form
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or_default();
+    match action {
+        "ListUsers" | "ListGroups" => {
+            let list = &action["List".len()..];
+            format!("<{action}Response><{action}Result><{list}/><IsTruncated>false</IsTruncated></{action}Result></{action}Response>")
+        }
+        // EC2 (query protocol, EC2 flavour): no key pairs, no default VPC.
+        "DescribeKeyPairs" => {
+            "<DescribeKeyPairsResponse><keySet/></DescribeKeyPairsResponse>".to_string()
+        }
+        "DescribeVpcs" => "<DescribeVpcsResponse><vpcSet/></DescribeVpcsResponse>".to_string(),
+        other => panic!("the scripted server does not know {other}"),
+    }
+}
+
 /// Serves each S3 request (a GET) with the next scripted `(status, body)`, the last one
-/// forever after, and counts them. IAM requests (POSTs: the plan also lists users and
-/// groups) get an empty, successful listing and are not counted.
+/// forever after, and counts them. IAM and EC2 requests (POSTs: the plan also lists users,
+/// groups, key pairs and security groups) get an empty, successful listing and are not
+/// counted.
 fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let port = listener.local_addr().expect("address").port();
@@ -39,20 +60,7 @@ fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) 
             let mut body = vec![0; content_length];
             let _ = reader.read_exact(&mut body);
             let (status, body) = if request_line.starts_with("POST") {
-                let action = if String::from_utf8_lossy(&body).contains("Action=ListUsers") {
-                    "ListUsers"
-                } else {
-                    "ListGroups"
-                };
-                let list = if action == "ListUsers" {
-                    "Users"
-                } else {
-                    "Groups"
-                };
-                let xml = format!(
-                    "<{action}Response><{action}Result><{list}/><IsTruncated>false</IsTruncated></{action}Result></{action}Response>"
-                );
-                (200, xml)
+                (200, empty_listing(&String::from_utf8_lossy(&body)))
             } else {
                 let index = seen.fetch_add(1, Ordering::SeqCst);
                 let (status, body) = script[index.min(script.len() - 1)];

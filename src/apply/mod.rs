@@ -79,6 +79,16 @@ pub enum StepFailure {
         source: std::io::Error,
         undone: &'static str,
     },
+    /// A key pair's private key file exists already, and tether never overwrites one.
+    #[error("refusing to overwrite `{path}`, which tether did not write; no key pair was created")]
+    KeyFileExists { path: String },
+    /// A local file the operation needs cannot be read.
+    #[error("cannot read `{path}`: {source}")]
+    ReadFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How one resource's change ended.
@@ -263,8 +273,66 @@ async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), StepF
                 .map(|_| ())
         }
         Operation::DeleteAccessKeys { user } => delete_access_keys(cloud, user).await,
+        Operation::CreateKeyPair {
+            name,
+            tags,
+            private_key_file,
+        } => return create_key_pair(cloud, name, tags, private_key_file).await,
+        Operation::ImportKeyPair {
+            name,
+            tags,
+            public_key_file,
+        } => {
+            let public_key =
+                std::fs::read(public_key_file).map_err(|source| StepFailure::ReadFile {
+                    path: public_key_file.display().to_string(),
+                    source,
+                })?;
+            cloud.import_key_pair(name, &public_key, tags).await
+        }
+        Operation::SetKeyPairTags { name, tags, remove } => {
+            cloud.set_key_pair_tags(name, tags, remove).await
+        }
+        Operation::DeleteKeyPair { name } => cloud.delete_key_pair(name).await,
+        Operation::CreateSecurityGroup {
+            name,
+            description,
+            tags,
+        } => cloud.create_security_group(name, description, tags).await,
+        Operation::SetSecurityGroupTags { name, tags, remove } => {
+            cloud.set_security_group_tags(name, tags, remove).await
+        }
+        Operation::AuthorizeIngress { group, rules } => cloud.authorize_ingress(group, rules).await,
+        Operation::RevokeIngress { group, rules } => cloud.revoke_ingress(group, rules).await,
+        Operation::DeleteSecurityGroup { name } => cloud.delete_security_group(name).await,
     };
     Ok(result?)
+}
+
+/// Creates a key pair and writes its private key with mode 0400, never over an existing
+/// file. If the file cannot be written the key pair is deleted again, so no key pair exists
+/// whose private key nobody has.
+async fn create_key_pair(
+    cloud: &Cloud,
+    name: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+    file: &Path,
+) -> Result<(), StepFailure> {
+    if file.exists() {
+        return Err(StepFailure::KeyFileExists {
+            path: file.display().to_string(),
+        });
+    }
+    let key = cloud.create_key_pair(name, tags).await?;
+    if let Err(source) = secrets::write_with_mode(file, &key.0, 0o400) {
+        cloud.delete_key_pair(name).await?;
+        return Err(StepFailure::SecretFile {
+            path: file.display().to_string(),
+            source,
+            undone: "the key pair just created was deleted again",
+        });
+    }
+    Ok(())
 }
 
 async fn delete_access_keys(cloud: &Cloud, user: &str) -> Result<(), AwsError> {
@@ -325,13 +393,17 @@ fn hint_for(operation: &Operation, error: &StepFailure) -> Option<String> {
         StepFailure::Aws(error) => error,
         StepFailure::SecretFile { path, .. } => {
             return Some(format!(
-                "make `{}` writable (it is `secrets_dir` in the spec), then apply again",
+                "make `{}` writable, then apply again",
                 Path::new(path)
                     .parent()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default()
             ))
         }
+        StepFailure::KeyFileExists { .. } => {
+            return Some("move the file away, or set `private_key_file` to a new path".into())
+        }
+        StepFailure::ReadFile { .. } => return Some("check `public_key_file` in the spec".into()),
     };
     match operation {
         Operation::DeleteBucket { bucket } if error.is_code("BucketNotEmpty") => Some(format!(

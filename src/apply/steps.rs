@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::model::{
-    BucketState, PasswordPolicyState, PublicAccessBlock, ResourceState, UserState,
-    TAG_FORCE_DESTROY,
+    BucketState, IngressRule, KeyPairState, PasswordPolicyState, PublicAccessBlock, ResourceState,
+    UserState, TAG_FORCE_DESTROY, TAG_PRIVATE_KEY_FILE, TAG_PUBLIC_KEY_FILE,
 };
 use crate::plan::{Action, Change, Plan};
 use crate::secrets;
@@ -141,6 +141,49 @@ pub enum Operation {
     DeleteAccessKeys {
         user: String,
     },
+    /// Refuse if `private_key_file` exists; create the key pair; write its private key with
+    /// mode 0400 (deleting the key pair again if that fails).
+    CreateKeyPair {
+        name: String,
+        tags: BTreeMap<String, String>,
+        private_key_file: PathBuf,
+    },
+    /// Import the public key in `public_key_file`.
+    ImportKeyPair {
+        name: String,
+        tags: BTreeMap<String, String>,
+        public_key_file: PathBuf,
+    },
+    SetKeyPairTags {
+        name: String,
+        tags: BTreeMap<String, String>,
+        remove: Vec<String>,
+    },
+    /// Delete the key pair; its local private key file stays.
+    DeleteKeyPair {
+        name: String,
+    },
+    CreateSecurityGroup {
+        name: String,
+        description: String,
+        tags: BTreeMap<String, String>,
+    },
+    SetSecurityGroupTags {
+        name: String,
+        tags: BTreeMap<String, String>,
+        remove: Vec<String>,
+    },
+    AuthorizeIngress {
+        group: String,
+        rules: Vec<IngressRule>,
+    },
+    RevokeIngress {
+        group: String,
+        rules: Vec<IngressRule>,
+    },
+    DeleteSecurityGroup {
+        name: String,
+    },
 }
 
 /// What operations need beyond the change itself: where secrets go, and how long a
@@ -207,6 +250,14 @@ impl Operation {
             Operation::DeleteLoginProfile { .. } => "deleting console password",
             Operation::CreateAccessKey { .. } => "creating access key",
             Operation::DeleteAccessKeys { .. } => "deleting access keys",
+            Operation::CreateKeyPair { .. } => "creating key pair",
+            Operation::ImportKeyPair { .. } => "importing key pair",
+            Operation::SetKeyPairTags { .. } | Operation::SetSecurityGroupTags { .. } => "tagging",
+            Operation::DeleteKeyPair { .. } => "deleting key pair",
+            Operation::CreateSecurityGroup { .. } => "creating security group",
+            Operation::AuthorizeIngress { .. } => "adding ingress rules",
+            Operation::RevokeIngress { .. } => "removing ingress rules",
+            Operation::DeleteSecurityGroup { .. } => "deleting security group",
         }
     }
 }
@@ -276,6 +327,35 @@ fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation
             ops.extend(update_user(name, &empty, user, context));
             ops
         }
+        ResourceState::KeyPair(key) => {
+            let tags = key_pair_tags(key);
+            match (&key.private_key_file, &key.public_key_file) {
+                (Some(file), _) => vec![Operation::CreateKeyPair {
+                    name: name.to_string(),
+                    tags,
+                    private_key_file: PathBuf::from(file),
+                }],
+                (None, file) => vec![Operation::ImportKeyPair {
+                    name: name.to_string(),
+                    tags,
+                    public_key_file: PathBuf::from(file.clone().unwrap_or_default()),
+                }],
+            }
+        }
+        ResourceState::SecurityGroup(group) => {
+            let mut ops = vec![Operation::CreateSecurityGroup {
+                name: name.to_string(),
+                description: group.description.clone(),
+                tags: group.tags.clone(),
+            }];
+            if !group.ingress.is_empty() {
+                ops.push(Operation::AuthorizeIngress {
+                    group: name.to_string(),
+                    rules: group.ingress.iter().cloned().collect(),
+                });
+            }
+            ops
+        }
         ResourceState::AccountAlias { alias } => vec![Operation::SetAccountAlias {
             alias: alias.clone(),
             previous: None,
@@ -294,6 +374,12 @@ fn delete(name: &str, before: &ResourceState) -> Vec<Operation> {
         }],
         ResourceState::IamUser(_) => vec![Operation::DeleteUser {
             user: name.to_string(),
+        }],
+        ResourceState::KeyPair(_) => vec![Operation::DeleteKeyPair {
+            name: name.to_string(),
+        }],
+        ResourceState::SecurityGroup(_) => vec![Operation::DeleteSecurityGroup {
+            name: name.to_string(),
         }],
         ResourceState::AccountAlias { alias } => vec![Operation::DeleteAccountAlias {
             alias: alias.clone(),
@@ -337,6 +423,44 @@ fn update(
         (ResourceState::IamUser(before), ResourceState::IamUser(after)) => {
             update_user(name, before, after, context)
         }
+        (ResourceState::KeyPair(before), ResourceState::KeyPair(after))
+            if before.tags != after.tags =>
+        {
+            let (before_tags, after_tags) = (key_pair_tags(before), key_pair_tags(after));
+            vec![Operation::SetKeyPairTags {
+                name: name.to_string(),
+                remove: removed_keys(&before_tags, &after_tags),
+                tags: after_tags,
+            }]
+        }
+        (ResourceState::SecurityGroup(before), ResourceState::SecurityGroup(after)) => {
+            let mut ops = Vec::new();
+            if before.tags != after.tags {
+                ops.push(Operation::SetSecurityGroupTags {
+                    name: name.to_string(),
+                    tags: after.tags.clone(),
+                    remove: removed_keys(&before.tags, &after.tags),
+                });
+            }
+            // New rules first, so access never lapses while rules are swapped.
+            let added: Vec<IngressRule> =
+                after.ingress.difference(&before.ingress).cloned().collect();
+            let removed: Vec<IngressRule> =
+                before.ingress.difference(&after.ingress).cloned().collect();
+            if !added.is_empty() {
+                ops.push(Operation::AuthorizeIngress {
+                    group: name.to_string(),
+                    rules: added,
+                });
+            }
+            if !removed.is_empty() {
+                ops.push(Operation::RevokeIngress {
+                    group: name.to_string(),
+                    rules: removed,
+                });
+            }
+            ops
+        }
         (ResourceState::AccountAlias { alias: old }, ResourceState::AccountAlias { alias })
             if old != alias =>
         {
@@ -354,6 +478,29 @@ fn update(
         }
         _ => Vec::new(),
     }
+}
+
+fn removed_keys(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Vec<String> {
+    before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect()
+}
+
+/// A key pair's tags with its key files recorded, as they are kept on the key pair.
+fn key_pair_tags(key: &KeyPairState) -> BTreeMap<String, String> {
+    let mut tags = key.tags.clone();
+    if let Some(file) = &key.private_key_file {
+        tags.insert(TAG_PRIVATE_KEY_FILE.to_string(), file.clone());
+    }
+    if let Some(file) = &key.public_key_file {
+        tags.insert(TAG_PUBLIC_KEY_FILE.to_string(), file.clone());
+    }
+    tags
 }
 
 /// Ownership (path, tags) first, so an adoption marks the user before changing it; grants
@@ -376,12 +523,7 @@ fn update_user(
         ops.push(Operation::SetUserTags {
             user: user(),
             tags: after.tags.clone(),
-            remove: before
-                .tags
-                .keys()
-                .filter(|k| !after.tags.contains_key(*k))
-                .cloned()
-                .collect(),
+            remove: removed_keys(&before.tags, &after.tags),
         });
     }
     ops.extend(

@@ -5,6 +5,7 @@
 //! It decides nothing: which calls to make, in what order, belongs to `live` and `apply`.
 //! Every `aws_sdk_*` import in the crate is in this module.
 
+mod ec2;
 mod iam;
 mod s3;
 
@@ -27,6 +28,7 @@ const MAX_ATTEMPTS: u32 = 5;
 pub struct Cloud {
     s3: aws_sdk_s3::Client,
     iam: aws_sdk_iam::Client,
+    ec2: aws_sdk_ec2::Client,
     region: String,
 }
 
@@ -66,6 +68,7 @@ impl Cloud {
         Ok(Cloud {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             iam: aws_sdk_iam::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
             region,
         })
     }
@@ -236,6 +239,7 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
     }
 }
 
+pub use ec2::{KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use s3::ObjectsDeleted;
 

@@ -135,7 +135,8 @@ pub async fn fresh_plan(
     spec: &Spec,
     mode: tether::plan::Mode,
 ) -> anyhow::Result<tether::plan::Plan> {
-    let desired = tether::plan::desired_resources(spec, cloud.region());
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let desired = tether::plan::desired_resources(spec, cloud.region(), home.as_deref());
     let addresses: Vec<tether::model::Address> =
         desired.iter().map(|d| d.address.clone()).collect();
     let mut live = tether::live::read(

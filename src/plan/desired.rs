@@ -2,17 +2,21 @@
 //! tether's ownership tags and derived settings included. Pure.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::model::{
-    iam_path, Address, BucketState, DesiredResource, GroupState, Kind, PublicAccessBlock,
-    ResourceState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_FORCE_DESTROY, TAG_NAME,
-    TAG_PROJECT,
+    iam_path, Address, BucketState, DesiredResource, GroupState, IngressRule, KeyPairState, Kind,
+    PublicAccessBlock, ResourceState, SecurityGroupState, UserState, ACCOUNT_ALIAS,
+    ACCOUNT_PASSWORD_POLICY, TAG_FORCE_DESTROY, TAG_NAME, TAG_PROJECT,
 };
 use crate::policy;
-use crate::spec::{BucketSpec, GroupSpec, Spec, UserSpec};
+use crate::spec::{
+    BucketSpec, GroupSpec, KeyPairSpec, KeySource, SecurityGroupSpec, Spec, UserSpec,
+};
 
-/// The desired state of every resource in `spec`, for an account in `region`.
-pub fn desired_resources(spec: &Spec, region: &str) -> Vec<DesiredResource> {
+/// The desired state of every resource in `spec`, for an account in `region`. `home`
+/// expands `~` in the spec's file paths.
+pub fn desired_resources(spec: &Spec, region: &str, home: Option<&Path>) -> Vec<DesiredResource> {
     let project = spec.project.as_str();
     let mut desired: Vec<DesiredResource> = spec
         .buckets
@@ -25,6 +29,16 @@ pub fn desired_resources(spec: &Spec, region: &str) -> Vec<DesiredResource> {
             .map(|group| desired_group(project, group)),
     );
     desired.extend(spec.users.values().map(|user| desired_user(project, user)));
+    desired.extend(
+        spec.key_pairs
+            .values()
+            .map(|key| desired_key_pair(project, key, home)),
+    );
+    desired.extend(
+        spec.security_groups
+            .values()
+            .map(|group| desired_security_group(project, group)),
+    );
     if let Some(alias) = &spec.account.alias {
         desired.push(DesiredResource {
             address: Address::new(Kind::Account, ACCOUNT_ALIAS),
@@ -53,6 +67,54 @@ fn ownership_tags(project: &str, name: &str) -> BTreeMap<String, String> {
         (TAG_PROJECT.to_string(), project.to_string()),
         (TAG_NAME.to_string(), name.to_string()),
     ])
+}
+
+/// The key files are recorded as tags on the key pair (and so compared): AWS never shows
+/// a private key twice, so a new file path means a new key pair.
+fn desired_key_pair(project: &str, key: &KeyPairSpec, home: Option<&Path>) -> DesiredResource {
+    let expand = |file: &str| {
+        crate::secrets::expand_home(file, home)
+            .display()
+            .to_string()
+    };
+    let (private_key_file, public_key_file) = match &key.source {
+        KeySource::Generate { private_key_file } => (Some(expand(private_key_file)), None),
+        KeySource::Import { public_key_file } => (None, Some(expand(public_key_file))),
+    };
+    DesiredResource {
+        address: Address::new(Kind::KeyPair, &key.name),
+        state: ResourceState::KeyPair(KeyPairState {
+            tags: ownership_tags(project, &key.name),
+            private_key_file,
+            public_key_file,
+        }),
+        adopt: key.adopt,
+        depends_on: Vec::new(),
+        location: key.location.clone(),
+    }
+}
+
+fn desired_security_group(project: &str, group: &SecurityGroupSpec) -> DesiredResource {
+    DesiredResource {
+        address: Address::new(Kind::SecurityGroup, &group.name),
+        state: ResourceState::SecurityGroup(SecurityGroupState {
+            description: group.description.clone(),
+            tags: ownership_tags(project, &group.name),
+            ingress: group
+                .ingress
+                .iter()
+                .map(|rule| IngressRule {
+                    protocol: rule.protocol.as_str().to_string(),
+                    from_port: rule.port.into(),
+                    to_port: rule.port.into(),
+                    source: rule.cidr.clone(),
+                })
+                .collect(),
+        }),
+        adopt: group.adopt,
+        depends_on: Vec::new(),
+        location: group.location.clone(),
+    }
 }
 
 /// Groups take no tags: their IAM path records the owner.

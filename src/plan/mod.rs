@@ -270,10 +270,9 @@ pub fn plan(
             Mode::Apply => "no longer in the spec",
             Mode::Destroy => "destroy",
         };
-        let reason = if found.state.deletes_contents() {
-            format!("{reason}; force_destroy: its contents are deleted too")
-        } else {
-            reason.to_string()
+        let reason = match found.state.deletion_note() {
+            Some(note) => format!("{reason}; {note}"),
+            None => reason.to_string(),
         };
         changes.insert(
             address.clone(),

@@ -15,7 +15,7 @@ const REGION: &str = "us-east-1";
 
 fn desired_of(yaml: &str) -> (String, Vec<DesiredResource>) {
     let spec = spec::parse("tether.yaml", yaml).expect("test spec is valid");
-    let desired = desired_resources(&spec, REGION);
+    let desired = desired_resources(&spec, REGION, Some(std::path::Path::new("/home/ds")));
     (spec.project, desired)
 }
 

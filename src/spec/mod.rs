@@ -5,6 +5,7 @@
 //! `file:line:column`. This module does no I/O: it is given the file's name and text.
 //! It does not know what exists in the account, nor how a spec becomes AWS calls.
 
+mod ec2;
 mod iam;
 mod source;
 
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Location};
 use crate::policy;
+pub use ec2::{IngressSpec, KeyPairSpec, KeySource, Protocol, SecurityGroupSpec};
 pub use iam::{
     check_account_alias, is_iam_name, is_managed_policy_arn, AccountSpec, AliasSpec, GroupSpec,
     PasswordPolicySpec, UserSpec,
@@ -29,14 +31,7 @@ const MAX_USER_TAGS: usize = 47;
 
 /// Sections of the spec format that later versions implement; naming one gets a clearer hint
 /// than "unknown field".
-const FUTURE_SECTIONS: [&str; 6] = [
-    "key_pairs",
-    "security_groups",
-    "instances",
-    "elastic_ips",
-    "ssh",
-    "jobs",
-];
+const FUTURE_SECTIONS: [&str; 4] = ["instances", "elastic_ips", "ssh", "jobs"];
 
 /// A validated spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +51,10 @@ pub struct Spec {
     pub users: BTreeMap<String, UserSpec>,
     /// Where new secrets are written, as written in the spec (`~` not yet expanded).
     pub secrets_dir: String,
+    /// `key_pairs`, by name.
+    pub key_pairs: BTreeMap<String, KeyPairSpec>,
+    /// `security_groups`, by name.
+    pub security_groups: BTreeMap<String, SecurityGroupSpec>,
 }
 
 /// `secrets_dir` when the spec does not set one.
@@ -126,6 +125,10 @@ struct RawSpec {
     iam: Option<iam::RawIam>,
     #[serde(default)]
     secrets_dir: Option<String>,
+    #[serde(default)]
+    key_pairs: BTreeMap<String, Option<ec2::RawKeyPair>>,
+    #[serde(default)]
+    security_groups: BTreeMap<String, Option<ec2::RawSecurityGroup>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -288,6 +291,8 @@ impl Checker<'_> {
         }
         let account = self.check_account(raw.account);
         let (groups, users) = self.check_iam(raw.iam);
+        let key_pairs = self.check_key_pairs(raw.key_pairs);
+        let security_groups = self.check_security_groups(raw.security_groups);
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));
         }
@@ -302,6 +307,8 @@ impl Checker<'_> {
             secrets_dir: raw
                 .secrets_dir
                 .unwrap_or_else(|| DEFAULT_SECRETS_DIR.to_string()),
+            key_pairs,
+            security_groups,
         })
     }
 

@@ -75,6 +75,26 @@ fn bad_input_is_reported_with_its_position() {
             "project: lab\niam:\n  users:\n    erich:\n      console_acess: true\n",
         ),
         (
+            "key_pair_without_a_file",
+            "project: lab\nkey_pairs:\n  lab-key: {}\n",
+        ),
+        (
+            "ssh_open_to_the_world",
+            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 0.0.0.0/0}\n",
+        ),
+        (
+            "bad_cidr_and_port",
+            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 203.0.113.7}\n      - {port: 70000, cidr: 203.0.113.7/32}\n      - {port: 8888, cidr: 203.0.113.7/24}\n",
+        ),
+        (
+            "overlapping_cidrs",
+            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 203.0.113.0/24}\n      - {port: 22, cidr: 203.0.113.7/32}\n",
+        ),
+        (
+            "security_group_name_like_an_id",
+            "project: lab\nsecurity_groups:\n  sg-home: {}\n",
+        ),
+        (
             "several_errors_at_once",
             "project: lab\nregion: nowhere\nbuckets:\n  Bad_One: {}\n  good-one: {}\n  also..bad: {}\n",
         ),
@@ -251,4 +271,58 @@ fn iam_name_and_arn_rules() {
     for alias in ["ab", "-lab", "lab-", "dsi--lab", "DSI", "123456789012"] {
         assert!(check_account_alias(alias).is_err(), "{alias}");
     }
+}
+
+#[test]
+fn key_pairs_and_security_groups_parse() {
+    let yaml = "\
+project: lab
+key_pairs:
+  lab-key:
+    private_key_file: ~/.ssh/lab-key.pem
+  my-laptop:
+    public_key_file: ~/.ssh/id_ed25519.pub
+security_groups:
+  ssh-from-home:
+    description: SSH and Jupyter from home
+    ingress:
+      - {port: 22, cidr: 203.0.113.7/32}
+      - {port: 8888, cidr: 203.0.113.7/32, protocol: tcp}
+      - {port: 22, cidr: 0.0.0.0/0, allow_world: true, protocol: udp}
+";
+    let spec = parse("tether.yaml", yaml).expect("valid spec");
+    assert_eq!(
+        spec.key_pairs["lab-key"].source,
+        KeySource::Generate {
+            private_key_file: "~/.ssh/lab-key.pem".into()
+        }
+    );
+    assert_eq!(
+        spec.key_pairs["my-laptop"].source,
+        KeySource::Import {
+            public_key_file: "~/.ssh/id_ed25519.pub".into()
+        }
+    );
+    let group = &spec.security_groups["ssh-from-home"];
+    assert_eq!(group.description, "SSH and Jupyter from home");
+    assert_eq!(
+        group.ingress,
+        [
+            IngressSpec {
+                protocol: Protocol::Tcp,
+                port: 22,
+                cidr: "203.0.113.7/32".into()
+            },
+            IngressSpec {
+                protocol: Protocol::Tcp,
+                port: 8888,
+                cidr: "203.0.113.7/32".into()
+            },
+            IngressSpec {
+                protocol: Protocol::Udp,
+                port: 22,
+                cidr: "0.0.0.0/0".into()
+            },
+        ]
+    );
 }

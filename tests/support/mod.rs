@@ -160,6 +160,19 @@ impl Moto {
         aws_sdk_iam::Client::from_conf(config)
     }
 
+    /// An EC2 client talking to moto directly, to check the account without tether.
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_ec2::Client::from_conf(config)
+    }
+
     /// An S3 client talking to moto directly, to check the account without tether.
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
