@@ -135,22 +135,27 @@ pub async fn fresh_plan(
     spec: &Spec,
     mode: tether::plan::Mode,
 ) -> anyhow::Result<tether::plan::Plan> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let desired = tether::plan::desired_resources(spec, cloud.region(), home.as_deref());
+    let desired = tether::plan::desired_resources(spec, cloud.region(), home().as_deref());
     let addresses: Vec<tether::model::Address> =
         desired.iter().map(|d| d.address.clone()).collect();
-    let mut live = tether::live::read(
-        cloud,
-        &spec.project,
-        tether::live::Scope::Project(&addresses),
-    )
-    .await
-    .context("cannot read the account")?;
-    if mode == tether::plan::Mode::Apply {
-        live.missing_policies = tether::live::missing_policies(cloud, &desired)
-            .await
-            .context("cannot check the managed policies the spec names")?;
-    }
+    // The account and the spec's managed policies are read at the same time.
+    let check_policies = async {
+        match mode {
+            tether::plan::Mode::Apply => tether::live::missing_policies(cloud, &desired).await,
+            tether::plan::Mode::Destroy => Ok(Default::default()),
+        }
+    };
+    let (live, missing_policies) = tokio::join!(
+        tether::live::read(
+            cloud,
+            &spec.project,
+            tether::live::Scope::Project(&addresses)
+        ),
+        check_policies,
+    );
+    let mut live = live.context("cannot read the account")?;
+    live.missing_policies =
+        missing_policies.context("cannot check the managed policies the spec names")?;
     for warning in &live.warnings {
         printer.status(&format!("warning: {warning}"));
     }
@@ -166,8 +171,12 @@ pub async fn fresh_plan(
 
 /// The spec's `secrets_dir` with `~` expanded from HOME.
 pub fn secrets_dir(spec: &Spec) -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    tether::secrets::expand_home(&spec.secrets_dir, home.as_deref())
+    tether::secrets::expand_home(&spec.secrets_dir, home().as_deref())
+}
+
+/// The user's home directory, for `~` in the spec's paths.
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
 }
 
 /// The plan as JSON for `--json` and `--out`: the plan itself plus its summary. The format
