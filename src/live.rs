@@ -97,6 +97,26 @@ async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
     Ok(found)
 }
 
+/// An account-wide listing, or, when the credentials may not make it and the spec names
+/// nothing it would find, a warning in its place: limited credentials must not stop the
+/// plan of a spec that does not use the family.
+fn listed_or_skipped<T>(
+    listing: Result<T, AwsError>,
+    names_nothing: bool,
+    family: &str,
+) -> Result<Result<T, Found>, AwsError> {
+    match listing {
+        Ok(lists) => Ok(Ok(lists)),
+        Err(error) if error.kind == AwsErrorKind::AccessDenied && names_nothing => Ok(Err((
+            Vec::new(),
+            vec![format!(
+                "skipped {family}: they cannot be listed ({error}); those this project owns are not checked"
+            )],
+        ))),
+        Err(error) => Err(error),
+    }
+}
+
 /// IAM users and groups that the project owns (by path) or the scope names.
 async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
     let (named_groups, only) = named(scope, Kind::IamGroup);
@@ -105,23 +125,10 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         return Ok(Found::default());
     }
     let lists = tokio::try_join!(cloud.list_groups(), cloud.list_users());
-    let (groups, users) = match lists {
+    let names_nothing = named_groups.is_empty() && named_users.is_empty();
+    let (groups, users) = match listed_or_skipped(lists, names_nothing, "IAM users and groups")? {
         Ok(lists) => lists,
-        // IAM is account-wide: credentials limited to S3 may not list it. That only matters
-        // when the spec declares IAM resources.
-        Err(error)
-            if error.kind == AwsErrorKind::AccessDenied
-                && named_groups.is_empty()
-                && named_users.is_empty() =>
-        {
-            return Ok((
-                Vec::new(),
-                vec![format!(
-                    "skipped IAM: users and groups cannot be listed ({error}); IAM resources this project owns are not checked"
-                )],
-            ));
-        }
-        Err(error) => return Err(error),
+        Err(skipped) => return Ok(skipped),
     };
     let owner_path = iam_path(project);
     let relevant = |entity: &IamEntity, named: &BTreeSet<&str>| {
@@ -188,22 +195,12 @@ async fn read_ec2(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         return Ok(Found::default());
     }
     let lists = tokio::try_join!(cloud.list_key_pairs(), cloud.list_security_groups());
-    let (keys, groups) = match lists {
-        Ok(lists) => lists,
-        Err(error)
-            if error.kind == AwsErrorKind::AccessDenied
-                && named_keys.is_empty()
-                && named_groups.is_empty() =>
-        {
-            return Ok((
-                Vec::new(),
-                vec![format!(
-                    "skipped EC2: key pairs and security groups cannot be listed ({error}); those this project owns are not checked"
-                )],
-            ));
-        }
-        Err(error) => return Err(error),
-    };
+    let names_nothing = named_keys.is_empty() && named_groups.is_empty();
+    let (keys, groups) =
+        match listed_or_skipped(lists, names_nothing, "key pairs and security groups")? {
+            Ok(lists) => lists,
+            Err(skipped) => return Ok(skipped),
+        };
     let relevant =
         |name: &str, tags: &std::collections::BTreeMap<String, String>, named: &BTreeSet<&str>| {
             named.contains(name) || (!only && ownership(tags, project) == Ownership::Owned)

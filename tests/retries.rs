@@ -14,6 +14,10 @@ use support::{run_tether, sealed_env, Run};
 const EMPTY_LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>test</ID></Owner><Buckets></Buckets></ListAllMyBucketsResult>"#;
 
+/// How IAM and EC2 refuse credentials without the permission (their error formats differ).
+const IAM_DENIED: &str = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed</Message></Error></ErrorResponse>";
+const EC2_DENIED: &str = "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>not allowed</Message></Error></Errors><RequestID>1</RequestID></Response>";
+
 /// An empty, successful answer to the IAM or EC2 listing a plan makes besides S3's.
 fn empty_listing(form: &str) -> String {
     let action = form
@@ -39,6 +43,11 @@ fn empty_listing(form: &str) -> String {
 /// groups, key pairs and security groups) get an empty, successful listing and are not
 /// counted.
 fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) {
+    serve(script, false)
+}
+
+/// `scripted_server`, where IAM and EC2 requests are denied when `deny_others` is set.
+fn serve(script: Vec<(u16, &'static str)>, deny_others: bool) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let port = listener.local_addr().expect("address").port();
     let count = Arc::new(AtomicUsize::new(0));
@@ -60,7 +69,14 @@ fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) 
             let mut body = vec![0; content_length];
             let _ = reader.read_exact(&mut body);
             let (status, body) = if request_line.starts_with("POST") {
-                (200, empty_listing(&String::from_utf8_lossy(&body)))
+                let form = String::from_utf8_lossy(&body);
+                if deny_others && form.contains("Action=Describe") {
+                    (403, EC2_DENIED.to_string())
+                } else if deny_others {
+                    (403, IAM_DENIED.to_string())
+                } else {
+                    (200, empty_listing(&String::from_utf8_lossy(&body)))
+                }
             } else {
                 let index = seen.fetch_add(1, Ordering::SeqCst);
                 let (status, body) = script[index.min(script.len() - 1)];
@@ -134,4 +150,14 @@ fn persistent_throttling_gives_up_after_five_attempts() {
         .expect_stderr("SlowDown")
         .expect_stderr("hint: AWS is throttling requests");
     assert_eq!(requests.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn credentials_that_may_only_use_s3_still_plan_a_spec_of_buckets_with_warnings() {
+    let (port, _) = serve(vec![(200, EMPTY_LISTING)], true);
+    plan_against(port)
+        .expect_code(0)
+        .expect_stderr("warning: skipped IAM users and groups: they cannot be listed")
+        .expect_stderr("warning: skipped key pairs and security groups: they cannot be listed")
+        .expect_stderr("No changes.");
 }
