@@ -561,3 +561,28 @@ fn audit_of_a_weak_account_names_each_weakness() {
         assert!(failures.contains(expected), "missing {expected}\n{failures}");
     }
 }
+
+#[test]
+fn a_generated_password_meets_an_account_policy_the_spec_does_not_declare() {
+    let moto = Moto::start();
+    let iam = moto.iam();
+    block_on(async {
+        iam.update_account_password_policy()
+            .minimum_password_length(40)
+            .send()
+            .await
+            .expect("strict policy")
+    });
+    moto.write(
+        "tether.yaml",
+        "project: dsi-lab\niam:\n  users:\n    ana:\n      console_access: true\n",
+    );
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let password =
+        std::fs::read_to_string(moto.dir.path().join(".tether/secrets/dsi-lab/ana.password"))
+            .expect("password file");
+    assert!(
+        password.trim().len() >= 40,
+        "the account's policy asks for 40 characters"
+    );
+}

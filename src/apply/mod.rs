@@ -356,7 +356,14 @@ async fn create_login_profile(
         source,
         undone: "no console password was set",
     };
-    let password = secrets::generate_password(minimum_length).map_err(secret_error)?;
+    // The account's policy may be stricter than the spec's (or be one the spec does not
+    // declare); the password must satisfy whichever is in force when it is set.
+    let in_force = cloud
+        .password_policy()
+        .await?
+        .map_or(0, |policy| policy.minimum_length);
+    let password =
+        secrets::generate_password(minimum_length.max(in_force)).map_err(secret_error)?;
     secrets::write(file, &format!("{password}\n")).map_err(secret_error)?;
     if let Err(error) = cloud.create_login_profile(user, &password).await {
         let _ = std::fs::remove_file(file);
