@@ -28,7 +28,7 @@ step "$tether" validate
 step "$tether" plan
 step "$tether" apply --auto-approve
 step "$tether" plan --detailed-exitcode
-step ls -l "$HOME/.tether/secrets/quickstart"
+step ls -l "$HOME/.tether/secrets/quickstart" "$HOME/.ssh"
 # The new admin has no MFA device yet, and moto cannot give the root user one, so the audit
 # reports those two failures and exits 3.
 step "$tether" audit || [ $? -eq 3 ]
