@@ -346,6 +346,57 @@ pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
     })
 }
 
+/// The resources whose secret nobody holds, judged from the local files tether wrote: an
+/// owned user meant to have programmatic access whose credentials file (under
+/// `secrets_dir`) is missing or holds none of its active keys, and a key pair whose private
+/// key file is gone. This is how a crash between making a secret and writing its file is
+/// noticed and mended. Reads local files, and the access keys of the users concerned.
+pub async fn unheld_secrets(
+    cloud: &Cloud,
+    project: &str,
+    secrets_dir: &std::path::Path,
+    desired: &[DesiredResource],
+    live: &LiveState,
+) -> Result<BTreeSet<Address>, AwsError> {
+    let mut unheld = BTreeSet::new();
+    for wanted in desired {
+        let Some(found) = live.resources.get(&wanted.address) else {
+            continue;
+        };
+        if found.state.ownership(project) != Ownership::Owned {
+            continue;
+        }
+        match (&wanted.state, &found.state) {
+            (ResourceState::IamUser(want), ResourceState::IamUser(have))
+                if want.programmatic_access && have.programmatic_access =>
+            {
+                let name = &wanted.address.name;
+                let file = crate::secrets::credentials_file(secrets_dir, project, name);
+                let held = crate::secrets::held_access_key_id(&file);
+                let active = cloud.access_keys(name).await?;
+                if !active
+                    .iter()
+                    .any(|key| key.active && Some(&key.id) == held.as_ref())
+                {
+                    unheld.insert(wanted.address.clone());
+                }
+            }
+            (ResourceState::KeyPair(want), ResourceState::KeyPair(have)) => {
+                if let (Some(file), true) = (
+                    &have.private_key_file,
+                    want.private_key_file == have.private_key_file,
+                ) {
+                    if !std::path::Path::new(file).exists() {
+                        unheld.insert(wanted.address.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(unheld)
+}
+
 enum BucketRead {
     Found(LiveResource),
     /// Not named by the spec and not readable: it cannot be ours to manage anyway.

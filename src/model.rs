@@ -337,6 +337,18 @@ impl ResourceState {
         }
     }
 
+    /// The state as if its secret did not exist, so that a diff issues it anew: a user
+    /// without programmatic access, a key pair without its private key file.
+    pub fn without_secret(&self) -> ResourceState {
+        let mut state = self.clone();
+        match &mut state {
+            ResourceState::IamUser(user) => user.programmatic_access = false,
+            ResourceState::KeyPair(key) => key.private_key_file = None,
+            _ => {}
+        }
+        state
+    }
+
     /// What a user should know about deleting the resource, beyond the deletion itself.
     pub fn deletion_note(&self) -> Option<String> {
         match self {
@@ -459,4 +471,8 @@ pub struct LiveState {
     pub warnings: Vec<String>,
     /// Managed policy ARNs the desired state names that do not exist in the account.
     pub missing_policies: BTreeSet<String>,
+    /// Resources whose secret nobody holds: a user whose credentials file is missing or
+    /// holds none of its keys, a key pair whose private key file is gone. Found by the
+    /// caller from local files; the planner issues them anew.
+    pub unheld_secrets: BTreeSet<Address>,
 }

@@ -83,6 +83,16 @@ pub fn credentials_text(profile: &str, access_key_id: &str, secret_access_key: &
     format!("[{profile}]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret_access_key}\n")
 }
 
+/// The access key id in a credentials file tether wrote, if the file is there and has one.
+/// Only the id is read back; the secret stays in the file.
+pub fn held_access_key_id(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "aws_access_key_id").then(|| value.trim().to_string())
+    })
+}
+
 /// Writes `contents` to `path` with mode 0600, creating missing directories with mode 0700.
 /// The file appears whole or not at all: the text goes to a temporary file beside it, which
 /// is renamed over `path`.
@@ -192,6 +202,19 @@ mod tests {
         );
         let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn the_key_id_is_read_back_from_a_credentials_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("erich.credentials");
+        assert_eq!(held_access_key_id(&path), None);
+        write(
+            &path,
+            &credentials_text("lab-erich", "AKIDEXAMPLE", "not-a-real-secret"),
+        )
+        .expect("write");
+        assert_eq!(held_access_key_id(&path).as_deref(), Some("AKIDEXAMPLE"));
     }
 
     #[test]

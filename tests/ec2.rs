@@ -197,3 +197,29 @@ fn an_imported_public_key_and_deletion_that_leaves_the_local_file() {
         "the local private key file stays"
     );
 }
+
+// Regression for the crash window between CreateKeyPair and writing the private key: a key
+// pair whose private key file is gone is replaced, since AWS never shows a key twice.
+#[test]
+fn a_key_pair_whose_private_key_is_gone_is_replaced() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let pem = moto.dir.path().join(".ssh/lab-key.pem");
+    std::fs::remove_file(&pem).expect("lose the private key");
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(2)
+        .expect_stderr("-/+ key_pair.lab-key  (replace: its private key file is gone, and AWS never shows a private key twice)");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let mode = std::fs::metadata(&pem)
+        .expect("a new private key")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o400);
+    assert_eq!(
+        key_names(&moto.ec2()),
+        BTreeSet::from(["lab-key".to_string()])
+    );
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

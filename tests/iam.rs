@@ -586,3 +586,29 @@ fn a_generated_password_meets_an_account_policy_the_spec_does_not_declare() {
         "the account's policy asks for 40 characters"
     );
 }
+
+// Regression for the crash window between CreateAccessKey and writing its file: the next
+// plan must notice that nobody holds the key, and apply must issue one that somebody does.
+#[test]
+fn a_key_nobody_holds_is_noticed_and_issued_anew() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let file = moto
+        .dir
+        .path()
+        .join(".tether/secrets/dsi-lab/erich.credentials");
+    std::fs::remove_file(&file).expect("lose the credentials file");
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(2)
+        .expect_stderr("~ iam_user.erich  (update in place: its credentials file is missing or holds none of its keys)");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let credentials = std::fs::read_to_string(&file).expect("a new credentials file");
+    let iam = moto.iam();
+    assert_eq!(
+        key_ids(&iam, "erich"),
+        [field(&credentials, "aws_access_key_id")],
+        "only the held key is left"
+    );
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

@@ -267,10 +267,15 @@ async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), StepF
             user,
             credentials_file,
             profile,
+            replace_existing,
         } => {
+            // Keys nobody holds go first, which also keeps within AWS's two keys per user.
+            if *replace_existing {
+                delete_access_keys(cloud, user).await?;
+            }
             return issue_access_key(cloud, user, credentials_file, profile)
                 .await
-                .map(|_| ())
+                .map(|_| ());
         }
         Operation::DeleteAccessKeys { user } => delete_access_keys(cloud, user).await,
         Operation::CreateKeyPair {

@@ -132,11 +132,13 @@ pub enum Operation {
     DeleteLoginProfile {
         user: String,
     },
-    /// Create an access key and write it to `credentials_file` as profile `profile`.
+    /// Create an access key and write it to `credentials_file` as profile `profile`. With
+    /// `replace_existing`, the user's keys (which nobody holds) are deleted first.
     CreateAccessKey {
         user: String,
         credentials_file: PathBuf,
         profile: String,
+        replace_existing: bool,
     },
     DeleteAccessKeys {
         user: String,
@@ -265,7 +267,16 @@ impl Operation {
 /// The operations that carry out `change`, in order.
 pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
     let name = change.address.name.as_str();
-    let (before, after) = (change.before.as_ref(), change.after.as_ref());
+    // A secret nobody holds is issued as if it did not exist.
+    let reissued = change
+        .before
+        .as_ref()
+        .filter(|_| change.reissue_secret)
+        .map(ResourceState::without_secret);
+    let (before, after) = (
+        reissued.as_ref().or(change.before.as_ref()),
+        change.after.as_ref(),
+    );
     if change.action == Action::NoOp {
         return Vec::new();
     }
@@ -284,7 +295,7 @@ pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
     }
     if matches!(change.action, Action::Update | Action::Adopt) {
         if let (Some(before), Some(after)) = (before, after) {
-            ops.extend(update(name, before, after, context));
+            ops.extend(update(name, before, after, context, change.reissue_secret));
         }
     }
     ops
@@ -324,7 +335,7 @@ fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation
                 console_access: false,
                 programmatic_access: false,
             };
-            ops.extend(update_user(name, &empty, user, context));
+            ops.extend(update_user(name, &empty, user, context, false));
             ops
         }
         ResourceState::KeyPair(key) => {
@@ -393,6 +404,7 @@ fn update(
     before: &ResourceState,
     after: &ResourceState,
     context: &Context,
+    reissue: bool,
 ) -> Vec<Operation> {
     match (before, after) {
         (ResourceState::Bucket(before), ResourceState::Bucket(after)) => {
@@ -421,7 +433,7 @@ fn update(
             ops
         }
         (ResourceState::IamUser(before), ResourceState::IamUser(after)) => {
-            update_user(name, before, after, context)
+            update_user(name, before, after, context, reissue)
         }
         (ResourceState::KeyPair(before), ResourceState::KeyPair(after))
             if before.tags != after.tags =>
@@ -510,6 +522,7 @@ fn update_user(
     before: &UserState,
     after: &UserState,
     context: &Context,
+    reissue: bool,
 ) -> Vec<Operation> {
     let user = || name.to_string();
     let mut ops = Vec::new();
@@ -590,6 +603,7 @@ fn update_user(
                 name,
             ),
             profile: secrets::profile_name(&context.project, name),
+            replace_existing: reissue,
         }),
         (true, false) => ops.push(Operation::DeleteAccessKeys { user: user() }),
         _ => {}
@@ -711,6 +725,7 @@ mod tests {
             before,
             after,
             depends_on: Vec::new(),
+            reissue_secret: false,
         };
         let context = Context {
             project: "lab".into(),

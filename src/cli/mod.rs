@@ -156,6 +156,12 @@ pub async fn fresh_plan(
     let mut live = live.context("cannot read the account")?;
     live.missing_policies =
         missing_policies.context("cannot check the managed policies the spec names")?;
+    if mode == tether::plan::Mode::Apply {
+        live.unheld_secrets =
+            tether::live::unheld_secrets(cloud, &spec.project, &secrets_dir(spec), &desired, &live)
+                .await
+                .context("cannot check who holds the secrets")?;
+    }
     for warning in &live.warnings {
         printer.status(&format!("warning: {warning}"));
     }

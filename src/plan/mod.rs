@@ -82,6 +82,10 @@ pub struct Change {
     /// Changes that must finish before this one starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
+    /// The resource's secret (an access key) is held by nobody: issue it anew even though
+    /// the account has one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reissue_secret: bool,
 }
 
 /// One attribute's difference; `Value::Null` stands for "absent".
@@ -189,10 +193,17 @@ pub fn plan(
                 before: None,
                 after: Some(wanted.state.clone()),
                 depends_on: wanted.depends_on.clone(),
+                reissue_secret: false,
             },
             Some(found) => match found.state.ownership(project) {
                 Ownership::Owned => {
-                    let attributes = diff_attributes(Some(&found.state), Some(&wanted.state));
+                    let unheld = live.unheld_secrets.contains(*address);
+                    let before = if unheld {
+                        found.state.without_secret()
+                    } else {
+                        found.state.clone()
+                    };
+                    let attributes = diff_attributes(Some(&before), Some(&wanted.state));
                     let forcing: Vec<&str> = attributes
                         .iter()
                         .filter(|a| a.forces_replacement)
@@ -200,6 +211,19 @@ pub fn plan(
                         .collect();
                     let (action, reason) = if attributes.is_empty() {
                         (Action::NoOp, None)
+                    } else if unheld && address.kind == crate::model::Kind::KeyPair {
+                        (
+                            Action::Replace,
+                            Some("its private key file is gone, and AWS never shows a private key twice".to_string()),
+                        )
+                    } else if unheld {
+                        (
+                            Action::Update,
+                            Some(
+                                "its credentials file is missing or holds none of its keys"
+                                    .to_string(),
+                            ),
+                        )
                     } else if forcing.is_empty() {
                         (Action::Update, None)
                     } else {
@@ -216,6 +240,7 @@ pub fn plan(
                         before: Some(found.state.clone()),
                         after: Some(wanted.state.clone()),
                         depends_on: wanted.depends_on.clone(),
+                        reissue_secret: unheld && action == Action::Update,
                     }
                 }
                 Ownership::Unowned if wanted.adopt => Change {
@@ -226,6 +251,7 @@ pub fn plan(
                     before: Some(found.state.clone()),
                     after: Some(wanted.state.clone()),
                     depends_on: wanted.depends_on.clone(),
+                    reissue_secret: false,
                 },
                 Ownership::Unowned => {
                     conflicts.push(
@@ -284,6 +310,7 @@ pub fn plan(
                 before: Some(found.state.clone()),
                 after: None,
                 depends_on: Vec::new(),
+                reissue_secret: false,
             },
         );
     }
