@@ -109,6 +109,14 @@ fn statements(document: &Value) -> Vec<&Value> {
     }
 }
 
+/// The `Sid`s of the document's statements.
+pub fn statement_ids(document: &Value) -> Vec<&str> {
+    statements(document)
+        .into_iter()
+        .filter_map(|s| s.get("Sid").and_then(Value::as_str))
+        .collect()
+}
+
 /// `document` with the statement appended (a single statement object becomes a list).
 pub fn with_statement(document: &Value, statement: Value) -> Value {
     let mut document = document.clone();

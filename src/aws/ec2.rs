@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification, UserIdGroupPair,
 };
 
-use super::{classify, none_if, AwsError, AwsErrorKind, Cloud};
+use super::{classify, done_if, none_if, AwsError, AwsErrorKind, Cloud};
 use crate::model::{Address, IngressRule, Kind};
 
 fn key_address(name: &str) -> String {
@@ -180,7 +180,7 @@ impl Cloud {
             .await
             .map(|_| ())
             .map_err(|e| classify("ImportKeyPair", &key_address(name), e));
-        none_if(result, "InvalidKeyPair.Duplicate").map(|_| ())
+        done_if(result, "InvalidKeyPair.Duplicate")
     }
 
     async fn key_pair_id(&self, name: &str) -> Result<String, AwsError> {
@@ -351,7 +351,7 @@ impl Cloud {
             .await
             .map(|_| ())
             .map_err(|e| classify("CreateSecurityGroup", &group_address(name), e));
-        none_if(result, "InvalidGroup.Duplicate").map(|_| ())
+        done_if(result, "InvalidGroup.Duplicate")
     }
 
     pub async fn set_security_group_tags(
@@ -418,6 +418,6 @@ impl Cloud {
             .await
             .map(|_| ())
             .map_err(|e| classify("DeleteSecurityGroup", &group_address(name), e));
-        none_if(result, "InvalidGroup.NotFound").map(|_| ())
+        done_if(result, "InvalidGroup.NotFound")
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::{classify, none_if, AwsError, AwsErrorKind, Cloud};
+use super::{classify, done_if, none_if, AwsError, AwsErrorKind, Cloud};
 use crate::model::{Address, Kind, PasswordPolicyState};
 
 fn group_address(group: &str) -> String {
@@ -20,11 +20,6 @@ fn user_address(user: &str) -> String {
 
 fn account_address(name: &str) -> String {
     Address::new(Kind::Account, name).to_string()
-}
-
-/// Success when the call failed only because its work was already done.
-fn done_if(result: Result<(), AwsError>, code: &str) -> Result<(), AwsError> {
-    none_if(result, code).map(|_| ())
 }
 
 fn build_error(

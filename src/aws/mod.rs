@@ -243,6 +243,12 @@ pub use ec2::{KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use s3::ObjectsDeleted;
 
+/// Success when the call failed only with `code`, which means its work was already done
+/// ("already exists" on a create, "not found" on a delete).
+fn done_if<T>(result: Result<T, AwsError>, code: &str) -> Result<(), AwsError> {
+    none_if(result, code).map(|_| ())
+}
+
 /// Turns the AWS error `code`, which means "there is none", into `Ok(None)`.
 fn none_if<T>(result: Result<T, AwsError>, code: &str) -> Result<Option<T>, AwsError> {
     match result {

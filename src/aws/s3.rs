@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 };
 use serde_json::Value;
 
-use super::{classify, none_if, AwsError, AwsErrorKind, Cloud};
+use super::{classify, done_if, none_if, AwsError, AwsErrorKind, Cloud};
 use crate::model::{Address, PublicAccessBlock};
 
 /// S3 deletes at most this many objects per DeleteObjects call.
@@ -355,6 +355,6 @@ impl Cloud {
             .send()
             .await
             .map_err(|e| classify("DeleteBucket", &address(bucket), e));
-        none_if(result, "NoSuchBucket").map(|_| ())
+        done_if(result, "NoSuchBucket")
     }
 }

@@ -271,8 +271,7 @@ impl Checker<'_> {
             };
             if spec.public_read {
                 if let Some(policy) = &spec.policy {
-                    let clash =
-                        policy_statement_ids(policy).contains(&policy::PUBLIC_READ_SID.to_string());
+                    let clash = policy::statement_ids(policy).contains(&policy::PUBLIC_READ_SID);
                     if clash {
                         let location =
                             self.key_location(&["buckets", name.as_str(), "public_read"]);
@@ -413,18 +412,6 @@ impl Checker<'_> {
         }
         None
     }
-}
-
-fn policy_statement_ids(document: &Value) -> Vec<String> {
-    let statements = match document.get("Statement") {
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(single) => vec![single],
-        None => Vec::new(),
-    };
-    statements
-        .into_iter()
-        .filter_map(|s| s.get("Sid").and_then(Value::as_str).map(str::to_string))
-        .collect()
 }
 
 fn check_project_name(project: &str) -> Result<(), String> {
