@@ -14,4 +14,5 @@ pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod secrets;
+pub mod show;
 pub mod spec;

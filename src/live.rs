@@ -1,19 +1,22 @@
 //! Reading the account: what exists that the spec names or the project owns (buckets, IAM
-//! users and groups), and the account singletons the spec declares.
+//! users and groups, key pairs, security groups, instances, Elastic IPs), and the account
+//! singletons the spec declares.
 //!
 //! Reads of independent resources run concurrently (bounded). The result is plain data
 //! (`LiveState`) for the planner; this module makes no decisions about it beyond which
 //! resources are relevant. It talks to AWS only through `aws::Cloud`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity};
+use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo, VolumeInfo};
 use crate::model::{
-    iam_path, ownership, Address, BucketState, DesiredResource, GroupState, KeyPairState, Kind,
-    LiveResource, LiveState, Ownership, ResourceState, SecurityGroupState, UserState,
-    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_PRIVATE_KEY_FILE, TAG_PUBLIC_KEY_FILE,
+    iam_path, ownership, Address, BucketState, DesiredResource, ElasticIpState, GroupState,
+    ImageCandidate, ImageLookup, InstanceState, KeyPairState, Kind, LiveResource, LiveState,
+    Market, Ownership, ResourceState, RunState, SecurityGroupState, UserState, VolumeState,
+    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_GENERATION, TAG_MAX_PRICE, TAG_NAME,
+    TAG_PRIVATE_KEY_FILE, TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
 };
 use crate::{audit, policy};
 
@@ -35,16 +38,17 @@ pub enum Scope<'a> {
 /// groups and users, and the account singletons the scope names. The three families are
 /// read at the same time.
 pub async fn read(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<LiveState, AwsError> {
-    let (buckets, iam, ec2, account) = tokio::join!(
+    let (buckets, iam, ec2, instances, account) = tokio::join!(
         read_buckets(cloud, project, scope),
         read_iam(cloud, project, scope),
         read_ec2(cloud, project, scope),
+        read_instances(cloud, project, scope),
         read_account(cloud, scope),
     );
     // Errors are reported in a fixed order, not whichever came first.
-    let (buckets, iam, ec2, account) = (buckets?, iam?, ec2?, account?);
+    let (buckets, iam, ec2, instances, account) = (buckets?, iam?, ec2?, instances?, account?);
     let mut live = LiveState::default();
-    for (resources, warnings) in [buckets, iam, ec2, account] {
+    for (resources, warnings) in [buckets, iam, ec2, instances, account] {
         live.resources
             .extend(resources.into_iter().map(|r| (r.address.clone(), r)));
         live.warnings.extend(warnings);
@@ -89,7 +93,7 @@ async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
     let mut found = Found::default();
     for read in reads {
         match read {
-            BucketRead::Found(resource) => found.0.push(resource),
+            BucketRead::Found(resource) => found.0.push(*resource),
             BucketRead::Unreadable(warning) => found.1.push(warning),
             BucketRead::Irrelevant => {}
         }
@@ -238,6 +242,172 @@ async fn read_ec2(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         });
     }
     Ok((resources, Vec::new()))
+}
+
+/// The project's instances and Elastic IPs (found by tags: they have no names in EC2), with
+/// their volumes. Two instances carrying one name (a launch tether did not make, or a
+/// crash before this version's checks) are reported; the oldest is the one managed.
+async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
+    let (named_instances, only) = named(scope, Kind::Instance);
+    let (named_addresses, _) = named(scope, Kind::ElasticIp);
+    if only && named_instances.is_empty() && named_addresses.is_empty() {
+        return Ok(Found::default());
+    }
+    let lists = tokio::try_join!(
+        cloud.project_instances(project, None),
+        cloud.project_addresses(project, None),
+    );
+    let names_nothing = named_instances.is_empty() && named_addresses.is_empty();
+    let (instances, addresses) =
+        match listed_or_skipped(lists, names_nothing, "instances and Elastic IPs")? {
+            Ok(lists) => lists,
+            Err(skipped) => return Ok(skipped),
+        };
+    let mut warnings = Vec::new();
+    let mut by_name: BTreeMap<String, InstanceInfo> = BTreeMap::new();
+    let mut names_by_id: BTreeMap<String, String> = BTreeMap::new();
+    for instance in instances {
+        let Some(name) = instance.tags.get(TAG_NAME).cloned() else {
+            continue;
+        };
+        names_by_id.insert(instance.id.clone(), name.clone());
+        match by_name.get(&name) {
+            Some(kept) => warnings.push(format!(
+                "instance.{name}: instances {} and {} both carry this name; tether manages {} (the older) and leaves the other alone: terminate it if it is a stray",
+                kept.id, instance.id, kept.id
+            )),
+            None => {
+                by_name.insert(name, instance);
+            }
+        }
+    }
+    let wanted = |name: &str, named: &BTreeSet<&str>| !only || named.contains(name);
+    by_name.retain(|name, _| wanted(name, &named_instances));
+    let volume_ids: Vec<String> = by_name
+        .values()
+        .flat_map(|i| i.devices.values().cloned())
+        .collect();
+    let volumes = cloud.volumes(volume_ids).await?;
+    let mut resources: Vec<LiveResource> = by_name
+        .into_iter()
+        .map(|(name, instance)| instance_resource(name, instance, &volumes))
+        .collect();
+    for address in addresses {
+        let Some(name) = address.tags.get(TAG_NAME).cloned() else {
+            continue;
+        };
+        if !wanted(&name, &named_addresses) {
+            continue;
+        }
+        let instance = address
+            .instance_id
+            .as_ref()
+            .map(|id| names_by_id.get(id).cloned().unwrap_or_else(|| id.clone()));
+        resources.push(LiveResource {
+            address: Address::new(Kind::ElasticIp, &name),
+            // An address goes before the instance it is on.
+            depends_on: address
+                .instance_id
+                .as_ref()
+                .and_then(|id| names_by_id.get(id))
+                .map(|instance| Address::new(Kind::Instance, instance))
+                .into_iter()
+                .collect(),
+            state: ResourceState::ElasticIp(ElasticIpState {
+                tags: address.tags,
+                instance,
+                public_ip: Some(address.public_ip),
+                allocation_id: Some(address.allocation_id),
+            }),
+        });
+    }
+    Ok((resources, warnings))
+}
+
+fn instance_resource(
+    name: String,
+    instance: InstanceInfo,
+    volumes: &BTreeMap<String, VolumeInfo>,
+) -> LiveResource {
+    let mut tags = instance.tags;
+    let generation = tags
+        .remove(TAG_GENERATION)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    let max_price = tags.remove(TAG_MAX_PRICE);
+    let user_data_sha256 = tags.remove(TAG_USER_DATA);
+    let root_device = instance.root_device.unwrap_or_default();
+    let mut root_volume_gb = None;
+    let mut attached = BTreeMap::new();
+    for (device, volume_id) in &instance.devices {
+        let Some(volume) = volumes.get(volume_id) else {
+            continue;
+        };
+        if *device == root_device {
+            root_volume_gb = Some(volume.size_gb);
+        } else {
+            attached.insert(
+                device.clone(),
+                VolumeState {
+                    size_gb: volume.size_gb,
+                    volume_type: volume.volume_type.clone(),
+                },
+            );
+        }
+    }
+    // An instance refers to its key pair and groups: they are deleted after it.
+    let mut depends_on: Vec<Address> = instance
+        .key_name
+        .iter()
+        .map(|key| Address::new(Kind::KeyPair, key))
+        .collect();
+    depends_on.extend(
+        instance
+            .security_groups
+            .iter()
+            .map(|group| Address::new(Kind::SecurityGroup, group)),
+    );
+    LiveResource {
+        address: Address::new(Kind::Instance, &name),
+        depends_on,
+        state: ResourceState::Instance(InstanceState {
+            tags,
+            ami: instance.ami,
+            instance_type: instance.instance_type,
+            market: if instance.spot {
+                Market::Spot
+            } else {
+                Market::OnDemand
+            },
+            max_price,
+            key_pair: instance.key_name,
+            security_groups: instance.security_groups,
+            root_volume_gb,
+            volumes: attached,
+            user_data_sha256,
+            state: match instance.state.as_str() {
+                "stopping" | "stopped" => RunState::Stopped,
+                _ => RunState::Running,
+            },
+            generation,
+            user_data_file: None,
+            image_lookup: None,
+            id: Some(instance.id),
+            public_ip: instance.public_ip,
+        }),
+    }
+}
+
+/// The images each lookup matches, looked up concurrently.
+pub async fn find_images(
+    cloud: &Cloud,
+    lookups: &[ImageLookup],
+) -> Result<BTreeMap<String, Vec<ImageCandidate>>, AwsError> {
+    stream::iter(lookups)
+        .map(|lookup| async move { Ok((lookup.key(), cloud.find_images(lookup).await?)) })
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect()
+        .await
 }
 
 /// The account alias and password policy, when the scope names them: singletons not in the
@@ -398,7 +568,7 @@ pub async fn unheld_secrets(
 }
 
 enum BucketRead {
-    Found(LiveResource),
+    Found(Box<LiveResource>),
     /// Not named by the spec and not readable: it cannot be ours to manage anyway.
     Unreadable(String),
     /// Gone since it was listed, or neither named nor owned.
@@ -428,7 +598,7 @@ async fn read_bucket(
     }
     let (policy, public_access_block) =
         tokio::try_join!(cloud.bucket_policy(&name), cloud.public_access_block(&name))?;
-    Ok(BucketRead::Found(LiveResource {
+    Ok(BucketRead::Found(Box::new(LiveResource {
         address: Address::bucket(&name),
         state: ResourceState::Bucket(BucketState {
             tags,
@@ -436,5 +606,5 @@ async fn read_bucket(
             public_access_block,
         }),
         depends_on: Vec::new(),
-    }))
+    })))
 }

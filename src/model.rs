@@ -24,6 +24,12 @@ pub const TAG_PRIVATE_KEY_FILE: &str = "tether:private-key-file";
 pub const TAG_PUBLIC_KEY_FILE: &str = "tether:public-key-file";
 /// Tag recording `force_destroy: true`, so a bucket removed from the spec can still be emptied.
 pub const TAG_FORCE_DESTROY: &str = "tether:force-destroy";
+/// Tag counting an instance's launches under one name, part of its launch's client token.
+pub const TAG_GENERATION: &str = "tether:generation";
+/// Tag recording a spot instance's maximum price, which EC2 does not show on the instance.
+pub const TAG_MAX_PRICE: &str = "tether:max-price";
+/// Tag recording the SHA-256 of the user data an instance was launched with.
+pub const TAG_USER_DATA: &str = "tether:user-data-sha256";
 
 /// The kinds of resource tether manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -34,6 +40,8 @@ pub enum Kind {
     IamUser,
     KeyPair,
     SecurityGroup,
+    Instance,
+    ElasticIp,
     /// The account's singletons: `account.alias`, `account.password_policy`.
     Account,
 }
@@ -46,6 +54,8 @@ impl Kind {
             Kind::IamUser => "iam_user",
             Kind::KeyPair => "key_pair",
             Kind::SecurityGroup => "security_group",
+            Kind::Instance => "instance",
+            Kind::ElasticIp => "elastic_ip",
             Kind::Account => "account",
         }
     }
@@ -101,6 +111,8 @@ impl FromStr for Address {
             "iam_user" => Kind::IamUser,
             "key_pair" => Kind::KeyPair,
             "security_group" => Kind::SecurityGroup,
+            "instance" => Kind::Instance,
+            "elastic_ip" => Kind::ElasticIp,
             "account" => Kind::Account,
             other => return Err(format!("unknown resource kind `{other}`")),
         };
@@ -251,6 +263,85 @@ pub struct SecurityGroupState {
     pub ingress: BTreeSet<IngressRule>,
 }
 
+/// How an instance is bought.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Market {
+    OnDemand,
+    Spot,
+}
+
+/// Whether an instance should be running (and billed) or stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Stopped,
+}
+
+/// An EBS volume attached to an instance at a device name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeState {
+    pub size_gb: i32,
+    /// `gp3`, `gp2`, `io1`, ...
+    pub volume_type: String,
+}
+
+/// The comparable state of an EC2 instance, plus facts a plan shows but never compares
+/// (its id and public address).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceState {
+    /// All tags, tether's ownership tags and `Name` included; tether's bookkeeping tags
+    /// (generation, max price, user data hash) are the fields below.
+    pub tags: BTreeMap<String, String>,
+    /// The image id.
+    pub ami: String,
+    pub instance_type: String,
+    pub market: Market,
+    /// A spot instance's maximum hourly price; `None` means the on-demand price.
+    pub max_price: Option<String>,
+    pub key_pair: Option<String>,
+    /// Security group names.
+    pub security_groups: BTreeSet<String>,
+    /// The root volume's size; `None` in a desired state means the image's own size.
+    pub root_volume_gb: Option<i32>,
+    /// Further volumes by device name.
+    pub volumes: BTreeMap<String, VolumeState>,
+    /// SHA-256 of the user data, hex.
+    pub user_data_sha256: Option<String>,
+    pub state: RunState,
+    /// Launches so far under this name; a new launch uses the next one in its client token.
+    #[serde(default)]
+    pub generation: u32,
+    /// Where the user data comes from (absolute), for the launch; not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data_file: Option<String>,
+    /// The image lookup the AMI was chosen by, for display; not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_lookup: Option<String>,
+    /// The instance id (live only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The instance's own public address (live only; an Elastic IP shows here once associated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<String>,
+}
+
+/// The comparable state of an Elastic IP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElasticIpState {
+    pub tags: BTreeMap<String, String>,
+    /// The instance it is associated with: its spec name when it is one of the project's
+    /// instances, else its id.
+    pub instance: Option<String>,
+    /// The address (live only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<String>,
+    /// The allocation id (live only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_id: Option<String>,
+}
+
 /// The state of any resource, tagged by kind in JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -260,6 +351,8 @@ pub enum ResourceState {
     IamUser(UserState),
     KeyPair(KeyPairState),
     SecurityGroup(SecurityGroupState),
+    Instance(InstanceState),
+    ElasticIp(ElasticIpState),
     AccountAlias { alias: String },
     PasswordPolicy(PasswordPolicyState),
 }
@@ -315,9 +408,9 @@ impl ResourceState {
         match self {
             ResourceState::Bucket(bucket) => ownership(&bucket.tags, project),
             ResourceState::KeyPair(KeyPairState { tags, .. })
-            | ResourceState::SecurityGroup(SecurityGroupState { tags, .. }) => {
-                ownership(tags, project)
-            }
+            | ResourceState::SecurityGroup(SecurityGroupState { tags, .. })
+            | ResourceState::Instance(InstanceState { tags, .. })
+            | ResourceState::ElasticIp(ElasticIpState { tags, .. }) => ownership(tags, project),
             ResourceState::IamGroup(GroupState { path, .. })
             | ResourceState::IamUser(UserState { path, .. }) => {
                 match path
@@ -361,6 +454,18 @@ impl ResourceState {
                 private_key_file: Some(file),
                 ..
             }) => Some(format!("the private key file {file} stays")),
+            ResourceState::Instance(instance) => Some(format!(
+                "terminated{}; its volumes are deleted with it",
+                instance
+                    .id
+                    .as_ref()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default()
+            )),
+            ResourceState::ElasticIp(ElasticIpState {
+                public_ip: Some(ip),
+                ..
+            }) => Some(format!("the address {ip} is released for good")),
             _ => None,
         }
     }
@@ -414,11 +519,112 @@ impl ResourceState {
                     Scalar,
                 ),
             ],
+            ResourceState::Instance(instance) => {
+                let forcing = |attribute: Attribute| Attribute {
+                    forces_replacement: true,
+                    ..attribute
+                };
+                vec![
+                    forcing(attribute("ami", &instance.ami, Scalar)),
+                    attribute("instance_type", &instance.instance_type, Scalar),
+                    forcing(attribute("market", instance.market, Scalar)),
+                    forcing(attribute("max_price", &instance.max_price, Scalar)),
+                    forcing(attribute("key_pair", &instance.key_pair, Scalar)),
+                    attribute("security_groups", &instance.security_groups, Scalar),
+                    attribute("root_volume_gb", instance.root_volume_gb, Scalar),
+                    attribute("volumes", &instance.volumes, Map),
+                    forcing(attribute(
+                        "user_data_sha256",
+                        &instance.user_data_sha256,
+                        Scalar,
+                    )),
+                    attribute("state", instance.state, Scalar),
+                    attribute("tags", &instance.tags, Map),
+                ]
+            }
+            ResourceState::ElasticIp(address) => vec![
+                attribute("instance", &address.instance, Scalar),
+                attribute("tags", &address.tags, Map),
+            ],
             ResourceState::AccountAlias { alias } => vec![attribute("alias", alias, Scalar)],
             ResourceState::PasswordPolicy(policy) => {
                 vec![attribute("password_policy", policy, Map)]
             }
         }
+    }
+}
+
+/// The attributes whose change from `before` to `after` cannot be made in place although
+/// the attribute can change in place in general: a volume shrinks, or one is added or
+/// removed (volumes are attached at launch only).
+pub fn forced_by_change(before: &ResourceState, after: &ResourceState) -> Vec<&'static str> {
+    let (ResourceState::Instance(before), ResourceState::Instance(after)) = (before, after) else {
+        return Vec::new();
+    };
+    let mut forcing = Vec::new();
+    if let (Some(old), Some(new)) = (before.root_volume_gb, after.root_volume_gb) {
+        if new < old {
+            forcing.push("root_volume_gb");
+        }
+    }
+    let same_devices = before.volumes.keys().eq(after.volumes.keys());
+    let shrinks = after.volumes.iter().any(|(device, new)| {
+        before
+            .volumes
+            .get(device)
+            .is_some_and(|old| new.size_gb < old.size_gb)
+    });
+    if !same_devices || shrinks {
+        forcing.push("volumes");
+    }
+    forcing
+}
+
+/// Why an in-place update does more than its attributes say, for the plan to show.
+pub fn update_note(before: &ResourceState, after: &ResourceState) -> Option<String> {
+    match (before, after) {
+        (ResourceState::Instance(before), ResourceState::Instance(after))
+            if before.instance_type != after.instance_type =>
+        {
+            Some(if before.state == RunState::Running {
+                if after.state == RunState::Running {
+                    "changing instance_type stops the instance, changes it, and starts it again"
+                        .to_string()
+                } else {
+                    "changing instance_type stops the instance first".to_string()
+                }
+            } else {
+                "instance_type is changed while the instance is stopped".to_string()
+            })
+        }
+        (ResourceState::Instance(before), ResourceState::Instance(after))
+            if before.state != after.state =>
+        {
+            Some(
+                match after.state {
+                    RunState::Stopped => {
+                        "stops the instance: compute billing ends, its volumes are still billed"
+                    }
+                    RunState::Running => "starts the instance",
+                }
+                .to_string(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Why changing an attribute means a replacement, where that is not obvious.
+pub fn forcing_reason(attribute: &str) -> Option<&'static str> {
+    match attribute {
+        "root_volume_gb" | "volumes" => {
+            Some("EBS volumes cannot shrink, and tether attaches volumes only at launch")
+        }
+        "user_data_sha256" => Some("user data runs only at an instance's first boot"),
+        "ami" | "key_pair" | "market" | "max_price" => {
+            Some("an instance's image, key pair and market are fixed at launch")
+        }
+        _ => None,
     }
 }
 
@@ -439,6 +645,30 @@ pub fn ownership(tags: &BTreeMap<String, String>, project: &str) -> Ownership {
         Some(owner) => Ownership::OtherProject(owner.clone()),
         None => Ownership::Unowned,
     }
+}
+
+/// A search for the newest image whose name matches a pattern, among one owner's images.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImageLookup {
+    /// A name pattern (`*` and `?` wildcards, as EC2's `name` filter takes them).
+    pub name: String,
+    /// `self`, `amazon`, `aws-marketplace` or an account id.
+    pub owner: String,
+}
+
+impl ImageLookup {
+    /// How the lookup is named in plans and in `LiveState::images`.
+    pub fn key(&self) -> String {
+        format!("newest image named `{}` owned by {}", self.name, self.owner)
+    }
+}
+
+/// An image that matched a lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageCandidate {
+    pub id: String,
+    /// ISO 8601, so that text order is time order.
+    pub created: String,
 }
 
 /// A resource as the spec wants it.
@@ -475,4 +705,6 @@ pub struct LiveState {
     /// holds none of its keys, a key pair whose private key file is gone. Found by the
     /// caller from local files; the planner issues them anew.
     pub unheld_secrets: BTreeSet<Address>,
+    /// The images each of the spec's image lookups matched, by `ImageLookup::key`.
+    pub images: BTreeMap<String, Vec<ImageCandidate>>,
 }

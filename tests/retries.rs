@@ -34,6 +34,12 @@ fn empty_listing(form: &str) -> String {
             "<DescribeKeyPairsResponse><keySet/></DescribeKeyPairsResponse>".to_string()
         }
         "DescribeVpcs" => "<DescribeVpcsResponse><vpcSet/></DescribeVpcsResponse>".to_string(),
+        "DescribeInstances" => {
+            "<DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>".to_string()
+        }
+        "DescribeAddresses" => {
+            "<DescribeAddressesResponse><addressesSet/></DescribeAddressesResponse>".to_string()
+        }
         other => panic!("the scripted server does not know {other}"),
     }
 }

@@ -10,6 +10,7 @@
 //! refuses if any differs from what the plan saw.
 
 pub mod coordinator;
+mod instances;
 pub mod steps;
 
 use std::path::Path;
@@ -182,7 +183,7 @@ pub async fn apply(
                 address: &change.address,
                 operation: &operation,
             });
-            if let Err(error) = run_operation(cloud, &operation).await {
+            if let Err(error) = run_operation(cloud, &context.project, &operation).await {
                 let hint = hint_for(&operation, &error);
                 let error = StepError { error, hint };
                 progress(Progress::Failed {
@@ -215,7 +216,11 @@ pub async fn apply(
     Report { results }
 }
 
-async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), StepFailure> {
+async fn run_operation(
+    cloud: &Cloud,
+    project: &str,
+    operation: &Operation,
+) -> Result<(), StepFailure> {
     let result = match operation {
         Operation::CreateBucket { bucket, tags } => cloud.create_bucket(bucket, tags).await,
         Operation::PutBucketTags { bucket, tags } => cloud.put_bucket_tags(bucket, tags).await,
@@ -310,6 +315,66 @@ async fn run_operation(cloud: &Cloud, operation: &Operation) -> Result<(), StepF
         Operation::AuthorizeIngress { group, rules } => cloud.authorize_ingress(group, rules).await,
         Operation::RevokeIngress { group, rules } => cloud.revoke_ingress(group, rules).await,
         Operation::DeleteSecurityGroup { name } => cloud.delete_security_group(name).await,
+        Operation::LaunchInstance { name, launch } => {
+            return instances::launch(cloud, project, name, launch).await
+        }
+        Operation::StopInstance { name } => return instances::stop(cloud, project, name).await,
+        Operation::StartInstance { name } => return instances::start(cloud, project, name).await,
+        Operation::SetInstanceType {
+            name,
+            instance_type,
+        } => return instances::set_type(cloud, project, name, instance_type).await,
+        Operation::SetInstanceSecurityGroups { name, groups } => {
+            return instances::set_security_groups(cloud, project, name, groups).await
+        }
+        Operation::ModifyVolume {
+            name,
+            device,
+            size_gb,
+            volume_type,
+        } => {
+            return instances::modify_volume(
+                cloud,
+                project,
+                name,
+                device.as_deref(),
+                *size_gb,
+                volume_type.as_deref(),
+            )
+            .await
+        }
+        Operation::SetInstanceTags { name, tags, remove } => {
+            return instances::set_tags(cloud, project, name, tags, remove).await
+        }
+        Operation::TerminateInstance { name } => {
+            return instances::terminate(cloud, project, name).await
+        }
+        Operation::AllocateAddress { name, tags } => {
+            return instances::allocate_address(cloud, project, name, tags).await
+        }
+        Operation::AssociateAddress {
+            name,
+            instance,
+            replacing,
+        } => {
+            return instances::associate_address(
+                cloud,
+                project,
+                name,
+                instance,
+                replacing.as_deref(),
+            )
+            .await
+        }
+        Operation::DisassociateAddress { name } => {
+            return instances::disassociate_address(cloud, project, name).await
+        }
+        Operation::ReleaseAddress { name } => {
+            return instances::release_address(cloud, project, name).await
+        }
+        Operation::SetAddressTags { name, tags, remove } => {
+            return instances::set_address_tags(cloud, project, name, tags, remove).await
+        }
     };
     Ok(result?)
 }

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::model::{
-    BucketState, IngressRule, KeyPairState, PasswordPolicyState, PublicAccessBlock, ResourceState,
-    UserState, TAG_FORCE_DESTROY, TAG_PRIVATE_KEY_FILE, TAG_PUBLIC_KEY_FILE,
+    BucketState, IngressRule, InstanceState, KeyPairState, Market, PasswordPolicyState,
+    PublicAccessBlock, ResourceState, RunState, UserState, VolumeState, TAG_FORCE_DESTROY,
+    TAG_GENERATION, TAG_MAX_PRICE, TAG_PRIVATE_KEY_FILE, TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
 };
 use crate::plan::{Action, Change, Plan};
 use crate::secrets;
@@ -186,6 +187,92 @@ pub enum Operation {
     DeleteSecurityGroup {
         name: String,
     },
+    /// Find the project's instance of this name, or launch it (with a client token, so a
+    /// retried call launches nothing more); then wait until it runs.
+    LaunchInstance {
+        name: String,
+        launch: Box<Launch>,
+    },
+    /// Stop the instance (if it runs) and wait until it is stopped.
+    StopInstance {
+        name: String,
+    },
+    /// Start the instance (if stopped) and wait until it runs.
+    StartInstance {
+        name: String,
+    },
+    /// Change the type of a stopped instance.
+    SetInstanceType {
+        name: String,
+        instance_type: String,
+    },
+    SetInstanceSecurityGroups {
+        name: String,
+        groups: BTreeSet<String>,
+    },
+    /// Grow a volume (`device: None` is the root volume), or change its type.
+    ModifyVolume {
+        name: String,
+        device: Option<String>,
+        size_gb: i32,
+        volume_type: Option<String>,
+    },
+    SetInstanceTags {
+        name: String,
+        tags: BTreeMap<String, String>,
+        remove: Vec<String>,
+    },
+    /// Cancel its spot request (if any), terminate every instance of the name, and wait
+    /// until they are terminated.
+    TerminateInstance {
+        name: String,
+    },
+    /// Find the project's address of this name, or allocate it, tagged.
+    AllocateAddress {
+        name: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// Wait until the instance is running (or stopped), then associate the address with it.
+    /// An address associated with another instance is taken from it only if the plan said
+    /// so (`replacing` names the instance the plan saw it on); otherwise this fails.
+    AssociateAddress {
+        name: String,
+        instance: String,
+        replacing: Option<String>,
+    },
+    DisassociateAddress {
+        name: String,
+    },
+    /// Disassociate the address if needed (AWS refuses to release an associated one), then
+    /// release it.
+    ReleaseAddress {
+        name: String,
+    },
+    SetAddressTags {
+        name: String,
+        tags: BTreeMap<String, String>,
+        remove: Vec<String>,
+    },
+}
+
+/// What a launch needs, beyond the instance's name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Launch {
+    pub ami: String,
+    pub instance_type: String,
+    pub market: Market,
+    pub max_price: Option<String>,
+    pub key_pair: Option<String>,
+    pub security_groups: BTreeSet<String>,
+    pub root_volume_gb: Option<i32>,
+    pub volumes: BTreeMap<String, VolumeState>,
+    pub user_data_file: Option<PathBuf>,
+    /// The user data must still hash to this, or the plan is stale.
+    pub user_data_sha256: Option<String>,
+    /// All tags, tether's bookkeeping tags included.
+    pub tags: BTreeMap<String, String>,
+    /// Derived from project, name and generation: the same launch always has the same one.
+    pub client_token: String,
 }
 
 /// What operations need beyond the change itself: where secrets go, and how long a
@@ -260,6 +347,20 @@ impl Operation {
             Operation::AuthorizeIngress { .. } => "adding ingress rules",
             Operation::RevokeIngress { .. } => "removing ingress rules",
             Operation::DeleteSecurityGroup { .. } => "deleting security group",
+            Operation::LaunchInstance { .. } => "launching instance, then waiting until it runs",
+            Operation::StopInstance { .. } => "stopping instance, then waiting until it stops",
+            Operation::StartInstance { .. } => "starting instance, then waiting until it runs",
+            Operation::SetInstanceType { .. } => "changing instance type",
+            Operation::SetInstanceSecurityGroups { .. } => "setting security groups",
+            Operation::ModifyVolume { .. } => "modifying volume",
+            Operation::SetInstanceTags { .. } | Operation::SetAddressTags { .. } => "tagging",
+            Operation::TerminateInstance { .. } => {
+                "terminating instance, then waiting until it is gone"
+            }
+            Operation::AllocateAddress { .. } => "allocating address",
+            Operation::AssociateAddress { .. } => "associating address",
+            Operation::DisassociateAddress { .. } => "disassociating address",
+            Operation::ReleaseAddress { .. } => "releasing address",
         }
     }
 }
@@ -287,11 +388,14 @@ pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
         ops.extend(before.map(|state| delete(name, state)).unwrap_or_default());
     }
     if creating {
-        ops.extend(
-            after
-                .map(|state| create(name, state, context))
-                .unwrap_or_default(),
-        );
+        ops.extend(match (before, after) {
+            // A replacement launches the next generation, so its client token is new.
+            (Some(ResourceState::Instance(old)), Some(ResourceState::Instance(new))) => {
+                create_instance(name, new, old.generation + 1, context)
+            }
+            (_, Some(state)) => create(name, state, context),
+            (_, None) => Vec::new(),
+        });
     }
     if matches!(change.action, Action::Update | Action::Adopt) {
         if let (Some(before), Some(after)) = (before, after) {
@@ -367,6 +471,24 @@ fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation
             }
             ops
         }
+        ResourceState::Instance(instance) => create_instance(name, instance, 1, context),
+        ResourceState::ElasticIp(address) => {
+            let mut ops = vec![Operation::AllocateAddress {
+                name: name.to_string(),
+                tags: address.tags.clone(),
+            }];
+            ops.extend(
+                address
+                    .instance
+                    .iter()
+                    .map(|instance| Operation::AssociateAddress {
+                        name: name.to_string(),
+                        instance: instance.clone(),
+                        replacing: None,
+                    }),
+            );
+            ops
+        }
         ResourceState::AccountAlias { alias } => vec![Operation::SetAccountAlias {
             alias: alias.clone(),
             previous: None,
@@ -390,6 +512,12 @@ fn delete(name: &str, before: &ResourceState) -> Vec<Operation> {
             name: name.to_string(),
         }],
         ResourceState::SecurityGroup(_) => vec![Operation::DeleteSecurityGroup {
+            name: name.to_string(),
+        }],
+        ResourceState::Instance(_) => vec![Operation::TerminateInstance {
+            name: name.to_string(),
+        }],
+        ResourceState::ElasticIp(_) => vec![Operation::ReleaseAddress {
             name: name.to_string(),
         }],
         ResourceState::AccountAlias { alias } => vec![Operation::DeleteAccountAlias {
@@ -473,6 +601,33 @@ fn update(
             }
             ops
         }
+        (ResourceState::Instance(before), ResourceState::Instance(after)) => {
+            update_instance(name, before, after)
+        }
+        (ResourceState::ElasticIp(before), ResourceState::ElasticIp(after)) => {
+            let mut ops = Vec::new();
+            if before.tags != after.tags {
+                ops.push(Operation::SetAddressTags {
+                    name: name.to_string(),
+                    tags: after.tags.clone(),
+                    remove: removed_keys(&before.tags, &after.tags),
+                });
+            }
+            // Associating is a no-op when the address is already on the instance; running
+            // it on every update also re-associates it after its instance was replaced.
+            match &after.instance {
+                Some(instance) => ops.push(Operation::AssociateAddress {
+                    name: name.to_string(),
+                    instance: instance.clone(),
+                    replacing: before.instance.clone(),
+                }),
+                None if before.instance.is_some() => ops.push(Operation::DisassociateAddress {
+                    name: name.to_string(),
+                }),
+                None => {}
+            }
+            ops
+        }
         (ResourceState::AccountAlias { alias: old }, ResourceState::AccountAlias { alias })
             if old != alias =>
         {
@@ -501,6 +656,113 @@ fn removed_keys(
         .filter(|k| !after.contains_key(*k))
         .cloned()
         .collect()
+}
+
+/// The client token of a launch: the same project, name and generation always give the
+/// same token (64 characters at most, as EC2 requires).
+pub fn client_token(project: &str, name: &str, generation: u32) -> String {
+    let digest = crate::plan::sha256_hex(format!("{project}\n{name}\n{generation}").as_bytes());
+    format!("tether-{}", &digest[..32])
+}
+
+/// Launch (then stop, for `state: stopped`). `generation` counts launches under the name.
+fn create_instance(
+    name: &str,
+    instance: &InstanceState,
+    generation: u32,
+    context: &Context,
+) -> Vec<Operation> {
+    let mut tags = instance.tags.clone();
+    tags.insert(TAG_GENERATION.to_string(), generation.to_string());
+    if let Some(price) = &instance.max_price {
+        tags.insert(TAG_MAX_PRICE.to_string(), price.clone());
+    }
+    if let Some(hash) = &instance.user_data_sha256 {
+        tags.insert(TAG_USER_DATA.to_string(), hash.clone());
+    }
+    let mut ops = vec![Operation::LaunchInstance {
+        name: name.to_string(),
+        launch: Box::new(Launch {
+            ami: instance.ami.clone(),
+            instance_type: instance.instance_type.clone(),
+            market: instance.market,
+            max_price: instance.max_price.clone(),
+            key_pair: instance.key_pair.clone(),
+            security_groups: instance.security_groups.clone(),
+            root_volume_gb: instance.root_volume_gb,
+            volumes: instance.volumes.clone(),
+            user_data_file: instance.user_data_file.as_ref().map(PathBuf::from),
+            user_data_sha256: instance.user_data_sha256.clone(),
+            tags,
+            client_token: client_token(&context.project, name, generation),
+        }),
+    }];
+    if instance.state == RunState::Stopped {
+        ops.push(Operation::StopInstance {
+            name: name.to_string(),
+        });
+    }
+    ops
+}
+
+/// Tags and security groups first (they change on a running instance), then volumes (EBS
+/// grows them online), then the type (which needs the instance stopped), then the state.
+fn update_instance(name: &str, before: &InstanceState, after: &InstanceState) -> Vec<Operation> {
+    let name_ = || name.to_string();
+    let mut ops = Vec::new();
+    if before.tags != after.tags {
+        ops.push(Operation::SetInstanceTags {
+            name: name_(),
+            tags: after.tags.clone(),
+            remove: removed_keys(&before.tags, &after.tags),
+        });
+    }
+    if before.security_groups != after.security_groups {
+        ops.push(Operation::SetInstanceSecurityGroups {
+            name: name_(),
+            groups: after.security_groups.clone(),
+        });
+    }
+    if let (Some(old), Some(new)) = (before.root_volume_gb, after.root_volume_gb) {
+        if new > old {
+            ops.push(Operation::ModifyVolume {
+                name: name_(),
+                device: None,
+                size_gb: new,
+                volume_type: None,
+            });
+        }
+    }
+    for (device, new) in &after.volumes {
+        if let Some(old) = before.volumes.get(device) {
+            if old != new {
+                ops.push(Operation::ModifyVolume {
+                    name: name_(),
+                    device: Some(device.clone()),
+                    size_gb: new.size_gb,
+                    volume_type: (old.volume_type != new.volume_type)
+                        .then(|| new.volume_type.clone()),
+                });
+            }
+        }
+    }
+    let mut running = before.state == RunState::Running;
+    if before.instance_type != after.instance_type {
+        if running {
+            ops.push(Operation::StopInstance { name: name_() });
+            running = false;
+        }
+        ops.push(Operation::SetInstanceType {
+            name: name_(),
+            instance_type: after.instance_type.clone(),
+        });
+    }
+    match (running, after.state) {
+        (true, RunState::Stopped) => ops.push(Operation::StopInstance { name: name_() }),
+        (false, RunState::Running) => ops.push(Operation::StartInstance { name: name_() }),
+        _ => {}
+    }
+    ops
 }
 
 /// A key pair's tags with its key files recorded, as they are kept on the key pair.

@@ -19,7 +19,7 @@ fn group_address(name: &str) -> String {
     Address::new(Kind::SecurityGroup, name).to_string()
 }
 
-fn not_found(operation: &'static str, resource: String, message: String) -> AwsError {
+pub(super) fn not_found(operation: &'static str, resource: String, message: String) -> AwsError {
     AwsError {
         operation,
         resource,
@@ -29,7 +29,10 @@ fn not_found(operation: &'static str, resource: String, message: String) -> AwsE
     }
 }
 
-fn tag_specification(kind: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
+pub(super) fn tag_specification(
+    kind: ResourceType,
+    tags: &BTreeMap<String, String>,
+) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(kind)
         .set_tags(Some(to_tags(tags)))
@@ -42,7 +45,7 @@ fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
+pub(super) fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|t| {
             Some((
@@ -227,7 +230,7 @@ impl Cloud {
     }
 
     /// Sets `tags` on a resource and removes the keys in `remove`.
-    async fn retag(
+    pub(super) async fn retag(
         &self,
         id: &str,
         address: &str,

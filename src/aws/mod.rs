@@ -7,6 +7,7 @@
 
 mod ec2;
 mod iam;
+mod instances;
 mod s3;
 
 use std::error::Error as StdError;
@@ -241,6 +242,7 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
 
 pub use ec2::{KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
+pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, VolumeInfo, WAIT_TIMEOUT};
 pub use s3::ObjectsDeleted;
 
 /// Success when the call failed only with `code`, which means its work was already done

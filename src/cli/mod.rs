@@ -8,6 +8,7 @@ pub mod destroy;
 pub mod plan;
 pub mod printer;
 pub mod rotate_key;
+pub mod show;
 pub mod validate;
 
 use std::io::{BufRead, IsTerminal};
@@ -43,6 +44,9 @@ pub enum Command {
     RotateKey(rotate_key::RotateKeyArgs),
     /// Report on the account's security; exit 3 when a check fails.
     Audit(audit::AuditArgs),
+    /// Show the spec's instances and Elastic IPs as they are: ids, states, addresses, and
+    /// a ready ssh command.
+    Show(show::ShowArgs),
 }
 
 /// tether's exit codes, documented in the README.
@@ -81,6 +85,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Destroy(args) => destroy::exec(args, printer).await,
         Command::RotateKey(args) => rotate_key::exec(args, printer).await,
         Command::Audit(args) => audit::exec(args, printer).await,
+        Command::Show(args) => show::exec(args, printer).await,
     }
 }
 
@@ -96,7 +101,9 @@ pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
             format!("cannot read the spec file `{}`", path.display())
         }
     })?;
-    let spec = tether::spec::parse(&path.display().to_string(), &text)?;
+    let mut spec = tether::spec::parse(&path.display().to_string(), &text)?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    spec.read_files(base_dir, |file| std::fs::read(file))?;
     Ok(spec)
 }
 
@@ -136,26 +143,38 @@ pub async fn fresh_plan(
     mode: tether::plan::Mode,
 ) -> anyhow::Result<tether::plan::Plan> {
     let desired = tether::plan::desired_resources(spec, cloud.region(), home().as_deref());
-    let addresses: Vec<tether::model::Address> =
-        desired.iter().map(|d| d.address.clone()).collect();
-    // The account and the spec's managed policies are read at the same time.
+    // What the spec declares and what it refers to (a key pair it does not declare, say).
+    let addresses: Vec<tether::model::Address> = desired
+        .iter()
+        .flat_map(|d| std::iter::once(&d.address).chain(&d.depends_on))
+        .cloned()
+        .collect();
+    // The account, the spec's managed policies and its images are read at the same time.
+    let applying = mode == tether::plan::Mode::Apply;
     let check_policies = async {
-        match mode {
-            tether::plan::Mode::Apply => tether::live::missing_policies(cloud, &desired).await,
-            tether::plan::Mode::Destroy => Ok(Default::default()),
+        match applying {
+            true => tether::live::missing_policies(cloud, &desired).await,
+            false => Ok(Default::default()),
         }
     };
-    let (live, missing_policies) = tokio::join!(
+    let lookups = if applying {
+        spec.image_lookups()
+    } else {
+        Vec::new()
+    };
+    let (live, missing_policies, images) = tokio::join!(
         tether::live::read(
             cloud,
             &spec.project,
             tether::live::Scope::Project(&addresses)
         ),
         check_policies,
+        tether::live::find_images(cloud, &lookups),
     );
     let mut live = live.context("cannot read the account")?;
     live.missing_policies =
         missing_policies.context("cannot check the managed policies the spec names")?;
+    live.images = images.context("cannot look up the spec's images")?;
     if mode == tether::plan::Mode::Apply {
         live.unheld_secrets =
             tether::live::unheld_secrets(cloud, &spec.project, &secrets_dir(spec), &desired, &live)
@@ -181,7 +200,7 @@ pub fn secrets_dir(spec: &Spec) -> PathBuf {
 }
 
 /// The user's home directory, for `~` in the spec's paths.
-fn home() -> Option<PathBuf> {
+pub fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
 

@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::model::{
-    iam_path, Address, BucketState, DesiredResource, GroupState, IngressRule, KeyPairState, Kind,
-    PublicAccessBlock, ResourceState, SecurityGroupState, UserState, ACCOUNT_ALIAS,
-    ACCOUNT_PASSWORD_POLICY, TAG_FORCE_DESTROY, TAG_NAME, TAG_PROJECT,
+    iam_path, Address, BucketState, DesiredResource, ElasticIpState, GroupState, IngressRule,
+    InstanceState, KeyPairState, Kind, PublicAccessBlock, ResourceState, SecurityGroupState,
+    UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_FORCE_DESTROY, TAG_NAME, TAG_PROJECT,
 };
 use crate::policy;
 use crate::spec::{
-    BucketSpec, GroupSpec, KeyPairSpec, KeySource, SecurityGroupSpec, Spec, UserSpec,
+    AmiSpec, BucketSpec, ElasticIpSpec, GroupSpec, InstanceSpec, KeyPairSpec, KeySource,
+    SecurityGroupSpec, Spec, UserSpec,
 };
 
 /// The desired state of every resource in `spec`, for an account in `region`. `home`
@@ -38,6 +39,16 @@ pub fn desired_resources(spec: &Spec, region: &str, home: Option<&Path>) -> Vec<
         spec.security_groups
             .values()
             .map(|group| desired_security_group(project, group)),
+    );
+    desired.extend(
+        spec.instances
+            .values()
+            .map(|instance| desired_instance(project, instance)),
+    );
+    desired.extend(
+        spec.elastic_ips
+            .values()
+            .map(|address| desired_elastic_ip(project, address)),
     );
     if let Some(alias) = &spec.account.alias {
         desired.push(DesiredResource {
@@ -114,6 +125,82 @@ fn desired_security_group(project: &str, group: &SecurityGroupSpec) -> DesiredRe
         adopt: group.adopt,
         depends_on: Vec::new(),
         location: group.location.clone(),
+    }
+}
+
+/// SHA-256 of `bytes`, as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// An image lookup leaves `ami` empty for the planner to fill from what the account has.
+fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
+    let mut tags = instance.tags.clone();
+    tags.extend(ownership_tags(project, &instance.name));
+    let (ami, image_lookup) = match &instance.ami {
+        AmiSpec::Id(id) => (id.clone(), None),
+        AmiSpec::Newest(lookup) => (String::new(), Some(lookup.key())),
+    };
+    let user_data = instance.user_data.as_ref();
+    let mut depends_on: Vec<Address> = instance
+        .key_pair
+        .iter()
+        .map(|key| Address::new(Kind::KeyPair, key))
+        .collect();
+    depends_on.extend(
+        instance
+            .security_groups
+            .iter()
+            .map(|group| Address::new(Kind::SecurityGroup, group)),
+    );
+    DesiredResource {
+        address: Address::new(Kind::Instance, &instance.name),
+        state: ResourceState::Instance(InstanceState {
+            tags,
+            ami,
+            instance_type: instance.instance_type.clone(),
+            market: instance.market,
+            max_price: instance.max_price.clone(),
+            key_pair: instance.key_pair.clone(),
+            security_groups: instance.security_groups.clone(),
+            root_volume_gb: instance.root_volume_gb,
+            volumes: instance.volumes.clone(),
+            user_data_sha256: user_data.and_then(|u| u.content.as_deref()).map(sha256_hex),
+            state: instance.state,
+            generation: 0,
+            user_data_file: user_data.and_then(|u| u.path.clone()),
+            image_lookup,
+            id: None,
+            public_ip: None,
+        }),
+        adopt: false,
+        depends_on,
+        location: instance.location.clone(),
+    }
+}
+
+fn desired_elastic_ip(project: &str, address: &ElasticIpSpec) -> DesiredResource {
+    let mut tags = address.tags.clone();
+    tags.extend(ownership_tags(project, &address.name));
+    DesiredResource {
+        address: Address::new(Kind::ElasticIp, &address.name),
+        state: ResourceState::ElasticIp(ElasticIpState {
+            tags,
+            instance: address.instance.clone(),
+            public_ip: None,
+            allocation_id: None,
+        }),
+        adopt: false,
+        depends_on: address
+            .instance
+            .iter()
+            .map(|instance| Address::new(Kind::Instance, instance))
+            .collect(),
+        location: address.location.clone(),
     }
 }
 

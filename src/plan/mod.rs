@@ -14,16 +14,17 @@ mod desired;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{
-    Address, AttributeFormat, DesiredResource, LiveState, Ownership, ResourceState,
+    forced_by_change, forcing_reason, update_note, Address, AttributeFormat, DesiredResource, Kind,
+    LiveState, Ownership, ResourceState,
 };
-pub use desired::desired_resources;
+pub use desired::{desired_resources, sha256_hex};
 
 /// The version of the plan's JSON format (`tether plan --json`, saved plans).
 pub const FORMAT_VERSION: u32 = 1;
@@ -163,6 +164,12 @@ pub fn plan(
     desired: &[DesiredResource],
     live: &LiveState,
 ) -> Result<Plan, PlanError> {
+    let mut conflicts = Vec::new();
+    // Destroying needs no image: every instance goes.
+    let desired = match mode {
+        Mode::Apply => resolve(desired, live, &mut conflicts),
+        Mode::Destroy => desired.to_vec(),
+    };
     let declared: BTreeMap<&Address, &DesiredResource> =
         desired.iter().map(|d| (&d.address, d)).collect();
     let wanted: BTreeMap<&Address, &DesiredResource> = match mode {
@@ -170,9 +177,26 @@ pub fn plan(
         Mode::Destroy => BTreeMap::new(),
     };
     let mut changes: BTreeMap<Address, Change> = BTreeMap::new();
-    let mut conflicts = Vec::new();
 
     for (address, wanted) in &wanted {
+        for reference in &wanted.depends_on {
+            let known = declared.contains_key(reference) || live.resources.contains_key(reference);
+            if !known && matches!(reference.kind, Kind::KeyPair | Kind::SecurityGroup) {
+                conflicts.push(
+                    Diagnostic::new(
+                        format!(
+                            "{address} refers to {reference}, which is neither in the spec nor in the account"
+                        ),
+                        Some(wanted.location.clone()),
+                    )
+                    .with_hint(format!(
+                        "declare `{}` under `{}s`, or check the name",
+                        reference.name,
+                        reference.kind.as_str()
+                    )),
+                );
+            }
+        }
         for arn in wanted.state.policy_arns() {
             if live.missing_policies.contains(arn) {
                 conflicts.push(
@@ -203,7 +227,13 @@ pub fn plan(
                     } else {
                         found.state.clone()
                     };
-                    let attributes = diff_attributes(Some(&before), Some(&wanted.state));
+                    let mut attributes = diff_attributes(Some(&before), Some(&wanted.state));
+                    let forced_here = forced_by_change(&before, &wanted.state);
+                    for attribute in &mut attributes {
+                        if forced_here.contains(&attribute.name.as_str()) {
+                            attribute.forces_replacement = true;
+                        }
+                    }
                     let forcing: Vec<&str> = attributes
                         .iter()
                         .filter(|a| a.forces_replacement)
@@ -225,11 +255,19 @@ pub fn plan(
                             ),
                         )
                     } else if forcing.is_empty() {
-                        (Action::Update, None)
+                        (Action::Update, update_note(&before, &wanted.state))
                     } else {
+                        let because: BTreeSet<&str> =
+                            forcing.iter().filter_map(|a| forcing_reason(a)).collect();
+                        let because = because.into_iter().collect::<Vec<_>>().join("; ");
+                        let reason = format!("{} cannot change in place", forcing.join(", "));
                         (
                             Action::Replace,
-                            Some(format!("{} cannot change in place", forcing.join(", "))),
+                            Some(if because.is_empty() {
+                                reason
+                            } else {
+                                format!("{reason}: {because}")
+                            }),
                         )
                     };
                     Change {
@@ -315,6 +353,24 @@ pub fn plan(
         );
     }
 
+    // An Elastic IP whose instance is replaced must follow it to the new one, although its
+    // own attributes (the instance's name) do not change.
+    let replaced: BTreeSet<Address> = changes
+        .values()
+        .filter(|c| c.action == Action::Replace)
+        .map(|c| c.address.clone())
+        .collect();
+    for change in changes.values_mut() {
+        if change.action == Action::NoOp
+            && change.address.kind == Kind::ElasticIp
+            && change.depends_on.iter().any(|d| replaced.contains(d))
+        {
+            change.action = Action::Update;
+            change.reason =
+                Some("its instance is replaced: the address is associated with the new one".into());
+        }
+    }
+
     // A resource is deleted only after every change to what refers to it in the account:
     // a group after its members have left it or been deleted.
     let changing: Vec<Address> = changes
@@ -345,6 +401,54 @@ pub fn plan(
         mode,
         changes: changes.into_values().collect(),
     })
+}
+
+/// The desired states with what only the account can settle filled in: the image of an
+/// image lookup (the newest match, unless the instance already runs a matching one, so a new
+/// image release does not replace a working instance), and a root volume size left to the
+/// image. Lookups that match nothing are conflicts.
+fn resolve(
+    desired: &[DesiredResource],
+    live: &LiveState,
+    conflicts: &mut Vec<Diagnostic>,
+) -> Vec<DesiredResource> {
+    desired
+        .iter()
+        .map(|wanted| {
+            let mut wanted = wanted.clone();
+            let ResourceState::Instance(instance) = &mut wanted.state else {
+                return wanted;
+            };
+            let current = match live.resources.get(&wanted.address).map(|r| &r.state) {
+                Some(ResourceState::Instance(current)) => Some(current),
+                _ => None,
+            };
+            if let Some(lookup) = &instance.image_lookup {
+                let candidates = live.images.get(lookup).map(Vec::as_slice).unwrap_or_default();
+                let kept = current
+                    .filter(|c| candidates.iter().any(|image| image.id == c.ami))
+                    .map(|c| c.ami.clone());
+                let newest = candidates
+                    .iter()
+                    .max_by(|a, b| a.created.cmp(&b.created))
+                    .map(|image| image.id.clone());
+                match kept.or(newest) {
+                    Some(id) => instance.ami = id,
+                    None => conflicts.push(
+                        Diagnostic::new(
+                            format!("{}: no image matches: {lookup}", wanted.address),
+                            Some(wanted.location.clone()),
+                        )
+                        .with_hint("check the name pattern and owner (`aws ec2 describe-images --owners OWNER --filters Name=name,Values=PATTERN`)"),
+                    ),
+                }
+            }
+            if instance.root_volume_gb.is_none() {
+                instance.root_volume_gb = current.and_then(|c| c.root_volume_gb);
+            }
+            wanted
+        })
+        .collect()
 }
 
 fn is_blank(value: &Value) -> bool {

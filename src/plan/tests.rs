@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
-use crate::model::{BucketState, LiveResource, PublicAccessBlock, TAG_NAME, TAG_PROJECT};
+use crate::model::{BucketState, Kind, LiveResource, PublicAccessBlock, TAG_NAME, TAG_PROJECT};
 use crate::render;
 use crate::spec;
 
@@ -343,4 +343,136 @@ fn a_missing_managed_policy_is_an_error_at_the_spec_line() {
     live.missing_policies
         .insert("arn:aws:iam::aws:policy/AdministratorAccess".to_string());
     insta::assert_snapshot!(outcome(IAM_SPEC, &live, Mode::Apply));
+}
+
+const LAB_SPEC: &str = "\
+project: lab
+key_pairs:
+  lab-key: {private_key_file: ~/.ssh/lab-key.pem}
+security_groups:
+  ssh-from-home:
+    ingress: [{port: 22, cidr: 203.0.113.7/32}]
+instances:
+  worker:
+    ami: ami-0abcdef1234567890
+    type: m5.xlarge
+    key_pair: lab-key
+    security_groups: [ssh-from-home]
+    root_volume_gb: 50
+    volumes: [{device: /dev/sdf, size_gb: 100}]
+elastic_ips:
+  worker-ip: {instance: worker}
+";
+
+fn edited(from: &str, to: &str) -> String {
+    assert!(LAB_SPEC.contains(from), "{from}");
+    LAB_SPEC.replace(from, to)
+}
+
+#[test]
+fn instance_planner_table() {
+    let live = applied(LAB_SPEC);
+    check("lab_create", LAB_SPEC, &LiveState::default(), Mode::Apply);
+    check("lab_converged", LAB_SPEC, &live, Mode::Apply);
+    check(
+        "instance_type_change_stops_and_starts",
+        &edited("m5.xlarge", "m5.2xlarge"),
+        &live,
+        Mode::Apply,
+    );
+    check(
+        "instance_ami_change_replaces_and_the_address_follows",
+        &edited("ami-0abcdef1234567890", "ami-0fedcba9876543210"),
+        &live,
+        Mode::Apply,
+    );
+    check(
+        "instance_volume_growth_is_in_place",
+        &edited("size_gb: 100", "size_gb: 200").replace("root_volume_gb: 50", "root_volume_gb: 80"),
+        &live,
+        Mode::Apply,
+    );
+    check(
+        "instance_volume_shrink_replaces",
+        &edited("root_volume_gb: 50", "root_volume_gb: 20"),
+        &live,
+        Mode::Apply,
+    );
+    check(
+        "instance_stop",
+        &edited("    volumes:", "    state: stopped\n    volumes:"),
+        &live,
+        Mode::Apply,
+    );
+    check("lab_destroy", LAB_SPEC, &live, Mode::Destroy);
+}
+
+#[test]
+fn an_undeclared_key_pair_that_does_not_exist_is_an_error_at_the_spec_line() {
+    let yaml = "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    key_pair: old-key\n";
+    insta::assert_snapshot!(outcome(yaml, &LiveState::default(), Mode::Apply));
+    // One that exists in the account (whoever owns it) is fine, and is not deleted.
+    let mut live = LiveState::default();
+    live.resources.insert(
+        Address::new(Kind::KeyPair, "old-key"),
+        LiveResource {
+            address: Address::new(Kind::KeyPair, "old-key"),
+            state: ResourceState::KeyPair(crate::model::KeyPairState {
+                tags: BTreeMap::new(),
+                private_key_file: None,
+                public_key_file: None,
+            }),
+            depends_on: Vec::new(),
+        },
+    );
+    let plan = plan_of(yaml, &live, Mode::Apply);
+    assert_eq!(plan.summary().create, 1);
+    assert_eq!(plan.summary().delete, 0);
+}
+
+#[test]
+fn an_image_lookup_keeps_a_matching_image_and_takes_the_newest_for_a_launch() {
+    use crate::model::ImageCandidate;
+    let yaml = "project: lab\ninstances:\n  worker:\n    ami: {name: \"DSI-Template*\", owner: self}\n    type: t3.micro\n";
+    let key = "newest image named `DSI-Template*` owned by self".to_string();
+    let candidates = vec![
+        ImageCandidate {
+            id: "ami-00000001".into(),
+            created: "2026-01-01T00:00:00.000Z".into(),
+        },
+        ImageCandidate {
+            id: "ami-00000002".into(),
+            created: "2026-06-01T00:00:00.000Z".into(),
+        },
+    ];
+    let mut live = LiveState::default();
+    live.images.insert(key.clone(), candidates);
+    let ami_of = |plan: &Plan| match &plan.changes[0].after {
+        Some(ResourceState::Instance(instance)) => instance.ami.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ami_of(&plan_of(yaml, &live, Mode::Apply)), "ami-00000002");
+
+    // An instance launched from the older image still matches: no replacement.
+    let (_, desired) = desired_of(yaml);
+    let ResourceState::Instance(mut running) = desired[0].state.clone() else {
+        panic!("instance")
+    };
+    running.ami = "ami-00000001".into();
+    running.image_lookup = None;
+    live.resources.insert(
+        desired[0].address.clone(),
+        LiveResource {
+            address: desired[0].address.clone(),
+            state: ResourceState::Instance(running),
+            depends_on: Vec::new(),
+        },
+    );
+    let plan = plan_of(yaml, &live, Mode::Apply);
+    assert!(!plan.has_changes(), "{:?}", plan.changes[0]);
+
+    // No match at all is an error pointing at the instance.
+    live.images.insert(key, Vec::new());
+    live.resources.clear();
+    insta::assert_snapshot!(outcome(yaml, &live, Mode::Apply));
 }

@@ -7,6 +7,7 @@
 
 mod ec2;
 mod iam;
+mod instances;
 mod source;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub use iam::{
     check_account_alias, is_iam_name, is_managed_policy_arn, AccountSpec, AliasSpec, GroupSpec,
     PasswordPolicySpec, UserSpec,
 };
+pub use instances::{is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, InstanceSpec, UserData};
 pub use source::{Position, SourceIndex};
 
 /// Tag keys with this prefix belong to tether; users may not set them.
@@ -31,7 +33,7 @@ const MAX_USER_TAGS: usize = 47;
 
 /// Sections of the spec format that later versions implement; naming one gets a clearer hint
 /// than "unknown field".
-const FUTURE_SECTIONS: [&str; 4] = ["instances", "elastic_ips", "ssh", "jobs"];
+const FUTURE_SECTIONS: [&str; 2] = ["ssh", "jobs"];
 
 /// A validated spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +57,10 @@ pub struct Spec {
     pub key_pairs: BTreeMap<String, KeyPairSpec>,
     /// `security_groups`, by name.
     pub security_groups: BTreeMap<String, SecurityGroupSpec>,
+    /// `instances`, by name.
+    pub instances: BTreeMap<String, InstanceSpec>,
+    /// `elastic_ips`, by name.
+    pub elastic_ips: BTreeMap<String, ElasticIpSpec>,
 }
 
 /// `secrets_dir` when the spec does not set one.
@@ -129,6 +135,10 @@ struct RawSpec {
     key_pairs: BTreeMap<String, Option<ec2::RawKeyPair>>,
     #[serde(default)]
     security_groups: BTreeMap<String, Option<ec2::RawSecurityGroup>>,
+    #[serde(default)]
+    instances: BTreeMap<String, instances::RawInstance>,
+    #[serde(default)]
+    elastic_ips: BTreeMap<String, Option<instances::RawElasticIp>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -292,6 +302,8 @@ impl Checker<'_> {
         let (groups, users) = self.check_iam(raw.iam);
         let key_pairs = self.check_key_pairs(raw.key_pairs);
         let security_groups = self.check_security_groups(raw.security_groups);
+        let instances = self.check_instances(raw.instances);
+        let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));
         }
@@ -308,6 +320,8 @@ impl Checker<'_> {
                 .unwrap_or_else(|| DEFAULT_SECRETS_DIR.to_string()),
             key_pairs,
             security_groups,
+            instances,
+            elastic_ips,
         })
     }
 

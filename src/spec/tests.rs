@@ -16,7 +16,7 @@ fn bad_input_is_reported_with_its_position() {
         ("empty_file", "\n"),
         ("malformed_yaml", "project: lab\nbuckets:\n  data: {public_read: true\n"),
         ("unknown_top_level_key", "project: lab\nbukets:\n  data: {}\n"),
-        ("future_section", "project: lab\ninstances:\n  worker: {}\n"),
+        ("future_section", "project: lab\nssh:\n  hosts: {}\n"),
         ("unknown_bucket_key", "project: lab\nbuckets:\n  data:\n    public-read: true\n"),
         ("wrong_type", "project: lab\nbuckets:\n  data:\n    force_destroy: maybe\n"),
         ("missing_project", "region: us-east-1\n"),
@@ -93,6 +93,30 @@ fn bad_input_is_reported_with_its_position() {
         (
             "security_group_name_like_an_id",
             "project: lab\nsecurity_groups:\n  sg-home: {}\n",
+        ),
+        (
+            "instance_bad_ami_and_type",
+            "project: lab\ninstances:\n  worker:\n    ami: ubuntu-22.04\n    type: M5 Large\n",
+        ),
+        (
+            "instance_max_price_without_spot",
+            "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    max_price: \"0.10\"\n",
+        ),
+        (
+            "instance_bad_volumes",
+            "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    root_volume_gb: 0\n    volumes:\n      - {device: /dev/nvme1n1, size_gb: 100}\n      - {device: /dev/sdg, size_gb: 20000, type: gp9}\n",
+        ),
+        (
+            "instance_bad_image_lookup_owner",
+            "project: lab\ninstances:\n  worker:\n    ami: {name: \"DSI-Template*\", owner: me}\n    type: t3.micro\n",
+        ),
+        (
+            "instance_without_ami",
+            "project: lab\ninstances:\n  worker:\n    type: t3.micro\n",
+        ),
+        (
+            "elastic_ip_for_undeclared_instance",
+            "project: lab\nelastic_ips:\n  worker-ip: {instance: wroker}\n",
         ),
         (
             "several_errors_at_once",

@@ -1,0 +1,406 @@
+//! Carrying out the instance and Elastic IP operations, each safe to repeat.
+//!
+//! Instances and addresses have no names in EC2, so every operation first finds the
+//! project's resource by its tags. That is what makes a launch idempotent across runs: an
+//! apply that crashed after RunInstances finds the instance (tagged in the launch call
+//! itself) and does not launch a second one. Within one run, the client token covers a
+//! retried RunInstances call whose answer was lost.
+
+use super::StepFailure;
+use crate::aws::{AwsError, AwsErrorKind, Cloud, InstanceInfo, LaunchRequest, WAIT_TIMEOUT};
+use crate::model::{Market, TAG_NAME, TAG_PROJECT};
+
+use super::steps::Launch;
+
+fn refused(operation: &'static str, resource: String, message: String) -> StepFailure {
+    StepFailure::Aws(AwsError {
+        operation,
+        resource,
+        code: None,
+        message,
+        kind: AwsErrorKind::Service,
+    })
+}
+
+/// Finds the project's instance of this name or launches it, then waits until it runs.
+pub(super) async fn launch(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    launch: &Launch,
+) -> Result<(), StepFailure> {
+    let instance = match cloud.find_instance(project, name).await? {
+        Some(found) => found,
+        None => {
+            let request = launch_request(cloud, name, launch).await?;
+            let mut id = cloud.run_instance(name, &request).await?;
+            // A client token reused after its instance was terminated (the same name
+            // destroyed and declared again) answers with that dead instance: launch anew
+            // with a token of its own.
+            if is_gone(cloud, name, &id).await? {
+                let fresh = LaunchRequest {
+                    client_token: format!("{}-{}", request.client_token, nonce()?),
+                    ..request
+                };
+                id = cloud.run_instance(name, &fresh).await?;
+            }
+            cloud
+                .wait_for_instance(name, &id, &["running", "stopped", "stopping"], WAIT_TIMEOUT)
+                .await?
+        }
+    };
+    // An instance found stopped (or stopping) is left to the state operations that follow.
+    if instance.state == "pending" {
+        cloud
+            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn is_gone(cloud: &Cloud, name: &str, id: &str) -> Result<bool, AwsError> {
+    let any_state = [
+        "pending",
+        "running",
+        "stopping",
+        "stopped",
+        "shutting-down",
+        "terminated",
+    ];
+    let info = cloud
+        .wait_for_instance(name, id, &any_state, WAIT_TIMEOUT)
+        .await?;
+    Ok(matches!(
+        info.state.as_str(),
+        "shutting-down" | "terminated"
+    ))
+}
+
+fn nonce() -> Result<String, StepFailure> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|error| {
+        refused(
+            "RunInstances",
+            String::new(),
+            format!("no randomness for a client token: {error}"),
+        )
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Resolves what RunInstances needs from the account (security group ids, the image's root
+/// device) and the disk (user data, which must be what the plan saw).
+async fn launch_request(
+    cloud: &Cloud,
+    name: &str,
+    launch: &Launch,
+) -> Result<LaunchRequest, StepFailure> {
+    let address = format!("instance.{name}");
+    let security_group_ids = cloud
+        .security_group_ids(&address, &launch.security_groups)
+        .await?;
+    let root_volume = match launch.root_volume_gb {
+        None => None,
+        Some(size) => {
+            let images = cloud.images(vec![launch.ami.clone()]).await?;
+            let device = images
+                .get(&launch.ami)
+                .and_then(|(_, root)| root.clone())
+                .ok_or_else(|| {
+                    refused(
+                        "DescribeImages",
+                        address.clone(),
+                        format!("image {} does not exist, or has no root device", launch.ami),
+                    )
+                })?;
+            Some((device, size))
+        }
+    };
+    let user_data = match &launch.user_data_file {
+        None => None,
+        Some(path) => {
+            let content = std::fs::read(path).map_err(|source| StepFailure::ReadFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            if Some(crate::plan::sha256_hex(&content)) != launch.user_data_sha256 {
+                return Err(refused(
+                    "RunInstances",
+                    address,
+                    format!(
+                        "the user data file {} changed since the plan was made; nothing was launched",
+                        path.display()
+                    ),
+                ));
+            }
+            Some(content)
+        }
+    };
+    Ok(LaunchRequest {
+        ami: launch.ami.clone(),
+        instance_type: launch.instance_type.clone(),
+        spot: launch.market == Market::Spot,
+        max_price: launch.max_price.clone(),
+        key_pair: launch.key_pair.clone(),
+        security_group_ids,
+        root_volume,
+        volumes: launch
+            .volumes
+            .iter()
+            .map(|(device, v)| (device.clone(), v.size_gb, v.volume_type.clone()))
+            .collect(),
+        user_data,
+        tags: launch.tags.clone(),
+        client_token: launch.client_token.clone(),
+    })
+}
+
+async fn existing(
+    cloud: &Cloud,
+    operation: &'static str,
+    project: &str,
+    name: &str,
+) -> Result<InstanceInfo, AwsError> {
+    cloud.existing_instance(operation, project, name).await
+}
+
+/// Stops the instance unless it is stopped already, and waits until it is.
+pub(super) async fn stop(cloud: &Cloud, project: &str, name: &str) -> Result<(), StepFailure> {
+    let instance = existing(cloud, "StopInstances", project, name).await?;
+    if instance.state == "pending" {
+        cloud
+            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT)
+            .await?;
+    }
+    if instance.state != "stopped" {
+        if instance.state != "stopping" {
+            cloud.stop_instance(name, &instance.id).await?;
+        }
+        cloud
+            .wait_for_instance(name, &instance.id, &["stopped"], WAIT_TIMEOUT)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Starts the instance unless it runs already, and waits until it does.
+pub(super) async fn start(cloud: &Cloud, project: &str, name: &str) -> Result<(), StepFailure> {
+    let instance = existing(cloud, "StartInstances", project, name).await?;
+    if instance.state == "stopping" {
+        cloud
+            .wait_for_instance(name, &instance.id, &["stopped"], WAIT_TIMEOUT)
+            .await?;
+    }
+    if instance.state != "running" {
+        if instance.state != "pending" {
+            cloud.start_instance(name, &instance.id).await?;
+        }
+        cloud
+            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn set_type(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    instance_type: &str,
+) -> Result<(), StepFailure> {
+    let instance = existing(cloud, "ModifyInstanceAttribute", project, name).await?;
+    if instance.instance_type != instance_type {
+        cloud
+            .set_instance_type(name, &instance.id, instance_type)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn set_security_groups(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    groups: &std::collections::BTreeSet<String>,
+) -> Result<(), StepFailure> {
+    let instance = existing(cloud, "ModifyInstanceAttribute", project, name).await?;
+    let ids = cloud
+        .security_group_ids(&format!("instance.{name}"), groups)
+        .await?;
+    cloud
+        .set_instance_security_groups(name, &instance.id, ids)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn modify_volume(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    device: Option<&str>,
+    size_gb: i32,
+    volume_type: Option<&str>,
+) -> Result<(), StepFailure> {
+    let instance = existing(cloud, "ModifyVolume", project, name).await?;
+    let device = device
+        .or(instance.root_device.as_deref())
+        .unwrap_or_default();
+    let volume = instance.devices.get(device).ok_or_else(|| {
+        refused(
+            "ModifyVolume",
+            format!("instance.{name}"),
+            format!("the instance has no volume at {device}"),
+        )
+    })?;
+    cloud
+        .modify_volume(name, volume, size_gb, volume_type)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn set_tags(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+    remove: &[String],
+) -> Result<(), StepFailure> {
+    let instance = existing(cloud, "CreateTags", project, name).await?;
+    cloud
+        .set_instance_tags(name, &instance.id, tags, remove)
+        .await?;
+    Ok(())
+}
+
+/// Cancels spot requests first (a persistent request would launch a replacement), then
+/// terminates every instance of the name and waits until all are gone.
+pub(super) async fn terminate(cloud: &Cloud, project: &str, name: &str) -> Result<(), StepFailure> {
+    for instance in cloud.project_instances(project, Some(name)).await? {
+        if let Some(request) = &instance.spot_request_id {
+            cloud.cancel_spot_request(name, request).await?;
+        }
+        cloud.terminate_instance(name, &instance.id).await?;
+        cloud
+            .wait_for_termination(name, &instance.id, WAIT_TIMEOUT)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn allocate_address(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<(), StepFailure> {
+    // AllocateAddress takes no client token: finding the tagged address is what keeps a
+    // repeated step from allocating a second one.
+    if cloud.find_address(project, name).await?.is_none() {
+        cloud.allocate_address(name, tags).await?;
+    }
+    Ok(())
+}
+
+/// Associates the address with the instance once the instance runs (or is stopped). An
+/// address on another instance is moved only when `replacing` says the plan saw it there.
+pub(super) async fn associate_address(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    instance_name: &str,
+    replacing: Option<&str>,
+) -> Result<(), StepFailure> {
+    let resource = format!("elastic_ip.{name}");
+    let address = cloud.find_address(project, name).await?.ok_or_else(|| {
+        refused(
+            "AssociateAddress",
+            resource.clone(),
+            "the address does not exist".into(),
+        )
+    })?;
+    let instance = existing(cloud, "AssociateAddress", project, instance_name).await?;
+    let instance = cloud
+        .wait_for_instance(
+            instance_name,
+            &instance.id,
+            &["running", "stopped"],
+            WAIT_TIMEOUT,
+        )
+        .await?;
+    match (&address.instance_id, &address.association_id) {
+        (Some(current), _) if *current == instance.id => return Ok(()),
+        (Some(current), Some(association)) => {
+            let holder = cloud.instance_tags(current).await?;
+            let seen_by_plan = replacing.is_some_and(|expected| {
+                expected == current
+                    || (holder.get(TAG_PROJECT).map(String::as_str) == Some(project)
+                        && holder.get(TAG_NAME).map(String::as_str) == Some(expected))
+            });
+            if !seen_by_plan {
+                return Err(refused(
+                    "AssociateAddress",
+                    resource,
+                    format!(
+                        "the address is associated with {current}, which the plan did not expect; tether never moves an address away from an instance silently"
+                    ),
+                ));
+            }
+            cloud.disassociate_address(name, association).await?;
+        }
+        _ => {}
+    }
+    cloud
+        .associate_address(name, &address.allocation_id, &instance.id)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn disassociate_address(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+) -> Result<(), StepFailure> {
+    if let Some(association) = cloud
+        .find_address(project, name)
+        .await?
+        .and_then(|a| a.association_id)
+    {
+        cloud.disassociate_address(name, &association).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn release_address(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+) -> Result<(), StepFailure> {
+    let Some(address) = cloud.find_address(project, name).await? else {
+        return Ok(());
+    };
+    if let Some(association) = &address.association_id {
+        cloud.disassociate_address(name, association).await?;
+    }
+    cloud.release_address(name, &address.allocation_id).await?;
+    Ok(())
+}
+
+pub(super) async fn set_address_tags(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+    remove: &[String],
+) -> Result<(), StepFailure> {
+    let address = cloud.find_address(project, name).await?.ok_or_else(|| {
+        refused(
+            "CreateTags",
+            format!("elastic_ip.{name}"),
+            "the address does not exist".into(),
+        )
+    })?;
+    cloud
+        .set_address_tags(name, &address.allocation_id, tags, remove)
+        .await?;
+    Ok(())
+}

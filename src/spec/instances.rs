@@ -1,0 +1,528 @@
+//! The `instances:` and `elastic_ips:` sections of the spec, and what EC2 would reject in
+//! them, checked before any call: image ids, instance type names, spot prices, volumes,
+//! references between the sections.
+//!
+//! Whether a key pair or security group that the spec does not declare exists in the
+//! account is for the planner to say; whether a named image exists too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{Checker, Spec, SpecError};
+use crate::diagnostic::{Diagnostic, Location};
+use crate::model::{ImageLookup, Market, RunState, VolumeState};
+
+/// EBS volume sizes AWS accepts, in GiB.
+const VOLUME_SIZES: std::ops::RangeInclusive<i64> = 1..=16_384;
+/// EBS volume types.
+const VOLUME_TYPES: [&str; 7] = ["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"];
+/// EC2 refuses user data larger than this (before base64).
+const MAX_USER_DATA: usize = 16 * 1024;
+
+/// One entry of `instances`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceSpec {
+    pub name: String,
+    pub ami: AmiSpec,
+    pub instance_type: String,
+    pub market: Market,
+    pub max_price: Option<String>,
+    pub key_pair: Option<String>,
+    pub security_groups: BTreeSet<String>,
+    pub root_volume_gb: Option<i32>,
+    /// By device name.
+    pub volumes: BTreeMap<String, VolumeState>,
+    pub user_data: Option<UserData>,
+    pub state: RunState,
+    /// The user's tags; `Name` defaults to the instance's key in the spec.
+    pub tags: BTreeMap<String, String>,
+    pub location: Location,
+}
+
+/// Which image an instance runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AmiSpec {
+    Id(String),
+    /// The newest image matching a name pattern among one owner's.
+    Newest(ImageLookup),
+}
+
+/// An instance's user data: a file, relative to the spec's directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserData {
+    /// As written in the spec.
+    pub file: String,
+    /// The file's path, resolved against the spec's directory by [`Spec::read_files`].
+    pub path: Option<String>,
+    /// The file's bytes, once [`Spec::read_files`] has read them.
+    pub content: Option<Vec<u8>>,
+    pub location: Location,
+}
+
+/// One entry of `elastic_ips`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ElasticIpSpec {
+    pub name: String,
+    /// The declared instance it is associated with.
+    pub instance: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub location: Location,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInstance {
+    ami: RawAmi,
+    #[serde(rename = "type")]
+    instance_type: String,
+    #[serde(default = "on_demand")]
+    market: Market,
+    #[serde(default)]
+    max_price: Option<String>,
+    #[serde(default)]
+    key_pair: Option<String>,
+    #[serde(default)]
+    security_groups: Vec<String>,
+    #[serde(default)]
+    root_volume_gb: Option<i64>,
+    #[serde(default)]
+    volumes: Vec<RawVolume>,
+    #[serde(default)]
+    user_data: Option<String>,
+    #[serde(default = "running")]
+    state: RunState,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+fn on_demand() -> Market {
+    Market::OnDemand
+}
+
+fn running() -> RunState {
+    RunState::Running
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawAmi {
+    Id(String),
+    Lookup(RawImageLookup),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImageLookup {
+    name: String,
+    owner: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVolume {
+    device: String,
+    size_gb: i64,
+    #[serde(default = "gp3", rename = "type")]
+    volume_type: String,
+}
+
+fn gp3() -> String {
+    "gp3".to_string()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawElasticIp {
+    #[serde(default)]
+    instance: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// `ami-` and 8 or 17 lower-case hex digits.
+pub fn is_ami_id(id: &str) -> bool {
+    id.strip_prefix("ami-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+/// `family.size`: `m5.xlarge`, `t3a.micro`, `u-6tb1.metal`, `c7gn.16xlarge`.
+pub fn is_instance_type(name: &str) -> bool {
+    let Some((family, size)) = name.split_once('.') else {
+        return false;
+    };
+    let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    family.starts_with(|c: char| c.is_ascii_lowercase())
+        && family.chars().all(|c| lower_alnum(c) || c == '-')
+        && !family.ends_with('-')
+        && !size.is_empty()
+        && size.chars().all(lower_alnum)
+}
+
+/// `/dev/sdf`, `/dev/xvdb`, `/dev/nvme1n1` is not accepted: EC2 names devices `sd*`/`xvd*`.
+fn is_device_name(device: &str) -> bool {
+    let letters = device
+        .strip_prefix("/dev/sd")
+        .or_else(|| device.strip_prefix("/dev/xvd"));
+    letters.is_some_and(|rest| {
+        let mut chars = rest.chars();
+        chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    })
+}
+
+/// A spot price: a positive decimal number of dollars.
+fn is_price(price: &str) -> bool {
+    let mut parts = price.splitn(2, '.');
+    let whole = parts.next().unwrap_or_default();
+    let fraction = parts.next().unwrap_or("0");
+    !whole.is_empty()
+        && whole.chars().all(|c| c.is_ascii_digit())
+        && !fraction.is_empty()
+        && fraction.chars().all(|c| c.is_ascii_digit())
+        && price.chars().any(|c| ('1'..='9').contains(&c))
+}
+
+fn is_image_owner(owner: &str) -> bool {
+    matches!(owner, "self" | "amazon" | "aws-marketplace")
+        || (owner.len() == 12 && owner.chars().all(|c| c.is_ascii_digit()))
+}
+
+impl Checker<'_> {
+    pub(super) fn check_instances(
+        &mut self,
+        raw: BTreeMap<String, RawInstance>,
+    ) -> BTreeMap<String, InstanceSpec> {
+        let mut instances = BTreeMap::new();
+        for (name, instance) in raw {
+            let location = self.key_location(&["instances", name.as_str()]);
+            if name.is_empty()
+                || name.len() > 128
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                self.error(
+                    location.clone(),
+                    format!("invalid instance name `{name}`"),
+                    Some("instance names are 1-128 letters, digits, `-` and `_`".into()),
+                );
+            }
+            let ami = match instance.ami {
+                RawAmi::Id(id) => {
+                    if !is_ami_id(&id) {
+                        let location = self.value_location(&["instances", &name, "ami"]);
+                        self.error(
+                            location,
+                            format!("`{id}` is not an AMI id"),
+                            Some("AMI ids are `ami-` and 8 or 17 hex digits; or look one up by name: `ami: {name: \"my-image-*\", owner: self}`".into()),
+                        );
+                    }
+                    AmiSpec::Id(id)
+                }
+                RawAmi::Lookup(lookup) => {
+                    if !is_image_owner(&lookup.owner) {
+                        let location = self.value_location(&["instances", &name, "ami", "owner"]);
+                        self.error(
+                            location,
+                            format!("`{}` is not an image owner", lookup.owner),
+                            Some(
+                                "use `self`, `amazon`, `aws-marketplace` or a 12-digit account id"
+                                    .into(),
+                            ),
+                        );
+                    }
+                    if lookup.name.is_empty() {
+                        let location = self.value_location(&["instances", &name, "ami", "name"]);
+                        self.error(location, "the image name pattern is empty".into(), None);
+                    }
+                    AmiSpec::Newest(ImageLookup {
+                        name: lookup.name,
+                        owner: lookup.owner,
+                    })
+                }
+            };
+            if !is_instance_type(&instance.instance_type) {
+                let location = self.value_location(&["instances", &name, "type"]);
+                self.error(
+                    location,
+                    format!("`{}` is not an instance type", instance.instance_type),
+                    Some(
+                        "instance types are a family and a size, like `t3.micro` or `m5.xlarge`"
+                            .into(),
+                    ),
+                );
+            }
+            if let Some(price) = &instance.max_price {
+                if instance.market != Market::Spot {
+                    let location = self.key_location(&["instances", &name, "max_price"]);
+                    self.error(
+                        location,
+                        "`max_price` applies only to spot instances".into(),
+                        Some("add `market: spot`, or remove `max_price`".into()),
+                    );
+                } else if !is_price(price) {
+                    let location = self.value_location(&["instances", &name, "max_price"]);
+                    self.error(
+                        location,
+                        format!("`{price}` is not a price"),
+                        Some("write dollars per hour as a quoted decimal, like \"0.10\"".into()),
+                    );
+                }
+            }
+            // An undeclared key pair or security group may exist in the account: the planner
+            // checks that.
+            if let Some(key) = &instance.key_pair {
+                if key.is_empty() {
+                    let location = self.value_location(&["instances", &name, "key_pair"]);
+                    self.error(location, "the key pair name is empty".into(), None);
+                }
+            }
+            let root_volume_gb = instance.root_volume_gb.and_then(|size| {
+                if VOLUME_SIZES.contains(&size) {
+                    i32::try_from(size).ok()
+                } else {
+                    let location = self.value_location(&["instances", &name, "root_volume_gb"]);
+                    self.error(
+                        location,
+                        format!("{size} GiB is not a volume size"),
+                        Some("EBS volumes are 1 to 16384 GiB".into()),
+                    );
+                    None
+                }
+            });
+            let mut volumes = BTreeMap::new();
+            for (index, volume) in instance.volumes.into_iter().enumerate() {
+                let index = index.to_string();
+                let path = |field: &'static str| {
+                    ["instances", name.as_str(), "volumes", index.as_str(), field]
+                };
+                if !is_device_name(&volume.device) {
+                    let location = self.value_location(&path("device"));
+                    self.error(
+                        location,
+                        format!("`{}` is not a device name", volume.device),
+                        Some("name extra volumes `/dev/sdf` to `/dev/sdp`".into()),
+                    );
+                }
+                let size_gb = match i32::try_from(volume.size_gb) {
+                    Ok(size) if VOLUME_SIZES.contains(&volume.size_gb) => size,
+                    _ => {
+                        let location = self.value_location(&path("size_gb"));
+                        self.error(
+                            location,
+                            format!("{} GiB is not a volume size", volume.size_gb),
+                            Some("EBS volumes are 1 to 16384 GiB".into()),
+                        );
+                        0
+                    }
+                };
+                if !VOLUME_TYPES.contains(&volume.volume_type.as_str()) {
+                    let location = self.value_location(&path("type"));
+                    self.error(
+                        location,
+                        format!("`{}` is not an EBS volume type", volume.volume_type),
+                        Some(format!("use one of {}", VOLUME_TYPES.join(", "))),
+                    );
+                }
+                let state = VolumeState {
+                    size_gb,
+                    volume_type: volume.volume_type,
+                };
+                if volumes.insert(volume.device.clone(), state).is_some() {
+                    let location = self.value_location(&path("device"));
+                    self.error(
+                        location,
+                        format!("device `{}` is given twice", volume.device),
+                        None,
+                    );
+                }
+            }
+            let user_data = instance.user_data.map(|file| UserData {
+                file,
+                path: None,
+                content: None,
+                location: self.value_location(&["instances", &name, "user_data"]),
+            });
+            self.check_tags(&["instances", name.as_str()], &instance.tags);
+            let mut tags = instance.tags;
+            tags.entry("Name".to_string())
+                .or_insert_with(|| name.clone());
+            instances.insert(
+                name.clone(),
+                InstanceSpec {
+                    name,
+                    ami,
+                    instance_type: instance.instance_type,
+                    market: instance.market,
+                    max_price: instance.max_price,
+                    key_pair: instance.key_pair,
+                    security_groups: instance.security_groups.into_iter().collect(),
+                    root_volume_gb,
+                    volumes,
+                    user_data,
+                    state: instance.state,
+                    tags,
+                    location,
+                },
+            );
+        }
+        instances
+    }
+
+    pub(super) fn check_elastic_ips(
+        &mut self,
+        raw: BTreeMap<String, Option<RawElasticIp>>,
+        instances: &BTreeMap<String, InstanceSpec>,
+    ) -> BTreeMap<String, ElasticIpSpec> {
+        let mut addresses = BTreeMap::new();
+        let mut taken: BTreeMap<String, String> = BTreeMap::new();
+        for (name, address) in raw {
+            let address = address.unwrap_or_default();
+            let location = self.key_location(&["elastic_ips", name.as_str()]);
+            if name.is_empty() || name.len() > 128 || !name.is_ascii() {
+                self.error(
+                    location.clone(),
+                    format!("invalid Elastic IP name `{name}`"),
+                    Some("names are 1-128 ASCII characters".into()),
+                );
+            }
+            if let Some(instance) = &address.instance {
+                let instance_location =
+                    self.value_location(&["elastic_ips", name.as_str(), "instance"]);
+                if !instances.contains_key(instance) {
+                    self.error(
+                        instance_location,
+                        format!("Elastic IP `{name}` names instance `{instance}`, which is not declared"),
+                        Some(format!("declare `{instance}` under `instances`, or fix the name")),
+                    );
+                } else if let Some(other) = taken.insert(instance.clone(), name.clone()) {
+                    self.error(
+                        instance_location,
+                        format!("Elastic IPs `{other}` and `{name}` both name instance `{instance}`"),
+                        Some("an instance has one public address: give each Elastic IP its own instance".into()),
+                    );
+                }
+            }
+            self.check_tags(&["elastic_ips", name.as_str()], &address.tags);
+            addresses.insert(
+                name.clone(),
+                ElasticIpSpec {
+                    name,
+                    instance: address.instance,
+                    tags: address.tags,
+                    location,
+                },
+            );
+        }
+        addresses
+    }
+}
+
+impl Spec {
+    /// The image lookups of the spec's instances, each once.
+    pub fn image_lookups(&self) -> Vec<ImageLookup> {
+        let lookups: BTreeSet<&ImageLookup> = self
+            .instances
+            .values()
+            .filter_map(|instance| match &instance.ami {
+                AmiSpec::Newest(lookup) => Some(lookup),
+                AmiSpec::Id(_) => None,
+            })
+            .collect();
+        lookups.into_iter().cloned().collect()
+    }
+
+    /// Reads the files the spec names for their contents (user data), relative to
+    /// `base_dir`, through `read`: the caller decides how files are read, so the spec
+    /// module stays free of I/O. Every file that cannot be read is reported at its line.
+    pub fn read_files(
+        &mut self,
+        base_dir: &Path,
+        read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<(), SpecError> {
+        let mut problems = Vec::new();
+        for instance in self.instances.values_mut() {
+            let Some(user_data) = &mut instance.user_data else {
+                continue;
+            };
+            let path = base_dir.join(&user_data.file);
+            match read(&path) {
+                Ok(content) if content.len() > MAX_USER_DATA => problems.push(
+                    Diagnostic::new(
+                        format!(
+                            "user data `{}` is {} bytes; EC2 takes at most {MAX_USER_DATA}",
+                            user_data.file,
+                            content.len()
+                        ),
+                        Some(user_data.location.clone()),
+                    )
+                    .with_hint("have the script fetch the rest (from S3, say) when it runs"),
+                ),
+                Ok(content) => {
+                    user_data.path = Some(path.display().to_string());
+                    user_data.content = Some(content);
+                }
+                Err(error) => problems.push(
+                    Diagnostic::new(
+                        format!("cannot read user data `{}`: {error}", path.display()),
+                        Some(user_data.location.clone()),
+                    )
+                    .with_hint("paths are relative to the spec file's directory"),
+                ),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecError::Invalid(problems))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ami_ids_have_8_or_17_hex_digits() {
+        assert!(is_ami_id("ami-0abcdef1234567890"));
+        assert!(is_ami_id("ami-12c6146b"));
+        assert!(!is_ami_id("ami-12C6146B"));
+        assert!(!is_ami_id("ami-123"));
+        assert!(!is_ami_id("ubuntu-22.04"));
+    }
+
+    #[test]
+    fn instance_types_are_family_dot_size() {
+        for good in ["m5.xlarge", "t3a.micro", "u-6tb1.metal", "c7gn.16xlarge"] {
+            assert!(is_instance_type(good), "{good}");
+        }
+        for bad in ["m5", "M5.large", "m5.", ".large", "m5-.large", "m5.x-large"] {
+            assert!(!is_instance_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prices_are_positive_decimals() {
+        assert!(is_price("0.10"));
+        assert!(is_price("2"));
+        assert!(!is_price("0"));
+        assert!(!is_price("-1"));
+        assert!(!is_price("0.1.2"));
+        assert!(!is_price("ten"));
+    }
+
+    #[test]
+    fn devices_are_sd_or_xvd() {
+        assert!(is_device_name("/dev/sdf"));
+        assert!(is_device_name("/dev/xvdb"));
+        assert!(!is_device_name("/dev/nvme1n1"));
+        assert!(!is_device_name("sdf"));
+    }
+}
