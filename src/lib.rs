@@ -8,6 +8,7 @@ pub mod apply;
 pub mod audit;
 pub mod aws;
 pub mod diagnostic;
+pub mod jobs;
 pub mod live;
 pub mod model;
 pub mod plan;

@@ -451,3 +451,50 @@ fn a_reference_to_a_group_that_is_nowhere_is_an_error_at_the_spec_line() {
         .expect_stderr("tether.yaml:4:3");
     assert!(live_instances(&moto.ec2()).is_empty());
 }
+
+/// An address moved to another instance outside tether is never moved back silently: the
+/// plan shows the move, naming the instance it is on now.
+#[test]
+fn an_address_moved_out_of_band_shows_in_the_plan_before_it_is_moved_back() {
+    let moto = Moto::start();
+    lab(&moto);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let ec2 = moto.ec2();
+    let worker = live_instances(&ec2)[0].id.clone();
+    let other = block_on(async {
+        let out = ec2
+            .run_instances()
+            .image_id(TRUSTY)
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .expect("someone else's instance");
+        let other = out.instances()[0].instance_id().expect("id").to_string();
+        let allocation = ec2
+            .describe_addresses()
+            .send()
+            .await
+            .expect("addresses")
+            .addresses()[0]
+            .allocation_id()
+            .expect("allocation")
+            .to_string();
+        ec2.associate_address()
+            .allocation_id(allocation)
+            .instance_id(&other)
+            .allow_reassociation(true)
+            .send()
+            .await
+            .expect("moved by hand");
+        other
+    });
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(2)
+        .expect_stderr("~ elastic_ip.worker-ip  (update in place)")
+        .expect_stderr(&format!("~ instance = \"{other}\" -> \"worker\""));
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(addresses(&ec2)[0].1.as_deref(), Some(worker.as_str()));
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

@@ -7,7 +7,9 @@
 //! retried RunInstances call whose answer was lost.
 
 use super::StepFailure;
-use crate::aws::{AwsError, AwsErrorKind, Cloud, InstanceInfo, LaunchRequest, WAIT_TIMEOUT};
+use crate::aws::{
+    AwsError, AwsErrorKind, Cloud, InstanceInfo, LaunchRequest, OnWait, WAIT_TIMEOUT,
+};
 use crate::model::{Market, TAG_NAME, TAG_PROJECT};
 
 use super::steps::Launch;
@@ -25,6 +27,7 @@ fn refused(operation: &'static str, resource: String, message: String) -> StepFa
 /// Finds the project's instance of this name or launches it, then waits until it runs.
 pub(super) async fn launch(
     cloud: &Cloud,
+    on_wait: OnWait<'_>,
     project: &str,
     name: &str,
     launch: &Launch,
@@ -37,7 +40,7 @@ pub(super) async fn launch(
             // A client token reused after its instance was terminated (the same name
             // destroyed and declared again) answers with that dead instance: launch anew
             // with a token of its own.
-            if is_gone(cloud, name, &id).await? {
+            if is_gone(cloud, on_wait, name, &id).await? {
                 let fresh = LaunchRequest {
                     client_token: format!("{}-{}", request.client_token, nonce()?),
                     ..request
@@ -45,20 +48,31 @@ pub(super) async fn launch(
                 id = cloud.run_instance(name, &fresh).await?;
             }
             cloud
-                .wait_for_instance(name, &id, &["running", "stopped", "stopping"], WAIT_TIMEOUT)
+                .wait_for_instance(
+                    name,
+                    &id,
+                    &["running", "stopped", "stopping"],
+                    WAIT_TIMEOUT,
+                    on_wait,
+                )
                 .await?
         }
     };
     // An instance found stopped (or stopping) is left to the state operations that follow.
     if instance.state == "pending" {
         cloud
-            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT)
+            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT, on_wait)
             .await?;
     }
     Ok(())
 }
 
-async fn is_gone(cloud: &Cloud, name: &str, id: &str) -> Result<bool, AwsError> {
+async fn is_gone(
+    cloud: &Cloud,
+    on_wait: OnWait<'_>,
+    name: &str,
+    id: &str,
+) -> Result<bool, AwsError> {
     let any_state = [
         "pending",
         "running",
@@ -68,7 +82,7 @@ async fn is_gone(cloud: &Cloud, name: &str, id: &str) -> Result<bool, AwsError> 
         "terminated",
     ];
     let info = cloud
-        .wait_for_instance(name, id, &any_state, WAIT_TIMEOUT)
+        .wait_for_instance(name, id, &any_state, WAIT_TIMEOUT, on_wait)
         .await?;
     Ok(matches!(
         info.state.as_str(),
@@ -165,11 +179,16 @@ async fn existing(
 }
 
 /// Stops the instance unless it is stopped already, and waits until it is.
-pub(super) async fn stop(cloud: &Cloud, project: &str, name: &str) -> Result<(), StepFailure> {
+pub(super) async fn stop(
+    cloud: &Cloud,
+    on_wait: OnWait<'_>,
+    project: &str,
+    name: &str,
+) -> Result<(), StepFailure> {
     let instance = existing(cloud, "StopInstances", project, name).await?;
     if instance.state == "pending" {
         cloud
-            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT)
+            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT, on_wait)
             .await?;
     }
     if instance.state != "stopped" {
@@ -177,18 +196,23 @@ pub(super) async fn stop(cloud: &Cloud, project: &str, name: &str) -> Result<(),
             cloud.stop_instance(name, &instance.id).await?;
         }
         cloud
-            .wait_for_instance(name, &instance.id, &["stopped"], WAIT_TIMEOUT)
+            .wait_for_instance(name, &instance.id, &["stopped"], WAIT_TIMEOUT, on_wait)
             .await?;
     }
     Ok(())
 }
 
 /// Starts the instance unless it runs already, and waits until it does.
-pub(super) async fn start(cloud: &Cloud, project: &str, name: &str) -> Result<(), StepFailure> {
+pub(super) async fn start(
+    cloud: &Cloud,
+    on_wait: OnWait<'_>,
+    project: &str,
+    name: &str,
+) -> Result<(), StepFailure> {
     let instance = existing(cloud, "StartInstances", project, name).await?;
     if instance.state == "stopping" {
         cloud
-            .wait_for_instance(name, &instance.id, &["stopped"], WAIT_TIMEOUT)
+            .wait_for_instance(name, &instance.id, &["stopped"], WAIT_TIMEOUT, on_wait)
             .await?;
     }
     if instance.state != "running" {
@@ -196,7 +220,7 @@ pub(super) async fn start(cloud: &Cloud, project: &str, name: &str) -> Result<()
             cloud.start_instance(name, &instance.id).await?;
         }
         cloud
-            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT)
+            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT, on_wait)
             .await?;
     }
     Ok(())
@@ -274,14 +298,19 @@ pub(super) async fn set_tags(
 
 /// Cancels spot requests first (a persistent request would launch a replacement), then
 /// terminates every instance of the name and waits until all are gone.
-pub(super) async fn terminate(cloud: &Cloud, project: &str, name: &str) -> Result<(), StepFailure> {
+pub(super) async fn terminate(
+    cloud: &Cloud,
+    on_wait: OnWait<'_>,
+    project: &str,
+    name: &str,
+) -> Result<(), StepFailure> {
     for instance in cloud.project_instances(project, Some(name)).await? {
         if let Some(request) = &instance.spot_request_id {
             cloud.cancel_spot_request(name, request).await?;
         }
         cloud.terminate_instance(name, &instance.id).await?;
         cloud
-            .wait_for_termination(name, &instance.id, WAIT_TIMEOUT)
+            .wait_for_termination(name, &instance.id, WAIT_TIMEOUT, on_wait)
             .await?;
     }
     Ok(())
@@ -305,6 +334,7 @@ pub(super) async fn allocate_address(
 /// address on another instance is moved only when `replacing` says the plan saw it there.
 pub(super) async fn associate_address(
     cloud: &Cloud,
+    on_wait: OnWait<'_>,
     project: &str,
     name: &str,
     instance_name: &str,
@@ -325,6 +355,7 @@ pub(super) async fn associate_address(
             &instance.id,
             &["running", "stopped"],
             WAIT_TIMEOUT,
+            on_wait,
         )
         .await?;
     match (&address.instance_id, &address.association_id) {

@@ -54,6 +54,12 @@ pub enum Progress<'a> {
         address: &'a Address,
         error: &'a StepError,
     },
+    /// A long wait for an instance's state goes on: the state seen so far, the time spent.
+    Waiting {
+        address: &'a Address,
+        state: &'a str,
+        elapsed: Duration,
+    },
 }
 
 /// A failed step: what went wrong, and what to do about it.
@@ -183,7 +189,14 @@ pub async fn apply(
                 address: &change.address,
                 operation: &operation,
             });
-            if let Err(error) = run_operation(cloud, &context.project, &operation).await {
+            let on_wait = |state: &str, elapsed: Duration| {
+                progress(Progress::Waiting {
+                    address: &change.address,
+                    state,
+                    elapsed,
+                })
+            };
+            if let Err(error) = run_operation(cloud, &context.project, &on_wait, &operation).await {
                 let hint = hint_for(&operation, &error);
                 let error = StepError { error, hint };
                 progress(Progress::Failed {
@@ -219,6 +232,7 @@ pub async fn apply(
 async fn run_operation(
     cloud: &Cloud,
     project: &str,
+    on_wait: crate::aws::OnWait<'_>,
     operation: &Operation,
 ) -> Result<(), StepFailure> {
     let result = match operation {
@@ -316,10 +330,14 @@ async fn run_operation(
         Operation::RevokeIngress { group, rules } => cloud.revoke_ingress(group, rules).await,
         Operation::DeleteSecurityGroup { name } => cloud.delete_security_group(name).await,
         Operation::LaunchInstance { name, launch } => {
-            return instances::launch(cloud, project, name, launch).await
+            return instances::launch(cloud, on_wait, project, name, launch).await
         }
-        Operation::StopInstance { name } => return instances::stop(cloud, project, name).await,
-        Operation::StartInstance { name } => return instances::start(cloud, project, name).await,
+        Operation::StopInstance { name } => {
+            return instances::stop(cloud, on_wait, project, name).await
+        }
+        Operation::StartInstance { name } => {
+            return instances::start(cloud, on_wait, project, name).await
+        }
         Operation::SetInstanceType {
             name,
             instance_type,
@@ -347,7 +365,7 @@ async fn run_operation(
             return instances::set_tags(cloud, project, name, tags, remove).await
         }
         Operation::TerminateInstance { name } => {
-            return instances::terminate(cloud, project, name).await
+            return instances::terminate(cloud, on_wait, project, name).await
         }
         Operation::AllocateAddress { name, tags } => {
             return instances::allocate_address(cloud, project, name, tags).await
@@ -359,6 +377,7 @@ async fn run_operation(
         } => {
             return instances::associate_address(
                 cloud,
+                on_wait,
                 project,
                 name,
                 instance,

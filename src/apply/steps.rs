@@ -1080,4 +1080,156 @@ mod tests {
             assert_eq!(names(action, before, after), expected, "{name}");
         }
     }
+
+    fn instance(instance_type: &str, state: RunState, root: i32) -> ResourceState {
+        ResourceState::Instance(InstanceState {
+            tags: BTreeMap::from([("tether:name".to_string(), "worker".to_string())]),
+            ami: "ami-0abcdef1234567890".into(),
+            instance_type: instance_type.into(),
+            market: Market::OnDemand,
+            max_price: None,
+            key_pair: Some("lab-key".into()),
+            security_groups: BTreeSet::from(["ssh".to_string()]),
+            root_volume_gb: Some(root),
+            volumes: BTreeMap::new(),
+            user_data_sha256: None,
+            state,
+            generation: 1,
+            user_data_file: None,
+            image_lookup: None,
+            id: None,
+            public_ip: None,
+        })
+    }
+
+    fn instance_ops(
+        action: Action,
+        before: Option<ResourceState>,
+        after: Option<ResourceState>,
+    ) -> Vec<Operation> {
+        let change = Change {
+            address: crate::model::Address::new(crate::model::Kind::Instance, "worker"),
+            action,
+            reason: None,
+            attributes: Vec::new(),
+            before,
+            after,
+            depends_on: Vec::new(),
+            reissue_secret: false,
+        };
+        let context = Context {
+            project: "lab".into(),
+            secrets_dir: PathBuf::from("/secrets"),
+            minimum_password_length: 8,
+        };
+        operations(&change, &context)
+    }
+
+    #[test]
+    fn instance_operation_order_table() {
+        type Case = (
+            &'static str,
+            Action,
+            Option<ResourceState>,
+            Option<ResourceState>,
+            Vec<&'static str>,
+        );
+        use RunState::{Running, Stopped};
+        let cases: Vec<Case> = vec![
+            (
+                "a stopped instance is launched, then stopped",
+                Action::Create,
+                None,
+                Some(instance("m5.large", Stopped, 50)),
+                vec![
+                    "launching instance, then waiting until it runs",
+                    "stopping instance, then waiting until it stops",
+                ],
+            ),
+            (
+                "a type change on a running instance stops, changes, starts",
+                Action::Update,
+                Some(instance("m5.large", Running, 50)),
+                Some(instance("m5.xlarge", Running, 50)),
+                vec![
+                    "stopping instance, then waiting until it stops",
+                    "changing instance type",
+                    "starting instance, then waiting until it runs",
+                ],
+            ),
+            (
+                "a type change with a stop does not start it again",
+                Action::Update,
+                Some(instance("m5.large", Running, 50)),
+                Some(instance("m5.xlarge", Stopped, 50)),
+                vec![
+                    "stopping instance, then waiting until it stops",
+                    "changing instance type",
+                ],
+            ),
+            (
+                "the volume grows before the restart",
+                Action::Update,
+                Some(instance("m5.large", Stopped, 50)),
+                Some(instance("m5.large", Running, 80)),
+                vec![
+                    "modifying volume",
+                    "starting instance, then waiting until it runs",
+                ],
+            ),
+            (
+                "a replacement terminates, then launches",
+                Action::Replace,
+                Some(instance("m5.large", Running, 50)),
+                Some(instance("m5.large", Running, 50)),
+                vec![
+                    "terminating instance, then waiting until it is gone",
+                    "launching instance, then waiting until it runs",
+                ],
+            ),
+        ];
+        for (name, action, before, after, expected) in cases {
+            let described: Vec<&str> = instance_ops(action, before, after)
+                .iter()
+                .map(Operation::describe)
+                .collect();
+            assert_eq!(described, expected, "{name}");
+        }
+    }
+
+    /// The client token must differ between generations (a replacement is a new launch) and
+    /// be stable within one (a retried launch is the same launch).
+    #[test]
+    fn a_replacement_launches_the_next_generation_with_its_own_client_token() {
+        let launch_of = |ops: Vec<Operation>| {
+            ops.into_iter()
+                .find_map(|op| match op {
+                    Operation::LaunchInstance { launch, .. } => Some(launch),
+                    _ => None,
+                })
+                .expect("a launch")
+        };
+        let created = launch_of(instance_ops(
+            Action::Create,
+            None,
+            Some(instance("m5.large", RunState::Running, 50)),
+        ));
+        let replaced = launch_of(instance_ops(
+            Action::Replace,
+            Some(instance("m5.large", RunState::Running, 50)),
+            Some(instance("m5.large", RunState::Running, 50)),
+        ));
+        assert_eq!(
+            created.tags.get(TAG_GENERATION).map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(
+            replaced.tags.get(TAG_GENERATION).map(String::as_str),
+            Some("2")
+        );
+        assert_eq!(created.client_token, client_token("lab", "worker", 1));
+        assert_eq!(replaced.client_token, client_token("lab", "worker", 2));
+        assert_ne!(created.client_token, replaced.client_token);
+        assert!(created.client_token.len() <= 64);
+    }
 }

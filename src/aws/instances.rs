@@ -24,6 +24,12 @@ const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 /// How long to wait for an instance to reach a state before giving up.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
+/// How often a long wait reports that it is still waiting.
+const WAIT_REPORT_EVERY: Duration = Duration::from_secs(20);
+
+/// Told, during a long wait, the state seen so far and the time spent.
+pub type OnWait<'a> = &'a (dyn Fn(&str, Duration) + Sync);
+
 /// An instance as described.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceInfo {
@@ -425,9 +431,10 @@ impl Cloud {
         id: &str,
         targets: &[&str],
         timeout: Duration,
+        on_wait: OnWait<'_>,
     ) -> Result<InstanceInfo, AwsError> {
         let found = self
-            .poll_instance(name, id, targets, timeout, false)
+            .poll_instance(name, id, targets, timeout, false, on_wait)
             .await?;
         found.ok_or_else(|| {
             not_found(
@@ -444,8 +451,9 @@ impl Cloud {
         name: &str,
         id: &str,
         timeout: Duration,
+        on_wait: OnWait<'_>,
     ) -> Result<(), AwsError> {
-        self.poll_instance(name, id, &["terminated"], timeout, true)
+        self.poll_instance(name, id, &["terminated"], timeout, true, on_wait)
             .await
             .map(|_| ())
     }
@@ -457,8 +465,10 @@ impl Cloud {
         targets: &[&str],
         timeout: Duration,
         absent_is_done: bool,
+        on_wait: OnWait<'_>,
     ) -> Result<Option<InstanceInfo>, AwsError> {
         let started = Instant::now();
+        let mut reported = started;
         let mut delay = Duration::from_millis(500);
         loop {
             // Right after a launch EC2 may not know the id yet: that is "not yet", unless
@@ -486,6 +496,13 @@ impl Cloud {
                     ),
                     kind: AwsErrorKind::Service,
                 });
+            }
+            if reported.elapsed() >= WAIT_REPORT_EVERY {
+                on_wait(
+                    state.as_deref().unwrap_or("not yet listed"),
+                    started.elapsed(),
+                );
+                reported = Instant::now();
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(10));

@@ -8,6 +8,7 @@
 mod ec2;
 mod iam;
 mod instances;
+mod objects;
 mod s3;
 
 use std::error::Error as StdError;
@@ -242,7 +243,8 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
 
 pub use ec2::{KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
-pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, VolumeInfo, WAIT_TIMEOUT};
+pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};
+pub use objects::{ObjectBody, ObjectInfo};
 pub use s3::ObjectsDeleted;
 
 /// Success when the call failed only with `code`, which means its work was already done

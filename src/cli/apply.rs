@@ -20,6 +20,11 @@ pub struct ApplyArgs {
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub options: ChangeOptions,
+    /// Do not run the spec's jobs after a successful apply.
+    #[arg(long)]
+    pub no_jobs: bool,
+    #[command(flatten)]
+    pub job_options: super::run::JobOptions,
 }
 
 /// Options of every command that changes the account (`apply`, `destroy`).
@@ -41,31 +46,44 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
             auto_approve,
             parallelism,
         },
+        no_jobs,
+        job_options,
     } = args;
-    let (cloud, plan) = match plan {
+    let path = match plan {
         Some(path) => {
+            // A saved plan holds resources only: its spec's jobs are for `tether run`.
             let plan = read_saved_plan(&path)?;
             let cloud = super::connect(Some(&plan.region)).await?;
             tether::apply::check_fresh(&cloud, &plan).await?;
             printer.status(tether::render::plan_text(&plan).trim_end());
-            (cloud, plan)
+            return run_plan(printer, &cloud, &plan, parallelism.into()).await;
         }
-        None => {
-            let spec = super::load_spec(&super::spec_path(file))?;
-            let cloud = super::connect(spec.region.as_deref()).await?;
-            let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply).await?;
-            printer.status(tether::render::plan_text(&plan).trim_end());
-            if plan.has_changes()
-                && !auto_approve
-                && !super::confirm(printer, "Do you want to perform these actions?")?
-            {
-                printer.status("Apply cancelled: nothing was changed.");
-                return Ok(Exit::Error);
-            }
-            (cloud, plan)
-        }
+        None => super::spec_path(file),
     };
-    run_plan(printer, &cloud, &plan, parallelism.into()).await
+    let spec = super::load_spec(&path)?;
+    let cloud = super::connect(spec.region.as_deref()).await?;
+    let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply).await?;
+    printer.status(tether::render::plan_text(&plan).trim_end());
+    let run_jobs = !no_jobs && !spec.jobs.is_empty();
+    if run_jobs {
+        printer.status(&super::plan::jobs_text(&spec));
+    }
+    if plan.has_changes()
+        && !auto_approve
+        && !super::confirm(printer, "Do you want to perform these actions?")?
+    {
+        printer.status("Apply cancelled: nothing was changed.");
+        return Ok(Exit::Error);
+    }
+    let applied = run_plan(printer, &cloud, &plan, parallelism.into()).await?;
+    if applied != Exit::Success || !run_jobs {
+        return Ok(applied);
+    }
+    printer.status(
+        "
+Running the jobs:",
+    );
+    super::run::run_jobs(printer, &cloud, &spec, &path, &[], &job_options, false).await
 }
 
 /// Applies `plan` and prints progress and the per-resource report. Shared with `destroy`.
@@ -94,6 +112,14 @@ pub async fn run_plan(
             elapsed.as_secs_f64()
         )),
         Progress::Failed { address, .. } => printer.status(&format!("{address}: failed")),
+        Progress::Waiting {
+            address,
+            state,
+            elapsed,
+        } => printer.status(&format!(
+            "{address}: still {state} after {}s...",
+            elapsed.as_secs()
+        )),
     };
     let report = tether::apply::apply(cloud, plan, parallelism, &progress).await;
     print_report(printer, &report);

@@ -8,6 +8,7 @@ pub mod destroy;
 pub mod plan;
 pub mod printer;
 pub mod rotate_key;
+pub mod run;
 pub mod show;
 pub mod validate;
 
@@ -44,6 +45,8 @@ pub enum Command {
     RotateKey(rotate_key::RotateKeyArgs),
     /// Report on the account's security; exit 3 when a check fails.
     Audit(audit::AuditArgs),
+    /// Run the spec's jobs (all, or those named, with the jobs they run after).
+    Run(run::RunArgs),
     /// Show the spec's instances and Elastic IPs as they are: ids, states, addresses, and
     /// a ready ssh command.
     Show(show::ShowArgs),
@@ -86,6 +89,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::RotateKey(args) => rotate_key::exec(args, printer).await,
         Command::Audit(args) => audit::exec(args, printer).await,
         Command::Show(args) => show::exec(args, printer).await,
+        Command::Run(args) => run::exec(args, printer).await,
     }
 }
 

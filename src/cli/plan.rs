@@ -39,6 +39,9 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
         printer.data(&super::plan_json(&plan))?;
     } else {
         printer.status(tether::render::plan_text(&plan).trim_end());
+        if !spec.jobs.is_empty() {
+            printer.status(&jobs_text(&spec));
+        }
     }
     if let Some(out) = out {
         std::fs::write(&out, super::plan_json(&plan))
@@ -54,4 +57,19 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// The jobs `apply` runs after it, in order, one line each.
+pub fn jobs_text(spec: &tether::spec::Spec) -> String {
+    let order = tether::jobs::selection(spec, &[]).unwrap_or_default();
+    let mut text = String::from(
+        "\nAfter applying, these jobs run (`--no-jobs` skips them, `tether run` runs them alone):",
+    );
+    for name in order {
+        text.push_str(&format!(
+            "\n  {}",
+            tether::jobs::describe(&spec.jobs[&name])
+        ));
+    }
+    text
 }

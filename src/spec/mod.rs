@@ -8,6 +8,7 @@
 mod ec2;
 mod iam;
 mod instances;
+mod jobs;
 mod source;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,9 @@ pub use iam::{
     PasswordPolicySpec, UserSpec,
 };
 pub use instances::{is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, InstanceSpec, UserData};
+pub use jobs::{
+    parse_s3_url, Builtin, Inputs, JobSpec, Mode, Output, Work, IO_TASKS_PER_CORE, MAX_IO_TASKS,
+};
 pub use source::{Position, SourceIndex};
 
 /// Tag keys with this prefix belong to tether; users may not set them.
@@ -33,7 +37,7 @@ const MAX_USER_TAGS: usize = 47;
 
 /// Sections of the spec format that later versions implement; naming one gets a clearer hint
 /// than "unknown field".
-const FUTURE_SECTIONS: [&str; 2] = ["ssh", "jobs"];
+const FUTURE_SECTIONS: [&str; 1] = ["ssh"];
 
 /// A validated spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +65,8 @@ pub struct Spec {
     pub instances: BTreeMap<String, InstanceSpec>,
     /// `elastic_ips`, by name.
     pub elastic_ips: BTreeMap<String, ElasticIpSpec>,
+    /// `jobs`, by name.
+    pub jobs: BTreeMap<String, JobSpec>,
 }
 
 /// `secrets_dir` when the spec does not set one.
@@ -139,6 +145,8 @@ struct RawSpec {
     instances: BTreeMap<String, instances::RawInstance>,
     #[serde(default)]
     elastic_ips: BTreeMap<String, Option<instances::RawElasticIp>>,
+    #[serde(default)]
+    jobs: BTreeMap<String, jobs::RawJob>,
 }
 
 #[derive(Deserialize, Default)]
@@ -304,6 +312,7 @@ impl Checker<'_> {
         let security_groups = self.check_security_groups(raw.security_groups);
         let instances = self.check_instances(raw.instances);
         let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
+        let jobs = self.check_jobs(raw.jobs);
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));
         }
@@ -322,6 +331,7 @@ impl Checker<'_> {
             security_groups,
             instances,
             elastic_ips,
+            jobs,
         })
     }
 

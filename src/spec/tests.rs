@@ -119,6 +119,22 @@ fn bad_input_is_reported_with_its_position() {
             "project: lab\nelastic_ips:\n  worker-ip: {instance: wroker}\n",
         ),
         (
+            "job_after_unknown_and_cycle",
+            "project: lab\njobs:\n  a:\n    inputs: ./x/*.txt\n    builtin: word_count\n    after: [b]\n  b:\n    inputs: ./x/*.txt\n    builtin: word_count\n    after: [a, c]\n",
+        ),
+        (
+            "job_command_without_input",
+            "project: lab\njobs:\n  clean:\n    inputs: ./raw/*.csv\n    command: \"python3 clean.py\"\n",
+        ),
+        (
+            "job_bad_s3_urls",
+            "project: lab\njobs:\n  count:\n    inputs: s3://Lab_Data/docs/\n    builtin: word_count\n    output: https://example.com/x.json\n  fetch:\n    inputs: s3:/lab-data\n    command: \"cat {input} > {output}\"\n    output: s3://lab-data/results.json\n",
+        ),
+        (
+            "job_builtin_and_command",
+            "project: lab\njobs:\n  both:\n    inputs: ./x/*.txt\n    builtin: word_count\n    command: \"wc -w {input}\"\n",
+        ),
+        (
             "several_errors_at_once",
             "project: lab\nregion: nowhere\nbuckets:\n  Bad_One: {}\n  good-one: {}\n  also..bad: {}\n",
         ),

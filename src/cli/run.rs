@@ -1,0 +1,280 @@
+//! `tether run [JOB...]`: run the spec's jobs (with the jobs they run after) on this
+//! machine, without planning or applying. `apply` runs them too, after a successful apply.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::printer::Printer;
+use super::Exit;
+use tether::jobs::{Event, JobSummary, Status};
+use tether::spec::Spec;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Jobs to run, each with the jobs it runs after; all jobs when none is named.
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<String>,
+    /// The spec file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Print the jobs' summaries as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub options: JobOptions,
+}
+
+/// Options of every command that runs jobs (`run`, `apply`).
+#[derive(Debug, Args)]
+pub struct JobOptions {
+    /// Stop a job at its first failed task (running tasks finish, no new one starts).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Run a failed task again, up to N times.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+}
+
+pub async fn exec(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let RunArgs {
+        jobs,
+        file,
+        json,
+        options,
+    } = args;
+    let path = super::spec_path(file);
+    let spec = super::load_spec(&path)?;
+    let cloud = super::connect(spec.region.as_deref()).await?;
+    run_jobs(printer, &cloud, &spec, &path, &jobs, &options, json).await
+}
+
+/// Runs the named jobs (all when none) and prints progress and summaries.
+pub async fn run_jobs(
+    printer: &Printer,
+    cloud: &tether::aws::Cloud,
+    spec: &Spec,
+    spec_path: &Path,
+    names: &[String],
+    options: &JobOptions,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let JobOptions { fail_fast, retries } = options;
+    let selected = tether::jobs::selection(spec, names)?;
+    if selected.is_empty() {
+        printer.status("The spec declares no jobs.");
+        return Ok(Exit::Success);
+    }
+    let base_dir = spec_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base_dir = base_dir
+        .canonicalize()
+        .with_context(|| format!("cannot find the spec's directory `{}`", base_dir.display()))?;
+    let job_options = tether::jobs::Options {
+        fail_fast: *fail_fast,
+        retries: *retries,
+        base_dir,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let progress = JobProgress::new(printer);
+    let on_event = |event: Event<'_>| progress.event(event);
+    let summaries = tether::jobs::run(cloud, spec, &selected, &job_options, &on_event).await?;
+    if json {
+        let mut text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");
+        text.push('\n');
+        printer.data(&text)?;
+    }
+    printer.status(&table(&summaries));
+    Ok(if summaries.iter().all(|s| s.status == Status::Succeeded) {
+        Exit::Success
+    } else {
+        Exit::Error
+    })
+}
+
+/// Progress as jobs run: a bar per job on a terminal, a line now and then otherwise.
+struct JobProgress<'a> {
+    printer: &'a Printer,
+    bars: Option<indicatif::MultiProgress>,
+    state: Mutex<BTreeMap<String, JobState>>,
+}
+
+struct JobState {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+    done: usize,
+    failed: usize,
+    last_line: Instant,
+}
+
+impl<'a> JobProgress<'a> {
+    fn new(printer: &'a Printer) -> JobProgress<'a> {
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(indicatif::MultiProgress::new);
+        JobProgress {
+            printer,
+            bars,
+            state: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn event(&self, event: Event<'_>) {
+        let mut state = self.state.lock().expect("progress lock");
+        match event {
+            Event::JobStarted { job, tasks, bytes } => {
+                let bar = self.bars.as_ref().map(|bars| {
+                    let bar = bars.add(indicatif::ProgressBar::new(bytes.max(1)));
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{prefix:>14} [{bar:30}] {msg} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                        )
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar.set_prefix(job.to_string());
+                    bar.set_message(format!("0/{tasks} tasks"));
+                    bar
+                });
+                if bar.is_none() {
+                    self.printer.status(&format!(
+                        "{job}: started, {tasks} task(s), {}",
+                        human_bytes(bytes)
+                    ));
+                }
+                state.insert(
+                    job.to_string(),
+                    JobState {
+                        bar,
+                        total: tasks,
+                        done: 0,
+                        failed: 0,
+                        last_line: Instant::now(),
+                    },
+                );
+            }
+            Event::TaskFinished { job, status, bytes } => {
+                let Some(job_state) = state.get_mut(job) else {
+                    return;
+                };
+                job_state.done += 1;
+                if status == Status::Failed {
+                    job_state.failed += 1;
+                }
+                match &job_state.bar {
+                    Some(bar) => {
+                        bar.inc(bytes);
+                        bar.set_message(format!("{}/{} tasks", job_state.done, job_state.total));
+                    }
+                    None if job_state.last_line.elapsed() >= Duration::from_secs(2) => {
+                        job_state.last_line = Instant::now();
+                        self.printer.status(&format!(
+                            "{job}: {}/{} tasks done, {} failed",
+                            job_state.done, job_state.total, job_state.failed
+                        ));
+                    }
+                    None => {}
+                }
+            }
+            Event::JobFinished { summary } => {
+                if let Some(bar) = state.get(&summary.job).and_then(|s| s.bar.as_ref()) {
+                    bar.finish_and_clear();
+                }
+                let line = match summary.status {
+                    Status::Succeeded => format!(
+                        "{}: succeeded in {:.2}s",
+                        summary.job,
+                        summary.duration_ms as f64 / 1000.0
+                    ),
+                    Status::Failed => format!("{}: failed", summary.job),
+                    Status::Skipped => format!(
+                        "{}: skipped ({})",
+                        summary.job,
+                        summary.error.as_deref().unwrap_or("not run")
+                    ),
+                };
+                self.printer.status(&line);
+            }
+        }
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The jobs' results as a table, then each failed task with its error.
+fn table(summaries: &[JobSummary]) -> String {
+    let mut lines = vec![format!(
+        "\n{:<20} {:<10} {:>6} {:>7} {:>10} {:>9}  result",
+        "job", "status", "tasks", "failed", "input", "time"
+    )];
+    for summary in summaries {
+        let status = match summary.status {
+            Status::Succeeded => "ok",
+            Status::Failed => "FAILED",
+            Status::Skipped => "skipped",
+        };
+        let failed = summary
+            .tasks
+            .iter()
+            .filter(|t| t.status == Status::Failed)
+            .count();
+        let result = match (summary.total, &summary.output) {
+            (Some(total), Some(output)) => format!("{total} {} -> {output}", unit_of(summary)),
+            (Some(total), None) => format!("{total} {}", unit_of(summary)),
+            (None, Some(output)) => format!("-> {output}"),
+            (None, None) => String::new(),
+        };
+        lines.push(format!(
+            "{:<20} {:<10} {:>6} {:>7} {:>10} {:>8.2}s  {result}",
+            summary.job,
+            status,
+            summary.tasks.len(),
+            failed,
+            human_bytes(summary.bytes),
+            summary.duration_ms as f64 / 1000.0
+        ));
+    }
+    for summary in summaries {
+        if let Some(error) = &summary.error {
+            lines.push(format!("\n{}: {error}", summary.job));
+        }
+        for task in summary.tasks.iter().filter(|t| t.status == Status::Failed) {
+            lines.push(format!(
+                "\n{}: task {} failed after {} attempt(s): {}",
+                summary.job,
+                task.input,
+                task.attempts,
+                task.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+    }
+    lines.join("\n")
+}
+
+fn unit_of(summary: &JobSummary) -> &'static str {
+    match summary.kind.as_str() {
+        "word_count" => "words",
+        "line_count" => "lines",
+        _ => "bytes",
+    }
+}

@@ -1,0 +1,178 @@
+//! The builtins: counting words, lines or bytes of every input, in-process.
+//!
+//! Local files are memory-mapped and counted on a rayon pool, one file per task, so all
+//! cores work and nothing is copied. S3 objects are counted as their bodies stream in,
+//! many at once on tokio: no object is ever held whole, so one larger than memory works.
+
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use rayon::prelude::*;
+
+use super::count::{lines, WordCounter};
+use super::{millis, Event, Input, OnEvent, Options, Source, Status, TaskSummary};
+use crate::aws::Cloud;
+use crate::spec::{Builtin, JobSpec};
+
+/// Counts every input; a task fails only if its input cannot be read.
+pub async fn run(
+    cloud: &Cloud,
+    job: &JobSpec,
+    builtin: Builtin,
+    inputs: Vec<Input>,
+    options: &Options,
+    on_event: OnEvent<'_>,
+) -> Result<Vec<TaskSummary>, String> {
+    let (local, remote): (Vec<Input>, Vec<Input>) = inputs
+        .into_iter()
+        .partition(|i| matches!(i.source, Source::Local(_)));
+    let mut tasks = Vec::new();
+    if !local.is_empty() {
+        let cores = options.cores;
+        let name = job.name.clone();
+        // The pool is scoped to the job, sized to the cores asked for; the async runtime
+        // is not blocked while it works.
+        let counted = tokio::task::block_in_place(|| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(cores)
+                .build()
+                .map_err(|e| format!("cannot start the counting threads: {e}"))?;
+            Ok::<_, String>(pool.install(|| {
+                local
+                    .par_iter()
+                    .map(|input| {
+                        let task = count_file(builtin, input);
+                        on_event(Event::TaskFinished {
+                            job: &name,
+                            status: task.status,
+                            bytes: task.bytes,
+                        });
+                        task
+                    })
+                    .collect::<Vec<_>>()
+            }))
+        })?;
+        tasks.extend(counted);
+    }
+    if !remote.is_empty() {
+        let concurrency = (options.cores * crate::spec::IO_TASKS_PER_CORE).clamp(4, 64);
+        let counted: Vec<TaskSummary> = stream::iter(remote)
+            .map(|input| async move {
+                let task = count_object(cloud, builtin, &input).await;
+                on_event(Event::TaskFinished {
+                    job: &job.name,
+                    status: task.status,
+                    bytes: task.bytes,
+                });
+                task
+            })
+            .buffered(concurrency)
+            .collect()
+            .await;
+        tasks.extend(counted);
+    }
+    Ok(tasks)
+}
+
+/// The running count of one input, fed chunk by chunk.
+struct Tally {
+    builtin: Builtin,
+    words: WordCounter,
+    lines: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn new(builtin: Builtin) -> Tally {
+        Tally {
+            builtin,
+            words: WordCounter::default(),
+            lines: 0,
+            bytes: 0,
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        self.bytes += chunk.len() as u64;
+        match self.builtin {
+            Builtin::WordCount => self.words.feed(chunk),
+            Builtin::LineCount => self.lines += lines(chunk),
+            Builtin::ByteCount => {}
+        }
+    }
+
+    fn count(&self) -> u64 {
+        match self.builtin {
+            Builtin::WordCount => self.words.words,
+            Builtin::LineCount => self.lines,
+            Builtin::ByteCount => self.bytes,
+        }
+    }
+}
+
+fn task(input: &Input, started: Instant, result: Result<Tally, String>) -> TaskSummary {
+    let (status, bytes, count, error) = match result {
+        Ok(tally) => (Status::Succeeded, tally.bytes, Some(tally.count()), None),
+        Err(error) => (Status::Failed, 0, None, Some(error)),
+    };
+    TaskSummary {
+        input: input.name.clone(),
+        status,
+        duration_ms: millis(started.elapsed()),
+        bytes,
+        count,
+        exit_code: None,
+        attempts: 1,
+        output: None,
+        error,
+    }
+}
+
+fn count_file(builtin: Builtin, input: &Input) -> TaskSummary {
+    let started = Instant::now();
+    let Source::Local(path) = &input.source else {
+        unreachable!("local inputs only")
+    };
+    let result = (|| {
+        let mut tally = Tally::new(builtin);
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let length = file
+            .metadata()
+            .map_err(|e| format!("cannot read: {e}"))?
+            .len();
+        if length == 0 {
+            return Ok(tally);
+        }
+        if builtin == Builtin::ByteCount {
+            tally.bytes = length;
+            return Ok(tally);
+        }
+        // SAFETY: the map is read-only and lives only in this function. A file truncated
+        // by another process while it is counted would raise SIGBUS; inputs are the job's
+        // own data, which nothing else is expected to change while the job runs.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map: {e}"))?;
+        tally.feed(&map);
+        Ok(tally)
+    })();
+    task(input, started, result)
+}
+
+async fn count_object(cloud: &Cloud, builtin: Builtin, input: &Input) -> TaskSummary {
+    let started = Instant::now();
+    let Source::S3 { bucket, key } = &input.source else {
+        unreachable!("S3 inputs only")
+    };
+    let result = async {
+        let mut tally = Tally::new(builtin);
+        let mut body = cloud
+            .object_body(bucket, key)
+            .await
+            .map_err(|e| e.to_string())?;
+        while let Some(chunk) = body.next_chunk().await.map_err(|e| e.to_string())? {
+            tally.feed(&chunk);
+        }
+        Ok(tally)
+    }
+    .await;
+    task(input, started, result)
+}

@@ -1,0 +1,279 @@
+//! Command jobs: one child process per input, run through `sh -c` with `{input}` and
+//! `{output}` replaced by (quoted) paths, with bounded parallelism: the machine's cores for
+//! `mode: cpu`, four times as many (at most 256) for `mode: io`.
+//!
+//! S3 inputs are downloaded to a temporary file first; `{output}` is a fresh temporary path,
+//! uploaded (one PutObject, so complete or absent) when the task succeeds. Children are
+//! killed when the run is dropped (Ctrl-C), so none outlives tether.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+
+use super::{millis, tail, Event, Input, OnEvent, Options, Source, Status, TaskSummary};
+use crate::aws::Cloud;
+use crate::spec::{JobSpec, Mode, Output, IO_TASKS_PER_CORE, MAX_IO_TASKS};
+
+/// Lines of stderr kept for a failed task's report.
+const STDERR_LINES: usize = 20;
+const STDERR_BYTES: usize = 4096;
+
+pub struct Settings<'a> {
+    pub template: &'a str,
+    pub mode: Mode,
+    pub parallelism: Option<usize>,
+}
+
+/// Tasks at once for `mode` on `cores` cores, unless the spec says.
+pub fn parallelism(mode: Mode, cores: usize, declared: Option<usize>) -> usize {
+    declared.unwrap_or(match mode {
+        Mode::Cpu => cores,
+        Mode::Io => (cores * IO_TASKS_PER_CORE).min(MAX_IO_TASKS),
+    })
+}
+
+/// Wraps `text` in single quotes for `sh`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Runs a task per input (one task when the job has no inputs).
+pub async fn run(
+    cloud: &Cloud,
+    job: &JobSpec,
+    settings: Settings<'_>,
+    inputs: Vec<Input>,
+    options: &Options,
+    on_event: OnEvent<'_>,
+) -> Result<Vec<TaskSummary>, String> {
+    let workdir = tempfile::Builder::new()
+        .prefix(&format!("tether-{}-", job.name))
+        .tempdir()
+        .map_err(|e| format!("cannot make a working directory: {e}"))?;
+    let at_once = parallelism(settings.mode, options.cores, settings.parallelism);
+    let stop = AtomicBool::new(false);
+    let inputs: Vec<Option<Input>> = if job.inputs.is_none() {
+        vec![None]
+    } else {
+        inputs.into_iter().map(Some).collect()
+    };
+    let (settings, stop, workdir_path) = (&settings, &stop, workdir.path());
+    let mut tasks: Vec<TaskSummary> = stream::iter(inputs.into_iter().enumerate())
+        .map(|(index, input)| async move {
+            let task = if stop.load(Ordering::Relaxed) {
+                skipped(input.as_ref())
+            } else {
+                let task = run_task(
+                    cloud,
+                    job,
+                    settings,
+                    input.as_ref(),
+                    index,
+                    workdir_path,
+                    options,
+                )
+                .await;
+                if task.status == Status::Failed && options.fail_fast {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                task
+            };
+            on_event(Event::TaskFinished {
+                job: &job.name,
+                status: task.status,
+                bytes: task.bytes,
+            });
+            task
+        })
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    tasks.sort_by(|a, b| a.input.cmp(&b.input));
+    Ok(tasks)
+}
+
+fn input_name(input: Option<&Input>) -> String {
+    input.map(|i| i.name.clone()).unwrap_or_default()
+}
+
+fn skipped(input: Option<&Input>) -> TaskSummary {
+    TaskSummary {
+        input: input_name(input),
+        status: Status::Skipped,
+        duration_ms: 0,
+        bytes: 0,
+        count: None,
+        exit_code: None,
+        attempts: 0,
+        output: None,
+        error: Some("not started: an earlier task failed and --fail-fast is set".into()),
+    }
+}
+
+/// A file name for `relative` inside the working directory.
+fn flat_name(index: usize, relative: &str) -> String {
+    let base = Path::new(relative)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    format!("{index}-{base}")
+}
+
+async fn run_task(
+    cloud: &Cloud,
+    job: &JobSpec,
+    settings: &Settings<'_>,
+    input: Option<&Input>,
+    index: usize,
+    workdir: &Path,
+    options: &Options,
+) -> TaskSummary {
+    let started = Instant::now();
+    let mut summary = TaskSummary {
+        input: input_name(input),
+        status: Status::Failed,
+        duration_ms: 0,
+        bytes: input.map_or(0, |i| i.size),
+        count: None,
+        exit_code: None,
+        attempts: 0,
+        output: None,
+        error: None,
+    };
+    let relative = input.map_or("output", |i| i.relative.as_str());
+    // The input as a local file.
+    let input_path: Option<PathBuf> = match input.map(|i| &i.source) {
+        None => None,
+        Some(Source::Local(path)) => Some(path.clone()),
+        Some(Source::S3 { bucket, key }) => {
+            let path = workdir.join(format!("in-{}", flat_name(index, relative)));
+            if let Err(error) = cloud.download(bucket, key, &path).await {
+                summary.error = Some(error.to_string());
+                summary.duration_ms = millis(started.elapsed());
+                return summary;
+            }
+            Some(path)
+        }
+    };
+    let output_path = workdir.join(format!("out-{}", flat_name(index, relative)));
+    let mut command_line = settings.template.to_string();
+    if let Some(path) = &input_path {
+        command_line = command_line.replace("{input}", &shell_quote(&path.to_string_lossy()));
+    }
+    command_line = command_line.replace("{output}", &shell_quote(&output_path.to_string_lossy()));
+    for attempt in 1..=options.retries + 1 {
+        summary.attempts = attempt;
+        let _ = std::fs::remove_file(&output_path);
+        let child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command_line)
+            .current_dir(&options.base_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let outcome = match child {
+            Ok(child) => child.wait_with_output().await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Err(error) => {
+                summary.error = Some(format!("cannot run `sh`: {error}"));
+            }
+            Ok(output) => {
+                summary.exit_code = output.status.code();
+                if output.status.success() {
+                    summary.error = None;
+                    summary.status = Status::Succeeded;
+                    break;
+                }
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let how = match output.status.code() {
+                    Some(code) => format!("exit code {code}"),
+                    None => "killed by a signal".to_string(),
+                };
+                let stderr = tail(&stderr, STDERR_LINES, STDERR_BYTES);
+                summary.error = Some(if stderr.is_empty() {
+                    how
+                } else {
+                    format!("{how}: {stderr}")
+                });
+            }
+        }
+    }
+    if summary.status == Status::Succeeded && settings.template.contains("{output}") {
+        match collect(cloud, job, &output_path, relative, options).await {
+            Ok(place) => summary.output = Some(place),
+            Err(error) => {
+                summary.status = Status::Failed;
+                summary.error = Some(error);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&output_path);
+    if matches!(input.map(|i| &i.source), Some(Source::S3 { .. })) {
+        if let Some(path) = &input_path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    summary.duration_ms = millis(started.elapsed());
+    summary
+}
+
+/// Puts a task's output where the job's `output` says, named after its input.
+async fn collect(
+    cloud: &Cloud,
+    job: &JobSpec,
+    output_path: &Path,
+    relative: &str,
+    options: &Options,
+) -> Result<String, String> {
+    if !output_path.is_file() {
+        return Err("the command succeeded but wrote nothing to {output}".into());
+    }
+    match &job.output {
+        Some(Output::S3Prefix { bucket, prefix }) => {
+            let key = format!("{prefix}{relative}");
+            cloud
+                .upload(bucket, &key, output_path)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!("s3://{bucket}/{key}"))
+        }
+        Some(Output::Local(directory)) => {
+            let target = options.base_dir.join(directory).join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            // Copy to a temporary name, then rename: the file appears complete or not at all.
+            let partial = target.with_extension("partial");
+            std::fs::copy(output_path, &partial).map_err(|e| e.to_string())?;
+            std::fs::rename(&partial, &target).map_err(|e| e.to_string())?;
+            Ok(target.display().to_string())
+        }
+        _ => Err("the job's output is not a prefix".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_spaces_and_quotes() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn io_runs_more_tasks_than_cpu_and_is_capped() {
+        assert_eq!(parallelism(Mode::Cpu, 2, None), 2);
+        assert_eq!(parallelism(Mode::Io, 2, None), 8);
+        assert_eq!(parallelism(Mode::Io, 128, None), MAX_IO_TASKS);
+        assert_eq!(parallelism(Mode::Io, 2, Some(3)), 3);
+    }
+}

@@ -1,0 +1,159 @@
+//! Resolving a job's `inputs` into the list of things it processes: the files a local glob
+//! matches, or the objects under an S3 prefix.
+
+use std::path::{Path, PathBuf};
+
+use crate::aws::{AwsError, Cloud};
+use crate::diagnostic::Diagnostic;
+use crate::spec::{Inputs, JobSpec};
+
+/// One input of a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    /// How it is named in summaries: the path as the glob found it, or `s3://bucket/key`.
+    pub name: String,
+    /// Its name below the glob's fixed directory or the prefix: task outputs are named
+    /// after it, so inputs in different directories do not collide.
+    pub relative: String,
+    pub source: Source,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Local(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+pub enum ResolveError {
+    /// Nothing matched, and the job does not allow that.
+    Empty(Diagnostic),
+    Aws(AwsError),
+}
+
+/// The job's inputs; a job without `inputs` has none (its command runs once).
+pub async fn resolve(
+    cloud: &Cloud,
+    job: &JobSpec,
+    base_dir: &Path,
+) -> Result<Vec<Input>, ResolveError> {
+    let found = match &job.inputs {
+        None => return Ok(Vec::new()),
+        Some(Inputs::Glob(pattern)) => local(pattern, base_dir).map_err(|message| {
+            ResolveError::Empty(
+                Diagnostic::new(message, Some(job.inputs_location.clone()))
+                    .with_hint("`**` matches any directories; paths are relative to the spec file"),
+            )
+        })?,
+        Some(Inputs::S3 { bucket, prefix }) => {
+            let base = match prefix.rfind('/') {
+                Some(slash) => &prefix[..=slash],
+                None => "",
+            };
+            cloud
+                .list_objects(bucket, prefix)
+                .await
+                .map_err(ResolveError::Aws)?
+                .into_iter()
+                .map(|object| Input {
+                    name: format!("s3://{bucket}/{}", object.key),
+                    relative: object.key[base.len()..].to_string(),
+                    source: Source::S3 {
+                        bucket: bucket.clone(),
+                        key: object.key,
+                    },
+                    size: object.size,
+                })
+                .collect()
+        }
+    };
+    if found.is_empty() && !job.allow_empty {
+        let what = match &job.inputs {
+            Some(Inputs::Glob(pattern)) => format!("`{pattern}` matches no file"),
+            Some(Inputs::S3 { bucket, prefix }) => {
+                format!("s3://{bucket}/{prefix} holds no object")
+            }
+            None => unreachable!("jobs without inputs returned above"),
+        };
+        return Err(ResolveError::Empty(
+            Diagnostic::new(
+                format!("job `{}`: {what}", job.name),
+                Some(job.inputs_location.clone()),
+            )
+            .with_hint("check the path, or set `allow_empty: true` if nothing to do is fine"),
+        ));
+    }
+    Ok(found)
+}
+
+/// The regular files `pattern` matches below `base_dir`, sorted.
+fn local(pattern: &str, base_dir: &Path) -> Result<Vec<Input>, String> {
+    let pattern_path = Path::new(pattern);
+    let full = if pattern_path.is_absolute() {
+        pattern_path.to_path_buf()
+    } else {
+        base_dir.join(pattern_path)
+    };
+    // The directory before the first wildcard: outputs are named relative to it.
+    let fixed: PathBuf = full
+        .components()
+        .filter(|c| *c != std::path::Component::CurDir)
+        .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+        .collect();
+    let fixed = if fixed == full {
+        fixed.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        fixed
+    };
+    let paths = glob::glob(&full.to_string_lossy())
+        .map_err(|error| format!("`{pattern}` is not a valid glob: {error}"))?;
+    let mut found = Vec::new();
+    for entry in paths {
+        let path = entry.map_err(|error| format!("cannot read {}", error.path().display()))?;
+        let metadata = std::fs::metadata(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        if !metadata.is_file() {
+            continue;
+        }
+        let relative = path
+            .strip_prefix(&fixed)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let name = path
+            .strip_prefix(base_dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        found.push(Input {
+            name,
+            relative,
+            source: Source::Local(path),
+            size: metadata.len(),
+        });
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local;
+
+    #[test]
+    fn a_glob_finds_files_named_relative_to_its_fixed_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("data/a")).expect("dirs");
+        std::fs::create_dir_all(dir.path().join("data/b")).expect("dirs");
+        std::fs::write(dir.path().join("data/a/x.txt"), "x").expect("file");
+        std::fs::write(dir.path().join("data/b/x.txt"), "xx").expect("file");
+        std::fs::write(dir.path().join("data/b/y.csv"), "y").expect("file");
+        let found = local("./data/**/*.txt", dir.path()).expect("glob");
+        let relative: Vec<&str> = found.iter().map(|i| i.relative.as_str()).collect();
+        assert_eq!(relative, ["a/x.txt", "b/x.txt"]);
+        assert_eq!(found[1].size, 2);
+        assert!(local("./nothing/*.txt", dir.path())
+            .expect("glob")
+            .is_empty());
+    }
+}

@@ -1,0 +1,448 @@
+//! The job runner: runs the spec's data jobs on this machine, in `after` order.
+//!
+//! Before any job starts, every selected job is checked against the world: its buckets
+//! exist (declared in the spec or present in the account), and its inputs match something
+//! (unless `allow_empty`). Jobs that wait for others resolve their inputs when they start,
+//! since those may be what the earlier jobs write. Then the jobs run one at a time through
+//! the same coordinator that applies plans (a job already uses every core); a failed job
+//! skips the jobs that wait for it.
+//!
+//! Within a job, [`builtin`] counts in-process on a rayon pool (local files, memory-mapped)
+//! or as S3 bodies stream in; [`command`] runs one child process per input with bounded
+//! parallelism. Each job ends with a [`JobSummary`], the JSON document written to the job's
+//! `output` when that names one file.
+
+mod builtin;
+mod command;
+pub mod count;
+mod inputs;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::apply::coordinator::{self, Outcome};
+use crate::aws::{AwsError, Cloud};
+use crate::diagnostic::Diagnostic;
+use crate::spec::{Builtin, JobSpec, Output, Spec, Work};
+pub use inputs::{Input, Source};
+
+/// How jobs run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Stop a job at its first failed task (the tasks running finish; no new ones start).
+    pub fail_fast: bool,
+    /// Run a failed task again up to this many times.
+    pub retries: u32,
+    /// Relative paths in the spec (globs, local outputs) start here: the spec's directory.
+    pub base_dir: PathBuf,
+    /// Cores to use; the machine's count by default.
+    pub cores: usize,
+}
+
+/// Why jobs could not start at all.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Jobs asked for by name that the spec does not have.
+    #[error("no job named {}", .0.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
+    UnknownJobs(Vec<String>),
+    /// Checks against the world failed; nothing ran.
+    #[error("{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n\nerror: "))]
+    Preflight(Vec<Diagnostic>),
+    /// Reading the account to check the jobs failed.
+    #[error("cannot check the jobs' buckets and inputs")]
+    Aws(#[source] AwsError),
+}
+
+/// How a job or task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Succeeded,
+    Failed,
+    /// Not run: a job it waits for failed, or `--fail-fast` stopped the job first.
+    Skipped,
+}
+
+/// The result of one job: its JSON summary.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobSummary {
+    pub job: String,
+    pub status: Status,
+    /// `word_count`, `line_count`, `byte_count`, or `command`.
+    pub kind: String,
+    pub duration_ms: u64,
+    /// Input bytes processed.
+    pub bytes: u64,
+    /// For builtins: the count over all inputs (`words`, `lines` or `bytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    pub tasks: Vec<TaskSummary>,
+    /// Where the results went (the summary, or the task outputs' prefix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Why the job failed as a whole (not a task's failure), or why it was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One task: one input.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskSummary {
+    pub input: String,
+    pub status: Status,
+    pub duration_ms: u64,
+    pub bytes: u64,
+    /// A builtin's count for this input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Runs of the task, retries included.
+    pub attempts: u32,
+    /// Where its `{output}` went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// What went wrong: the last lines of stderr, or the error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Progress of the jobs, for the printer.
+#[derive(Debug)]
+pub enum Event<'a> {
+    JobStarted {
+        job: &'a str,
+        tasks: usize,
+        bytes: u64,
+    },
+    TaskFinished {
+        job: &'a str,
+        status: Status,
+        bytes: u64,
+    },
+    JobFinished {
+        summary: &'a JobSummary,
+    },
+}
+
+/// Called with each event; must be cheap (it runs on the workers' threads).
+pub type OnEvent<'a> = &'a (dyn Fn(Event<'_>) + Sync);
+
+/// The jobs to run for `names` (all when empty), with everything they wait for.
+pub fn selection(spec: &Spec, names: &[String]) -> Result<BTreeSet<String>, JobError> {
+    let unknown: Vec<String> = names
+        .iter()
+        .filter(|n| !spec.jobs.contains_key(*n))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(JobError::UnknownJobs(unknown));
+    }
+    let mut selected = BTreeSet::new();
+    let mut queue: Vec<String> = if names.is_empty() {
+        spec.jobs.keys().cloned().collect()
+    } else {
+        names.to_vec()
+    };
+    while let Some(name) = queue.pop() {
+        if selected.insert(name.clone()) {
+            queue.extend(spec.jobs[&name].after.iter().cloned());
+        }
+    }
+    Ok(selected)
+}
+
+/// A one-line description of a job, for plans and progress.
+pub fn describe(job: &JobSpec) -> String {
+    let what = match &job.work {
+        Work::Builtin(builtin) => format!("builtin {}", builtin.as_str()),
+        Work::Command { template, .. } => format!("`{template}`"),
+    };
+    let inputs = match &job.inputs {
+        Some(crate::spec::Inputs::S3 { bucket, prefix }) => format!(" over s3://{bucket}/{prefix}"),
+        Some(crate::spec::Inputs::Glob(glob)) => format!(" over {glob}"),
+        None => String::new(),
+    };
+    let after = if job.after.is_empty() {
+        String::new()
+    } else {
+        format!(", after {}", job.after.join(", "))
+    };
+    format!("{}: {what}{inputs}{after}", job.name)
+}
+
+/// Runs the selected jobs. Returns one summary per job, in name order; an `Err` means
+/// nothing ran.
+pub async fn run(
+    cloud: &Cloud,
+    spec: &Spec,
+    selected: &BTreeSet<String>,
+    options: &Options,
+    on_event: OnEvent<'_>,
+) -> Result<Vec<JobSummary>, JobError> {
+    let jobs: Vec<&JobSpec> = selected.iter().map(|name| &spec.jobs[name]).collect();
+    let mut resolved = preflight(cloud, spec, &jobs, options).await?;
+    let graph: Vec<(String, Vec<String>)> = jobs
+        .iter()
+        .map(|job| (job.name.clone(), job.after.clone()))
+        .collect();
+    let summaries = std::sync::Mutex::new(BTreeMap::new());
+    let resolved_inputs = std::sync::Mutex::new(std::mem::take(&mut resolved));
+    let outcomes = coordinator::run(graph, 1, |name: String| {
+        let job = &spec.jobs[&name];
+        let ready = resolved_inputs.lock().expect("inputs lock").remove(&name);
+        let summaries = &summaries;
+        async move {
+            let summary = run_job(cloud, job, ready, options, on_event).await;
+            on_event(Event::JobFinished { summary: &summary });
+            let failed = summary.status != Status::Succeeded;
+            summaries
+                .lock()
+                .expect("summaries lock")
+                .insert(name.clone(), summary);
+            if failed {
+                Err(())
+            } else {
+                Ok(())
+            }
+        }
+    })
+    .await;
+    let mut summaries = summaries.into_inner().expect("summaries lock");
+    for (name, outcome) in outcomes {
+        if let Outcome::Skipped { because } = outcome {
+            let summary = JobSummary {
+                job: name.clone(),
+                status: Status::Skipped,
+                kind: kind_of(&spec.jobs[&name]),
+                duration_ms: 0,
+                bytes: 0,
+                total: None,
+                tasks: Vec::new(),
+                output: None,
+                error: Some(match because {
+                    Some(job) => format!("job `{job}`, which it runs after, did not succeed"),
+                    None => "it is part of an `after` cycle".to_string(),
+                }),
+            };
+            on_event(Event::JobFinished { summary: &summary });
+            summaries.insert(name, summary);
+        }
+    }
+    Ok(summaries.into_values().collect())
+}
+
+fn kind_of(job: &JobSpec) -> String {
+    match &job.work {
+        Work::Builtin(builtin) => builtin.as_str().to_string(),
+        Work::Command { .. } => "command".to_string(),
+    }
+}
+
+/// Checks buckets and resolves the inputs of jobs that wait for no other job. Every
+/// problem is reported at once, at the spec's line.
+async fn preflight(
+    cloud: &Cloud,
+    spec: &Spec,
+    jobs: &[&JobSpec],
+    options: &Options,
+) -> Result<BTreeMap<String, Vec<Input>>, JobError> {
+    let mut problems = Vec::new();
+    // Buckets the spec declares are there after apply; others must exist already.
+    let mut buckets: BTreeMap<&str, &JobSpec> = BTreeMap::new();
+    for job in jobs {
+        if let Some(crate::spec::Inputs::S3 { bucket, .. }) = &job.inputs {
+            buckets.entry(bucket).or_insert(job);
+        }
+        if let Some(bucket) = job.output.as_ref().and_then(Output::bucket) {
+            buckets.entry(bucket).or_insert(job);
+        }
+    }
+    for (bucket, job) in buckets {
+        if spec.buckets.contains_key(bucket) {
+            continue;
+        }
+        if !cloud.bucket_exists(bucket).await.map_err(JobError::Aws)? {
+            problems.push(
+                Diagnostic::new(
+                    format!("job `{}` uses bucket `{bucket}`, which is neither in the spec nor in the account", job.name),
+                    Some(job.location.clone()),
+                )
+                .with_hint(format!("declare `{bucket}` under `buckets`, or check the name")),
+            );
+        }
+    }
+    let mut resolved = BTreeMap::new();
+    if problems.is_empty() {
+        for job in jobs.iter().filter(|j| j.after.is_empty()) {
+            match inputs::resolve(cloud, job, &options.base_dir).await {
+                Ok(found) => {
+                    resolved.insert(job.name.clone(), found);
+                }
+                Err(inputs::ResolveError::Empty(diagnostic)) => problems.push(diagnostic),
+                Err(inputs::ResolveError::Aws(error)) => return Err(JobError::Aws(error)),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(JobError::Preflight(problems))
+    }
+}
+
+async fn run_job(
+    cloud: &Cloud,
+    job: &JobSpec,
+    resolved: Option<Vec<Input>>,
+    options: &Options,
+    on_event: OnEvent<'_>,
+) -> JobSummary {
+    let started = std::time::Instant::now();
+    let failed = |error: String| JobSummary {
+        job: job.name.clone(),
+        status: Status::Failed,
+        kind: kind_of(job),
+        duration_ms: started.elapsed().as_millis() as u64,
+        bytes: 0,
+        total: None,
+        tasks: Vec::new(),
+        output: None,
+        error: Some(error),
+    };
+    let inputs = match resolved {
+        Some(inputs) => inputs,
+        None => match inputs::resolve(cloud, job, &options.base_dir).await {
+            Ok(inputs) => inputs,
+            Err(inputs::ResolveError::Empty(diagnostic)) => return failed(diagnostic.message),
+            Err(inputs::ResolveError::Aws(error)) => return failed(error.to_string()),
+        },
+    };
+    on_event(Event::JobStarted {
+        job: &job.name,
+        tasks: inputs.len().max(usize::from(job.inputs.is_none())),
+        bytes: inputs.iter().map(|i| i.size).sum(),
+    });
+    let tasks = match &job.work {
+        Work::Builtin(builtin) => {
+            builtin::run(cloud, job, *builtin, inputs, options, on_event).await
+        }
+        Work::Command {
+            template,
+            mode,
+            parallelism,
+        } => {
+            command::run(
+                cloud,
+                job,
+                command::Settings {
+                    template,
+                    mode: *mode,
+                    parallelism: *parallelism,
+                },
+                inputs,
+                options,
+                on_event,
+            )
+            .await
+        }
+    };
+    let tasks = match tasks {
+        Ok(tasks) => tasks,
+        Err(error) => return failed(error),
+    };
+    let status = if tasks.iter().all(|t| t.status == Status::Succeeded) {
+        Status::Succeeded
+    } else {
+        Status::Failed
+    };
+    let total = match job.work {
+        Work::Builtin(_) => Some(tasks.iter().filter_map(|t| t.count).sum()),
+        Work::Command { .. } => None,
+    };
+    let mut summary = JobSummary {
+        job: job.name.clone(),
+        status,
+        kind: kind_of(job),
+        duration_ms: started.elapsed().as_millis() as u64,
+        bytes: tasks.iter().map(|t| t.bytes).sum(),
+        total,
+        tasks,
+        output: job.output.as_ref().map(output_text),
+        error: None,
+    };
+    if let Err(error) = write_summary(cloud, job, &summary, options).await {
+        summary.status = Status::Failed;
+        summary.error = Some(format!("cannot write the summary: {error}"));
+    }
+    summary
+}
+
+/// The output as the user wrote it.
+fn output_text(output: &Output) -> String {
+    match output {
+        Output::S3Object { bucket, key } => format!("s3://{bucket}/{key}"),
+        Output::S3Prefix { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        Output::Local(path) => path.clone(),
+    }
+}
+
+/// Writes the summary where `output` names one file; a prefix or directory holds the
+/// tasks' outputs instead.
+async fn write_summary(
+    cloud: &Cloud,
+    job: &JobSpec,
+    summary: &JobSummary,
+    options: &Options,
+) -> Result<(), String> {
+    let mut document = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
+    document.push(b'\n');
+    match &job.output {
+        Some(Output::S3Object { bucket, key }) => cloud
+            .put_document(bucket, key, document, "application/json")
+            .await
+            .map_err(|e| e.to_string()),
+        Some(Output::Local(path)) if !path.ends_with('/') => {
+            let path = options.base_dir.join(path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            // Through a temporary file, so a reader never sees half a summary.
+            let temporary = path.with_extension("json.partial");
+            std::fs::write(&temporary, &document).map_err(|e| e.to_string())?;
+            std::fs::rename(&temporary, &path).map_err(|e| e.to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The last `lines` lines of `text`, at most `max_bytes` of them.
+pub(crate) fn tail(text: &str, lines: usize, max_bytes: usize) -> String {
+    let kept: Vec<&str> = text.lines().rev().take(lines).collect();
+    let mut tail: String = kept.into_iter().rev().collect::<Vec<_>>().join("\n");
+    if tail.len() > max_bytes {
+        let mut cut = tail.len() - max_bytes;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail = format!("...{}", &tail[cut..]);
+    }
+    tail
+}
+
+/// The duration in whole milliseconds, for summaries.
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
+/// Which builtin counts what, for summaries.
+pub fn unit(builtin: Builtin) -> &'static str {
+    match builtin {
+        Builtin::WordCount => "words",
+        Builtin::LineCount => "lines",
+        Builtin::ByteCount => "bytes",
+    }
+}

@@ -1,0 +1,429 @@
+//! The `jobs:` section of the spec: the team's data jobs, what they read, what they run and
+//! where their results go, checked before anything runs: S3 URLs, the `{input}` and
+//! `{output}` placeholders, `after` names and cycles.
+//!
+//! Whether an input glob matches anything, and whether a bucket the spec does not declare
+//! exists, are for the job runner to say before it starts any job.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use super::{check_bucket_name, Checker};
+use crate::diagnostic::Location;
+
+/// Tasks of `mode: io` run this many times the number of cores at once, by default.
+pub const IO_TASKS_PER_CORE: usize = 4;
+/// ... and never more than this many, whatever the machine.
+pub const MAX_IO_TASKS: usize = 256;
+
+/// One entry of `jobs`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobSpec {
+    pub name: String,
+    /// `None`: the command runs once, with no `{input}`.
+    pub inputs: Option<Inputs>,
+    pub work: Work,
+    pub output: Option<Output>,
+    /// Jobs that must succeed before this one starts.
+    pub after: Vec<String>,
+    /// A glob or prefix that matches nothing is not an error.
+    pub allow_empty: bool,
+    pub location: Location,
+    /// Where `inputs` is written, for errors found when it is resolved.
+    pub inputs_location: Location,
+}
+
+/// Where a job's inputs come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inputs {
+    /// Every object under a prefix (listed with pagination).
+    S3 { bucket: String, prefix: String },
+    /// A local glob, relative to the spec file's directory (`**` crosses directories).
+    Glob(String),
+}
+
+/// Where a job's results go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// One object: the job's JSON summary.
+    S3Object { bucket: String, key: String },
+    /// A prefix (ends with `/`): each task's `{output}` file is uploaded under it, named
+    /// after its input.
+    S3Prefix { bucket: String, prefix: String },
+    /// A local file (the summary) or directory (ends with `/`: each task's output).
+    Local(String),
+}
+
+impl Output {
+    /// Whether task outputs (not just a summary) go here.
+    pub fn is_collection(&self) -> bool {
+        match self {
+            Output::S3Prefix { .. } => true,
+            Output::S3Object { .. } => false,
+            Output::Local(path) => path.ends_with('/'),
+        }
+    }
+
+    /// The bucket it names, if any.
+    pub fn bucket(&self) -> Option<&str> {
+        match self {
+            Output::S3Object { bucket, .. } | Output::S3Prefix { bucket, .. } => Some(bucket),
+            Output::Local(_) => None,
+        }
+    }
+}
+
+/// What a job does with each input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// Runs in-process, across all cores.
+    Builtin(Builtin),
+    /// A program, one task per input, `{input}` and `{output}` replaced by paths.
+    Command {
+        template: String,
+        mode: Mode,
+        /// Tasks at once; `None` is the mode's default.
+        parallelism: Option<usize>,
+    },
+}
+
+/// The built-in kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Builtin {
+    /// Words: maximal runs of bytes that are not ASCII whitespace, as `wc -w` counts them
+    /// in the C locale.
+    WordCount,
+    /// Newline characters, as `wc -l`.
+    LineCount,
+    /// Bytes, as `wc -c`.
+    ByteCount,
+}
+
+impl Builtin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Builtin::WordCount => "word_count",
+            Builtin::LineCount => "line_count",
+            Builtin::ByteCount => "byte_count",
+        }
+    }
+}
+
+/// How a command's tasks use the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// CPU-bound: one task per core.
+    Cpu,
+    /// I/O-bound: many at once.
+    Io,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJob {
+    #[serde(default)]
+    inputs: Option<String>,
+    #[serde(default)]
+    builtin: Option<Builtin>,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    parallelism: Option<RawParallelism>,
+    #[serde(default)]
+    output: Option<String>,
+    #[serde(default)]
+    after: Vec<String>,
+    #[serde(default)]
+    allow_empty: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawParallelism {
+    Count(i64),
+    Word(String),
+}
+
+/// Splits `s3://bucket/rest` into the bucket and the rest.
+pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("`{url}` is not an S3 URL"))?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    check_bucket_name(bucket)
+        .map_err(|problem| format!("bucket `{bucket}` in `{url}`: {problem}"))?;
+    Ok((bucket.to_string(), key.to_string()))
+}
+
+impl Checker<'_> {
+    pub(super) fn check_jobs(
+        &mut self,
+        raw: BTreeMap<String, RawJob>,
+    ) -> BTreeMap<String, JobSpec> {
+        let names: BTreeSet<String> = raw.keys().cloned().collect();
+        let mut jobs = BTreeMap::new();
+        for (name, job) in raw {
+            let location = self.key_location(&["jobs", name.as_str()]);
+            let at = |checker: &Self, field: &str| {
+                checker.value_location(&["jobs", name.as_str(), field])
+            };
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                self.error(
+                    location.clone(),
+                    format!("invalid job name `{name}`"),
+                    Some("job names are 1-64 letters, digits, `-` and `_`".into()),
+                );
+            }
+            let inputs_location = at(self, "inputs");
+            let inputs_given = job.inputs.is_some();
+            let inputs = match job.inputs {
+                None => None,
+                Some(text) if text.starts_with("s3://") => match parse_s3_url(&text) {
+                    Ok((bucket, prefix)) => Some(Inputs::S3 { bucket, prefix }),
+                    Err(problem) => {
+                        self.error(inputs_location.clone(), problem, Some("write inputs as `s3://bucket/prefix/` or a local glob like `./data/**/*.txt`".into()));
+                        None
+                    }
+                },
+                Some(text) if text.contains("://") || text.starts_with("s3:") => {
+                    self.error(
+                        inputs_location.clone(),
+                        format!("`{text}` is neither an S3 URL nor a local glob"),
+                        Some("write inputs as `s3://bucket/prefix/` or a local glob like `./data/**/*.txt`".into()),
+                    );
+                    None
+                }
+                Some(text) if text.is_empty() => {
+                    self.error(inputs_location.clone(), "`inputs` is empty".into(), None);
+                    None
+                }
+                Some(text) => Some(Inputs::Glob(text)),
+            };
+            let output = match job.output {
+                None => None,
+                Some(text) if text.starts_with("s3://") => match parse_s3_url(&text) {
+                    Ok((bucket, key)) if key.is_empty() || key.ends_with('/') => {
+                        Some(Output::S3Prefix {
+                            bucket,
+                            prefix: key,
+                        })
+                    }
+                    Ok((bucket, key)) => Some(Output::S3Object { bucket, key }),
+                    Err(problem) => {
+                        let location = at(self, "output");
+                        self.error(location, problem, Some("write output as `s3://bucket/results.json` (the summary) or `s3://bucket/prefix/` (each task's output)".into()));
+                        None
+                    }
+                },
+                Some(text) if text.contains("://") || text.starts_with("s3:") => {
+                    let location = at(self, "output");
+                    self.error(
+                        location,
+                        format!("`{text}` is neither an S3 URL nor a local path"),
+                        Some("write output as `s3://bucket/results.json` (the summary) or `s3://bucket/prefix/` (each task's output)".into()),
+                    );
+                    None
+                }
+                Some(text) => Some(Output::Local(text)),
+            };
+            let work = match (job.builtin, job.command) {
+                (Some(builtin), None) => {
+                    if job.mode.is_some() || job.parallelism.is_some() {
+                        let location = at(self, "builtin");
+                        self.error(
+                            location,
+                            "a builtin runs on every core; `mode` and `parallelism` apply to commands".to_string(),
+                            Some("remove `mode` and `parallelism`".into()),
+                        );
+                    }
+                    if !inputs_given {
+                        let location = at(self, "builtin");
+                        self.error(
+                            location,
+                            format!("builtin `{}` needs `inputs`", builtin.as_str()),
+                            None,
+                        );
+                    }
+                    if output.as_ref().is_some_and(Output::is_collection) {
+                        let location = at(self, "output");
+                        self.error(
+                            location,
+                            format!("builtin `{}` writes one summary: give `output` a file name (`results.json`), not a prefix", builtin.as_str()),
+                            None,
+                        );
+                    }
+                    Work::Builtin(builtin)
+                }
+                (None, Some(template)) => {
+                    let command_location = at(self, "command");
+                    if template.trim().is_empty() {
+                        self.error(
+                            command_location.clone(),
+                            "the command is empty".into(),
+                            None,
+                        );
+                    }
+                    if inputs_given && !template.contains("{input}") {
+                        self.error(
+                            command_location.clone(),
+                            "the command does not use `{input}`, so every task would do the same".into(),
+                            Some("put `{input}` where the input file's path goes, e.g. `python3 clean.py {input} {output}`".into()),
+                        );
+                    }
+                    if !inputs_given && template.contains("{input}") {
+                        self.error(
+                            command_location.clone(),
+                            "the command uses `{input}` but the job has no `inputs`".into(),
+                            None,
+                        );
+                    }
+                    if template.contains("{output}")
+                        && !output.as_ref().is_some_and(Output::is_collection)
+                    {
+                        self.error(
+                            command_location,
+                            "the command writes `{output}`, but the job's `output` is not a prefix to collect it in".into(),
+                            Some("set `output: s3://bucket/prefix/` (or a local directory ending in `/`)".into()),
+                        );
+                    }
+                    let parallelism = match job.parallelism {
+                        None => None,
+                        Some(RawParallelism::Word(word)) if word == "auto" => None,
+                        Some(RawParallelism::Count(n)) if (1..=4096).contains(&n) => {
+                            usize::try_from(n).ok()
+                        }
+                        Some(_) => {
+                            let location = at(self, "parallelism");
+                            self.error(
+                                location,
+                                "`parallelism` is `auto` or a number from 1 to 4096".into(),
+                                None,
+                            );
+                            None
+                        }
+                    };
+                    Work::Command {
+                        template,
+                        mode: job.mode.unwrap_or(Mode::Cpu),
+                        parallelism,
+                    }
+                }
+                (builtin, _) => {
+                    self.error(
+                        location.clone(),
+                        if builtin.is_some() {
+                            format!("job `{name}` has both `builtin` and `command`")
+                        } else {
+                            format!("job `{name}` has neither `builtin` nor `command`")
+                        },
+                        Some("give one: `builtin: word_count`, or `command: \"python3 clean.py {input} {output}\"`".into()),
+                    );
+                    Work::Builtin(Builtin::WordCount)
+                }
+            };
+            for (index, after) in job.after.iter().enumerate() {
+                if !names.contains(after) || *after == name {
+                    let location =
+                        self.value_location(&["jobs", name.as_str(), "after", &index.to_string()]);
+                    self.error(
+                        location,
+                        if *after == name {
+                            format!("job `{name}` cannot run after itself")
+                        } else {
+                            format!("job `{name}` runs after `{after}`, which is not a job")
+                        },
+                        Some(format!(
+                            "jobs are: {}",
+                            names.iter().cloned().collect::<Vec<_>>().join(", ")
+                        )),
+                    );
+                }
+            }
+            jobs.insert(
+                name.clone(),
+                JobSpec {
+                    name,
+                    inputs,
+                    work,
+                    output,
+                    after: job.after,
+                    allow_empty: job.allow_empty,
+                    location,
+                    inputs_location,
+                },
+            );
+        }
+        if let Some(cycle) = find_cycle(&jobs) {
+            let location = jobs[&cycle[0]].location.clone();
+            self.error(
+                location,
+                format!(
+                    "the jobs' `after` lists form a cycle: {}",
+                    cycle.join(" -> ")
+                ),
+                Some("a job can only run after jobs that do not, in turn, wait for it".into()),
+            );
+        }
+        jobs
+    }
+}
+
+/// A cycle among the jobs' `after` lists, as the names along it (the first repeated at the
+/// end), if there is one.
+fn find_cycle(jobs: &BTreeMap<String, JobSpec>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    fn visit(
+        name: &str,
+        jobs: &BTreeMap<String, JobSpec>,
+        marks: &mut BTreeMap<String, Mark>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match marks.get(name) {
+            Some(Mark::Done) => return None,
+            Some(Mark::Visiting) => {
+                let start = path.iter().position(|n| n == name).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(name.to_string());
+                return Some(cycle);
+            }
+            None => {}
+        }
+        marks.insert(name.to_string(), Mark::Visiting);
+        path.push(name.to_string());
+        for after in jobs
+            .get(name)
+            .map(|j| j.after.as_slice())
+            .unwrap_or_default()
+        {
+            if after != name && jobs.contains_key(after) {
+                if let Some(cycle) = visit(after, jobs, marks, path) {
+                    return Some(cycle);
+                }
+            }
+        }
+        path.pop();
+        marks.insert(name.to_string(), Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    for name in jobs.keys() {
+        if let Some(cycle) = visit(name, jobs, &mut marks, &mut Vec::new()) {
+            return Some(cycle);
+        }
+    }
+    None
+}

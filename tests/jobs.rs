@@ -1,0 +1,283 @@
+//! End-to-end tests of local jobs: the real `tether` binary against moto's S3, results
+//! checked through the SDK against counts made independently here.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::{block_on, create_bucket, put_object, Moto};
+
+/// Deterministic text: `lines` lines of words of varied length and spacing.
+fn document(seed: u64, lines: usize) -> String {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut text = String::new();
+    for _ in 0..lines {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let words = (state >> 33) % 12;
+        for w in 0..words {
+            let separator = ["", " ", "  ", "\t"][((state >> (w % 8 + 20)) % 4) as usize];
+            text.push_str(separator);
+            text.push_str(
+                ["data", "science", "lab", "é-word", "x"][((state >> (w + 3)) % 5) as usize],
+            );
+            text.push(' ');
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// The independent count: whitespace-separated words, as `wc -w` counts ASCII text.
+fn words(text: &str) -> u64 {
+    text.split_ascii_whitespace().count() as u64
+}
+
+fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    block_on(async {
+        let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+        Some(
+            out.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+        )
+    })
+}
+
+fn keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    block_on(async {
+        let out = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    })
+}
+
+const BUCKET_SPEC: &str = "\
+project: lab
+region: us-east-1
+buckets:
+  lab-data: {force_destroy: true}
+";
+
+#[test]
+fn word_count_over_a_prefix_writes_its_summary_to_s3() {
+    let moto = Moto::start();
+    let spec = format!(
+        "{BUCKET_SPEC}jobs:\n  word-count:\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/word-count.json\n"
+    );
+    moto.write("tether.yaml", &spec);
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    let mut expected = std::collections::BTreeMap::new();
+    // More than one listing page (1000 keys) would make the test slow; 30 objects, one
+    // of them empty, show the counting, and the listing's pagination is the SDK's.
+    for i in 0..30 {
+        let text = if i == 7 {
+            String::new()
+        } else {
+            document(i, 40 + i as usize)
+        };
+        let key = format!("docs/part-{i:03}.txt");
+        put_object(&s3, "lab-data", &key, &text);
+        expected.insert(format!("s3://lab-data/{key}"), words(&text));
+    }
+    put_object(&s3, "lab-data", "other/ignored.txt", "not under the prefix");
+
+    moto.tether(&["plan"])
+        .expect_code(0)
+        .expect_stderr("word-count: builtin word_count over s3://lab-data/docs/");
+    let run = moto.tether(&["run", "--json"]).expect_code(0);
+    let printed: Value = serde_json::from_str(&run.stdout).expect("--json is JSON");
+
+    let stored = get_object(&s3, "lab-data", "results/word-count.json").expect("summary in S3");
+    let summary: Value = serde_json::from_slice(&stored).expect("summary is JSON");
+    assert_eq!(summary, printed[0], "the summary printed is the one stored");
+    assert_eq!(summary["status"], "succeeded");
+    assert_eq!(summary["total"], expected.values().sum::<u64>());
+    let tasks = summary["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 30);
+    for task in tasks {
+        let input = task["input"].as_str().expect("input");
+        assert_eq!(task["count"], expected[input], "{input}");
+    }
+}
+
+#[test]
+fn a_command_job_uploads_each_output_under_the_prefix_and_reports_a_failing_task() {
+    let moto = Moto::start();
+    std::fs::create_dir_all(moto.dir.path().join("raw/2026")).expect("raw dir");
+    moto.write("raw/a.csv", "id,name\n1,ada\n");
+    moto.write("raw/2026/b.csv", "id,name\n2,grace\n");
+    moto.write("raw/bad.csv", "broken\n");
+    moto.write(
+        "clean.sh",
+        "#!/bin/sh\nset -e\nif grep -q broken \"$1\"; then echo \"cannot parse $1\" >&2; exit 4; fi\ntr a-z A-Z < \"$1\" > \"$2\"\n",
+    );
+    let spec = format!(
+        "{BUCKET_SPEC}jobs:\n  clean-csv:\n    inputs: ./raw/**/*.csv\n    command: \"sh clean.sh {{input}} {{output}}\"\n    mode: cpu\n    parallelism: 2\n    output: s3://lab-data/clean/\n"
+    );
+    moto.write("tether.yaml", &spec);
+    let run = moto
+        .tether(&["apply", "--auto-approve", "--retries", "1"])
+        .expect_code(1)
+        .expect_stderr(
+            "clean-csv: task raw/bad.csv failed after 2 attempt(s): exit code 4: cannot parse",
+        );
+    let s3 = moto.s3("us-east-1");
+    assert_eq!(
+        keys(&s3, "lab-data", "clean/"),
+        ["clean/2026/b.csv", "clean/a.csv"]
+    );
+    assert_eq!(
+        get_object(&s3, "lab-data", "clean/a.csv").expect("output"),
+        b"ID,NAME\n1,ADA\n"
+    );
+    assert!(run.stderr.contains("FAILED"), "{}", run.stderr);
+}
+
+#[test]
+fn jobs_run_in_after_order_and_a_later_job_reads_what_an_earlier_one_wrote() {
+    let moto = Moto::start();
+    std::fs::create_dir_all(moto.dir.path().join("raw")).expect("raw dir");
+    for i in 0..5 {
+        moto.write(&format!("raw/{i}.txt"), &document(i, 20));
+    }
+    let spec = format!(
+        "{BUCKET_SPEC}jobs:
+  count-stage:
+    inputs: s3://lab-data/stage/
+    builtin: word_count
+    output: s3://lab-data/results/count.json
+    after: [stage]
+  stage:
+    inputs: ./raw/*.txt
+    command: \"cp {{input}} {{output}}\"
+    mode: io
+    output: s3://lab-data/stage/
+"
+    );
+    moto.write("tether.yaml", &spec);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    let summary: Value = serde_json::from_slice(
+        &get_object(&s3, "lab-data", "results/count.json").expect("summary"),
+    )
+    .expect("JSON");
+    let expected: u64 = (0..5).map(|i| words(&document(i, 20))).sum();
+    assert_eq!(summary["total"], expected);
+    assert_eq!(summary["tasks"].as_array().map(Vec::len), Some(5));
+
+    // Running one job alone brings the jobs it runs after.
+    moto.tether(&["run", "count-stage"])
+        .expect_code(0)
+        .expect_stderr("stage: succeeded");
+    moto.tether(&["run", "nope"])
+        .expect_code(1)
+        .expect_stderr("no job named `nope`");
+}
+
+#[test]
+fn a_glob_that_matches_nothing_or_an_unknown_bucket_stops_everything_before_it_starts() {
+    let moto = Moto::start();
+    std::fs::create_dir_all(moto.dir.path().join("raw")).expect("raw dir");
+    moto.write("raw/a.txt", "a b c\n");
+    moto.write(
+        "tether.yaml",
+        "project: lab\nregion: us-east-1\njobs:\n  fine:\n    inputs: ./raw/*.txt\n    command: \"touch ran-{input}\"\n  empty:\n    inputs: ./missing/*.txt\n    builtin: word_count\n  elsewhere:\n    inputs: s3://nobodys-bucket/x/\n    builtin: word_count\n",
+    );
+    moto.tether(&["run"])
+        .expect_code(1)
+        .expect_stderr("job `elsewhere` uses bucket `nobodys-bucket`, which is neither in the spec nor in the account")
+        .expect_stderr("tether.yaml:");
+    create_bucket(&moto.s3("us-east-1"), "nobodys-bucket");
+    moto.tether(&["run"])
+        .expect_code(1)
+        .expect_stderr("job `empty`: `./missing/*.txt` matches no file")
+        .expect_stderr("tether.yaml:8:13")
+        .expect_stderr("job `elsewhere`: s3://nobodys-bucket/x/ holds no object");
+    assert!(
+        !std::fs::read_dir(moto.dir.path().join("raw"))
+            .expect("raw")
+            .any(|e| e
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .starts_with("ran-")),
+        "nothing ran"
+    );
+}
+
+/// The body of an S3 object is counted as it streams: the process never holds it whole.
+/// Peak memory is measured by the kernel (getrusage of the child), not guessed.
+#[test]
+fn an_object_larger_than_the_memory_cap_is_streamed() {
+    const OBJECT_MB: usize = 96;
+    const CAP_MB: i64 = 64;
+    let moto = Moto::start();
+    moto.write(
+        "tether.yaml",
+        &format!("{BUCKET_SPEC}jobs:\n  big:\n    inputs: s3://lab-data/big/\n    builtin: word_count\n    output: s3://lab-data/results/big.json\n"),
+    );
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let line = "the quick brown fox jumps over the lazy dog 0123456789\n";
+    let body: String = line.repeat(OBJECT_MB * 1024 * 1024 / line.len());
+    let expected = words(&body);
+    block_on(async {
+        moto.s3("us-east-1")
+            .put_object()
+            .bucket("lab-data")
+            .key("big/huge.txt")
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .expect("PutObject")
+    });
+
+    // A small parent (Python) starts tether and reports its children's peak: measured
+    // from this test process, the peak would include this process's own memory, which a
+    // forked child inherits until it runs tether.
+    let measure = "import resource, subprocess, sys\n\
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n\
+print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
+    let output = Command::new("python3")
+        .args(["-c", measure, env!("CARGO_BIN_EXE_tether"), "run", "big"])
+        .current_dir(moto.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(moto.env())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tether under python3");
+    let report = String::from_utf8_lossy(&output.stdout);
+    let mut fields = report.split_whitespace();
+    assert_eq!(fields.next(), Some("0"), "tether run failed: {report}");
+    let peak_mb = fields
+        .next()
+        .and_then(|kb| kb.parse::<i64>().ok())
+        .expect("peak")
+        / 1024;
+    assert!(
+        peak_mb < CAP_MB,
+        "peak memory {peak_mb} MB for a {OBJECT_MB} MB object: it was buffered"
+    );
+    let summary: Value = serde_json::from_slice(
+        &get_object(&moto.s3("us-east-1"), "lab-data", "results/big.json").expect("summary"),
+    )
+    .expect("JSON");
+    assert_eq!(summary["total"], expected);
+}
