@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The quick start: builds tether, starts a local AWS endpoint (moto, installed into a
 # virtual environment under target/), and runs tether's main job on this example:
-# validate, plan, apply, plan again (no changes), show the instance's ssh line, audit,
-# rotate the admin's key, then destroy. Nothing leaves this machine: every request goes to the loopback endpoint, with
+# validate, plan, apply (which then runs the jobs), plan again (no changes), show the
+# instance's ssh line, run one job alone as JSON, audit, rotate the admin's key, then
+# destroy. Nothing leaves this machine: every request goes to the loopback endpoint, with
 # dummy credentials, and HOME is a temporary directory, so the (fake) secrets land there
 # and your own AWS configuration is never read.
 set -euo pipefail
@@ -29,6 +30,7 @@ step "$tether" plan
 step "$tether" apply --auto-approve
 step "$tether" plan --detailed-exitcode
 step "$tether" show
+step "$tether" run word-count --json
 step ls -l "$HOME/.tether/secrets/quickstart" "$HOME/.ssh"
 # The new admin has no MFA device yet, and moto cannot give the root user one, so the audit
 # reports those two failures and exits 3.

@@ -61,7 +61,8 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
 
 /// The jobs `apply` runs after it, in order, one line each.
 pub fn jobs_text(spec: &tether::spec::Spec) -> String {
-    let order = tether::jobs::selection(spec, &[]).unwrap_or_default();
+    let selected = tether::jobs::selection(spec, &[]).unwrap_or_default();
+    let order = tether::jobs::order(spec, &selected);
     let mut text = String::from(
         "\nAfter applying, these jobs run (`--no-jobs` skips them, `tether run` runs them alone):",
     );

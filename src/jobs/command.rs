@@ -164,35 +164,43 @@ async fn run_task(
         command_line = command_line.replace("{input}", &shell_quote(&path.to_string_lossy()));
     }
     command_line = command_line.replace("{output}", &shell_quote(&output_path.to_string_lossy()));
+    // Stderr goes to a file, read only when the task fails: cheaper than a pipe the
+    // runtime must drain for every task.
+    let stderr_path = workdir.join(format!("err-{index}"));
     for attempt in 1..=options.retries + 1 {
         summary.attempts = attempt;
-        let _ = std::fs::remove_file(&output_path);
-        let child = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(&command_line)
-            .current_dir(&options.base_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let outcome = match child {
-            Ok(child) => child.wait_with_output().await,
-            Err(error) => Err(error),
-        };
+        if attempt > 1 {
+            // A failed attempt's output must not pass for the next one's.
+            let _ = std::fs::remove_file(&output_path);
+        }
+        let outcome = async {
+            let stderr = std::fs::File::create(&stderr_path)?;
+            let mut child = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&command_line)
+                .current_dir(&options.base_dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .kill_on_drop(true)
+                .spawn()?;
+            child.wait().await
+        }
+        .await;
         match outcome {
             Err(error) => {
                 summary.error = Some(format!("cannot run `sh`: {error}"));
             }
-            Ok(output) => {
-                summary.exit_code = output.status.code();
-                if output.status.success() {
+            Ok(status) => {
+                summary.exit_code = status.code();
+                if status.success() {
                     summary.error = None;
                     summary.status = Status::Succeeded;
                     break;
                 }
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                let how = match output.status.code() {
+                let stderr = std::fs::read(&stderr_path).unwrap_or_default();
+                let stderr = String::from_utf8_lossy(&stderr);
+                let how = match status.code() {
                     Some(code) => format!("exit code {code}"),
                     None => "killed by a signal".to_string(),
                 };
@@ -215,6 +223,7 @@ async fn run_task(
         }
     }
     let _ = std::fs::remove_file(&output_path);
+    let _ = std::fs::remove_file(&stderr_path);
     if matches!(input.map(|i| &i.source), Some(Source::S3 { .. })) {
         if let Some(path) = &input_path {
             let _ = std::fs::remove_file(path);

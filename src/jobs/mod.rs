@@ -7,7 +7,7 @@
 //! the same coordinator that applies plans (a job already uses every core); a failed job
 //! skips the jobs that wait for it.
 //!
-//! Within a job, [`builtin`] counts in-process on a rayon pool (local files, memory-mapped)
+//! Within a job, [`builtin`] counts in-process on a rayon pool (local files, read in cache-sized blocks)
 //! or as S3 bodies stream in; [`command`] runs one child process per input with bounded
 //! parallelism. Each job ends with a [`JobSummary`], the JSON document written to the job's
 //! `output` when that names one file.
@@ -153,6 +153,30 @@ pub fn selection(spec: &Spec, names: &[String]) -> Result<BTreeSet<String>, JobE
         }
     }
     Ok(selected)
+}
+
+/// The selected jobs in an order they can run in: each after the jobs it runs `after`,
+/// ties by name.
+pub fn order(spec: &Spec, selected: &BTreeSet<String>) -> Vec<String> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut order = Vec::new();
+    while order.len() < selected.len() {
+        let ready = selected.iter().find(|name| {
+            !done.contains(name.as_str())
+                && spec.jobs[*name]
+                    .after
+                    .iter()
+                    .all(|after| done.contains(after.as_str()) || !selected.contains(after))
+        });
+        // The spec has no cycles; should one slip through, list the rest by name.
+        let Some(next) = ready.or_else(|| selected.iter().find(|n| !done.contains(n.as_str())))
+        else {
+            break;
+        };
+        done.insert(next);
+        order.push(next.clone());
+    }
+    order
 }
 
 /// A one-line description of a job, for plans and progress.
