@@ -168,6 +168,11 @@ fn jobs_run_in_after_order_and_a_later_job_reads_what_an_earlier_one_wrote() {
     command: \"cp {{input}} {{output}}\"
     mode: io
     output: s3://lab-data/stage/
+  shout:
+    inputs: s3://lab-data/stage/
+    command: \"tr a-z A-Z < {{input}} > {{output}}\"
+    output: s3://lab-data/shout/
+    after: [stage]
 "
     );
     moto.write("tether.yaml", &spec);
@@ -180,6 +185,11 @@ fn jobs_run_in_after_order_and_a_later_job_reads_what_an_earlier_one_wrote() {
     let expected: u64 = (0..5).map(|i| words(&document(i, 20))).sum();
     assert_eq!(summary["total"], expected);
     assert_eq!(summary["tasks"].as_array().map(Vec::len), Some(5));
+    // A command over S3 inputs gets each object as a local file.
+    assert_eq!(
+        get_object(&s3, "lab-data", "shout/3.txt").expect("shouted"),
+        document(3, 20).to_ascii_uppercase().into_bytes()
+    );
 
     // Running one job alone brings the jobs it runs after.
     moto.tether(&["run", "count-stage"])
@@ -280,4 +290,102 @@ print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
     )
     .expect("JSON");
     assert_eq!(summary["total"], expected);
+}
+
+#[test]
+fn fail_fast_starts_no_task_after_the_first_failure() {
+    let moto = Moto::start();
+    std::fs::create_dir_all(moto.dir.path().join("in")).expect("in dir");
+    for i in 0..6 {
+        moto.write(&format!("in/{i}.txt"), "x\n");
+    }
+    moto.write(
+        "tether.yaml",
+        "project: lab\nregion: us-east-1\njobs:\n  first-fails:\n    inputs: ./in/*.txt\n    command: \"case {input} in *0.txt) exit 9;; esac; touch {input}.ran\"\n    parallelism: 1\n",
+    );
+    let run = moto
+        .tether(&["run", "--fail-fast", "--json"])
+        .expect_code(1);
+    let summaries: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let statuses: Vec<&str> = summaries[0]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses[0], "failed");
+    assert!(
+        statuses[1..].iter().all(|s| *s == "skipped"),
+        "{statuses:?}"
+    );
+    assert_eq!(summaries[0]["tasks"][0]["exit_code"], 9);
+    let ran = std::fs::read_dir(moto.dir.path().join("in"))
+        .expect("in")
+        .filter(|e| {
+            e.as_ref()
+                .expect("entry")
+                .path()
+                .extension()
+                .is_some_and(|x| x == "ran")
+        })
+        .count();
+    assert_eq!(ran, 0, "no task started after the failure");
+}
+
+/// Ctrl-C must take the running tasks down with tether and upload nothing half-done.
+#[test]
+fn an_interrupt_kills_the_running_tasks_and_uploads_nothing() {
+    let moto = Moto::start();
+    std::fs::create_dir_all(moto.dir.path().join("in")).expect("in dir");
+    for i in 0..2 {
+        moto.write(&format!("in/{i}.txt"), "x\n");
+    }
+    // A sleep of an odd length makes this test's processes (the shells and the sleeps
+    // they start) findable, and only them.
+    let marker = format!("sleep 30.{}", std::process::id());
+    moto.write(
+        "tether.yaml",
+        &format!("{BUCKET_SPEC}jobs:\n  slow:\n    inputs: ./in/*.txt\n    command: \"{marker}; cp {{input}} {{output}}\"\n    output: s3://lab-data/slow/\n"),
+    );
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["run"])
+        .current_dir(moto.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(moto.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run tether");
+    let running = || {
+        Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while running() < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        running(),
+        4,
+        "both tasks started, each a shell and its sleep"
+    );
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while running() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(running(), 0, "no task outlives tether");
+    assert!(keys(&moto.s3("us-east-1"), "lab-data", "slow/").is_empty());
 }

@@ -3,8 +3,9 @@
 //! `mode: cpu`, four times as many (at most 256) for `mode: io`.
 //!
 //! S3 inputs are downloaded to a temporary file first; `{output}` is a fresh temporary path,
-//! uploaded (one PutObject, so complete or absent) when the task succeeds. Children are
-//! killed when the run is dropped (Ctrl-C), so none outlives tether.
+//! uploaded (one PutObject, so complete or absent) when the task succeeds. Each task runs
+//! in its own process group, killed whole when the run is dropped (Ctrl-C), so nothing a
+//! task started outlives tether.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -38,6 +39,28 @@ pub fn parallelism(mode: Mode, cores: usize, declared: Option<usize>) -> usize {
 /// Wraps `text` in single quotes for `sh`.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A task's process group, killed whole if the task is dropped before it ends (Ctrl-C):
+/// killing only the shell would leave what it started running.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    /// The task ended by itself: nothing to kill.
+    fn finished(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(id) = self.0.and_then(|id| libc::pid_t::try_from(id).ok()) {
+            // SAFETY: a plain signal to the group this task's shell leads.
+            unsafe {
+                libc::kill(-id, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 /// Runs a task per input (one task when the job has no inputs).
@@ -182,9 +205,15 @@ async fn run_task(
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(stderr)
+                // Its own process group, so that everything the task starts can be
+                // stopped together.
+                .process_group(0)
                 .kill_on_drop(true)
                 .spawn()?;
-            child.wait().await
+            let group = ProcessGroup(child.id());
+            let status = child.wait().await;
+            group.finished();
+            status
         }
         .await;
         match outcome {
