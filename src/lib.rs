@@ -17,3 +17,4 @@ pub mod render;
 pub mod secrets;
 pub mod show;
 pub mod spec;
+pub mod sshconfig;

@@ -608,3 +608,26 @@ async fn read_bucket(
         depends_on: Vec::new(),
     })))
 }
+
+/// The project's SSH alias block in `file`, if the file holds one. Reads a local file.
+pub fn ssh_config_block(
+    file: &std::path::Path,
+    project: &str,
+) -> std::io::Result<Option<LiveResource>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    Ok(
+        crate::sshconfig::find(&text, project).map(|(_, block)| LiveResource {
+            address: Address::new(Kind::SshConfig, crate::model::SSH_ALIASES),
+            state: ResourceState::SshConfig(crate::model::SshConfigState {
+                file: file.display().to_string(),
+                block,
+                hosts: Vec::new(),
+            }),
+            depends_on: Vec::new(),
+        }),
+    )
+}

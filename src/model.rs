@@ -42,6 +42,8 @@ pub enum Kind {
     SecurityGroup,
     Instance,
     ElasticIp,
+    /// The project's block of aliases in an OpenSSH config file (a local file, not AWS).
+    SshConfig,
     /// The account's singletons: `account.alias`, `account.password_policy`.
     Account,
 }
@@ -56,6 +58,7 @@ impl Kind {
             Kind::SecurityGroup => "security_group",
             Kind::Instance => "instance",
             Kind::ElasticIp => "elastic_ip",
+            Kind::SshConfig => "ssh_config",
             Kind::Account => "account",
         }
     }
@@ -113,6 +116,7 @@ impl FromStr for Address {
             "security_group" => Kind::SecurityGroup,
             "instance" => Kind::Instance,
             "elastic_ip" => Kind::ElasticIp,
+            "ssh_config" => Kind::SshConfig,
             "account" => Kind::Account,
             other => return Err(format!("unknown resource kind `{other}`")),
         };
@@ -342,6 +346,23 @@ pub struct ElasticIpState {
     pub allocation_id: Option<String>,
 }
 
+/// The address of the project's SSH alias block.
+pub const SSH_ALIASES: &str = "aliases";
+
+/// The project's block of aliases in an OpenSSH config file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SshConfigState {
+    /// The config file (absolute).
+    pub file: String,
+    /// The block's text, markers included; the planner renders the desired one from the
+    /// hosts and the live addresses.
+    pub block: String,
+    /// The declared aliases (desired state only), for apply to render the block with the
+    /// addresses it finds then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::sshconfig::HostEntry>,
+}
+
 /// The state of any resource, tagged by kind in JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -353,6 +374,7 @@ pub enum ResourceState {
     SecurityGroup(SecurityGroupState),
     Instance(InstanceState),
     ElasticIp(ElasticIpState),
+    SshConfig(SshConfigState),
     AccountAlias { alias: String },
     PasswordPolicy(PasswordPolicyState),
 }
@@ -424,9 +446,10 @@ impl ResourceState {
                     _ => Ownership::Unowned,
                 }
             }
-            ResourceState::AccountAlias { .. } | ResourceState::PasswordPolicy(_) => {
-                Ownership::Owned
-            }
+            // The block's markers name the project: a block is only ever the project's own.
+            ResourceState::AccountAlias { .. }
+            | ResourceState::PasswordPolicy(_)
+            | ResourceState::SshConfig(_) => Ownership::Owned,
         }
     }
 
@@ -545,6 +568,13 @@ impl ResourceState {
             ResourceState::ElasticIp(address) => vec![
                 attribute("instance", &address.instance, Scalar),
                 attribute("tags", &address.tags, Map),
+            ],
+            ResourceState::SshConfig(config) => vec![
+                Attribute {
+                    forces_replacement: true,
+                    ..attribute("file", &config.file, Scalar)
+                },
+                attribute("block", &config.block, Document),
             ],
             ResourceState::AccountAlias { alias } => vec![attribute("alias", alias, Scalar)],
             ResourceState::PasswordPolicy(policy) => {

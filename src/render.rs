@@ -192,6 +192,8 @@ fn value_line(
 fn document_diff(out: &mut String, before: &Value, after: &Value) {
     let text = |value: &Value| match value {
         Value::Null => String::new(),
+        // Text documents (a config file's block) are compared as the lines they are.
+        Value::String(text) => text.clone(),
         other => format!("{}\n", crate::policy::to_pretty_json(other)),
     };
     let (old, new) = (text(before), text(after));

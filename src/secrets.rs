@@ -9,7 +9,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -124,6 +124,8 @@ pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()>
             .mode(mode)
             .open(&temporary)?;
         file.write_all(contents.as_bytes())?;
+        // Exactly `mode`, whatever the umask.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
         fs::rename(&temporary, path)
     })();

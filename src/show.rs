@@ -34,6 +34,8 @@ pub struct InstanceView {
     pub elastic_ip: Option<String>,
     /// The login user for the image (guessed from its name).
     pub user: Option<String>,
+    /// The private key file of its key pair, when tether generated the pair.
+    pub key_file: Option<String>,
     /// `ssh -i <key> <user>@<address>`, when there is an address.
     pub ssh: Option<String>,
 }
@@ -96,6 +98,7 @@ pub fn report(
                     address: None,
                     elastic_ip: None,
                     user: None,
+                    key_file: None,
                     ssh: None,
                 };
             };
@@ -125,6 +128,7 @@ pub fn report(
                 address: public,
                 elastic_ip: elastic.map(|(name, _)| (*name).clone()),
                 user: user.map(str::to_string),
+                key_file,
                 ssh,
             }
         })

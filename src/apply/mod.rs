@@ -11,6 +11,7 @@
 
 pub mod coordinator;
 mod instances;
+mod sshconfig;
 pub mod steps;
 
 use std::path::Path;
@@ -36,6 +37,13 @@ pub enum ApplyError {
     /// Reading the account to check the plan failed.
     #[error("could not check the plan against the account")]
     Read(#[source] AwsError),
+    /// Reading a local file the plan changes failed.
+    #[error("could not read `{path}` to check the plan")]
+    ReadFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Something the executor reports while it works, for progress output.
@@ -136,9 +144,24 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
     if touched.is_empty() {
         return Ok(());
     }
-    let live = live::read(cloud, &plan.project, Scope::Only(&touched))
+    let mut live = live::read(cloud, &plan.project, Scope::Only(&touched))
         .await
         .map_err(ApplyError::Read)?;
+    // The alias block lives in a local file, which the account reader does not see.
+    for change in plan.actionable() {
+        let state = change.before.as_ref().or(change.after.as_ref());
+        if let Some(crate::model::ResourceState::SshConfig(config)) = state {
+            let block = live::ssh_config_block(Path::new(&config.file), &plan.project).map_err(
+                |source| ApplyError::ReadFile {
+                    path: config.file.clone(),
+                    source,
+                },
+            )?;
+            if let Some(block) = block {
+                live.resources.insert(block.address.clone(), block);
+            }
+        }
+    }
     let stale: Vec<String> = plan
         .actionable()
         .filter_map(|change| {
@@ -394,6 +417,10 @@ async fn run_operation(
         Operation::SetAddressTags { name, tags, remove } => {
             return instances::set_address_tags(cloud, project, name, tags, remove).await
         }
+        Operation::WriteSshConfig { file, hosts } => {
+            return sshconfig::write(cloud, project, file, hosts).await
+        }
+        Operation::RemoveSshConfig { file } => return sshconfig::remove(project, file),
     };
     Ok(result?)
 }

@@ -253,6 +253,16 @@ pub enum Operation {
         tags: BTreeMap<String, String>,
         remove: Vec<String>,
     },
+    /// Render the project's alias block with the addresses the instances have now, and put
+    /// it into `file` (atomically; nothing outside the block changes).
+    WriteSshConfig {
+        file: PathBuf,
+        hosts: Vec<crate::sshconfig::HostEntry>,
+    },
+    /// Take the project's block out of `file`.
+    RemoveSshConfig {
+        file: PathBuf,
+    },
 }
 
 /// What a launch needs, beyond the instance's name.
@@ -361,6 +371,8 @@ impl Operation {
             Operation::AssociateAddress { .. } => "associating address",
             Operation::DisassociateAddress { .. } => "disassociating address",
             Operation::ReleaseAddress { .. } => "releasing address",
+            Operation::WriteSshConfig { .. } => "writing SSH aliases",
+            Operation::RemoveSshConfig { .. } => "removing SSH aliases",
         }
     }
 }
@@ -489,6 +501,10 @@ fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation
             );
             ops
         }
+        ResourceState::SshConfig(config) => vec![Operation::WriteSshConfig {
+            file: PathBuf::from(&config.file),
+            hosts: config.hosts.clone(),
+        }],
         ResourceState::AccountAlias { alias } => vec![Operation::SetAccountAlias {
             alias: alias.clone(),
             previous: None,
@@ -519,6 +535,9 @@ fn delete(name: &str, before: &ResourceState) -> Vec<Operation> {
         }],
         ResourceState::ElasticIp(_) => vec![Operation::ReleaseAddress {
             name: name.to_string(),
+        }],
+        ResourceState::SshConfig(config) => vec![Operation::RemoveSshConfig {
+            file: PathBuf::from(&config.file),
         }],
         ResourceState::AccountAlias { alias } => vec![Operation::DeleteAccountAlias {
             alias: alias.clone(),
@@ -627,6 +646,12 @@ fn update(
                 None => {}
             }
             ops
+        }
+        (ResourceState::SshConfig(_), ResourceState::SshConfig(config)) => {
+            vec![Operation::WriteSshConfig {
+                file: PathBuf::from(&config.file),
+                hosts: config.hosts.clone(),
+            }]
         }
         (ResourceState::AccountAlias { alias: old }, ResourceState::AccountAlias { alias })
             if old != alias =>

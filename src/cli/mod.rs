@@ -10,6 +10,7 @@ pub mod printer;
 pub mod rotate_key;
 pub mod run;
 pub mod show;
+pub mod ssh;
 pub mod validate;
 
 use std::io::{BufRead, IsTerminal};
@@ -45,6 +46,8 @@ pub enum Command {
     RotateKey(rotate_key::RotateKeyArgs),
     /// Report on the account's security; exit 3 when a check fails.
     Audit(audit::AuditArgs),
+    /// Open ssh to an alias or instance of the spec (or run a command there after `--`).
+    Ssh(ssh::SshArgs),
     /// Run the spec's jobs (all, or those named, with the jobs they run after).
     Run(run::RunArgs),
     /// Show the spec's instances and Elastic IPs as they are: ids, states, addresses, and
@@ -90,6 +93,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Audit(args) => audit::exec(args, printer).await,
         Command::Show(args) => show::exec(args, printer).await,
         Command::Run(args) => run::exec(args, printer).await,
+        Command::Ssh(args) => ssh::exec(args, printer).await,
     }
 }
 
@@ -179,6 +183,12 @@ pub async fn fresh_plan(
     live.missing_policies =
         missing_policies.context("cannot check the managed policies the spec names")?;
     live.images = images.context("cannot look up the spec's images")?;
+    let ssh_config = ssh_config_file(spec);
+    if let Some(block) = tether::live::ssh_config_block(&ssh_config, &spec.project)
+        .with_context(|| format!("cannot read the SSH config `{}`", ssh_config.display()))?
+    {
+        live.resources.insert(block.address.clone(), block);
+    }
     if mode == tether::plan::Mode::Apply {
         live.unheld_secrets =
             tether::live::unheld_secrets(cloud, &spec.project, &secrets_dir(spec), &desired, &live)
@@ -196,6 +206,18 @@ pub async fn fresh_plan(
         &desired,
         &live,
     )?)
+}
+
+/// The OpenSSH config file the spec's aliases go to (the default one without an `ssh:`
+/// section, where an earlier block may still be).
+pub fn ssh_config_file(spec: &Spec) -> PathBuf {
+    let file = spec
+        .ssh
+        .as_ref()
+        .map_or(tether::spec::DEFAULT_SSH_CONFIG, |ssh| {
+            ssh.config_file.as_str()
+        });
+    tether::secrets::expand_home(file, home().as_deref())
 }
 
 /// The spec's `secrets_dir` with `~` expanded from HOME.

@@ -7,13 +7,15 @@ use std::path::Path;
 use crate::model::{
     iam_path, Address, BucketState, DesiredResource, ElasticIpState, GroupState, IngressRule,
     InstanceState, KeyPairState, Kind, PublicAccessBlock, ResourceState, SecurityGroupState,
-    UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_FORCE_DESTROY, TAG_NAME, TAG_PROJECT,
+    SshConfigState, UserState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, SSH_ALIASES,
+    TAG_FORCE_DESTROY, TAG_NAME, TAG_PROJECT,
 };
 use crate::policy;
 use crate::spec::{
     AmiSpec, BucketSpec, ElasticIpSpec, GroupSpec, InstanceSpec, KeyPairSpec, KeySource,
-    SecurityGroupSpec, Spec, UserSpec,
+    SecurityGroupSpec, Spec, SshSpec, UserSpec,
 };
+use crate::sshconfig::HostEntry;
 
 /// The desired state of every resource in `spec`, for an account in `region`. `home`
 /// expands `~` in the spec's file paths.
@@ -50,6 +52,9 @@ pub fn desired_resources(spec: &Spec, region: &str, home: Option<&Path>) -> Vec<
             .values()
             .map(|address| desired_elastic_ip(project, address)),
     );
+    if let Some(ssh) = &spec.ssh {
+        desired.push(desired_ssh_config(spec, ssh, home));
+    }
     if let Some(alias) = &spec.account.alias {
         desired.push(DesiredResource {
             address: Address::new(Kind::Account, ACCOUNT_ALIAS),
@@ -201,6 +206,54 @@ fn desired_elastic_ip(project: &str, address: &ElasticIpSpec) -> DesiredResource
             .map(|instance| Address::new(Kind::Instance, instance))
             .collect(),
         location: address.location.clone(),
+    }
+}
+
+/// The block's text is left for the planner, which knows the instances' live addresses.
+fn desired_ssh_config(spec: &Spec, ssh: &SshSpec, home: Option<&Path>) -> DesiredResource {
+    let expand = |file: &str| {
+        crate::secrets::expand_home(file, home)
+            .display()
+            .to_string()
+    };
+    let hosts: Vec<HostEntry> = ssh
+        .hosts
+        .values()
+        .map(|host| HostEntry {
+            alias: host.alias.clone(),
+            instance: host.instance.clone(),
+            user: host.user.clone(),
+            port: host.port,
+            identity_file: host.identity_file.as_deref().map(expand),
+        })
+        .collect();
+    // After the instances and their addresses, whose addresses it holds.
+    let mut depends_on: Vec<Address> = hosts
+        .iter()
+        .map(|h| Address::new(Kind::Instance, &h.instance))
+        .collect();
+    depends_on.extend(
+        spec.elastic_ips
+            .values()
+            .filter(|eip| {
+                eip.instance
+                    .as_ref()
+                    .is_some_and(|i| hosts.iter().any(|h| &h.instance == i))
+            })
+            .map(|eip| Address::new(Kind::ElasticIp, &eip.name)),
+    );
+    depends_on.sort();
+    depends_on.dedup();
+    DesiredResource {
+        address: Address::new(Kind::SshConfig, SSH_ALIASES),
+        state: ResourceState::SshConfig(SshConfigState {
+            file: expand(&ssh.config_file),
+            block: String::new(),
+            hosts,
+        }),
+        adopt: false,
+        depends_on,
+        location: ssh.location.clone(),
     }
 }
 

@@ -167,7 +167,7 @@ pub fn plan(
     let mut conflicts = Vec::new();
     // Destroying needs no image: every instance goes.
     let desired = match mode {
-        Mode::Apply => resolve(desired, live, &mut conflicts),
+        Mode::Apply => resolve(project, desired, live, &mut conflicts),
         Mode::Destroy => desired.to_vec(),
     };
     let declared: BTreeMap<&Address, &DesiredResource> =
@@ -408,6 +408,7 @@ pub fn plan(
 /// image release does not replace a working instance), and a root volume size left to the
 /// image. Lookups that match nothing are conflicts.
 fn resolve(
+    project: &str,
     desired: &[DesiredResource],
     live: &LiveState,
     conflicts: &mut Vec<Diagnostic>,
@@ -416,6 +417,12 @@ fn resolve(
         .iter()
         .map(|wanted| {
             let mut wanted = wanted.clone();
+            if let ResourceState::SshConfig(config) = &mut wanted.state {
+                config.block = crate::sshconfig::render(project, &config.hosts, |instance| {
+                    host_address(instance, desired, live)
+                });
+                return wanted;
+            }
             let ResourceState::Instance(instance) = &mut wanted.state else {
                 return wanted;
             };
@@ -449,6 +456,58 @@ fn resolve(
             wanted
         })
         .collect()
+}
+
+/// An instance's address as the alias block should hold it: its Elastic IP, else its
+/// public address while it runs. Only what this apply leaves as it is can be known now: an
+/// instance to be launched, started or stopped, or an address to be made or moved, is
+/// known after apply.
+fn host_address(
+    instance: &str,
+    desired: &[DesiredResource],
+    live: &LiveState,
+) -> crate::sshconfig::HostAddress {
+    use crate::sshconfig::HostAddress;
+    let address = Address::new(Kind::Instance, instance);
+    let wanted = desired.iter().find_map(|d| match &d.state {
+        ResourceState::Instance(state) if d.address == address => Some(state),
+        _ => None,
+    });
+    let wanted_eip = desired.iter().find_map(|d| match &d.state {
+        ResourceState::ElasticIp(eip) if eip.instance.as_deref() == Some(instance) => {
+            Some(&d.address)
+        }
+        _ => None,
+    });
+    // Stopped and without an Elastic IP, it will have no address, whatever it has now.
+    if wanted_eip.is_none() && wanted.is_some_and(|w| w.state == crate::model::RunState::Stopped) {
+        return HostAddress::None;
+    }
+    let Some(ResourceState::Instance(current)) = live.resources.get(&address).map(|r| &r.state)
+    else {
+        return HostAddress::AfterApply;
+    };
+    if wanted.is_some_and(|w| w.state != current.state) {
+        return HostAddress::AfterApply;
+    }
+    let live_eip = live.resources.iter().find_map(|(a, r)| match &r.state {
+        ResourceState::ElasticIp(eip) if eip.instance.as_deref() == Some(instance) => {
+            Some((a, eip))
+        }
+        _ => None,
+    });
+    match (wanted_eip, live_eip) {
+        (Some(wanted), Some((found, eip))) if wanted == found => match &eip.public_ip {
+            Some(ip) => HostAddress::Known(ip.clone()),
+            None => HostAddress::AfterApply,
+        },
+        (Some(_), _) => HostAddress::AfterApply,
+        (None, _) => match (current.state, &current.public_ip) {
+            (crate::model::RunState::Running, Some(ip)) => HostAddress::Known(ip.clone()),
+            (crate::model::RunState::Running, None) => HostAddress::AfterApply,
+            (crate::model::RunState::Stopped, _) => HostAddress::None,
+        },
+    }
 }
 
 fn is_blank(value: &Value) -> bool {

@@ -10,6 +10,7 @@ mod iam;
 mod instances;
 mod jobs;
 mod source;
+mod ssh;
 
 use std::collections::BTreeMap;
 
@@ -28,16 +29,13 @@ pub use jobs::{
     parse_s3_url, Builtin, Inputs, JobSpec, Mode, Output, Work, IO_TASKS_PER_CORE, MAX_IO_TASKS,
 };
 pub use source::{Position, SourceIndex};
+pub use ssh::{HostSpec, SshSpec, DEFAULT_SSH_CONFIG};
 
 /// Tag keys with this prefix belong to tether; users may not set them.
 pub const RESERVED_TAG_PREFIX: &str = "tether:";
 
 /// S3 allows 50 tags on a bucket; tether uses up to 3 of them.
 const MAX_USER_TAGS: usize = 47;
-
-/// Sections of the spec format that later versions implement; naming one gets a clearer hint
-/// than "unknown field".
-const FUTURE_SECTIONS: [&str; 1] = ["ssh"];
 
 /// A validated spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +65,8 @@ pub struct Spec {
     pub elastic_ips: BTreeMap<String, ElasticIpSpec>,
     /// `jobs`, by name.
     pub jobs: BTreeMap<String, JobSpec>,
+    /// The `ssh:` section, when there is one.
+    pub ssh: Option<SshSpec>,
 }
 
 /// `secrets_dir` when the spec does not set one.
@@ -147,6 +147,8 @@ struct RawSpec {
     elastic_ips: BTreeMap<String, Option<instances::RawElasticIp>>,
     #[serde(default)]
     jobs: BTreeMap<String, jobs::RawJob>,
+    #[serde(default)]
+    ssh: Option<ssh::RawSsh>,
 }
 
 #[derive(Deserialize, Default)]
@@ -183,16 +185,7 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, SpecError> {
         if let Some(at) = message.rfind(" at line ") {
             message.truncate(at);
         }
-        let mut diagnostic = Diagnostic::new(message, location);
-        if let Some(section) = FUTURE_SECTIONS
-            .iter()
-            .find(|section| diagnostic.message.starts_with(&format!("unknown field `{section}`")))
-        {
-            diagnostic = diagnostic.with_hint(format!(
-                "`{section}` is part of the spec format but not supported by this version of tether yet"
-            ));
-        }
-        SpecError::Syntax(diagnostic)
+        SpecError::Syntax(Diagnostic::new(message, location))
     })?;
     let checker = Checker {
         file,
@@ -313,6 +306,7 @@ impl Checker<'_> {
         let instances = self.check_instances(raw.instances);
         let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
         let jobs = self.check_jobs(raw.jobs);
+        let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));
         }
@@ -332,6 +326,7 @@ impl Checker<'_> {
             instances,
             elastic_ips,
             jobs,
+            ssh,
         })
     }
 

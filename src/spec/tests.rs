@@ -16,7 +16,10 @@ fn bad_input_is_reported_with_its_position() {
         ("empty_file", "\n"),
         ("malformed_yaml", "project: lab\nbuckets:\n  data: {public_read: true\n"),
         ("unknown_top_level_key", "project: lab\nbukets:\n  data: {}\n"),
-        ("future_section", "project: lab\nssh:\n  hosts: {}\n"),
+        (
+            "ssh_alias_for_undeclared_instance_and_bad_port",
+            "project: lab\nssh:\n  hosts:\n    box:\n      instance: wroker\n      port: 70000\n",
+        ),
         ("unknown_bucket_key", "project: lab\nbuckets:\n  data:\n    public-read: true\n"),
         ("wrong_type", "project: lab\nbuckets:\n  data:\n    force_destroy: maybe\n"),
         ("missing_project", "region: us-east-1\n"),

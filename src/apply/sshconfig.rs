@@ -1,0 +1,97 @@
+//! Writing the project's SSH alias block into the user's OpenSSH config: with the
+//! addresses the instances have when apply runs, through a temporary file and a rename (so
+//! ssh never reads half a file), keeping the file's mode (0600 for a new file), and
+//! changing nothing outside the block.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::StepFailure;
+use crate::aws::{AwsError, Cloud};
+use crate::sshconfig::{self, HostAddress, HostEntry};
+
+fn file_error(path: &Path, source: std::io::Error) -> StepFailure {
+    StepFailure::ReadFile {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The instance's address now: its Elastic IP, else its public address while it runs.
+async fn address_now(
+    cloud: &Cloud,
+    project: &str,
+    instance: &str,
+) -> Result<HostAddress, AwsError> {
+    let Some(found) = cloud.find_instance(project, instance).await? else {
+        return Ok(HostAddress::None);
+    };
+    let elastic = cloud
+        .project_addresses(project, None)
+        .await?
+        .into_iter()
+        .find(|a| a.instance_id.as_deref() == Some(found.id.as_str()));
+    Ok(match (elastic, found.state.as_str(), found.public_ip) {
+        (Some(address), _, _) => HostAddress::Known(address.public_ip),
+        (None, "running" | "pending", Some(ip)) => HostAddress::Known(ip),
+        _ => HostAddress::None,
+    })
+}
+
+/// Puts `block` into `file` (or takes the project's block out, with `None`).
+fn put_block(file: &Path, project: &str, block: Option<&str>) -> Result<(), StepFailure> {
+    let (text, mode) = match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let mode = std::fs::metadata(file)
+                .map_err(|e| file_error(file, e))?
+                .permissions()
+                .mode()
+                & 0o7777;
+            (text, mode)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if block.is_none() {
+                return Ok(());
+            }
+            (String::new(), 0o600)
+        }
+        Err(error) => return Err(file_error(file, error)),
+    };
+    let updated = sshconfig::replace(&text, project, block);
+    if updated == text {
+        return Ok(());
+    }
+    crate::secrets::write_with_mode(file, &updated, mode).map_err(|source| {
+        StepFailure::SecretFile {
+            path: file.display().to_string(),
+            source,
+            undone: "the config file was left as it was",
+        }
+    })
+}
+
+pub(super) async fn write(
+    cloud: &Cloud,
+    project: &str,
+    file: &Path,
+    hosts: &[HostEntry],
+) -> Result<(), StepFailure> {
+    let mut addresses = std::collections::BTreeMap::new();
+    for host in hosts {
+        if !addresses.contains_key(&host.instance) {
+            let address = address_now(cloud, project, &host.instance).await?;
+            addresses.insert(host.instance.clone(), address);
+        }
+    }
+    let block = sshconfig::render(project, hosts, |instance| {
+        addresses
+            .get(instance)
+            .cloned()
+            .unwrap_or(HostAddress::None)
+    });
+    put_block(file, project, Some(&block))
+}
+
+pub(super) fn remove(project: &str, file: &Path) -> Result<(), StepFailure> {
+    put_block(file, project, None)
+}

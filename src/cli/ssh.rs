@@ -1,0 +1,152 @@
+//! `tether ssh <alias|instance> [-- command...]`: runs the system `ssh` with the right
+//! options, so the user's ssh config and agent apply as usual. Through the alias when the
+//! spec declares one (the block apply wrote), else straight to the instance's address.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::printer::{Printer, WithHint};
+use super::Exit;
+use tether::model::{Kind, ResourceState};
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// An alias from the spec's `ssh.hosts`, or an instance's name.
+    #[arg(value_name = "ALIAS|INSTANCE")]
+    pub target: String,
+    /// The spec file.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A command to run there instead of a login shell (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// ssh refuses a private key that others can read; say so before it does, with the fix.
+fn check_identity(file: &str) -> anyhow::Result<()> {
+    let metadata = std::fs::metadata(file).map_err(|error| {
+        anyhow::Error::new(WithHint::new(
+            format!("the identity file `{file}` cannot be read: {error}"),
+            "apply the spec to create the key pair, or fix `identity_file`",
+        ))
+    })?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(WithHint::new(
+            format!("the identity file `{file}` has mode {mode:o}: ssh refuses private keys that others can read"),
+            format!("chmod 400 '{file}'"),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let SshArgs {
+        target,
+        file,
+        command,
+    } = args;
+    let _ = printer;
+    let spec = super::load_spec(&super::spec_path(file))?;
+    let hosts = spec.ssh.as_ref().map(|ssh| &ssh.hosts);
+    let alias = hosts.and_then(|hosts| {
+        hosts
+            .get(&target)
+            .or_else(|| hosts.values().find(|h| h.instance == target))
+    });
+    let mut ssh = std::process::Command::new("ssh");
+    if let Some(host) = alias {
+        let config = super::ssh_config_file(&spec);
+        let text = std::fs::read_to_string(&config).unwrap_or_default();
+        let written = tether::sshconfig::find(&text, &spec.project)
+            .is_some_and(|(_, block)| block.contains(&format!("Host {}\n", host.alias)));
+        if !written {
+            bail!(WithHint::new(
+                format!(
+                    "alias `{}` is not in {} yet (or its instance has no address)",
+                    host.alias,
+                    config.display()
+                ),
+                "run `tether apply` to write it",
+            ));
+        }
+        if let Some(identity) = &host.identity_file {
+            check_identity(
+                &tether::secrets::expand_home(identity, super::home().as_deref())
+                    .display()
+                    .to_string(),
+            )?;
+        }
+        ssh.arg("-F").arg(&config).arg(&host.alias);
+    } else if spec.instances.contains_key(&target) {
+        let cloud = super::connect(spec.region.as_deref()).await?;
+        let addresses = [tether::model::Address::new(Kind::Instance, &target)]
+            .into_iter()
+            .chain(
+                spec.elastic_ips
+                    .keys()
+                    .map(|e| tether::model::Address::new(Kind::ElasticIp, e)),
+            )
+            .collect::<Vec<_>>();
+        let live = tether::live::read(&cloud, &spec.project, tether::live::Scope::Only(&addresses))
+            .await
+            .context("cannot read the account")?;
+        let ami = live.resources.values().find_map(|r| match &r.state {
+            ResourceState::Instance(instance) => Some(instance.ami.clone()),
+            _ => None,
+        });
+        let images = match ami {
+            Some(ami) => cloud
+                .images(vec![ami])
+                .await
+                .context("cannot read the instance's image")?
+                .into_iter()
+                .map(|(id, (name, _))| (id, name))
+                .collect(),
+            None => Default::default(),
+        };
+        let report = tether::show::report(&spec, &live, &images, super::home().as_deref());
+        let view = report
+            .instances
+            .iter()
+            .find(|i| i.name == target)
+            .context("the instance is in the spec")?;
+        let Some(address) = &view.address else {
+            bail!(WithHint::new(
+                format!("instance `{target}` has no address ({})", view.state),
+                "launch or start it with `state: running` and `tether apply`; an Elastic IP keeps its address across stops",
+            ));
+        };
+        if let Some(key) = &view.key_file {
+            check_identity(key)?;
+            ssh.arg("-i").arg(key);
+        }
+        ssh.arg(format!(
+            "{}@{address}",
+            view.user.as_deref().unwrap_or("ec2-user")
+        ));
+    } else {
+        let mut known: Vec<String> = hosts
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default();
+        known.extend(spec.instances.keys().cloned());
+        bail!(WithHint::new(
+            format!("`{target}` is neither an SSH alias nor an instance of the spec"),
+            if known.is_empty() {
+                "declare an instance (and an alias under `ssh.hosts`) first".to_string()
+            } else {
+                format!("known: {}", known.join(", "))
+            },
+        ));
+    }
+    if !command.is_empty() {
+        ssh.arg("--").args(&command);
+    }
+    // Only returns if ssh cannot be started.
+    let error = ssh.exec();
+    Err(anyhow::Error::new(error).context("cannot run `ssh`"))
+}

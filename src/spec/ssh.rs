@@ -1,0 +1,135 @@
+//! The `ssh:` section: the SSH aliases tether keeps in the user's OpenSSH config, one per
+//! declared host, each reaching a declared instance.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{Checker, InstanceSpec, KeyPairSpec, KeySource};
+use crate::diagnostic::Location;
+
+/// The config file when the spec names none.
+pub const DEFAULT_SSH_CONFIG: &str = "~/.ssh/config";
+
+/// The `ssh:` section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SshSpec {
+    /// As written (`~` not expanded).
+    pub config_file: String,
+    pub hosts: BTreeMap<String, HostSpec>,
+    pub location: Location,
+}
+
+/// One alias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostSpec {
+    pub alias: String,
+    pub instance: String,
+    pub user: String,
+    pub port: u16,
+    /// As written, or the instance's generated key file; `None` leaves it to ssh.
+    pub identity_file: Option<String>,
+    pub location: Location,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSsh {
+    #[serde(default)]
+    config_file: Option<String>,
+    #[serde(default)]
+    hosts: BTreeMap<String, RawHost>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    instance: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    port: Option<i64>,
+    #[serde(default)]
+    identity_file: Option<String>,
+}
+
+impl Checker<'_> {
+    pub(super) fn check_ssh(
+        &mut self,
+        raw: Option<RawSsh>,
+        instances: &BTreeMap<String, InstanceSpec>,
+        key_pairs: &BTreeMap<String, KeyPairSpec>,
+    ) -> Option<SshSpec> {
+        let raw = raw?;
+        let mut hosts = BTreeMap::new();
+        for (alias, host) in raw.hosts {
+            let location = self.key_location(&["ssh", "hosts", alias.as_str()]);
+            if alias.is_empty()
+                || !alias
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                self.error(
+                    location.clone(),
+                    format!("invalid SSH alias `{alias}`"),
+                    Some(
+                        "aliases are letters, digits, `-`, `_` and `.`: no spaces or patterns"
+                            .into(),
+                    ),
+                );
+            }
+            let instance = instances.get(&host.instance);
+            if instance.is_none() {
+                let at = self.value_location(&["ssh", "hosts", alias.as_str(), "instance"]);
+                self.error(
+                    at,
+                    format!(
+                        "alias `{alias}` names instance `{}`, which is not declared",
+                        host.instance
+                    ),
+                    Some(format!(
+                        "declare `{}` under `instances`, or fix the name",
+                        host.instance
+                    )),
+                );
+            }
+            let port = match host.port {
+                None => 22,
+                Some(port) => match u16::try_from(port) {
+                    Ok(port) if port > 0 => port,
+                    _ => {
+                        let at = self.value_location(&["ssh", "hosts", alias.as_str(), "port"]);
+                        self.error(at, format!("port {port} is outside 1-65535"), None);
+                        22
+                    }
+                },
+            };
+            // The instance's key pair file, when tether generated it.
+            let identity_file = host.identity_file.or_else(|| {
+                let key = key_pairs.get(instance?.key_pair.as_ref()?)?;
+                match &key.source {
+                    KeySource::Generate { private_key_file } => Some(private_key_file.clone()),
+                    KeySource::Import { .. } => None,
+                }
+            });
+            hosts.insert(
+                alias.clone(),
+                HostSpec {
+                    alias,
+                    instance: host.instance,
+                    user: host.user.unwrap_or_else(|| "ec2-user".to_string()),
+                    port,
+                    identity_file,
+                    location,
+                },
+            );
+        }
+        Some(SshSpec {
+            config_file: raw
+                .config_file
+                .unwrap_or_else(|| DEFAULT_SSH_CONFIG.to_string()),
+            hosts,
+            location: self.key_location(&["ssh"]),
+        })
+    }
+}

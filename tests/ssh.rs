@@ -1,0 +1,206 @@
+//! End-to-end tests of SSH aliases: the block tether keeps in an OpenSSH config file,
+//! checked byte for byte, following the instances' live addresses in moto; and
+//! `tether ssh`, whose `ssh` is replaced by a recorder on PATH (no sshd needed to see the
+//! arguments it gets).
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use support::{run_tether, Moto};
+
+const LAB: &str = "\
+project: lab
+region: us-east-1
+key_pairs:
+  lab-key:
+    private_key_file: ~/.ssh/lab-key.pem
+instances:
+  worker:
+    ami: ami-1e749f67
+    type: t3.micro
+    key_pair: lab-key
+ssh:
+  config_file: ~/ssh-config
+  hosts:
+    MyNewInstance:
+      instance: worker
+      user: ubuntu
+";
+
+const USER_CONFIG: &str =
+    "# my own settings\nHost github.com\n    User git\n\nHost *\n    ServerAliveInterval 60";
+
+fn config(moto: &Moto) -> String {
+    std::fs::read_to_string(moto.dir.path().join("ssh-config")).expect("config file")
+}
+
+fn block_of(text: &str) -> &str {
+    let start = text.find("# BEGIN tether lab\n").expect("block start");
+    &text[start..]
+}
+
+fn public_ip(moto: &Moto) -> String {
+    support::block_on(async {
+        let out = moto
+            .ec2()
+            .describe_instances()
+            .send()
+            .await
+            .expect("instances");
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated"))
+            .and_then(|i| i.public_ip_address())
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+#[test]
+fn the_alias_block_follows_the_address_and_never_touches_the_users_lines() {
+    let moto = Moto::start();
+    let path = moto.write("ssh-config", USER_CONFIG);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    moto.write("tether.yaml", LAB);
+    moto.tether(&["plan"])
+        .expect_code(0)
+        .expect_stderr("+ ssh_config.aliases  (create)")
+        .expect_stderr("HostName (known after apply)");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+
+    let ip = public_ip(&moto);
+    let text = config(&moto);
+    let key = moto.dir.path().join(".ssh/lab-key.pem");
+    assert_eq!(
+        text,
+        format!(
+            "{USER_CONFIG}\n# BEGIN tether lab\n# Managed by tether from the spec of project `lab`; edits here are overwritten.\nHost MyNewInstance\n    HostName {ip}\n    User ubuntu\n    Port 22\n    IdentityFile \"{}\"\n    IdentitiesOnly yes\n# END tether lab\n",
+            key.display()
+        )
+    );
+    let mode = std::fs::metadata(&path)
+        .expect("config")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o644, "the file's mode is kept");
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    // Stopped without an Elastic IP, the instance has no address: the plan says the block
+    // changes, and apply comments the host out.
+    moto.write(
+        "tether.yaml",
+        &LAB.replace(
+            "    key_pair: lab-key\n",
+            "    key_pair: lab-key\n    state: stopped\n",
+        ),
+    );
+    moto.tether(&["plan"])
+        .expect_code(0)
+        .expect_stderr("~ ssh_config.aliases  (update in place)")
+        .expect_stderr("-Host MyNewInstance");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(block_of(&config(&moto)).contains("# MyNewInstance: instance `worker` is stopped"));
+    assert!(config(&moto).starts_with(USER_CONFIG));
+
+    // Started again, it has a new address, and the alias follows it.
+    moto.write("tether.yaml", LAB);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let new_ip = public_ip(&moto);
+    assert!(block_of(&config(&moto)).contains(&format!("HostName {new_ip}\n")));
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    // Destroying takes the block out, and the user's bytes are as they were.
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(config(&moto), format!("{USER_CONFIG}\n"));
+}
+
+#[test]
+fn a_new_config_file_is_private_and_edits_inside_the_block_are_drift() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let path = moto.dir.path().join("ssh-config");
+    let mode = std::fs::metadata(&path)
+        .expect("config")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let edited = config(&moto).replace("    Port 22\n", "    Port 2222\n");
+    std::fs::write(&path, edited).expect("edit by hand");
+    moto.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(2)
+        .expect_stderr("-    Port 2222")
+        .expect_stderr("+    Port 22");
+}
+
+/// A stand-in for `ssh` on PATH that records its arguments.
+fn fake_ssh(moto: &Moto) -> Vec<(String, String)> {
+    let bin = moto.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let script = bin.join("ssh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n",
+            moto.dir.path().join("ssh-args").display()
+        ),
+    )
+    .expect("fake ssh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut env = moto.env();
+    env.push((
+        "PATH".into(),
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    ));
+    env
+}
+
+#[test]
+fn tether_ssh_runs_ssh_through_the_alias_and_checks_the_key_first() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let env = fake_ssh(&moto);
+    let run = run_tether(moto.dir.path(), &env, &["ssh", "worker", "--", "nproc"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let args = std::fs::read_to_string(moto.dir.path().join("ssh-args")).expect("ssh ran");
+    let config = moto.dir.path().join("ssh-config");
+    assert_eq!(
+        args,
+        format!("-F\n{}\nMyNewInstance\n--\nnproc\n", config.display())
+    );
+
+    let key = moto.dir.path().join(".ssh/lab-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("loosen");
+    let run = run_tether(moto.dir.path(), &env, &["ssh", "MyNewInstance"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("ssh refuses private keys that others can read"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("hint: chmod 400 '{}'", key.display())),
+        "{}",
+        run.stderr
+    );
+
+    let run = run_tether(moto.dir.path(), &env, &["ssh", "nobody"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("`nobody` is neither an SSH alias nor an instance"),
+        "{}",
+        run.stderr
+    );
+}
