@@ -30,6 +30,7 @@ step "$tether" plan
 step "$tether" apply --auto-approve
 step "$tether" plan --detailed-exitcode
 step "$tether" show
+step cat "$HOME/.ssh/config"
 step "$tether" run word-count --json
 step ls -l "$HOME/.tether/secrets/quickstart" "$HOME/.ssh"
 # The new admin has no MFA device yet, and moto cannot give the root user one, so the audit
