@@ -356,17 +356,8 @@ fn instance_resource(
         }
     }
     // An instance refers to its key pair and groups: they are deleted after it.
-    let mut depends_on: Vec<Address> = instance
-        .key_name
-        .iter()
-        .map(|key| Address::new(Kind::KeyPair, key))
-        .collect();
-    depends_on.extend(
-        instance
-            .security_groups
-            .iter()
-            .map(|group| Address::new(Kind::SecurityGroup, group)),
-    );
+    let depends_on =
+        crate::model::instance_references(instance.key_name.as_deref(), &instance.security_groups);
     LiveResource {
         address: Address::new(Kind::Instance, &name),
         depends_on,

@@ -584,6 +584,23 @@ impl ResourceState {
     }
 }
 
+/// What an instance refers to (its key pair and security groups), which must exist before
+/// it and may be deleted only after it.
+pub fn instance_references(
+    key_pair: Option<&str>,
+    security_groups: &BTreeSet<String>,
+) -> Vec<Address> {
+    key_pair
+        .map(|key| Address::new(Kind::KeyPair, key))
+        .into_iter()
+        .chain(
+            security_groups
+                .iter()
+                .map(|group| Address::new(Kind::SecurityGroup, group)),
+        )
+        .collect()
+}
+
 /// The attributes whose change from `before` to `after` cannot be made in place although
 /// the attribute can change in place in general: a volume shrinks, or one is added or
 /// removed (volumes are attached at launch only).

@@ -10,7 +10,7 @@ use super::StepFailure;
 use crate::aws::{
     AwsError, AwsErrorKind, Cloud, InstanceInfo, LaunchRequest, OnWait, WAIT_TIMEOUT,
 };
-use crate::model::{Market, TAG_NAME, TAG_PROJECT};
+use crate::model::{Market, RunState, TAG_NAME, TAG_PROJECT};
 
 use super::steps::Launch;
 
@@ -178,49 +178,42 @@ async fn existing(
     cloud.existing_instance(operation, project, name).await
 }
 
-/// Stops the instance unless it is stopped already, and waits until it is.
-pub(super) async fn stop(
+/// Brings the instance to `target`: waits out a transition the other way, asks EC2 to
+/// start or stop it unless that is under way already, then waits until it is there. Safe
+/// to repeat at any point.
+pub(super) async fn reach(
     cloud: &Cloud,
     on_wait: OnWait<'_>,
     project: &str,
     name: &str,
+    target: RunState,
 ) -> Result<(), StepFailure> {
-    let instance = existing(cloud, "StopInstances", project, name).await?;
-    if instance.state == "pending" {
+    // (operation, target state, its transition, the opposite transition and its end)
+    let (operation, there, going, reverse, reverse_end) = match target {
+        RunState::Running => (
+            "StartInstances",
+            "running",
+            "pending",
+            "stopping",
+            "stopped",
+        ),
+        RunState::Stopped => ("StopInstances", "stopped", "stopping", "pending", "running"),
+    };
+    let instance = existing(cloud, operation, project, name).await?;
+    if instance.state == reverse {
         cloud
-            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT, on_wait)
+            .wait_for_instance(name, &instance.id, &[reverse_end], WAIT_TIMEOUT, on_wait)
             .await?;
     }
-    if instance.state != "stopped" {
-        if instance.state != "stopping" {
-            cloud.stop_instance(name, &instance.id).await?;
+    if instance.state != there {
+        if instance.state != going {
+            match target {
+                RunState::Running => cloud.start_instance(name, &instance.id).await?,
+                RunState::Stopped => cloud.stop_instance(name, &instance.id).await?,
+            }
         }
         cloud
-            .wait_for_instance(name, &instance.id, &["stopped"], WAIT_TIMEOUT, on_wait)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Starts the instance unless it runs already, and waits until it does.
-pub(super) async fn start(
-    cloud: &Cloud,
-    on_wait: OnWait<'_>,
-    project: &str,
-    name: &str,
-) -> Result<(), StepFailure> {
-    let instance = existing(cloud, "StartInstances", project, name).await?;
-    if instance.state == "stopping" {
-        cloud
-            .wait_for_instance(name, &instance.id, &["stopped"], WAIT_TIMEOUT, on_wait)
-            .await?;
-    }
-    if instance.state != "running" {
-        if instance.state != "pending" {
-            cloud.start_instance(name, &instance.id).await?;
-        }
-        cloud
-            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT, on_wait)
+            .wait_for_instance(name, &instance.id, &[there], WAIT_TIMEOUT, on_wait)
             .await?;
     }
     Ok(())

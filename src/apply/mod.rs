@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::aws::{AwsError, Cloud};
 use crate::live::{self, Scope};
-use crate::model::Address;
+use crate::model::{Address, RunState};
 use crate::plan::{Action, Plan};
 use crate::secrets;
 use coordinator::Outcome;
@@ -356,10 +356,10 @@ async fn run_operation(
             return instances::launch(cloud, on_wait, project, name, launch).await
         }
         Operation::StopInstance { name } => {
-            return instances::stop(cloud, on_wait, project, name).await
+            return instances::reach(cloud, on_wait, project, name, RunState::Stopped).await
         }
         Operation::StartInstance { name } => {
-            return instances::start(cloud, on_wait, project, name).await
+            return instances::reach(cloud, on_wait, project, name, RunState::Running).await
         }
         Operation::SetInstanceType {
             name,

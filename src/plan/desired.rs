@@ -151,17 +151,8 @@ fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
         AmiSpec::Newest(lookup) => (String::new(), Some(lookup.key())),
     };
     let user_data = instance.user_data.as_ref();
-    let mut depends_on: Vec<Address> = instance
-        .key_pair
-        .iter()
-        .map(|key| Address::new(Kind::KeyPair, key))
-        .collect();
-    depends_on.extend(
-        instance
-            .security_groups
-            .iter()
-            .map(|group| Address::new(Kind::SecurityGroup, group)),
-    );
+    let depends_on =
+        crate::model::instance_references(instance.key_pair.as_deref(), &instance.security_groups);
     DesiredResource {
         address: Address::new(Kind::Instance, &instance.name),
         state: ResourceState::Instance(InstanceState {
