@@ -102,7 +102,29 @@ fn tag_filter(key: &str, value: &str) -> Filter {
         .build()
 }
 
+/// The test hook `TETHER_TEST_PUBLIC_IPS=name=address,...`: a running instance whose
+/// `tether:name` is listed reports that public address instead of EC2's, so that tests can
+/// stand an sshd on loopback in for the instance. Everything after it is the production
+/// path.
+fn public_ip_override(tags: &BTreeMap<String, String>) -> Option<String> {
+    let overrides = std::env::var("TETHER_TEST_PUBLIC_IPS").ok()?;
+    let name = tags.get(TAG_NAME)?;
+    overrides.split(',').find_map(|pair| {
+        let (instance, address) = pair.split_once('=')?;
+        (instance == name).then(|| address.to_string())
+    })
+}
+
 fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> Option<InstanceInfo> {
+    let tags = from_tags(instance.tags());
+    let running = matches!(
+        instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        Some("running" | "pending")
+    );
+    let public_ip = match public_ip_override(&tags) {
+        Some(address) if running => Some(address),
+        _ => instance.public_ip_address().map(str::to_string),
+    };
     Some(InstanceInfo {
         id: instance.instance_id()?.to_string(),
         state: instance
@@ -134,8 +156,8 @@ fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> Option<InstanceInfo
                 ))
             })
             .collect(),
-        tags: from_tags(instance.tags()),
-        public_ip: instance.public_ip_address().map(str::to_string),
+        tags,
+        public_ip,
         launched: instance
             .launch_time()
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())

@@ -46,6 +46,9 @@ pub enum Command {
     RotateKey(rotate_key::RotateKeyArgs),
     /// Report on the account's security; exit 3 when a check fails.
     Audit(audit::AuditArgs),
+    /// Run one share of a job on an instance (started by `tether run` over ssh).
+    #[command(hide = true)]
+    Agent(run::AgentArgs),
     /// Open ssh to an alias or instance of the spec (or run a command there after `--`).
     Ssh(ssh::SshArgs),
     /// Run the spec's jobs (all, or those named, with the jobs they run after).
@@ -94,6 +97,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Show(args) => show::exec(args, printer).await,
         Command::Run(args) => run::exec(args, printer).await,
         Command::Ssh(args) => ssh::exec(args, printer).await,
+        Command::Agent(args) => run::agent(args, printer).await,
     }
 }
 

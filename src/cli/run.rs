@@ -85,13 +85,45 @@ pub async fn run_jobs(
     };
     let progress = JobProgress::new(printer);
     let on_event = |event: Event<'_>| progress.event(event);
-    let summaries = tether::jobs::run(cloud, spec, &selected, &job_options, &on_event).await?;
+    // A job on instances gets the region and endpoint settings, never credentials: the
+    // instance has its own.
+    let mut agent_env = vec![("AWS_REGION".to_string(), cloud.region().to_string())];
+    for name in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
+        if let Ok(value) = std::env::var(name) {
+            agent_env.push((name.to_string(), value));
+        }
+    }
+    let config_file = super::ssh_config_file(spec);
+    let remote = tether::jobs::remote::Context {
+        spec,
+        spec_file: spec_path,
+        config_file: &config_file,
+        agent_env,
+    };
+    let summaries = tether::jobs::run(
+        cloud,
+        spec,
+        &selected,
+        &job_options,
+        Some(&remote),
+        &on_event,
+    )
+    .await?;
     if json {
         let mut text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");
         text.push('\n');
         printer.data(&text)?;
     }
     printer.status(&table(&summaries));
+    for summary in &summaries {
+        if !summary.stopped.is_empty() {
+            printer.status(&format!(
+                "{}: stopped {} (then: stop)",
+                summary.job,
+                summary.stopped.join(", ")
+            ));
+        }
+    }
     Ok(if summaries.iter().all(|s| s.status == Status::Succeeded) {
         Exit::Success
     } else {
@@ -277,4 +309,33 @@ fn unit_of(summary: &JobSummary) -> &'static str {
         "line_count" => "lines",
         _ => "bytes",
     }
+}
+
+/// `tether agent SHARE`: runs one share of a job on the instance it was copied to, in the
+/// job's directory (which holds the spec and the share), reporting to `status.json`.
+/// Started by `tether run` in a tmux session; not for people.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The share file tether wrote for this instance.
+    pub share: PathBuf,
+}
+
+pub async fn agent(args: AgentArgs, _printer: &Printer) -> anyhow::Result<Exit> {
+    let AgentArgs { share } = args;
+    let text = std::fs::read_to_string("tether.yaml").context("cannot read the job's spec")?;
+    // The spec's local files (user data) stayed on the machine that started the job.
+    let spec = tether::spec::parse("tether.yaml", &text)?;
+    let share: tether::jobs::remote::Share = serde_json::from_slice(
+        &std::fs::read(&share).with_context(|| format!("cannot read `{}`", share.display()))?,
+    )
+    .context("the share file is not tether's")?;
+    let cloud = super::connect(spec.region.as_deref()).await?;
+    let base_dir = std::env::current_dir().context("no working directory")?;
+    let summary =
+        tether::jobs::remote::agent(&cloud, &spec, share, base_dir, Path::new("status.json")).await;
+    Ok(if summary.status == Status::Succeeded {
+        Exit::Success
+    } else {
+        Exit::Error
+    })
 }

@@ -8,7 +8,7 @@ use crate::diagnostic::Diagnostic;
 use crate::spec::{Inputs, JobSpec};
 
 /// One input of a job.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Input {
     /// How it is named in summaries: the path as the glob found it, or `s3://bucket/key`.
     pub name: String,
@@ -19,7 +19,7 @@ pub struct Input {
     pub size: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Source {
     Local(PathBuf),
     S3 { bucket: String, key: String },

@@ -16,12 +16,13 @@ mod builtin;
 mod command;
 pub mod count;
 mod inputs;
+pub mod remote;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::apply::coordinator::{self, Outcome};
 use crate::aws::{AwsError, Cloud};
@@ -57,7 +58,7 @@ pub enum JobError {
 }
 
 /// How a job or task ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Succeeded,
@@ -67,7 +68,7 @@ pub enum Status {
 }
 
 /// The result of one job: its JSON summary.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobSummary {
     pub job: String,
     pub status: Status,
@@ -86,10 +87,16 @@ pub struct JobSummary {
     /// Why the job failed as a whole (not a task's failure), or why it was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The instances it ran on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
+    /// The instances stopped after it (`then: stop`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
 }
 
 /// One task: one input.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSummary {
     pub input: String,
     pub status: Status,
@@ -205,6 +212,7 @@ pub async fn run(
     spec: &Spec,
     selected: &BTreeSet<String>,
     options: &Options,
+    remote: Option<&remote::Context<'_>>,
     on_event: OnEvent<'_>,
 ) -> Result<Vec<JobSummary>, JobError> {
     let jobs: Vec<&JobSpec> = selected.iter().map(|name| &spec.jobs[name]).collect();
@@ -220,7 +228,10 @@ pub async fn run(
         let ready = resolved_inputs.lock().expect("inputs lock").remove(&name);
         let summaries = &summaries;
         async move {
-            let summary = run_job(cloud, job, ready, options, on_event).await;
+            let mut summary = run_job(cloud, job, ready, options, remote, on_event).await;
+            if let Some(remote_job) = &job.remote {
+                summary.instances = remote_job.run_on.clone();
+            }
             on_event(Event::JobFinished { summary: &summary });
             let failed = summary.status != Status::Succeeded;
             summaries
@@ -247,6 +258,8 @@ pub async fn run(
                 total: None,
                 tasks: Vec::new(),
                 output: None,
+                instances: Vec::new(),
+                stopped: Vec::new(),
                 error: Some(match because {
                     Some(job) => format!("job `{job}`, which it runs after, did not succeed"),
                     None => "it is part of an `after` cycle".to_string(),
@@ -254,6 +267,60 @@ pub async fn run(
             };
             on_event(Event::JobFinished { summary: &summary });
             summaries.insert(name, summary);
+        }
+    }
+    // `then: stop`: once every job on them has ended, whatever the outcome.
+    let to_stop: BTreeSet<String> = summaries
+        .values()
+        .filter(|s| s.status != Status::Skipped)
+        .filter(|s| {
+            spec.jobs[&s.job]
+                .remote
+                .as_ref()
+                .is_some_and(|r| r.then_stop)
+        })
+        .flat_map(|s| s.instances.iter().cloned())
+        .collect();
+    if !to_stop.is_empty() {
+        let instances: Vec<String> = to_stop.into_iter().collect();
+        let mut outcome = JobSummary {
+            job: String::new(),
+            status: Status::Succeeded,
+            kind: String::new(),
+            duration_ms: 0,
+            bytes: 0,
+            total: None,
+            tasks: Vec::new(),
+            output: None,
+            error: None,
+            instances: Vec::new(),
+            stopped: Vec::new(),
+        };
+        let stopped = stop_instances(cloud, &spec.project, &instances, &mut outcome).await;
+        for summary in summaries.values_mut() {
+            let asked = spec.jobs[&summary.job]
+                .remote
+                .as_ref()
+                .is_some_and(|r| r.then_stop);
+            if asked && summary.status != Status::Skipped {
+                summary.stopped = summary
+                    .instances
+                    .iter()
+                    .filter(|i| stopped.contains(i))
+                    .cloned()
+                    .collect();
+                if outcome.error.is_some() {
+                    summary.status = Status::Failed;
+                    summary.error = outcome.error.clone();
+                }
+                // The stored summary says so too.
+                if let Err(error) =
+                    write_summary(cloud, &spec.jobs[&summary.job], summary, options).await
+                {
+                    summary.status = Status::Failed;
+                    summary.error = Some(format!("cannot write the summary: {error}"));
+                }
+            }
         }
     }
     Ok(summaries.into_values().collect())
@@ -318,11 +385,45 @@ async fn preflight(
     }
 }
 
-async fn run_job(
+/// Stops each instance after its job (`then: stop`), whatever the job's outcome; an
+/// instance that cannot be stopped makes the job fail, since it would go on costing money.
+async fn stop_instances(
+    cloud: &Cloud,
+    project: &str,
+    instances: &[String],
+    summary: &mut JobSummary,
+) -> Vec<String> {
+    let mut stopped = Vec::new();
+    for name in instances {
+        let result = async {
+            let Some(instance) = cloud.find_instance(project, name).await? else {
+                return Ok(false);
+            };
+            if matches!(instance.state.as_str(), "stopped" | "stopping") {
+                return Ok(true);
+            }
+            cloud.stop_instance(name, &instance.id).await?;
+            Ok::<_, AwsError>(true)
+        }
+        .await;
+        match result {
+            Ok(true) => stopped.push(name.clone()),
+            Ok(false) => {}
+            Err(error) => {
+                summary.status = Status::Failed;
+                summary.error = Some(format!("could not stop instance `{name}`: {error}"));
+            }
+        }
+    }
+    stopped
+}
+
+pub(crate) async fn run_job(
     cloud: &Cloud,
     job: &JobSpec,
     resolved: Option<Vec<Input>>,
     options: &Options,
+    remote: Option<&remote::Context<'_>>,
     on_event: OnEvent<'_>,
 ) -> JobSummary {
     let started = std::time::Instant::now();
@@ -336,6 +437,8 @@ async fn run_job(
         tasks: Vec::new(),
         output: None,
         error: Some(error),
+        instances: Vec::new(),
+        stopped: Vec::new(),
     };
     let inputs = match resolved {
         Some(inputs) => inputs,
@@ -345,6 +448,16 @@ async fn run_job(
             Err(inputs::ResolveError::Aws(error)) => return failed(error.to_string()),
         },
     };
+    if job.remote.is_some() {
+        let Some(context) = remote else {
+            return failed("this job runs on instances, which this run cannot reach".into());
+        };
+        let tasks = match remote::run(context, job, inputs, options, on_event).await {
+            Ok(tasks) => tasks,
+            Err(error) => return failed(error),
+        };
+        return finish(cloud, job, tasks, started, options).await;
+    }
     on_event(Event::JobStarted {
         job: &job.name,
         tasks: inputs.len().max(usize::from(job.inputs.is_none())),
@@ -378,6 +491,17 @@ async fn run_job(
         Ok(tasks) => tasks,
         Err(error) => return failed(error),
     };
+    finish(cloud, job, tasks, started, options).await
+}
+
+/// The job's summary from its tasks, written where `output` names one file.
+async fn finish(
+    cloud: &Cloud,
+    job: &JobSpec,
+    tasks: Vec<TaskSummary>,
+    started: std::time::Instant,
+    options: &Options,
+) -> JobSummary {
     let status = if tasks.iter().all(|t| t.status == Status::Succeeded) {
         Status::Succeeded
     } else {
@@ -397,6 +521,12 @@ async fn run_job(
         tasks,
         output: job.output.as_ref().map(output_text),
         error: None,
+        instances: job
+            .remote
+            .as_ref()
+            .map(|r| r.run_on.clone())
+            .unwrap_or_default(),
+        stopped: Vec::new(),
     };
     if let Err(error) = write_summary(cloud, job, &summary, options).await {
         summary.status = Status::Failed;

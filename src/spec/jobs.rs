@@ -32,6 +32,21 @@ pub struct JobSpec {
     pub location: Location,
     /// Where `inputs` is written, for errors found when it is resolved.
     pub inputs_location: Location,
+    /// Run on these declared instances instead of this machine.
+    pub remote: Option<Remote>,
+}
+
+/// How a job runs on instances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remote {
+    /// Declared instances; inputs are shared out among them.
+    pub run_on: Vec<String>,
+    /// Local files (relative to the spec) copied to the job's remote directory.
+    pub upload: Vec<String>,
+    /// Run once per instance, in the job's directory, before any task.
+    pub setup: Option<String>,
+    /// Stop the instances when their jobs have ended.
+    pub then_stop: bool,
 }
 
 /// Where a job's inputs come from.
@@ -140,6 +155,28 @@ pub(super) struct RawJob {
     after: Vec<String>,
     #[serde(default)]
     allow_empty: bool,
+    #[serde(default)]
+    run_on: Option<RawRunOn>,
+    #[serde(default)]
+    upload: Vec<String>,
+    #[serde(default)]
+    setup: Option<String>,
+    #[serde(default)]
+    then: Option<Then>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRunOn {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// What to do with the instances after a remote job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Then {
+    Stop,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +201,7 @@ impl Checker<'_> {
     pub(super) fn check_jobs(
         &mut self,
         raw: BTreeMap<String, RawJob>,
+        instances: &BTreeMap<String, crate::spec::InstanceSpec>,
     ) -> BTreeMap<String, JobSpec> {
         let names: BTreeSet<String> = raw.keys().cloned().collect();
         let mut jobs = BTreeMap::new();
@@ -331,6 +369,81 @@ impl Checker<'_> {
                     Work::Builtin(Builtin::WordCount)
                 }
             };
+            let remote = match job.run_on {
+                None => {
+                    for (field, given) in [
+                        ("upload", !job.upload.is_empty()),
+                        ("setup", job.setup.is_some()),
+                        ("then", job.then.is_some()),
+                    ] {
+                        if given {
+                            let location = self.key_location(&["jobs", name.as_str(), field]);
+                            self.error(
+                                location,
+                                format!("`{field}` applies only to jobs that `run_on` instances"),
+                                Some("add `run_on: <instance>`, or remove it".into()),
+                            );
+                        }
+                    }
+                    None
+                }
+                Some(run_on) => {
+                    let run_on = match run_on {
+                        RawRunOn::One(one) => vec![one],
+                        RawRunOn::Many(many) => many,
+                    };
+                    for (index, instance) in run_on.iter().enumerate() {
+                        let Some(declared) = instances.get(instance) else {
+                            let index = index.to_string();
+                            let location = if run_on.len() == 1 {
+                                self.value_location(&["jobs", name.as_str(), "run_on"])
+                            } else {
+                                self.value_location(&["jobs", name.as_str(), "run_on", &index])
+                            };
+                            self.error(
+                                location,
+                                format!("job `{name}` runs on `{instance}`, which is not a declared instance"),
+                                Some(format!("declare `{instance}` under `instances`, or fix the name")),
+                            );
+                            continue;
+                        };
+                        if declared.state == crate::model::RunState::Stopped && job.then.is_none() {
+                            let location = self.value_location(&["jobs", name.as_str(), "run_on"]);
+                            self.error(
+                                location,
+                                format!("job `{name}` runs on `{instance}`, which the spec keeps stopped"),
+                                Some("declare it `state: running` (and add `then: stop` to stop it after the job)".into()),
+                            );
+                        }
+                    }
+                    if run_on.is_empty() {
+                        let location = self.key_location(&["jobs", name.as_str(), "run_on"]);
+                        self.error(location, "`run_on` names no instance".into(), None);
+                    }
+                    if matches!(output, Some(Output::Local(_))) {
+                        let location = at(self, "output");
+                        self.error(
+                            location,
+                            "a job on instances writes its results to S3: a local `output` is on this machine".into(),
+                            Some("use `s3://bucket/prefix/` or `s3://bucket/results.json`".into()),
+                        );
+                    }
+                    if matches!(inputs, Some(Inputs::Glob(_))) {
+                        let location = inputs_location.clone();
+                        self.error(
+                            location,
+                            "a job on instances reads its inputs from S3: a local glob is on this machine".into(),
+                            Some("push the files to S3 first, and use `inputs: s3://bucket/prefix/`".into()),
+                        );
+                    }
+                    Some(Remote {
+                        run_on,
+                        upload: job.upload,
+                        setup: job.setup,
+                        then_stop: job.then == Some(Then::Stop),
+                    })
+                }
+            };
             for (index, after) in job.after.iter().enumerate() {
                 if !names.contains(after) || *after == name {
                     let location =
@@ -360,6 +473,7 @@ impl Checker<'_> {
                     allow_empty: job.allow_empty,
                     location,
                     inputs_location,
+                    remote,
                 },
             );
         }

@@ -26,7 +26,8 @@ pub use iam::{
 };
 pub use instances::{is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, InstanceSpec, UserData};
 pub use jobs::{
-    parse_s3_url, Builtin, Inputs, JobSpec, Mode, Output, Work, IO_TASKS_PER_CORE, MAX_IO_TASKS,
+    parse_s3_url, Builtin, Inputs, JobSpec, Mode, Output, Remote, Work, IO_TASKS_PER_CORE,
+    MAX_IO_TASKS,
 };
 pub use source::{Position, SourceIndex};
 pub use ssh::{HostSpec, SshSpec, DEFAULT_SSH_CONFIG};
@@ -305,7 +306,7 @@ impl Checker<'_> {
         let security_groups = self.check_security_groups(raw.security_groups);
         let instances = self.check_instances(raw.instances);
         let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
-        let jobs = self.check_jobs(raw.jobs);
+        let jobs = self.check_jobs(raw.jobs, &instances);
         let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));

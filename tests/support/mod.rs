@@ -344,3 +344,122 @@ pub fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &str) 
             .expect("PutObject")
     });
 }
+
+/// A real OpenSSH server on a free loopback port, standing in for an instance: a fresh
+/// host key, a fresh user key authorized for the current user, and in its sessions the
+/// environment an instance would have (its own dummy credentials, the metadata service
+/// off, its own tmux server). Killed when dropped.
+pub struct Sshd {
+    child: Child,
+    pub port: u16,
+    /// The private key that logs in.
+    pub user_key: PathBuf,
+    pub user: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sshd {
+    pub fn start() -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        // Installs sshd and tmux when either is missing; quick when both are there.
+        {
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/install-sshd.sh");
+            let status = Command::new("bash")
+                .arg(&script)
+                .status()
+                .expect("run install-sshd.sh");
+            assert!(
+                status.success() && sshd.exists(),
+                "these tests need OpenSSH's server and tmux: apt-get install openssh-server tmux"
+            );
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keygen = |name: &str| {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.path().join(name))
+                .status()
+                .expect("ssh-keygen");
+            assert!(status.success());
+        };
+        keygen("host_key");
+        keygen("user_key");
+        std::fs::copy(
+            dir.path().join("user_key.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .expect("authorized_keys");
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let tmux = dir.path().join("tmux");
+        std::fs::create_dir_all(&tmux).expect("tmux dir");
+        let user = String::from_utf8(
+            Command::new("id")
+                .arg("-un")
+                .output()
+                .expect("id -un")
+                .stdout,
+        )
+        .expect("user name")
+        .trim()
+        .to_string();
+        for attempt in 0..5 {
+            let port = free_port();
+            let config = dir.path().join("sshd_config");
+            std::fs::write(
+                &config,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                     AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+                     PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                     PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n\
+                     SetEnv AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+                     AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/nonexistent \
+                     AWS_SHARED_CREDENTIALS_FILE=/nonexistent TMUX_TMPDIR={tmux}\n",
+                    d = dir.path().display(),
+                    tmux = tmux.display(),
+                ),
+            )
+            .expect("sshd_config");
+            let mut child = Command::new(sshd)
+                .args(["-D", "-e", "-f"])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start sshd");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Sshd {
+                        child,
+                        port,
+                        user_key: dir.path().join("user_key"),
+                        user,
+                        dir,
+                    };
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("sshd did not come up on port {port} (attempt {attempt})");
+        }
+        panic!("could not start sshd");
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        // The tmux server of this sshd's sessions goes with it.
+        let _ = Command::new("tmux")
+            .env("TMUX_TMPDIR", self.dir.path().join("tmux"))
+            .args(["kill-server"])
+            .output();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,516 @@
+//! Jobs on instances: each instance gets a share of the inputs (balanced by size), its own
+//! copy of tether, the job's files and the spec, runs `setup` once, then runs its share in
+//! a detached tmux session (`tether-<project>-<job>`) with `tether agent`, which reads
+//! and writes S3 directly, so data never travels through this machine.
+//!
+//! This machine follows progress by polling the agent's status file over short ssh calls:
+//! a dropped connection or a closed laptop does not stop the job, and a poll that fails is
+//! simply tried again. Connections use the system `ssh`/`scp` through the spec's alias
+//! (`-F <config_file> <alias>`), so the user's ssh settings and agent apply.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Event, Input, JobSummary, OnEvent, Options, Status, TaskSummary};
+use crate::spec::{JobSpec, Spec};
+
+/// How often the status file is read.
+const POLL_EVERY: Duration = Duration::from_secs(2);
+/// How long polls may keep failing before the instance counts as lost.
+const LOST_AFTER: Duration = Duration::from_secs(300);
+
+/// What the agent on an instance is given: which job, which inputs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Share {
+    pub job: String,
+    pub inputs: Vec<Input>,
+    pub retries: u32,
+    pub fail_fast: bool,
+}
+
+/// What the agent reports while it works, and at the end.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AgentStatus {
+    pub done: usize,
+    pub total: usize,
+    pub failed: usize,
+    /// Present once the share is finished.
+    pub summary: Option<JobSummary>,
+}
+
+/// Splits `inputs` into `count` shares of about equal size: largest first, each to the
+/// share with the fewest bytes so far.
+pub fn split(mut inputs: Vec<Input>, count: usize) -> Vec<Vec<Input>> {
+    let mut shares: Vec<(u64, Vec<Input>)> = (0..count.max(1)).map(|_| (0, Vec::new())).collect();
+    inputs.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
+    for input in inputs {
+        let lightest = shares
+            .iter_mut()
+            .min_by_key(|(bytes, items)| (*bytes, items.len()))
+            .expect("at least one share");
+        lightest.0 += input.size;
+        lightest.1.push(input);
+    }
+    shares.into_iter().map(|(_, inputs)| inputs).collect()
+}
+
+/// How to reach one instance with ssh.
+struct Target {
+    instance: String,
+    /// Arguments before the command: `-F config alias`.
+    ssh: Vec<String>,
+    /// The same for scp, and the host part of its paths.
+    scp: Vec<String>,
+    host: String,
+}
+
+fn target(spec: &Spec, config_file: &Path, instance: &str) -> Result<Target, String> {
+    let host = spec
+        .ssh
+        .as_ref()
+        .and_then(|ssh| ssh.hosts.values().find(|h| h.instance == instance))
+        .ok_or_else(|| {
+            format!("instance `{instance}` has no SSH alias: declare one under `ssh.hosts` for the job to reach it")
+        })?;
+    let config = config_file.display().to_string();
+    let common = vec![
+        "-F".to_string(),
+        config,
+        "-o".to_string(),
+        "BatchMode=yes".to_string(),
+        "-o".to_string(),
+        "ConnectTimeout=15".to_string(),
+    ];
+    let mut ssh = common.clone();
+    ssh.push(host.alias.clone());
+    Ok(Target {
+        instance: instance.to_string(),
+        ssh,
+        scp: common,
+        host: host.alias.clone(),
+    })
+}
+
+/// Runs `script` on the instance through `sh -c`; returns stdout, or stderr's tail.
+async fn remote(target: &Target, script: &str) -> Result<String, String> {
+    let output = tokio::process::Command::new("ssh")
+        .args(&target.ssh)
+        .arg("--")
+        .arg(format!("sh -c {}", quote(script)))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run `ssh`: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(super::tail(
+            &String::from_utf8_lossy(&output.stderr),
+            10,
+            2000,
+        ))
+    }
+}
+
+async fn copy(target: &Target, local: &Path, remote_path: &str) -> Result<(), String> {
+    let output = tokio::process::Command::new("scp")
+        .args(&target.scp)
+        .arg("-q")
+        .arg(local)
+        .arg(format!("{}:{remote_path}", target.host))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run `scp`: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "copying {} to {}: {}",
+            local.display(),
+            target.instance,
+            super::tail(&String::from_utf8_lossy(&output.stderr), 10, 2000)
+        ))
+    }
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The tmux session of a job.
+pub fn session(project: &str, job: &str) -> String {
+    format!("tether-{project}-{job}")
+}
+
+/// The job's directory on an instance, relative to the login's home (named after the
+/// instance too, so that two instances sharing a home never share a directory).
+fn workdir(project: &str, job: &str, instance: &str) -> String {
+    format!(".tether/{project}/{job}/{instance}")
+}
+
+/// Everything a job on instances needs from this machine.
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    pub spec_file: &'a Path,
+    pub config_file: &'a Path,
+    /// Environment for the agent: the region and endpoint settings, never credentials
+    /// (the instance has its own).
+    pub agent_env: Vec<(String, String)>,
+}
+
+/// Runs the job's shares on its instances and merges what they report.
+pub async fn run(
+    context: &Context<'_>,
+    job: &JobSpec,
+    inputs: Vec<Input>,
+    options: &Options,
+    on_event: OnEvent<'_>,
+) -> Result<Vec<TaskSummary>, String> {
+    let remote = job.remote.as_ref().expect("a job on instances");
+    let shares = split(inputs, remote.run_on.len());
+    let runs = remote
+        .run_on
+        .iter()
+        .zip(shares)
+        .map(|(instance, share)| run_share(context, job, instance, share, options, on_event));
+    let results = futures::future::join_all(runs).await;
+    let mut tasks = Vec::new();
+    let mut errors = Vec::new();
+    for (instance, result) in remote.run_on.iter().zip(results) {
+        match result {
+            Ok(summary) => tasks.extend(summary.tasks),
+            Err(error) => errors.push(format!("on {instance}: {error}")),
+        }
+    }
+    if errors.is_empty() {
+        tasks.sort_by(|a, b| a.input.cmp(&b.input));
+        Ok(tasks)
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+async fn run_share(
+    context: &Context<'_>,
+    job: &JobSpec,
+    instance: &str,
+    inputs: Vec<Input>,
+    options: &Options,
+    on_event: OnEvent<'_>,
+) -> Result<JobSummary, String> {
+    let project = &context.spec.project;
+    let target = target(context.spec, context.config_file, instance)?;
+    let dir = workdir(project, &job.name, instance);
+    let session = session(project, &job.name);
+    let remote_job = job.remote.as_ref().expect("a job on instances");
+
+    // A session already there is this job, started earlier: follow it, start nothing.
+    let running = remote(
+        &target,
+        &format!(
+            "tmux has-session -t {} 2>/dev/null && echo yes || true",
+            quote(&session)
+        ),
+    )
+    .await?
+    .trim()
+        == "yes";
+    if !running {
+        let binary =
+            std::env::current_exe().map_err(|e| format!("cannot find tether's own binary: {e}"))?;
+        let local_arch = std::env::consts::ARCH;
+        let prepared = remote(
+            &target,
+            &format!("mkdir -p {dir} .tether/bin && uname -m && pwd"),
+        )
+        .await?;
+        let mut facts = prepared.lines();
+        let remote_arch = facts.next().unwrap_or_default().trim();
+        // Paths for scp are absolute: not every server starts its file transfers at home.
+        let home = facts.next().unwrap_or_default().trim().to_string();
+        if remote_arch != local_arch && !(local_arch == "aarch64" && remote_arch == "arm64") {
+            return Err(format!(
+                "instance `{instance}` is {remote_arch} and this tether is {local_arch}: choose an instance type of this architecture"
+            ));
+        }
+        // One copy of tether per build on the instance, reused by every job.
+        let stamp = std::fs::metadata(&binary)
+            .map(|m| {
+                format!(
+                    "{}-{}",
+                    m.len(),
+                    m.modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs())
+                )
+            })
+            .unwrap_or_default();
+        let remote_binary = format!(".tether/bin/tether-{stamp}");
+        let present = remote(
+            &target,
+            &format!("test -x {remote_binary} && echo yes || true"),
+        )
+        .await?;
+        if present.trim() != "yes" {
+            // A partial name of this run's own: two runs may upload to one instance at once,
+            // and the rename makes whichever finishes last the one in place (both are the
+            // same build).
+            let partial = format!("{remote_binary}.partial-{}-{instance}", std::process::id());
+            copy(&target, &binary, &format!("{home}/{partial}")).await?;
+            remote(
+                &target,
+                &format!("chmod 755 {partial} && mv -f {partial} {remote_binary}"),
+            )
+            .await?;
+        }
+        copy(
+            &target,
+            context.spec_file,
+            &format!("{home}/{dir}/tether.yaml"),
+        )
+        .await?;
+        for file in &remote_job.upload {
+            let local = options.base_dir.join(file);
+            let name = Path::new(file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            copy(&target, &local, &format!("{home}/{dir}/{name}")).await?;
+        }
+        let share = Share {
+            job: job.name.clone(),
+            inputs,
+            retries: options.retries,
+            fail_fast: options.fail_fast,
+        };
+        let share_file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        std::fs::write(
+            share_file.path(),
+            serde_json::to_vec(&share).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        copy(
+            &target,
+            share_file.path(),
+            &format!("{home}/{dir}/share.json"),
+        )
+        .await?;
+        if let Some(setup) = &remote_job.setup {
+            // Once per instance and setup command.
+            let marker = format!(
+                ".setup-{}",
+                &crate::plan::sha256_hex(setup.as_bytes())[..16]
+            );
+            remote(
+                &target,
+                &format!(
+                    "cd {dir} && if [ ! -e {marker} ]; then sh -c {} && touch {marker}; fi",
+                    quote(setup)
+                ),
+            )
+            .await
+            .map_err(|error| format!("setup failed on `{instance}`: {error}"))?;
+        }
+        let has_tmux = remote(&target, "command -v tmux || true").await?;
+        if has_tmux.trim().is_empty() {
+            return Err(format!(
+                "tmux is not installed on `{instance}`: install the `tmux` package (in `setup`, e.g. `sudo apt-get install -y tmux`)"
+            ));
+        }
+        let env: String = context
+            .agent_env
+            .iter()
+            .map(|(k, v)| format!("{k}={} ", quote(v)))
+            .collect();
+        let command = format!(
+            "cd {dir} && rm -f status.json && env {env}~/{remote_binary} agent share.json > agent.log 2>&1"
+        );
+        remote(
+            &target,
+            &format!(
+                "tmux new-session -d -s {} {}",
+                quote(&session),
+                quote(&command)
+            ),
+        )
+        .await
+        .map_err(|error| format!("cannot start the tmux session on `{instance}`: {error}"))?;
+    }
+    follow(&target, &dir, &session, &job.name, on_event).await
+}
+
+/// Polls the agent's status until its share is done.
+async fn follow(
+    target: &Target,
+    dir: &str,
+    session: &str,
+    job: &str,
+    on_event: OnEvent<'_>,
+) -> Result<JobSummary, String> {
+    let mut seen = 0usize;
+    let mut failing_since: Option<Instant> = None;
+    let mut started = false;
+    loop {
+        let poll = remote(
+            target,
+            &format!("cat {dir}/status.json 2>/dev/null || true; echo; tmux has-session -t {} 2>/dev/null && echo alive || echo gone", quote(session)),
+        )
+        .await;
+        match poll {
+            Err(error) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > LOST_AFTER {
+                    return Err(format!("lost contact with `{}`: {error}", target.instance));
+                }
+            }
+            Ok(text) => {
+                failing_since = None;
+                let mut lines = text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .collect::<Vec<_>>();
+                let alive = lines.pop() == Some("alive");
+                let status: Option<AgentStatus> =
+                    lines.first().and_then(|l| serde_json::from_str(l).ok());
+                if let Some(status) = &status {
+                    if !started {
+                        on_event(Event::JobStarted {
+                            job,
+                            tasks: status.total,
+                            bytes: 0,
+                        });
+                        started = true;
+                    }
+                    for _ in seen..status.done {
+                        on_event(Event::TaskFinished {
+                            job,
+                            status: Status::Succeeded,
+                            bytes: 0,
+                        });
+                    }
+                    seen = seen.max(status.done);
+                    if let Some(summary) = &status.summary {
+                        return Ok(summary.clone());
+                    }
+                }
+                if !alive {
+                    let log = remote(
+                        target,
+                        &format!("tail -n 20 {dir}/agent.log 2>/dev/null || true"),
+                    )
+                    .await
+                    .unwrap_or_default();
+                    return Err(format!(
+                        "the job's session on `{}` ended without a result: {}",
+                        target.instance,
+                        log.trim()
+                    ));
+                }
+            }
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// Runs one share on this machine, for `tether agent`: the job of `spec` over the share's
+/// inputs, reporting to `status_file` as it goes. The job's summary is not written to its
+/// `output` here: the machine that started the job merges the shares and writes it.
+pub async fn agent(
+    cloud: &crate::aws::Cloud,
+    spec: &Spec,
+    share: Share,
+    base_dir: PathBuf,
+    status_file: &Path,
+) -> JobSummary {
+    let mut job = spec
+        .jobs
+        .get(&share.job)
+        .cloned()
+        .expect("the share's job is in the spec");
+    job.remote = None;
+    if matches!(job.output, Some(crate::spec::Output::S3Object { .. })) {
+        job.output = None;
+    }
+    let options = Options {
+        fail_fast: share.fail_fast,
+        retries: share.retries,
+        base_dir,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let status = std::sync::Mutex::new(AgentStatus {
+        total: share.inputs.len(),
+        ..AgentStatus::default()
+    });
+    let write = |status: &AgentStatus| {
+        if let Ok(text) = serde_json::to_string(status) {
+            let partial = status_file.with_extension("partial");
+            if std::fs::write(&partial, text).is_ok() {
+                let _ = std::fs::rename(&partial, status_file);
+            }
+        }
+    };
+    write(&status.lock().expect("status lock"));
+    let on_event = |event: Event<'_>| {
+        if let Event::TaskFinished { status: task, .. } = event {
+            let mut status = status.lock().expect("status lock");
+            status.done += 1;
+            if task == Status::Failed {
+                status.failed += 1;
+            }
+            write(&status);
+        }
+    };
+    let summary = super::run_job(cloud, &job, Some(share.inputs), &options, None, &on_event).await;
+    let mut status = status.lock().expect("status lock");
+    status.summary = Some(summary.clone());
+    write(&status);
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::Source;
+
+    fn input(name: &str, size: u64) -> Input {
+        Input {
+            name: name.into(),
+            relative: name.into(),
+            source: Source::S3 {
+                bucket: "b".into(),
+                key: name.into(),
+            },
+            size,
+        }
+    }
+
+    #[test]
+    fn shares_are_balanced_by_size() {
+        let inputs = vec![
+            input("a", 100),
+            input("b", 60),
+            input("c", 50),
+            input("d", 10),
+        ];
+        let shares = split(inputs, 2);
+        let sizes: Vec<u64> = shares
+            .iter()
+            .map(|s| s.iter().map(|i| i.size).sum())
+            .collect();
+        assert_eq!(sizes, [110, 110]);
+        assert_eq!(
+            split(vec![input("a", 1)], 3)
+                .iter()
+                .filter(|s| !s.is_empty())
+                .count(),
+            1
+        );
+    }
+}

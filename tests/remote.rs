@@ -1,0 +1,252 @@
+//! End-to-end tests of jobs on instances: moto for the account and S3, real OpenSSH
+//! servers on loopback standing in for the instances (the test hook
+//! `TETHER_TEST_PUBLIC_IPS` gives the instances their loopback address; everything else is
+//! the production path: the alias block, ssh/scp, tmux, the agent reading S3).
+
+mod support;
+
+use serde_json::Value;
+use support::{block_on, put_object, run_tether, Moto, Sshd};
+
+/// Host keys of throwaway servers are not worth checking; these lines sit in the user's
+/// part of the config file, outside tether's block.
+const USER_SSH_CONFIG: &str =
+    "Host *\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n";
+
+fn words(text: &str) -> u64 {
+    text.split_ascii_whitespace().count() as u64
+}
+
+fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    block_on(async {
+        let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+        Some(
+            out.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+        )
+    })
+}
+
+fn instance_states(moto: &Moto) -> Vec<String> {
+    block_on(async {
+        let out = moto
+            .ec2()
+            .describe_instances()
+            .send()
+            .await
+            .expect("instances");
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter_map(|i| i.state()?.name().map(|n| n.as_str().to_string()))
+            .collect()
+    })
+}
+
+/// A project name of this test run's own: the servers log in as the current user, whose
+/// home holds the jobs' directories, `~/.tether/<project>`.
+fn project(test: &str) -> String {
+    format!("t{}-{test}", std::process::id())
+}
+
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(home) = std::env::var_os("HOME") {
+            let _ =
+                std::fs::remove_dir_all(std::path::Path::new(&home).join(".tether").join(&self.0));
+        }
+    }
+}
+
+fn host(alias: &str, instance: &str, sshd: &Sshd) -> String {
+    format!(
+        "    {alias}:\n      instance: {instance}\n      user: {}\n      port: {}\n      identity_file: {}\n",
+        sshd.user,
+        sshd.port,
+        sshd.user_key.display()
+    )
+}
+
+#[test]
+fn a_job_runs_in_tmux_on_the_instance_reads_and_writes_s3_and_then_stops_it() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let project = project("one");
+    let _cleanup = Cleanup(project.clone());
+    moto.write("ssh-config", USER_SSH_CONFIG);
+    moto.write(
+        "shout.sh",
+        "#!/bin/sh\n# Runs on the instance, next to the uploaded files.\ntr a-z A-Z < \"$1\" > \"$2\"\n",
+    );
+    let spec = format!(
+        "project: {project}
+region: us-east-1
+buckets:
+  lab-data: {{force_destroy: true}}
+instances:
+  worker:
+    ami: ami-1e749f67
+    type: t3.micro
+ssh:
+  config_file: ./ssh-config
+  hosts:
+{host}jobs:
+  word-count:
+    run_on: worker
+    inputs: s3://lab-data/docs/
+    builtin: word_count
+    output: s3://lab-data/results/word-count.json
+    then: stop
+  shout:
+    run_on: worker
+    upload: [./shout.sh]
+    setup: \"touch setup-ran\"
+    inputs: s3://lab-data/docs/
+    command: \"sh shout.sh {{input}} {{output}}\"
+    output: s3://lab-data/shout/
+    after: [word-count]
+    then: stop
+",
+        host = host("box", "worker", &sshd)
+    );
+    moto.write("tether.yaml", &spec);
+    let mut env = moto.env();
+    env.push(("TETHER_TEST_PUBLIC_IPS".into(), "worker=127.0.0.1".into()));
+    let apply = run_tether(
+        moto.dir.path(),
+        &env,
+        &["apply", "--auto-approve", "--no-jobs"],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        std::fs::read_to_string(moto.dir.path().join("ssh-config"))
+            .expect("config")
+            .contains(&format!(
+                "HostName 127.0.0.1\n    User {}\n    Port {}\n",
+                sshd.user, sshd.port
+            )),
+        "the alias leads to the stand-in"
+    );
+    let s3 = moto.s3("us-east-1");
+    let docs = ["alpha beta gamma\n", "one two\nthree four five\n", ""];
+    for (i, text) in docs.iter().enumerate() {
+        put_object(&s3, "lab-data", &format!("docs/{i}.txt"), text);
+    }
+
+    let run = run_tether(moto.dir.path(), &env, &["run", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summaries: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let stored: Value = serde_json::from_slice(
+        &get_object(&s3, "lab-data", "results/word-count.json").expect("summary in S3"),
+    )
+    .expect("JSON");
+    assert_eq!(stored["total"], docs.iter().map(|d| words(d)).sum::<u64>());
+    assert_eq!(stored["instances"][0], "worker");
+    assert_eq!(stored["stopped"][0], "worker", "the stored summary says so");
+    assert_eq!(
+        get_object(&s3, "lab-data", "shout/1.txt").expect("an output"),
+        b"ONE TWO\nTHREE FOUR FIVE\n"
+    );
+    let shout = summaries
+        .as_array()
+        .expect("summaries")
+        .iter()
+        .find(|s| s["job"] == "shout")
+        .expect("shout");
+    assert_eq!(shout["stopped"][0], "worker", "{shout}");
+    assert_eq!(instance_states(&moto), ["stopped"], "then: stop");
+    assert!(
+        run.stderr.contains("stopped worker (then: stop)"),
+        "{}",
+        run.stderr
+    );
+    let home = std::env::var("HOME").expect("HOME");
+    assert!(
+        std::path::Path::new(&home)
+            .join(".tether")
+            .join(&project)
+            .join("shout/worker/setup-ran")
+            .exists(),
+        "setup ran in the job's directory"
+    );
+}
+
+#[test]
+fn a_job_split_over_two_instances_merges_its_counts() {
+    let moto = Moto::start();
+    let (first, second) = (Sshd::start(), Sshd::start());
+    let project = project("two");
+    let _cleanup = Cleanup(project.clone());
+    moto.write("ssh-config", USER_SSH_CONFIG);
+    let spec = format!(
+        "project: {project}
+region: us-east-1
+buckets:
+  lab-data: {{force_destroy: true}}
+instances:
+  worker-1: {{ami: ami-1e749f67, type: t3.micro}}
+  worker-2: {{ami: ami-1e749f67, type: t3.micro}}
+ssh:
+  config_file: ./ssh-config
+  hosts:
+{one}{two}jobs:
+  word-count:
+    run_on: [worker-1, worker-2]
+    inputs: s3://lab-data/docs/
+    builtin: word_count
+    output: s3://lab-data/results/word-count.json
+",
+        one = host("box-1", "worker-1", &first),
+        two = host("box-2", "worker-2", &second),
+    );
+    moto.write("tether.yaml", &spec);
+    let mut env = moto.env();
+    env.push((
+        "TETHER_TEST_PUBLIC_IPS".into(),
+        "worker-1=127.0.0.1,worker-2=127.0.0.1".into(),
+    ));
+    let apply = run_tether(
+        moto.dir.path(),
+        &env,
+        &["apply", "--auto-approve", "--no-jobs"],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let s3 = moto.s3("us-east-1");
+    let mut expected = 0;
+    for i in 0..6 {
+        let text = "word ".repeat(10 * (i + 1));
+        expected += words(&text);
+        put_object(&s3, "lab-data", &format!("docs/{i}.txt"), &text);
+    }
+    let run = run_tether(moto.dir.path(), &env, &["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stored: Value = serde_json::from_slice(
+        &get_object(&s3, "lab-data", "results/word-count.json").expect("summary in S3"),
+    )
+    .expect("JSON");
+    assert_eq!(stored["total"], expected);
+    assert_eq!(stored["tasks"].as_array().map(Vec::len), Some(6));
+    // Each server ran a share: its own tmux server holds the finished session's directory.
+    for (sshd, instance) in [(&first, "worker-1"), (&second, "worker-2")] {
+        let home = std::env::var("HOME").expect("HOME");
+        let status = std::path::Path::new(&home)
+            .join(".tether")
+            .join(&project)
+            .join("word-count")
+            .join(instance)
+            .join("status.json");
+        let status: Value =
+            serde_json::from_slice(&std::fs::read(&status).expect("status")).expect("JSON");
+        assert!(
+            status["done"].as_u64().expect("done") >= 1,
+            "{instance} ran a share"
+        );
+        let _ = sshd;
+    }
+}
