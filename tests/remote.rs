@@ -250,3 +250,213 @@ ssh:
         let _ = sshd;
     }
 }
+
+/// A spec with one remote job over `docs/`, on the instances and aliases given.
+fn job_spec(project: &str, instances: &[&str], hosts: &str, job: &str) -> String {
+    let declared: String = instances
+        .iter()
+        .map(|i| format!("  {i}: {{ami: ami-1e749f67, type: t3.micro}}\n"))
+        .collect();
+    format!(
+        "project: {project}\nregion: us-east-1\nbuckets:\n  lab-data: {{force_destroy: true}}\ninstances:\n{declared}ssh:\n  config_file: ./ssh-config\n  hosts:\n{hosts}jobs:\n{job}"
+    )
+}
+
+fn env_for(moto: &Moto, instances: &[&str]) -> Vec<(String, String)> {
+    let mut env = moto.env();
+    let ips: Vec<String> = instances.iter().map(|i| format!("{i}=127.0.0.1")).collect();
+    env.push(("TETHER_TEST_PUBLIC_IPS".into(), ips.join(",")));
+    env
+}
+
+#[test]
+fn the_share_of_an_instance_that_cannot_be_reached_runs_on_the_others() {
+    let moto = Moto::start();
+    let alive = Sshd::start();
+    let mut gone = Sshd::start();
+    let project = project("lost");
+    let _cleanup = Cleanup(project.clone());
+    moto.write("ssh-config", USER_SSH_CONFIG);
+    let hosts = host("box-1", "worker-1", &alive) + &host("box-2", "worker-2", &gone);
+    let spec = job_spec(
+        &project,
+        &["worker-1", "worker-2"],
+        &hosts,
+        "  word-count:\n    run_on: [worker-1, worker-2]\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/word-count.json\n",
+    );
+    moto.write("tether.yaml", &spec);
+    let env = env_for(&moto, &["worker-1", "worker-2"]);
+    let apply = run_tether(
+        moto.dir.path(),
+        &env,
+        &["apply", "--auto-approve", "--no-jobs"],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let s3 = moto.s3("us-east-1");
+    for i in 0..4 {
+        put_object(&s3, "lab-data", &format!("docs/{i}.txt"), "a b c\n");
+    }
+    gone.stop();
+    let run = run_tether(moto.dir.path(), &env, &["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("worker-2 failed") && run.stderr.contains("ran again on worker-1"),
+        "{}",
+        run.stderr
+    );
+    let stored: Value = serde_json::from_slice(
+        &get_object(&s3, "lab-data", "results/word-count.json").expect("summary"),
+    )
+    .expect("JSON");
+    assert_eq!(stored["total"], 12);
+    assert_eq!(stored["tasks"].as_array().map(Vec::len), Some(4));
+}
+
+/// The job runs in tmux on the instance: when the tether that started it dies (a closed
+/// laptop), the job goes on, and `run --attach` follows it to the end.
+#[test]
+fn a_job_survives_its_watcher_and_attach_follows_it_to_the_end() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let project = project("attach");
+    let _cleanup = Cleanup(project.clone());
+    moto.write("ssh-config", USER_SSH_CONFIG);
+    let spec = job_spec(
+        &project,
+        &["worker"],
+        &host("box", "worker", &sshd),
+        "  slow:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    command: \"sleep 3; cp {input} {output}\"\n    parallelism: 1\n    output: s3://lab-data/copies/\n",
+    );
+    moto.write("tether.yaml", &spec);
+    let env = env_for(&moto, &["worker"]);
+    let apply = run_tether(
+        moto.dir.path(),
+        &env,
+        &["apply", "--auto-approve", "--no-jobs"],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let s3 = moto.s3("us-east-1");
+    for i in 0..2 {
+        put_object(&s3, "lab-data", &format!("docs/{i}.txt"), "x\n");
+    }
+    let mut watcher = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .arg("run")
+        .current_dir(moto.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().cloned())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tether run");
+    let home = std::env::var("HOME").expect("HOME");
+    let status = std::path::Path::new(&home)
+        .join(".tether")
+        .join(&project)
+        .join("slow/worker/status.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !status.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(status.exists(), "the agent started");
+    watcher.kill().expect("kill the watcher");
+    let _ = watcher.wait();
+    let session = format!("tether-{project}-slow");
+    let alive = std::process::Command::new("tmux")
+        .env("TMUX_TMPDIR", sshd.dir.path().join("tmux"))
+        .args(["has-session", "-t", &session])
+        .status()
+        .expect("tmux");
+    assert!(alive.success(), "the job outlives its watcher");
+
+    let status = run_tether(moto.dir.path(), &env, &["run", "--status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status.stdout.contains("slow on worker: running"),
+        "{}",
+        status.stdout
+    );
+
+    let attach = run_tether(moto.dir.path(), &env, &["run", "--attach", "slow"]);
+    assert_eq!(attach.code, 0, "{}", attach.stderr);
+    assert_eq!(
+        get_object(&s3, "lab-data", "copies/1.txt").as_deref(),
+        Some(&b"x\n"[..])
+    );
+
+    let status = run_tether(moto.dir.path(), &env, &["run", "--status"]);
+    assert!(
+        status
+            .stdout
+            .contains("slow on worker: ended, succeeded (2/2 tasks done, 0 failed)"),
+        "{}",
+        status.stdout
+    );
+    // Nothing runs any more: attaching again says so, and starts nothing.
+    let again = run_tether(moto.dir.path(), &env, &["run", "--attach", "slow"]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("is not running on `worker`"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn a_job_on_a_stopped_instance_or_with_a_loose_key_starts_nothing() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let project = project("stopped");
+    let _cleanup = Cleanup(project.clone());
+    moto.write("ssh-config", USER_SSH_CONFIG);
+    let job = "  count:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    then: stop\n";
+    let spec = job_spec(&project, &["worker"], &host("box", "worker", &sshd), job)
+        .replace("type: t3.micro}", "type: t3.micro, state: stopped}");
+    moto.write("tether.yaml", &spec);
+    let env = env_for(&moto, &["worker"]);
+    let apply = run_tether(
+        moto.dir.path(),
+        &env,
+        &["apply", "--auto-approve", "--no-jobs"],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    put_object(&moto.s3("us-east-1"), "lab-data", "docs/a.txt", "a\n");
+    let run = run_tether(moto.dir.path(), &env, &["run"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("runs on `worker`, which is stopped"),
+        "{}",
+        run.stderr
+    );
+
+    moto.write(
+        "tether.yaml",
+        &job_spec(&project, &["worker"], &host("box", "worker", &sshd), job),
+    );
+    let apply = run_tether(
+        moto.dir.path(),
+        &env,
+        &["apply", "--auto-approve", "--no-jobs"],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sshd.user_key, std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    let run = run_tether(moto.dir.path(), &env, &["run"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("ssh refuses private keys that others can read"),
+        "{}",
+        run.stderr
+    );
+    let home = std::env::var("HOME").expect("HOME");
+    assert!(
+        !std::path::Path::new(&home)
+            .join(".tether")
+            .join(&project)
+            .exists(),
+        "nothing was started"
+    );
+}

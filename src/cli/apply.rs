@@ -83,7 +83,16 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
         "
 Running the jobs:",
     );
-    super::run::run_jobs(printer, &cloud, &spec, &path, &[], &job_options, false).await
+    super::run::run_jobs(
+        printer,
+        &cloud,
+        &spec,
+        &path,
+        &[],
+        &job_options,
+        super::run::How::default(),
+    )
+    .await
 }
 
 /// Applies `plan` and prints progress and the per-resource report. Shared with `destroy`.

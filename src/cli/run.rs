@@ -26,6 +26,13 @@ pub struct RunArgs {
     /// Print the jobs' summaries as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Follow jobs already running on their instances (after a dropped connection, or from
+    /// another machine) until they end; start nothing.
+    #[arg(long)]
+    pub attach: bool,
+    /// List the jobs on instances and what their sessions are doing; run nothing.
+    #[arg(long, conflicts_with = "attach")]
+    pub status: bool,
     #[command(flatten)]
     pub options: JobOptions,
 }
@@ -46,12 +53,88 @@ pub async fn exec(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
         jobs,
         file,
         json,
+        attach,
+        status,
         options,
     } = args;
     let path = super::spec_path(file);
     let spec = super::load_spec(&path)?;
+    if status {
+        return show_status(printer, &spec, &jobs).await;
+    }
     let cloud = super::connect(spec.region.as_deref()).await?;
-    run_jobs(printer, &cloud, &spec, &path, &jobs, &options, json).await
+    run_jobs(
+        printer,
+        &cloud,
+        &spec,
+        &path,
+        &jobs,
+        &options,
+        How {
+            json,
+            attach_only: attach,
+        },
+    )
+    .await
+}
+
+/// `--status`: each remote job's session on each of its instances.
+async fn show_status(printer: &Printer, spec: &Spec, names: &[String]) -> anyhow::Result<Exit> {
+    let selected = tether::jobs::selection(spec, names)?;
+    let config_file = super::ssh_config_file(spec);
+    let context = tether::jobs::remote::Context {
+        spec,
+        spec_file: Path::new(super::DEFAULT_SPEC),
+        config_file: &config_file,
+        agent_env: Vec::new(),
+        home: super::home(),
+        attach_only: true,
+    };
+    let mut lines = Vec::new();
+    for name in &selected {
+        let job = &spec.jobs[name];
+        let Some(remote) = &job.remote else { continue };
+        for instance in &remote.run_on {
+            let line = match tether::jobs::remote::session_status(&context, job, instance).await {
+                Err(error) => format!("{name} on {instance}: cannot tell ({error})"),
+                Ok((alive, status)) => {
+                    let progress = status
+                        .as_ref()
+                        .map(|s| format!("{}/{} tasks done, {} failed", s.done, s.total, s.failed));
+                    let ended = status
+                        .as_ref()
+                        .and_then(|s| s.summary.as_ref())
+                        .map(|s| format!("{:?}", s.status).to_lowercase());
+                    match (alive, ended, progress) {
+                        (true, _, Some(progress)) => {
+                            format!("{name} on {instance}: running, {progress}")
+                        }
+                        (true, _, None) => format!("{name} on {instance}: starting"),
+                        (false, Some(ended), Some(progress)) => {
+                            format!("{name} on {instance}: ended, {ended} ({progress})")
+                        }
+                        (false, _, _) => format!("{name} on {instance}: not running"),
+                    }
+                }
+            };
+            lines.push(line);
+        }
+    }
+    if lines.is_empty() {
+        printer.status("No job of the spec runs on instances.");
+    } else {
+        printer.data(&format!("{}\n", lines.join("\n")))?;
+    }
+    Ok(Exit::Success)
+}
+
+/// How `run_jobs` reports, and whether it only follows jobs already running.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct How {
+    /// Summaries as JSON on stdout.
+    pub json: bool,
+    /// `--attach`: start nothing, follow what runs.
+    pub attach_only: bool,
 }
 
 /// Runs the named jobs (all when none) and prints progress and summaries.
@@ -62,8 +145,9 @@ pub async fn run_jobs(
     spec_path: &Path,
     names: &[String],
     options: &JobOptions,
-    json: bool,
+    how: How,
 ) -> anyhow::Result<Exit> {
+    let How { json, attach_only } = how;
     let JobOptions { fail_fast, retries } = options;
     let selected = tether::jobs::selection(spec, names)?;
     if selected.is_empty() {
@@ -99,6 +183,8 @@ pub async fn run_jobs(
         spec_file: spec_path,
         config_file: &config_file,
         agent_env,
+        home: super::home(),
+        attach_only,
     };
     let summaries = tether::jobs::run(
         cloud,
@@ -116,6 +202,9 @@ pub async fn run_jobs(
     }
     printer.status(&table(&summaries));
     for summary in &summaries {
+        for note in &summary.notes {
+            printer.status(&format!("{}: {note}", summary.job));
+        }
         if !summary.stopped.is_empty() {
             printer.status(&format!(
                 "{}: stopped {} (then: stop)",

@@ -93,6 +93,9 @@ pub struct JobSummary {
     /// The instances stopped after it (`then: stop`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stopped: Vec<String>,
+    /// What else happened (an instance's share run again elsewhere).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// One task: one input.
@@ -216,6 +219,14 @@ pub async fn run(
     on_event: OnEvent<'_>,
 ) -> Result<Vec<JobSummary>, JobError> {
     let jobs: Vec<&JobSpec> = selected.iter().map(|name| &spec.jobs[name]).collect();
+    if let Some(context) = remote {
+        let problems = remote::preflight(context, cloud, &jobs)
+            .await
+            .map_err(JobError::Aws)?;
+        if !problems.is_empty() {
+            return Err(JobError::Preflight(problems));
+        }
+    }
     let mut resolved = preflight(cloud, spec, &jobs, options).await?;
     let graph: Vec<(String, Vec<String>)> = jobs
         .iter()
@@ -260,6 +271,7 @@ pub async fn run(
                 output: None,
                 instances: Vec::new(),
                 stopped: Vec::new(),
+                notes: Vec::new(),
                 error: Some(match because {
                     Some(job) => format!("job `{job}`, which it runs after, did not succeed"),
                     None => "it is part of an `after` cycle".to_string(),
@@ -295,6 +307,7 @@ pub async fn run(
             error: None,
             instances: Vec::new(),
             stopped: Vec::new(),
+            notes: Vec::new(),
         };
         let stopped = stop_instances(cloud, &spec.project, &instances, &mut outcome).await;
         for summary in summaries.values_mut() {
@@ -439,6 +452,7 @@ pub(crate) async fn run_job(
         error: Some(error),
         instances: Vec::new(),
         stopped: Vec::new(),
+        notes: Vec::new(),
     };
     let inputs = match resolved {
         Some(inputs) => inputs,
@@ -448,15 +462,18 @@ pub(crate) async fn run_job(
             Err(inputs::ResolveError::Aws(error)) => return failed(error.to_string()),
         },
     };
+    if job.remote.is_none() && remote.is_some_and(|r| r.attach_only) {
+        return failed("this job runs on this machine: there is nothing to attach to".into());
+    }
     if job.remote.is_some() {
         let Some(context) = remote else {
             return failed("this job runs on instances, which this run cannot reach".into());
         };
-        let tasks = match remote::run(context, job, inputs, options, on_event).await {
-            Ok(tasks) => tasks,
+        let (tasks, notes) = match remote::run(context, job, inputs, options, on_event).await {
+            Ok(done) => done,
             Err(error) => return failed(error),
         };
-        return finish(cloud, job, tasks, started, options).await;
+        return finish(cloud, job, tasks, notes, started, options).await;
     }
     on_event(Event::JobStarted {
         job: &job.name,
@@ -491,7 +508,7 @@ pub(crate) async fn run_job(
         Ok(tasks) => tasks,
         Err(error) => return failed(error),
     };
-    finish(cloud, job, tasks, started, options).await
+    finish(cloud, job, tasks, Vec::new(), started, options).await
 }
 
 /// The job's summary from its tasks, written where `output` names one file.
@@ -499,6 +516,7 @@ async fn finish(
     cloud: &Cloud,
     job: &JobSpec,
     tasks: Vec<TaskSummary>,
+    notes: Vec<String>,
     started: std::time::Instant,
     options: &Options,
 ) -> JobSummary {
@@ -527,6 +545,7 @@ async fn finish(
             .map(|r| r.run_on.clone())
             .unwrap_or_default(),
         stopped: Vec::new(),
+        notes,
     };
     if let Err(error) = write_summary(cloud, job, &summary, options).await {
         summary.status = Status::Failed;

@@ -162,38 +162,140 @@ pub struct Context<'a> {
     /// Environment for the agent: the region and endpoint settings, never credentials
     /// (the instance has its own).
     pub agent_env: Vec<(String, String)>,
+    /// For `~` in identity file paths.
+    pub home: Option<PathBuf>,
+    /// Only follow sessions already running (`--attach`); start nothing.
+    pub attach_only: bool,
 }
 
-/// Runs the job's shares on its instances and merges what they report.
+/// Checks, before any job starts, that each instance of the remote jobs runs and that its
+/// identity file is one ssh will use.
+pub async fn preflight(
+    context: &Context<'_>,
+    cloud: &crate::aws::Cloud,
+    jobs: &[&JobSpec],
+) -> Result<Vec<crate::diagnostic::Diagnostic>, crate::aws::AwsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut problems = Vec::new();
+    let mut checked = std::collections::BTreeSet::new();
+    for job in jobs {
+        let Some(remote) = &job.remote else { continue };
+        for instance in &remote.run_on {
+            if !checked.insert(instance.clone()) {
+                continue;
+            }
+            let problem = |message: String, hint: String| {
+                crate::diagnostic::Diagnostic::new(message, Some(job.location.clone()))
+                    .with_hint(hint)
+            };
+            match cloud.find_instance(&context.spec.project, instance).await? {
+                Some(found) if matches!(found.state.as_str(), "running" | "pending") => {}
+                Some(found) => problems.push(problem(
+                    format!("job `{}` runs on `{instance}`, which is {}", job.name, found.state),
+                    "declare it `state: running` and `tether apply` (add `then: stop` to stop it after the job)".into(),
+                )),
+                None => problems.push(problem(
+                    format!("job `{}` runs on `{instance}`, which is not launched", job.name),
+                    "`tether apply` launches it".into(),
+                )),
+            }
+            let identity = context
+                .spec
+                .ssh
+                .as_ref()
+                .and_then(|ssh| ssh.hosts.values().find(|h| &h.instance == instance))
+                .and_then(|h| h.identity_file.as_deref())
+                .map(|file| crate::secrets::expand_home(file, context.home.as_deref()));
+            if let Some(file) = identity {
+                match std::fs::metadata(&file) {
+                    Err(error) => problems.push(problem(
+                        format!("the identity file `{}` for `{instance}` cannot be read: {error}", file.display()),
+                        "apply the spec to create the key pair, or fix `identity_file`".into(),
+                    )),
+                    Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => {
+                        problems.push(problem(
+                            format!(
+                                "the identity file `{}` has mode {:o}: ssh refuses private keys that others can read",
+                                file.display(),
+                                metadata.permissions().mode() & 0o777
+                            ),
+                            format!("chmod 400 '{}'", file.display()),
+                        ))
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Runs the job's shares on its instances and merges what they report. The share of an
+/// instance that fails (cannot be reached, or its session ends without a result) is run
+/// again on the instances that did not fail; tasks are safe to repeat, since an output is
+/// a complete object or absent. Returns the tasks and notes for the summary.
 pub async fn run(
     context: &Context<'_>,
     job: &JobSpec,
     inputs: Vec<Input>,
     options: &Options,
     on_event: OnEvent<'_>,
-) -> Result<Vec<TaskSummary>, String> {
+) -> Result<(Vec<TaskSummary>, Vec<String>), String> {
     let remote = job.remote.as_ref().expect("a job on instances");
     let shares = split(inputs, remote.run_on.len());
     let runs = remote
         .run_on
         .iter()
-        .zip(shares)
+        .zip(shares.clone())
         .map(|(instance, share)| run_share(context, job, instance, share, options, on_event));
     let results = futures::future::join_all(runs).await;
     let mut tasks = Vec::new();
-    let mut errors = Vec::new();
-    for (instance, result) in remote.run_on.iter().zip(results) {
+    let mut healthy = Vec::new();
+    let mut failed: Vec<(String, String, Vec<Input>)> = Vec::new();
+    for ((instance, result), share) in remote.run_on.iter().zip(results).zip(shares) {
         match result {
-            Ok(summary) => tasks.extend(summary.tasks),
-            Err(error) => errors.push(format!("on {instance}: {error}")),
+            Ok(summary) => {
+                tasks.extend(summary.tasks);
+                healthy.push(instance.clone());
+            }
+            Err(error) => failed.push((instance.clone(), error, share)),
         }
     }
-    if errors.is_empty() {
-        tasks.sort_by(|a, b| a.input.cmp(&b.input));
-        Ok(tasks)
-    } else {
-        Err(errors.join("; "))
+    let mut notes = Vec::new();
+    if !failed.is_empty() {
+        if healthy.is_empty() || context.attach_only {
+            let errors: Vec<String> = failed
+                .into_iter()
+                .map(|(instance, error, _)| format!("on {instance}: {error}"))
+                .collect();
+            return Err(errors.join("; "));
+        }
+        let mut orphaned = Vec::new();
+        for (instance, error, share) in failed {
+            notes.push(format!(
+                "{instance} failed ({error}); its {} input(s) ran again on {}",
+                share.len(),
+                healthy.join(", ")
+            ));
+            orphaned.extend(share);
+        }
+        let reruns = healthy
+            .iter()
+            .zip(split(orphaned, healthy.len()))
+            .map(|(instance, share)| run_share(context, job, instance, share, options, on_event));
+        for (instance, result) in healthy.iter().zip(futures::future::join_all(reruns).await) {
+            match result {
+                Ok(summary) => tasks.extend(summary.tasks),
+                Err(error) => {
+                    return Err(format!(
+                        "on {instance}, running a failed instance's share: {error}"
+                    ))
+                }
+            }
+        }
     }
+    tasks.sort_by(|a, b| a.input.cmp(&b.input));
+    Ok((tasks, notes))
 }
 
 async fn run_share(
@@ -221,6 +323,12 @@ async fn run_share(
     .await?
     .trim()
         == "yes";
+    if !running && context.attach_only {
+        return Err(format!(
+            "job `{}` is not running on `{instance}` (no tmux session `{session}`); run it without --attach",
+            job.name
+        ));
+    }
     if !running {
         let binary =
             std::env::current_exe().map_err(|e| format!("cannot find tether's own binary: {e}"))?;
@@ -344,6 +452,30 @@ async fn run_share(
         .map_err(|error| format!("cannot start the tmux session on `{instance}`: {error}"))?;
     }
     follow(&target, &dir, &session, &job.name, on_event).await
+}
+
+/// What runs on an instance for a job: whether its tmux session is alive, and the agent's
+/// last status, if it ever wrote one.
+pub async fn session_status(
+    context: &Context<'_>,
+    job: &JobSpec,
+    instance: &str,
+) -> Result<(bool, Option<AgentStatus>), String> {
+    let target = target(context.spec, context.config_file, instance)?;
+    let dir = workdir(&context.spec.project, &job.name, instance);
+    let session = session(&context.spec.project, &job.name);
+    let text = remote(
+        &target,
+        &format!(
+            "cat {dir}/status.json 2>/dev/null || true; echo; tmux has-session -t {} 2>/dev/null && echo alive || echo gone",
+            quote(&session)
+        ),
+    )
+    .await?;
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let alive = lines.pop() == Some("alive");
+    let status = lines.first().and_then(|l| serde_json::from_str(l).ok());
+    Ok((alive, status))
 }
 
 /// Polls the agent's status until its share is done.

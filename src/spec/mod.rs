@@ -308,6 +308,22 @@ impl Checker<'_> {
         let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
         let jobs = self.check_jobs(raw.jobs, &instances);
         let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
+        // A job on an instance reaches it through its alias.
+        for job in jobs.values() {
+            for instance in job.remote.iter().flat_map(|r| &r.run_on) {
+                let has_alias = ssh
+                    .as_ref()
+                    .is_some_and(|s| s.hosts.values().any(|h| &h.instance == instance));
+                if instances.contains_key(instance) && !has_alias {
+                    let location = self.key_location(&["jobs", job.name.as_str(), "run_on"]);
+                    self.error(
+                        location,
+                        format!("job `{}` runs on `{instance}`, which has no SSH alias", job.name),
+                        Some(format!("declare one under `ssh.hosts`, e.g. `{instance}: {{instance: {instance}, user: ubuntu}}`")),
+                    );
+                }
+            }
+        }
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));
         }

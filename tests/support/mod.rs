@@ -452,6 +452,14 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// Stops the server (an instance that cannot be reached), keeping its files.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
         // The tmux server of this sshd's sessions goes with it.
