@@ -56,6 +56,16 @@ fn validate_needs_no_endpoint() {
     insta::assert_snapshot!(snapshot(&run, dir.path()));
 }
 
+/// The example specs the README walks through stay valid.
+#[test]
+fn the_examples_are_valid_specs() {
+    for example in ["examples/quickstart", "examples/lab-workflow"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
+        let run = tether(&dir, &["validate"]);
+        assert_eq!(run.code, 0, "{example}: {}", run.stderr);
+    }
+}
+
 #[test]
 fn unreachable_endpoint_is_one_clear_error_with_a_hint() {
     let dir = tempfile::tempdir().expect("temp dir");
