@@ -232,6 +232,9 @@ struct JobState {
     total: usize,
     done: usize,
     failed: usize,
+    bytes: u64,
+    total_bytes: u64,
+    started: Instant,
     last_line: Instant,
 }
 
@@ -251,17 +254,19 @@ impl<'a> JobProgress<'a> {
         let mut state = self.state.lock().expect("progress lock");
         match event {
             Event::JobStarted { job, tasks, bytes } => {
+                // The bar counts tasks (a remote job reports tasks, not bytes); the bytes
+                // of the inputs and their rate are in the message.
                 let bar = self.bars.as_ref().map(|bars| {
-                    let bar = bars.add(indicatif::ProgressBar::new(bytes.max(1)));
+                    let bar = bars.add(indicatif::ProgressBar::new(tasks.max(1) as u64));
                     bar.set_style(
                         indicatif::ProgressStyle::with_template(
-                            "{prefix:>14} [{bar:30}] {msg} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                            "{prefix:>14} [{bar:30}] {pos}/{len} tasks, {msg}, ETA {eta}",
                         )
                         .expect("a valid template")
                         .progress_chars("=> "),
                     );
                     bar.set_prefix(job.to_string());
-                    bar.set_message(format!("0/{tasks} tasks"));
+                    bar.set_message(format!("0 B of {}", human_bytes(bytes)));
                     bar
                 });
                 if bar.is_none() {
@@ -277,6 +282,9 @@ impl<'a> JobProgress<'a> {
                         total: tasks,
                         done: 0,
                         failed: 0,
+                        bytes: 0,
+                        total_bytes: bytes,
+                        started: Instant::now(),
                         last_line: Instant::now(),
                     },
                 );
@@ -289,10 +297,17 @@ impl<'a> JobProgress<'a> {
                 if status == Status::Failed {
                     job_state.failed += 1;
                 }
+                job_state.bytes += bytes;
                 match &job_state.bar {
                     Some(bar) => {
-                        bar.inc(bytes);
-                        bar.set_message(format!("{}/{} tasks", job_state.done, job_state.total));
+                        bar.inc(1);
+                        let elapsed = job_state.started.elapsed().as_secs_f64().max(0.001);
+                        bar.set_message(format!(
+                            "{} of {} ({}/s)",
+                            human_bytes(job_state.bytes),
+                            human_bytes(job_state.total_bytes),
+                            human_bytes((job_state.bytes as f64 / elapsed) as u64)
+                        ));
                     }
                     None if job_state.last_line.elapsed() >= Duration::from_secs(2) => {
                         job_state.last_line = Instant::now();

@@ -242,6 +242,11 @@ pub async fn run(
     on_event: OnEvent<'_>,
 ) -> Result<(Vec<TaskSummary>, Vec<String>), String> {
     let remote = job.remote.as_ref().expect("a job on instances");
+    on_event(Event::JobStarted {
+        job: &job.name,
+        tasks: inputs.len(),
+        bytes: inputs.iter().map(|i| i.size).sum(),
+    });
     let shares = split(inputs, remote.run_on.len());
     let runs = remote
         .run_on
@@ -488,7 +493,6 @@ async fn follow(
 ) -> Result<JobSummary, String> {
     let mut seen = 0usize;
     let mut failing_since: Option<Instant> = None;
-    let mut started = false;
     loop {
         let poll = remote(
             target,
@@ -512,14 +516,6 @@ async fn follow(
                 let status: Option<AgentStatus> =
                     lines.first().and_then(|l| serde_json::from_str(l).ok());
                 if let Some(status) = &status {
-                    if !started {
-                        on_event(Event::JobStarted {
-                            job,
-                            tasks: status.total,
-                            bytes: 0,
-                        });
-                        started = true;
-                    }
                     for _ in seen..status.done {
                         on_event(Event::TaskFinished {
                             job,
