@@ -287,7 +287,12 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
         .values()
         .flat_map(|i| i.devices.values().cloned())
         .collect();
-    let volumes = cloud.volumes(volume_ids).await?;
+    let ids: Vec<String> = by_name.values().map(|i| i.id.clone()).collect();
+    let (volumes, profiles) =
+        tokio::try_join!(cloud.volumes(volume_ids), cloud.instance_profiles(ids))?;
+    for instance in by_name.values_mut() {
+        instance.instance_profile = profiles.get(&instance.id).cloned();
+    }
     let mut resources: Vec<LiveResource> = by_name
         .into_iter()
         .map(|(name, instance)| instance_resource(name, instance, &volumes))
@@ -376,6 +381,7 @@ fn instance_resource(
             root_volume_gb,
             volumes: attached,
             user_data_sha256,
+            instance_profile: instance.instance_profile,
             state: match instance.state.as_str() {
                 "stopping" | "stopped" => RunState::Stopped,
                 _ => RunState::Running,

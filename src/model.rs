@@ -313,6 +313,9 @@ pub struct InstanceState {
     pub volumes: BTreeMap<String, VolumeState>,
     /// SHA-256 of the user data, hex.
     pub user_data_sha256: Option<String>,
+    /// The IAM instance profile's name.
+    #[serde(default)]
+    pub instance_profile: Option<String>,
     pub state: RunState,
     /// Launches so far under this name; a new launch uses the next one in its client token.
     #[serde(default)]
@@ -561,6 +564,7 @@ impl ResourceState {
                         &instance.user_data_sha256,
                         Scalar,
                     )),
+                    attribute("instance_profile", &instance.instance_profile, Scalar),
                     attribute("state", instance.state, Scalar),
                     attribute("tags", &instance.tags, Map),
                 ]

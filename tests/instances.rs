@@ -498,3 +498,62 @@ fn an_address_moved_out_of_band_shows_in_the_plan_before_it_is_moved_back() {
     assert_eq!(addresses(&ec2)[0].1.as_deref(), Some(worker.as_str()));
     moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
 }
+
+/// The role a job's programs use on the instance comes from its instance profile: set at
+/// launch, and changed in place.
+#[test]
+fn an_instance_profile_is_given_at_launch_and_changed_in_place() {
+    let moto = Moto::start();
+    let iam = moto.iam();
+    block_on(async {
+        for profile in ["lab-reader", "lab-writer"] {
+            iam.create_instance_profile()
+                .instance_profile_name(profile)
+                .send()
+                .await
+                .expect("instance profile");
+        }
+    });
+    let spec = "project: lab\nregion: us-east-1\ninstances:\n  worker:\n    ami: ami-1e749f67\n    type: t3.micro\n    instance_profile: lab-reader\n";
+    moto.write("tether.yaml", spec);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let ec2 = moto.ec2();
+    // The associations are the record (moto's instance description keeps the profile given
+    // at launch after an association is replaced; AWS's follows it).
+    let profile_of = |ec2: &aws_sdk_ec2::Client| {
+        block_on(async {
+            let out = ec2
+                .describe_iam_instance_profile_associations()
+                .send()
+                .await
+                .expect("associations");
+            out.iam_instance_profile_associations()
+                .iter()
+                .find(|a| a.state().map(|s| s.as_str()) == Some("associated"))
+                .map(|a| {
+                    (
+                        a.instance_id().unwrap_or_default().to_string(),
+                        a.iam_instance_profile()
+                            .and_then(|p| p.arn())
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                })
+                .expect("an association")
+        })
+    };
+    let (id, arn) = profile_of(&ec2);
+    assert!(arn.ends_with("/lab-reader"), "{arn}");
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    moto.write("tether.yaml", &spec.replace("lab-reader", "lab-writer"));
+    moto.tether(&["plan"])
+        .expect_code(0)
+        .expect_stderr("~ instance.worker  (update in place)")
+        .expect_stderr("~ instance_profile = \"lab-reader\" -> \"lab-writer\"");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let (same, arn) = profile_of(&ec2);
+    assert_eq!(same, id, "the same instance");
+    assert!(arn.ends_with("/lab-writer"), "{arn}");
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}

@@ -164,6 +164,7 @@ async fn launch_request(
             .map(|(device, v)| (device.clone(), v.size_gb, v.volume_type.clone()))
             .collect(),
         user_data,
+        instance_profile: launch.instance_profile.clone(),
         tags: launch.tags.clone(),
         client_token: launch.client_token.clone(),
     })
@@ -246,6 +247,19 @@ pub(super) async fn set_security_groups(
         .await?;
     cloud
         .set_instance_security_groups(name, &instance.id, ids)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn set_instance_profile(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    profile: Option<&str>,
+) -> Result<(), StepFailure> {
+    let instance = existing(cloud, "AssociateIamInstanceProfile", project, name).await?;
+    cloud
+        .set_instance_profile(name, &instance.id, profile)
         .await?;
     Ok(())
 }

@@ -365,6 +365,9 @@ async fn run_operation(
             name,
             instance_type,
         } => return instances::set_type(cloud, project, name, instance_type).await,
+        Operation::SetInstanceProfile { name, profile } => {
+            return instances::set_instance_profile(cloud, project, name, profile.as_deref()).await
+        }
         Operation::SetInstanceSecurityGroups { name, groups } => {
             return instances::set_security_groups(cloud, project, name, groups).await
         }

@@ -210,6 +210,11 @@ pub enum Operation {
         name: String,
         groups: BTreeSet<String>,
     },
+    /// Give the instance this instance profile, or none, in place.
+    SetInstanceProfile {
+        name: String,
+        profile: Option<String>,
+    },
     /// Grow a volume (`device: None` is the root volume), or change its type.
     ModifyVolume {
         name: String,
@@ -279,6 +284,7 @@ pub struct Launch {
     pub user_data_file: Option<PathBuf>,
     /// The user data must still hash to this, or the plan is stale.
     pub user_data_sha256: Option<String>,
+    pub instance_profile: Option<String>,
     /// All tags, tether's bookkeeping tags included.
     pub tags: BTreeMap<String, String>,
     /// Derived from project, name and generation: the same launch always has the same one.
@@ -362,6 +368,7 @@ impl Operation {
             Operation::StartInstance { .. } => "starting instance, then waiting until it runs",
             Operation::SetInstanceType { .. } => "changing instance type",
             Operation::SetInstanceSecurityGroups { .. } => "setting security groups",
+            Operation::SetInstanceProfile { .. } => "setting instance profile",
             Operation::ModifyVolume { .. } => "modifying volume",
             Operation::SetInstanceTags { .. } | Operation::SetAddressTags { .. } => "tagging",
             Operation::TerminateInstance { .. } => {
@@ -718,6 +725,7 @@ fn create_instance(
             volumes: instance.volumes.clone(),
             user_data_file: instance.user_data_file.as_ref().map(PathBuf::from),
             user_data_sha256: instance.user_data_sha256.clone(),
+            instance_profile: instance.instance_profile.clone(),
             tags,
             client_token: client_token(&context.project, name, generation),
         }),
@@ -746,6 +754,12 @@ fn update_instance(name: &str, before: &InstanceState, after: &InstanceState) ->
         ops.push(Operation::SetInstanceSecurityGroups {
             name: name_(),
             groups: after.security_groups.clone(),
+        });
+    }
+    if before.instance_profile != after.instance_profile {
+        ops.push(Operation::SetInstanceProfile {
+            name: name_(),
+            profile: after.instance_profile.clone(),
         });
     }
     if let (Some(old), Some(new)) = (before.root_volume_gb, after.root_volume_gb) {
@@ -1118,6 +1132,7 @@ mod tests {
             root_volume_gb: Some(root),
             volumes: BTreeMap::new(),
             user_data_sha256: None,
+            instance_profile: None,
             state,
             generation: 1,
             user_data_file: None,

@@ -50,6 +50,8 @@ pub struct InstanceInfo {
     pub public_ip: Option<String>,
     /// ISO 8601.
     pub launched: String,
+    /// The IAM instance profile's name.
+    pub instance_profile: Option<String>,
 }
 
 /// An EBS volume as described.
@@ -83,6 +85,7 @@ pub struct LaunchRequest {
     /// Further volumes: device, size, type.
     pub volumes: Vec<(String, i32, String)>,
     pub user_data: Option<Vec<u8>>,
+    pub instance_profile: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub client_token: String,
 }
@@ -158,6 +161,11 @@ fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> Option<InstanceInfo
             .collect(),
         tags,
         public_ip,
+        instance_profile: instance
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .and_then(|arn| arn.rsplit('/').next())
+            .map(str::to_string),
         launched: instance
             .launch_time()
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
@@ -408,6 +416,13 @@ impl Cloud {
                     .build(),
             );
         }
+        if let Some(profile) = &launch.instance_profile {
+            request = request.iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                    .name(profile)
+                    .build(),
+            );
+        }
         if let Some(user_data) = &launch.user_data {
             request = request.user_data(aws_smithy_types::base64::encode(user_data));
         }
@@ -616,6 +631,106 @@ impl Cloud {
             .await
             .map(|_| ())
             .map_err(|e| classify("ModifyInstanceAttribute", &instance_address(name), e))
+    }
+
+    /// The instance profile associated with each of these instances, by instance id. The
+    /// associations are the record of what an instance has now (an instance's own
+    /// description may lag behind a replaced association).
+    pub async fn instance_profiles(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let output = self
+            .ec2
+            .describe_iam_instance_profile_associations()
+            .filters(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(ids))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("DescribeIamInstanceProfileAssociations", "", e))?;
+        Ok(output
+            .iam_instance_profile_associations()
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.state().map(|s| s.as_str()),
+                    Some("associated" | "associating")
+                )
+            })
+            .filter_map(|a| {
+                let name = a.iam_instance_profile()?.arn()?.rsplit('/').next()?;
+                Some((a.instance_id()?.to_string(), name.to_string()))
+            })
+            .collect())
+    }
+
+    /// Gives the instance this instance profile (or none), in place: associating,
+    /// replacing or removing its association.
+    pub async fn set_instance_profile(
+        &self,
+        name: &str,
+        id: &str,
+        profile: Option<&str>,
+    ) -> Result<(), AwsError> {
+        let address = instance_address(name);
+        let associations = self
+            .ec2
+            .describe_iam_instance_profile_associations()
+            .filters(Filter::builder().name("instance-id").values(id).build())
+            .send()
+            .await
+            .map_err(|e| classify("DescribeIamInstanceProfileAssociations", &address, e))?;
+        let current = associations
+            .iam_instance_profile_associations()
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.state().map(|s| s.as_str()),
+                    Some("associated" | "associating")
+                )
+            })
+            .find_map(|a| a.association_id().map(str::to_string));
+        let specification = |profile: &str| {
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .name(profile)
+                .build()
+        };
+        match (current, profile) {
+            (Some(association), Some(profile)) => self
+                .ec2
+                .replace_iam_instance_profile_association()
+                .association_id(association)
+                .iam_instance_profile(specification(profile))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("ReplaceIamInstanceProfileAssociation", &address, e)),
+            (Some(association), None) => self
+                .ec2
+                .disassociate_iam_instance_profile()
+                .association_id(association)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("DisassociateIamInstanceProfile", &address, e)),
+            (None, Some(profile)) => self
+                .ec2
+                .associate_iam_instance_profile()
+                .instance_id(id)
+                .iam_instance_profile(specification(profile))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("AssociateIamInstanceProfile", &address, e)),
+            (None, None) => Ok(()),
+        }
     }
 
     /// Sets a volume's size and type (EBS grows volumes in place, online).

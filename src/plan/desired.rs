@@ -166,6 +166,7 @@ fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
             root_volume_gb: instance.root_volume_gb,
             volumes: instance.volumes.clone(),
             user_data_sha256: user_data.and_then(|u| u.content.as_deref()).map(sha256_hex),
+            instance_profile: instance.instance_profile.clone(),
             state: instance.state,
             generation: 0,
             user_data_file: user_data.and_then(|u| u.path.clone()),

@@ -35,6 +35,9 @@ pub struct InstanceSpec {
     /// By device name.
     pub volumes: BTreeMap<String, VolumeState>,
     pub user_data: Option<UserData>,
+    /// An existing IAM instance profile, by name: the role the instance's programs (and
+    /// jobs) use, e.g. to read and write S3.
+    pub instance_profile: Option<String>,
     pub state: RunState,
     /// The user's tags; `Name` defaults to the instance's key in the spec.
     pub tags: BTreeMap<String, String>,
@@ -91,6 +94,8 @@ pub(super) struct RawInstance {
     volumes: Vec<RawVolume>,
     #[serde(default)]
     user_data: Option<String>,
+    #[serde(default)]
+    instance_profile: Option<String>,
     #[serde(default = "running")]
     state: RunState,
     #[serde(default)]
@@ -349,6 +354,16 @@ impl Checker<'_> {
                 content: None,
                 location: self.value_location(&["instances", &name, "user_data"]),
             });
+            if let Some(profile) = &instance.instance_profile {
+                if !crate::spec::is_iam_name(profile, 128) {
+                    let location = self.value_location(&["instances", &name, "instance_profile"]);
+                    self.error(
+                        location,
+                        format!("`{profile}` is not an instance profile name"),
+                        Some("instance profile names are 1-128 letters, digits and +=,.@_-".into()),
+                    );
+                }
+            }
             self.check_tags(&["instances", name.as_str()], &instance.tags);
             let mut tags = instance.tags;
             tags.entry("Name".to_string())
@@ -366,6 +381,7 @@ impl Checker<'_> {
                     root_volume_gb,
                     volumes,
                     user_data,
+                    instance_profile: instance.instance_profile,
                     state: instance.state,
                     tags,
                     location,
