@@ -6,7 +6,7 @@ mod support;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use support::{block_on, create_bucket, put_object, Moto};
+use support::{block_on, create_bucket, get_object, put_object, words, Moto};
 
 /// Deterministic text: `lines` lines of words of varied length and spacing.
 fn document(seed: u64, lines: usize) -> String {
@@ -28,25 +28,6 @@ fn document(seed: u64, lines: usize) -> String {
         text.push('\n');
     }
     text
-}
-
-/// The independent count: whitespace-separated words, as `wc -w` counts ASCII text.
-fn words(text: &str) -> u64 {
-    text.split_ascii_whitespace().count() as u64
-}
-
-fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    block_on(async {
-        let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
-        Some(
-            out.body
-                .collect()
-                .await
-                .expect("body")
-                .into_bytes()
-                .to_vec(),
-        )
-    })
 }
 
 fn keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {

@@ -6,30 +6,12 @@
 mod support;
 
 use serde_json::Value;
-use support::{block_on, put_object, run_tether, Moto, Sshd};
+use support::{block_on, get_object, put_object, run_tether, words, Moto, Sshd};
 
 /// Host keys of throwaway servers are not worth checking; these lines sit in the user's
 /// part of the config file, outside tether's block.
 const USER_SSH_CONFIG: &str =
     "Host *\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n";
-
-fn words(text: &str) -> u64 {
-    text.split_ascii_whitespace().count() as u64
-}
-
-fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    block_on(async {
-        let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
-        Some(
-            out.body
-                .collect()
-                .await
-                .expect("body")
-                .into_bytes()
-                .to_vec(),
-        )
-    })
-}
 
 fn instance_states(moto: &Moto) -> Vec<String> {
     block_on(async {

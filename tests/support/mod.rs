@@ -332,6 +332,26 @@ pub fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
     });
 }
 
+/// An object's body, read behind tether's back; `None` when there is no such object.
+pub fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    block_on(async {
+        let out = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+        Some(
+            out.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+        )
+    })
+}
+
+/// The independent word count: whitespace-separated words, as `wc -w` counts ASCII text.
+pub fn words(text: &str) -> u64 {
+    text.split_ascii_whitespace().count() as u64
+}
+
 /// Puts an object behind tether's back.
 pub fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &str) {
     block_on(async {
