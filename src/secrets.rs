@@ -135,6 +135,26 @@ pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()>
     result
 }
 
+/// Why ssh would not use `path` as a private key, if it would not: the file cannot be
+/// read, or others may read it (ssh refuses such keys). `subject` names the file in the
+/// message ("the identity file `...`"). Returns the message and the fix.
+pub fn private_key_problem(path: &Path, subject: &str) -> Option<(String, String)> {
+    match fs::metadata(path) {
+        Err(error) => Some((
+            format!("{subject} cannot be read: {error}"),
+            "apply the spec to create the key pair, or fix `identity_file`".to_string(),
+        )),
+        Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => Some((
+            format!(
+                "{subject} has mode {:o}: ssh refuses private keys that others can read",
+                metadata.permissions().mode() & 0o777
+            ),
+            format!("chmod 400 '{}'", path.display()),
+        )),
+        Ok(_) => None,
+    }
+}
+
 /// `~/...` made absolute with `home`; other paths are returned as they are.
 pub fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
     match (path.strip_prefix("~/"), home) {

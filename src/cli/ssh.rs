@@ -2,7 +2,6 @@
 //! options, so the user's ssh config and agent apply as usual. Through the alias when the
 //! spec declares one (the block apply wrote), else straight to the instance's address.
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 
@@ -28,20 +27,11 @@ pub struct SshArgs {
 
 /// ssh refuses a private key that others can read; say so before it does, with the fix.
 fn check_identity(file: &str) -> anyhow::Result<()> {
-    let metadata = std::fs::metadata(file).map_err(|error| {
-        anyhow::Error::new(WithHint::new(
-            format!("the identity file `{file}` cannot be read: {error}"),
-            "apply the spec to create the key pair, or fix `identity_file`",
-        ))
-    })?;
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(WithHint::new(
-            format!("the identity file `{file}` has mode {mode:o}: ssh refuses private keys that others can read"),
-            format!("chmod 400 '{file}'"),
-        ));
+    let subject = format!("the identity file `{file}`");
+    match tether::secrets::private_key_problem(std::path::Path::new(file), &subject) {
+        Some((message, hint)) => bail!(WithHint::new(message, hint)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {

@@ -175,7 +175,6 @@ pub async fn preflight(
     cloud: &crate::aws::Cloud,
     jobs: &[&JobSpec],
 ) -> Result<Vec<crate::diagnostic::Diagnostic>, crate::aws::AwsError> {
-    use std::os::unix::fs::PermissionsExt;
     let mut problems = Vec::new();
     let mut checked = std::collections::BTreeSet::new();
     for job in jobs {
@@ -207,22 +206,10 @@ pub async fn preflight(
                 .and_then(|h| h.identity_file.as_deref())
                 .map(|file| crate::secrets::expand_home(file, context.home.as_deref()));
             if let Some(file) = identity {
-                match std::fs::metadata(&file) {
-                    Err(error) => problems.push(problem(
-                        format!("the identity file `{}` for `{instance}` cannot be read: {error}", file.display()),
-                        "apply the spec to create the key pair, or fix `identity_file`".into(),
-                    )),
-                    Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => {
-                        problems.push(problem(
-                            format!(
-                                "the identity file `{}` has mode {:o}: ssh refuses private keys that others can read",
-                                file.display(),
-                                metadata.permissions().mode() & 0o777
-                            ),
-                            format!("chmod 400 '{}'", file.display()),
-                        ))
-                    }
-                    Ok(_) => {}
+                let subject = format!("the identity file `{}` for `{instance}`", file.display());
+                if let Some((message, hint)) = crate::secrets::private_key_problem(&file, &subject)
+                {
+                    problems.push(problem(message, hint));
                 }
             }
         }
@@ -468,12 +455,20 @@ pub async fn session_status(
 ) -> Result<(bool, Option<AgentStatus>), String> {
     let target = target(context.spec, context.config_file, instance)?;
     let dir = workdir(&context.spec.project, &job.name, instance);
-    let session = session(&context.spec.project, &job.name);
+    read_session(&target, &dir, &session(&context.spec.project, &job.name)).await
+}
+
+/// One short ssh call: whether the session is alive, and the agent's last status.
+async fn read_session(
+    target: &Target,
+    dir: &str,
+    session: &str,
+) -> Result<(bool, Option<AgentStatus>), String> {
     let text = remote(
-        &target,
+        target,
         &format!(
             "cat {dir}/status.json 2>/dev/null || true; echo; tmux has-session -t {} 2>/dev/null && echo alive || echo gone",
-            quote(&session)
+            quote(session)
         ),
     )
     .await?;
@@ -494,27 +489,15 @@ async fn follow(
     let mut seen = 0usize;
     let mut failing_since: Option<Instant> = None;
     loop {
-        let poll = remote(
-            target,
-            &format!("cat {dir}/status.json 2>/dev/null || true; echo; tmux has-session -t {} 2>/dev/null && echo alive || echo gone", quote(session)),
-        )
-        .await;
-        match poll {
+        match read_session(target, dir, session).await {
             Err(error) => {
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > LOST_AFTER {
                     return Err(format!("lost contact with `{}`: {error}", target.instance));
                 }
             }
-            Ok(text) => {
+            Ok((alive, status)) => {
                 failing_since = None;
-                let mut lines = text
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .collect::<Vec<_>>();
-                let alive = lines.pop() == Some("alive");
-                let status: Option<AgentStatus> =
-                    lines.first().and_then(|l| serde_json::from_str(l).ok());
                 if let Some(status) = &status {
                     for _ in seen..status.done {
                         on_event(Event::TaskFinished {
