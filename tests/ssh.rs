@@ -195,6 +195,27 @@ fn tether_ssh_runs_ssh_through_the_alias_and_checks_the_key_first() {
         run.stderr
     );
 
+    // Without an alias, tether reaches the instance at its address with its key, as
+    // `tether show` would print it.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).expect("tighten");
+    let no_alias = &LAB[..LAB.find("ssh:").expect("ssh section")];
+    moto.write("no-alias.yaml", no_alias);
+    let run = run_tether(
+        moto.dir.path(),
+        &env,
+        &["ssh", "worker", "-f", "no-alias.yaml", "--", "nproc"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let args = std::fs::read_to_string(moto.dir.path().join("ssh-args")).expect("ssh ran");
+    assert_eq!(
+        args,
+        format!(
+            "-i\n{}\nubuntu@{}\n--\nnproc\n",
+            key.display(),
+            public_ip(&moto)
+        )
+    );
+
     let run = run_tether(moto.dir.path(), &env, &["ssh", "nobody"]);
     assert_eq!(run.code, 1);
     assert!(

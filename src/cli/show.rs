@@ -20,17 +20,19 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
-pub async fn exec(args: ShowArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let ShowArgs { file, json } = args;
-    let spec = super::load_spec(&super::spec_path(file))?;
-    let cloud = super::connect(spec.region.as_deref()).await?;
+/// What `show` reports: the spec's instances and Elastic IPs as they are, with the names of
+/// their images (for the login user). Also what `tether ssh` reaches an instance by.
+pub async fn read_report(
+    cloud: &tether::aws::Cloud,
+    spec: &tether::spec::Spec,
+) -> anyhow::Result<tether::show::Report> {
     let addresses: Vec<tether::model::Address> =
-        tether::plan::desired_resources(&spec, cloud.region(), super::home().as_deref())
+        tether::plan::desired_resources(spec, cloud.region(), super::home().as_deref())
             .into_iter()
             .map(|d| d.address)
             .filter(|a| matches!(a.kind, Kind::Instance | Kind::ElasticIp))
             .collect();
-    let live = tether::live::read(&cloud, &spec.project, tether::live::Scope::Only(&addresses))
+    let live = tether::live::read(cloud, &spec.project, tether::live::Scope::Only(&addresses))
         .await
         .context("cannot read the account")?;
     let amis: Vec<String> = live
@@ -50,7 +52,19 @@ pub async fn exec(args: ShowArgs, printer: &Printer) -> anyhow::Result<Exit> {
         .into_iter()
         .map(|(id, (name, _))| (id, name))
         .collect();
-    let report = tether::show::report(&spec, &live, &images, super::home().as_deref());
+    Ok(tether::show::report(
+        spec,
+        &live,
+        &images,
+        super::home().as_deref(),
+    ))
+}
+
+pub async fn exec(args: ShowArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let ShowArgs { file, json } = args;
+    let spec = super::load_spec(&super::spec_path(file))?;
+    let cloud = super::connect(spec.region.as_deref()).await?;
+    let report = read_report(&cloud, &spec).await?;
     if json {
         let mut text = serde_json::to_string_pretty(&report).expect("a report always serialises");
         text.push('\n');

@@ -10,7 +10,6 @@ use clap::Args;
 
 use super::printer::{Printer, WithHint};
 use super::Exit;
-use tether::model::{Kind, ResourceState};
 
 #[derive(Debug, Args)]
 pub struct SshArgs {
@@ -74,32 +73,7 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
         ssh.arg("-F").arg(&config).arg(&host.alias);
     } else if spec.instances.contains_key(&target) {
         let cloud = super::connect(spec.region.as_deref()).await?;
-        let addresses = [tether::model::Address::new(Kind::Instance, &target)]
-            .into_iter()
-            .chain(
-                spec.elastic_ips
-                    .keys()
-                    .map(|e| tether::model::Address::new(Kind::ElasticIp, e)),
-            )
-            .collect::<Vec<_>>();
-        let live = tether::live::read(&cloud, &spec.project, tether::live::Scope::Only(&addresses))
-            .await
-            .context("cannot read the account")?;
-        let ami = live.resources.values().find_map(|r| match &r.state {
-            ResourceState::Instance(instance) => Some(instance.ami.clone()),
-            _ => None,
-        });
-        let images = match ami {
-            Some(ami) => cloud
-                .images(vec![ami])
-                .await
-                .context("cannot read the instance's image")?
-                .into_iter()
-                .map(|(id, (name, _))| (id, name))
-                .collect(),
-            None => Default::default(),
-        };
-        let report = tether::show::report(&spec, &live, &images, super::home().as_deref());
+        let report = super::show::read_report(&cloud, &spec).await?;
         let view = report
             .instances
             .iter()
