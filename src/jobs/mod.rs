@@ -98,6 +98,31 @@ pub struct JobSummary {
     pub notes: Vec<String>,
 }
 
+impl JobSummary {
+    /// The summary of `job` before any task: no counts, no results yet. The instances are
+    /// those it runs on.
+    fn of(job: &JobSpec, status: Status, error: Option<String>) -> JobSummary {
+        JobSummary {
+            job: job.name.clone(),
+            status,
+            kind: kind_of(job),
+            duration_ms: 0,
+            bytes: 0,
+            total: None,
+            tasks: Vec::new(),
+            output: None,
+            error,
+            instances: job
+                .remote
+                .as_ref()
+                .map(|r| r.run_on.clone())
+                .unwrap_or_default(),
+            stopped: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
 /// One task: one input.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSummary {
@@ -239,10 +264,7 @@ pub async fn run(
         let ready = resolved_inputs.lock().expect("inputs lock").remove(&name);
         let summaries = &summaries;
         async move {
-            let mut summary = run_job(cloud, job, ready, options, remote, on_event).await;
-            if let Some(remote_job) = &job.remote {
-                summary.instances = remote_job.run_on.clone();
-            }
+            let summary = run_job(cloud, job, ready, options, remote, on_event).await;
             on_event(Event::JobFinished { summary: &summary });
             let failed = summary.status != Status::Succeeded;
             summaries
@@ -260,79 +282,52 @@ pub async fn run(
     let mut summaries = summaries.into_inner().expect("summaries lock");
     for (name, outcome) in outcomes {
         if let Outcome::Skipped { because } = outcome {
+            let error = match because {
+                Some(job) => format!("job `{job}`, which it runs after, did not succeed"),
+                None => "it is part of an `after` cycle".to_string(),
+            };
+            // A job that did not run ran on no instance.
             let summary = JobSummary {
-                job: name.clone(),
-                status: Status::Skipped,
-                kind: kind_of(&spec.jobs[&name]),
-                duration_ms: 0,
-                bytes: 0,
-                total: None,
-                tasks: Vec::new(),
-                output: None,
                 instances: Vec::new(),
-                stopped: Vec::new(),
-                notes: Vec::new(),
-                error: Some(match because {
-                    Some(job) => format!("job `{job}`, which it runs after, did not succeed"),
-                    None => "it is part of an `after` cycle".to_string(),
-                }),
+                ..JobSummary::of(&spec.jobs[&name], Status::Skipped, Some(error))
             };
             on_event(Event::JobFinished { summary: &summary });
             summaries.insert(name, summary);
         }
     }
     // `then: stop`: once every job on them has ended, whatever the outcome.
-    let to_stop: BTreeSet<String> = summaries
-        .values()
-        .filter(|s| s.status != Status::Skipped)
-        .filter(|s| {
-            spec.jobs[&s.job]
+    let stops_after = |summary: &JobSummary| {
+        summary.status != Status::Skipped
+            && spec.jobs[&summary.job]
                 .remote
                 .as_ref()
                 .is_some_and(|r| r.then_stop)
-        })
+    };
+    let to_stop: BTreeSet<String> = summaries
+        .values()
+        .filter(|s| stops_after(s))
         .flat_map(|s| s.instances.iter().cloned())
         .collect();
     if !to_stop.is_empty() {
         let instances: Vec<String> = to_stop.into_iter().collect();
-        let mut outcome = JobSummary {
-            job: String::new(),
-            status: Status::Succeeded,
-            kind: String::new(),
-            duration_ms: 0,
-            bytes: 0,
-            total: None,
-            tasks: Vec::new(),
-            output: None,
-            error: None,
-            instances: Vec::new(),
-            stopped: Vec::new(),
-            notes: Vec::new(),
-        };
-        let stopped = stop_instances(cloud, &spec.project, &instances, &mut outcome).await;
-        for summary in summaries.values_mut() {
-            let asked = spec.jobs[&summary.job]
-                .remote
-                .as_ref()
-                .is_some_and(|r| r.then_stop);
-            if asked && summary.status != Status::Skipped {
-                summary.stopped = summary
-                    .instances
-                    .iter()
-                    .filter(|i| stopped.contains(i))
-                    .cloned()
-                    .collect();
-                if outcome.error.is_some() {
-                    summary.status = Status::Failed;
-                    summary.error = outcome.error.clone();
-                }
-                // The stored summary says so too.
-                if let Err(error) =
-                    write_summary(cloud, &spec.jobs[&summary.job], summary, options).await
-                {
-                    summary.status = Status::Failed;
-                    summary.error = Some(format!("cannot write the summary: {error}"));
-                }
+        let (stopped, failure) = stop_instances(cloud, &spec.project, &instances).await;
+        for summary in summaries.values_mut().filter(|s| stops_after(s)) {
+            summary.stopped = summary
+                .instances
+                .iter()
+                .filter(|i| stopped.contains(i))
+                .cloned()
+                .collect();
+            if failure.is_some() {
+                summary.status = Status::Failed;
+                summary.error = failure.clone();
+            }
+            // The stored summary says so too.
+            if let Err(error) =
+                write_summary(cloud, &spec.jobs[&summary.job], summary, options).await
+            {
+                summary.status = Status::Failed;
+                summary.error = Some(format!("cannot write the summary: {error}"));
             }
         }
     }
@@ -398,15 +393,16 @@ async fn preflight(
     }
 }
 
-/// Stops each instance after its job (`then: stop`), whatever the job's outcome; an
-/// instance that cannot be stopped makes the job fail, since it would go on costing money.
+/// Stops these instances (`then: stop`). Returns those stopped (or stopping already), and
+/// the last failure: an instance that cannot be stopped makes its jobs fail, since it would
+/// go on costing money.
 async fn stop_instances(
     cloud: &Cloud,
     project: &str,
     instances: &[String],
-    summary: &mut JobSummary,
-) -> Vec<String> {
+) -> (Vec<String>, Option<String>) {
     let mut stopped = Vec::new();
+    let mut failure = None;
     for name in instances {
         let result = async {
             let Some(instance) = cloud.find_instance(project, name).await? else {
@@ -422,13 +418,10 @@ async fn stop_instances(
         match result {
             Ok(true) => stopped.push(name.clone()),
             Ok(false) => {}
-            Err(error) => {
-                summary.status = Status::Failed;
-                summary.error = Some(format!("could not stop instance `{name}`: {error}"));
-            }
+            Err(error) => failure = Some(format!("could not stop instance `{name}`: {error}")),
         }
     }
-    stopped
+    (stopped, failure)
 }
 
 pub(crate) async fn run_job(
@@ -441,18 +434,8 @@ pub(crate) async fn run_job(
 ) -> JobSummary {
     let started = std::time::Instant::now();
     let failed = |error: String| JobSummary {
-        job: job.name.clone(),
-        status: Status::Failed,
-        kind: kind_of(job),
         duration_ms: started.elapsed().as_millis() as u64,
-        bytes: 0,
-        total: None,
-        tasks: Vec::new(),
-        output: None,
-        error: Some(error),
-        instances: Vec::new(),
-        stopped: Vec::new(),
-        notes: Vec::new(),
+        ..JobSummary::of(job, Status::Failed, Some(error))
     };
     let inputs = match resolved {
         Some(inputs) => inputs,
@@ -530,22 +513,13 @@ async fn finish(
         Work::Command { .. } => None,
     };
     let mut summary = JobSummary {
-        job: job.name.clone(),
-        status,
-        kind: kind_of(job),
         duration_ms: started.elapsed().as_millis() as u64,
         bytes: tasks.iter().map(|t| t.bytes).sum(),
         total,
         tasks,
         output: job.output.as_ref().map(output_text),
-        error: None,
-        instances: job
-            .remote
-            .as_ref()
-            .map(|r| r.run_on.clone())
-            .unwrap_or_default(),
-        stopped: Vec::new(),
         notes,
+        ..JobSummary::of(job, status, None)
     };
     if let Err(error) = write_summary(cloud, job, &summary, options).await {
         summary.status = Status::Failed;
