@@ -17,22 +17,22 @@ fn file_error(path: &Path, source: std::io::Error) -> StepFailure {
     }
 }
 
-/// The instance's address now: its Elastic IP, else its public address while it runs.
+/// The instance's address now: its Elastic IP (among the project's `elastic`), else its
+/// public address while it runs.
 async fn address_now(
     cloud: &Cloud,
     project: &str,
     instance: &str,
+    elastic: &[crate::aws::AddressInfo],
 ) -> Result<HostAddress, AwsError> {
     let Some(found) = cloud.find_instance(project, instance).await? else {
         return Ok(HostAddress::None);
     };
-    let elastic = cloud
-        .project_addresses(project, None)
-        .await?
-        .into_iter()
+    let elastic = elastic
+        .iter()
         .find(|a| a.instance_id.as_deref() == Some(found.id.as_str()));
     Ok(match (elastic, found.state.as_str(), found.public_ip) {
-        (Some(address), _, _) => HostAddress::Known(address.public_ip),
+        (Some(address), _, _) => HostAddress::Known(address.public_ip.clone()),
         (None, "running" | "pending", Some(ip)) => HostAddress::Known(ip),
         _ => HostAddress::None,
     })
@@ -77,9 +77,10 @@ pub(super) async fn write(
     hosts: &[HostEntry],
 ) -> Result<(), StepFailure> {
     let mut addresses = std::collections::BTreeMap::new();
+    let elastic = cloud.project_addresses(project, None).await?;
     for host in hosts {
         if !addresses.contains_key(&host.instance) {
-            let address = address_now(cloud, project, &host.instance).await?;
+            let address = address_now(cloud, project, &host.instance, &elastic).await?;
             addresses.insert(host.instance.clone(), address);
         }
     }
