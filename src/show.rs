@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::model::{Address, ElasticIpState, InstanceState, Kind, LiveState, ResourceState};
-use crate::spec::{KeySource, Spec};
+use crate::spec::Spec;
 
 /// What `show` reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -154,15 +154,15 @@ pub fn report(
 
 /// The private key file of the instance's key pair, when the spec generated it.
 fn key_file(spec: &Spec, state: &InstanceState, home: Option<&Path>) -> Option<String> {
-    let key = spec.key_pairs.get(state.key_pair.as_ref()?)?;
-    match &key.source {
-        KeySource::Generate { private_key_file } => Some(
-            crate::secrets::expand_home(private_key_file, home)
-                .display()
-                .to_string(),
-        ),
-        KeySource::Import { .. } => None,
-    }
+    let file = spec
+        .key_pairs
+        .get(state.key_pair.as_ref()?)?
+        .private_key_file()?;
+    Some(
+        crate::secrets::expand_home(file, home)
+            .display()
+            .to_string(),
+    )
 }
 
 /// The report as text for people.

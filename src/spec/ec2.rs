@@ -23,6 +23,17 @@ pub struct KeyPairSpec {
     pub location: Location,
 }
 
+impl KeyPairSpec {
+    /// Where tether writes the private key (as written, `~` unexpanded), when AWS
+    /// generates the pair; an imported key's private half is the user's own business.
+    pub fn private_key_file(&self) -> Option<&str> {
+        match &self.source {
+            KeySource::Generate { private_key_file } => Some(private_key_file),
+            KeySource::Import { .. } => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
     /// AWS generates the pair; the private key is written here (as written, `~` unexpanded).

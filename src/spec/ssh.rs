@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Checker, InstanceSpec, KeyPairSpec, KeySource};
+use super::{Checker, InstanceSpec, KeyPairSpec};
 use crate::diagnostic::Location;
 
 /// The config file when the spec names none.
@@ -107,10 +107,7 @@ impl Checker<'_> {
             // The instance's key pair file, when tether generated it.
             let identity_file = host.identity_file.or_else(|| {
                 let key = key_pairs.get(instance?.key_pair.as_ref()?)?;
-                match &key.source {
-                    KeySource::Generate { private_key_file } => Some(private_key_file.clone()),
-                    KeySource::Import { .. } => None,
-                }
+                key.private_key_file().map(str::to_string)
             });
             hosts.insert(
                 alias.clone(),
