@@ -7,9 +7,7 @@
 //! retried RunInstances call whose answer was lost.
 
 use super::StepFailure;
-use crate::aws::{
-    AwsError, AwsErrorKind, Cloud, InstanceInfo, LaunchRequest, OnWait, WAIT_TIMEOUT,
-};
+use crate::aws::{AwsError, AwsErrorKind, Cloud, LaunchRequest, OnWait, WAIT_TIMEOUT};
 use crate::model::{Market, RunState, TAG_NAME, TAG_PROJECT};
 
 use super::steps::Launch;
@@ -170,15 +168,6 @@ async fn launch_request(
     })
 }
 
-async fn existing(
-    cloud: &Cloud,
-    operation: &'static str,
-    project: &str,
-    name: &str,
-) -> Result<InstanceInfo, AwsError> {
-    cloud.existing_instance(operation, project, name).await
-}
-
 /// Brings the instance to `target`: waits out a transition the other way, asks EC2 to
 /// start or stop it unless that is under way already, then waits until it is there. Safe
 /// to repeat at any point.
@@ -200,7 +189,7 @@ pub(super) async fn reach(
         ),
         RunState::Stopped => ("StopInstances", "stopped", "stopping", "pending", "running"),
     };
-    let instance = existing(cloud, operation, project, name).await?;
+    let instance = cloud.existing_instance(operation, project, name).await?;
     if instance.state == reverse {
         cloud
             .wait_for_instance(name, &instance.id, &[reverse_end], WAIT_TIMEOUT, on_wait)
@@ -226,7 +215,9 @@ pub(super) async fn set_type(
     name: &str,
     instance_type: &str,
 ) -> Result<(), StepFailure> {
-    let instance = existing(cloud, "ModifyInstanceAttribute", project, name).await?;
+    let instance = cloud
+        .existing_instance("ModifyInstanceAttribute", project, name)
+        .await?;
     if instance.instance_type != instance_type {
         cloud
             .set_instance_type(name, &instance.id, instance_type)
@@ -241,7 +232,9 @@ pub(super) async fn set_security_groups(
     name: &str,
     groups: &std::collections::BTreeSet<String>,
 ) -> Result<(), StepFailure> {
-    let instance = existing(cloud, "ModifyInstanceAttribute", project, name).await?;
+    let instance = cloud
+        .existing_instance("ModifyInstanceAttribute", project, name)
+        .await?;
     let ids = cloud
         .security_group_ids(&format!("instance.{name}"), groups)
         .await?;
@@ -257,7 +250,9 @@ pub(super) async fn set_instance_profile(
     name: &str,
     profile: Option<&str>,
 ) -> Result<(), StepFailure> {
-    let instance = existing(cloud, "AssociateIamInstanceProfile", project, name).await?;
+    let instance = cloud
+        .existing_instance("AssociateIamInstanceProfile", project, name)
+        .await?;
     cloud
         .set_instance_profile(name, &instance.id, profile)
         .await?;
@@ -272,7 +267,9 @@ pub(super) async fn modify_volume(
     size_gb: i32,
     volume_type: Option<&str>,
 ) -> Result<(), StepFailure> {
-    let instance = existing(cloud, "ModifyVolume", project, name).await?;
+    let instance = cloud
+        .existing_instance("ModifyVolume", project, name)
+        .await?;
     let device = device
         .or(instance.root_device.as_deref())
         .unwrap_or_default();
@@ -296,7 +293,7 @@ pub(super) async fn set_tags(
     tags: &std::collections::BTreeMap<String, String>,
     remove: &[String],
 ) -> Result<(), StepFailure> {
-    let instance = existing(cloud, "CreateTags", project, name).await?;
+    let instance = cloud.existing_instance("CreateTags", project, name).await?;
     cloud
         .set_instance_tags(name, &instance.id, tags, remove)
         .await?;
@@ -355,7 +352,9 @@ pub(super) async fn associate_address(
             "the address does not exist".into(),
         )
     })?;
-    let instance = existing(cloud, "AssociateAddress", project, instance_name).await?;
+    let instance = cloud
+        .existing_instance("AssociateAddress", project, instance_name)
+        .await?;
     let instance = cloud
         .wait_for_instance(
             instance_name,
