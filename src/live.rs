@@ -15,9 +15,11 @@ use crate::model::{
     iam_path, ownership, Address, BucketState, DesiredResource, ElasticIpState, GroupState,
     ImageCandidate, ImageLookup, InstanceState, KeyPairState, Kind, LiveResource, LiveState,
     Market, Ownership, ResourceState, RunState, SecurityGroupState, UserState, VolumeState,
-    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_GENERATION, TAG_MAX_PRICE, TAG_NAME,
-    TAG_PRIVATE_KEY_FILE, TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
+    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_ACCESS_KEY, TAG_GENERATION,
+    TAG_LEGACY_PRIVATE_KEY_FILE, TAG_MAX_PRICE, TAG_NAME, TAG_PRIVATE_KEY, TAG_PUBLIC_KEY_FILE,
+    TAG_USER_DATA,
 };
+use crate::model::{PrivateKeyRecord, SettingRecord};
 use crate::{audit, policy};
 
 /// How many resources are read at once (each with up to two reads in flight). Measured
@@ -43,7 +45,7 @@ pub async fn read(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Live
         read_iam(cloud, project, scope),
         read_ec2(cloud, project, scope),
         read_instances(cloud, project, scope),
-        read_account(cloud, scope),
+        read_account(cloud, project, scope),
     );
     // Errors are reported in a fixed order, not whichever came first.
     let (buckets, iam, ec2, instances, account) = (buckets?, iam?, ec2?, instances?, account?);
@@ -154,7 +156,7 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         .try_collect::<Vec<_>>();
     let user_reads = stream::iter(users.into_iter().filter(|u| relevant(u, &named_users)))
         .map(|user| async move {
-            let (tags, groups, policies, inline, console_access, keys) = tokio::try_join!(
+            let (mut tags, groups, policies, inline, console_access, keys) = tokio::try_join!(
                 cloud.user_tags(&user.name),
                 cloud.user_groups(&user.name),
                 cloud.user_policies(&user.name),
@@ -162,6 +164,7 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
                 cloud.has_login_profile(&user.name),
                 cloud.access_keys(&user.name),
             )?;
+            let stored_access_key = tags.remove(TAG_ACCESS_KEY);
             Ok::<_, AwsError>(LiveResource {
                 address: Address::new(Kind::IamUser, &user.name),
                 // A user refers to its groups: a group is deleted after its members leave.
@@ -180,6 +183,7 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
                         .collect(),
                     console_access,
                     programmatic_access: keys.iter().any(|key| key.active),
+                    stored_access_key,
                 }),
             })
         })
@@ -215,14 +219,23 @@ async fn read_ec2(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         .filter(|k| relevant(&k.name, &k.tags, &named_keys))
     {
         let mut tags = key.tags;
-        let private_key_file = tags.remove(TAG_PRIVATE_KEY_FILE);
+        // An older tether recorded the private key file of whoever applied: held locally.
+        let legacy = tags
+            .remove(TAG_LEGACY_PRIVATE_KEY_FILE)
+            .map(|_| PrivateKeyRecord::Local);
+        let private_key = tags
+            .remove(TAG_PRIVATE_KEY)
+            .and_then(|value| PrivateKeyRecord::from_tag(&value))
+            .or(legacy);
         let public_key_file = tags.remove(TAG_PUBLIC_KEY_FILE);
         resources.push(LiveResource {
             address: Address::new(Kind::KeyPair, &key.name),
             state: ResourceState::KeyPair(KeyPairState {
                 tags,
-                private_key_file,
                 public_key_file,
+                private_key,
+                private_key_file: None,
+                id: key.id,
             }),
             depends_on: Vec::new(),
         });
@@ -407,17 +420,22 @@ pub async fn find_images(
         .await
 }
 
-/// The account alias and password policy, when the scope names them: singletons not in the
-/// spec are none of tether's business.
-async fn read_account(cloud: &Cloud, scope: Scope<'_>) -> Result<Found, AwsError> {
+/// The account alias and password policy, when the scope names them (singletons not in the
+/// spec are none of tether's business), each with the project's record of how it came to
+/// own it.
+async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
     let (names, _) = named(scope, Kind::Account);
     let alias = async {
         if !names.contains(ACCOUNT_ALIAS) {
             return Ok(None);
         }
-        Ok(cloud.account_alias().await?.map(|alias| LiveResource {
+        let Some(alias) = cloud.account_alias().await? else {
+            return Ok(None);
+        };
+        let record = setting_record(cloud, project, ACCOUNT_ALIAS).await?;
+        Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_ALIAS),
-            state: ResourceState::AccountAlias { alias },
+            state: ResourceState::AccountAlias { alias, record },
             depends_on: Vec::new(),
         }))
     };
@@ -425,9 +443,13 @@ async fn read_account(cloud: &Cloud, scope: Scope<'_>) -> Result<Found, AwsError
         if !names.contains(ACCOUNT_PASSWORD_POLICY) {
             return Ok(None);
         }
-        Ok(cloud.password_policy().await?.map(|policy| LiveResource {
+        let Some(policy) = cloud.password_policy().await? else {
+            return Ok(None);
+        };
+        let record = setting_record(cloud, project, ACCOUNT_PASSWORD_POLICY).await?;
+        Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
-            state: ResourceState::PasswordPolicy(policy),
+            state: ResourceState::PasswordPolicy { policy, record },
             depends_on: Vec::new(),
         }))
     };
@@ -513,57 +535,6 @@ pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
     })
 }
 
-/// The resources whose secret nobody holds, judged from the local files tether wrote: an
-/// owned user meant to have programmatic access whose credentials file (under
-/// `secrets_dir`) is missing or holds none of its active keys, and a key pair whose private
-/// key file is gone. This is how a crash between making a secret and writing its file is
-/// noticed and mended. Reads local files, and the access keys of the users concerned.
-pub async fn unheld_secrets(
-    cloud: &Cloud,
-    project: &str,
-    secrets_dir: &std::path::Path,
-    desired: &[DesiredResource],
-    live: &LiveState,
-) -> Result<BTreeSet<Address>, AwsError> {
-    let mut unheld = BTreeSet::new();
-    for wanted in desired {
-        let Some(found) = live.resources.get(&wanted.address) else {
-            continue;
-        };
-        if found.state.ownership(project) != Ownership::Owned {
-            continue;
-        }
-        match (&wanted.state, &found.state) {
-            (ResourceState::IamUser(want), ResourceState::IamUser(have))
-                if want.programmatic_access && have.programmatic_access =>
-            {
-                let name = &wanted.address.name;
-                let file = crate::secrets::credentials_file(secrets_dir, project, name);
-                let held = crate::secrets::held_access_key_id(&file);
-                let active = cloud.access_keys(name).await?;
-                if !active
-                    .iter()
-                    .any(|key| key.active && Some(&key.id) == held.as_ref())
-                {
-                    unheld.insert(wanted.address.clone());
-                }
-            }
-            (ResourceState::KeyPair(want), ResourceState::KeyPair(have)) => {
-                if let (Some(file), true) = (
-                    &have.private_key_file,
-                    want.private_key_file == have.private_key_file,
-                ) {
-                    if !std::path::Path::new(file).exists() {
-                        unheld.insert(wanted.address.clone());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(unheld)
-}
-
 enum BucketRead {
     Found(Box<LiveResource>),
     /// Not named by the spec and not readable: it cannot be ours to manage anyway.
@@ -627,4 +598,17 @@ pub fn ssh_config_block(
             depends_on: Vec::new(),
         }),
     )
+}
+
+/// The project's record of how it came to own the account setting `name`, from its
+/// Parameter Store path; `None` when it has none (the setting is not the project's).
+async fn setting_record(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+) -> Result<Option<SettingRecord>, AwsError> {
+    let parameter = cloud
+        .parameter(&crate::secrets::setting_record_parameter(project, name))
+        .await?;
+    Ok(parameter.and_then(|p| SettingRecord::parse(p.value.trim())))
 }

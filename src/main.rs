@@ -31,6 +31,7 @@ fn main() -> ExitCode {
                 }
             },
             _ = tokio::signal::ctrl_c() => {
+                cli::release_held_lock().await;
                 printer.status("\ninterrupted: every step is safe to repeat, so run the command again to finish");
                 cli::Exit::Interrupted
             }

@@ -18,8 +18,18 @@ use crate::diagnostic::Location;
 pub const TAG_PROJECT: &str = "tether:project";
 /// Tag holding the resource's key in the spec.
 pub const TAG_NAME: &str = "tether:name";
-/// Tag recording where tether wrote a generated key pair's private key.
-pub const TAG_PRIVATE_KEY_FILE: &str = "tether:private-key-file";
+/// Tag recording where tether kept a generated key pair's private key: `pending` from the
+/// create until the key is stored, then `parameter-store` or `local`.
+pub const TAG_PRIVATE_KEY: &str = "tether:private-key";
+/// Tag that tether versions before the shared secret store put on generated key pairs (the
+/// operator's private key file); such a key is held locally by whoever applied it.
+pub const TAG_LEGACY_PRIVATE_KEY_FILE: &str = "tether:private-key-file";
+/// Tag on an IAM user recording the access key tether issued and stored: `pending` from
+/// just before the create until the key is stored, then the key's id (not a secret).
+pub const TAG_ACCESS_KEY: &str = "tether:access-key-id";
+/// The value of `TAG_PRIVATE_KEY` and `TAG_ACCESS_KEY` while a secret is being made: one
+/// still `pending` when no apply runs was made by a run that died before storing it.
+pub const SECRET_PENDING: &str = "pending";
 /// Tag recording which public key file an imported key pair came from.
 pub const TAG_PUBLIC_KEY_FILE: &str = "tether:public-key-file";
 /// Tag recording `force_destroy: true`, so a bucket removed from the spec can still be emptied.
@@ -200,6 +210,10 @@ pub struct UserState {
     /// Has an active access key.
     #[serde(default)]
     pub programmatic_access: bool,
+    /// The access key tether issued and stored, as recorded on the user (tag
+    /// `tether:access-key-id`; live only): its id, or `pending` while one is being made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_access_key: Option<String>,
 }
 
 /// The account password policy.
@@ -216,16 +230,56 @@ pub struct PasswordPolicyState {
     pub hard_expiry: bool,
 }
 
-/// The comparable state of an EC2 key pair.
+/// Where a generated key pair's private key is kept, as recorded on the key pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrivateKeyRecord {
+    /// Created, not yet stored: nobody holds the key if no apply is still running.
+    Pending,
+    /// In Parameter Store at `/ec2/keypair/<key-pair-id>`.
+    ParameterStore,
+    /// In the private key file of whoever applied it (`secrets: local`, or an older tether).
+    Local,
+}
+
+impl PrivateKeyRecord {
+    pub fn from_tag(value: &str) -> Option<PrivateKeyRecord> {
+        match value {
+            SECRET_PENDING => Some(PrivateKeyRecord::Pending),
+            "parameter-store" => Some(PrivateKeyRecord::ParameterStore),
+            "local" => Some(PrivateKeyRecord::Local),
+            _ => None,
+        }
+    }
+
+    pub fn as_tag(self) -> &'static str {
+        match self {
+            PrivateKeyRecord::Pending => SECRET_PENDING,
+            PrivateKeyRecord::ParameterStore => "parameter-store",
+            PrivateKeyRecord::Local => "local",
+        }
+    }
+}
+
+/// The comparable state of an EC2 key pair. Where this operator keeps a copy of the private
+/// key is no attribute: it differs between operators and never changes the key pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyPairState {
-    /// All tags, tether's included (but not the key file's, below).
+    /// All tags, tether's included (but not its bookkeeping tags, below).
     pub tags: BTreeMap<String, String>,
-    /// Where tether wrote the private key of a key pair AWS generated (recorded in the tag
-    /// `tether:private-key-file`); `None` for an imported key.
-    pub private_key_file: Option<String>,
-    /// The public key file an imported key came from (tag `tether:public-key-file`).
+    /// The public key file an imported key came from, as the spec writes it (tag
+    /// `tether:public-key-file`); `None` for a key AWS generated.
     pub public_key_file: Option<String>,
+    /// Where a generated key's private key is kept (live only; tag `tether:private-key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<PrivateKeyRecord>,
+    /// Where local copies of the private key go, as the spec writes it (`~` unexpanded, so
+    /// every operator's plan says the same); desired only, not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<String>,
+    /// The key pair's id (live only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// One ingress rule as EC2 holds it.
@@ -378,8 +432,46 @@ pub enum ResourceState {
     Instance(InstanceState),
     ElasticIp(ElasticIpState),
     SshConfig(SshConfigState),
-    AccountAlias { alias: String },
-    PasswordPolicy(PasswordPolicyState),
+    AccountAlias {
+        alias: String,
+        /// How the project came to own it (live only; `None`: not this project's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<SettingRecord>,
+    },
+    PasswordPolicy {
+        policy: PasswordPolicyState,
+        /// How the project came to own it (live only; `None`: not this project's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<SettingRecord>,
+    },
+}
+
+/// How a project came to own an account setting (alias, password policy), which takes no
+/// tags: recorded in the project's Parameter Store path, not on anyone's disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SettingRecord {
+    /// The project set it where there was none: `destroy` deletes it.
+    Created,
+    /// It was there, and the spec adopted it: `destroy` leaves it as it is.
+    Adopted,
+}
+
+impl SettingRecord {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingRecord::Created => "created",
+            SettingRecord::Adopted => "adopted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SettingRecord> {
+        match text {
+            "created" => Some(SettingRecord::Created),
+            "adopted" => Some(SettingRecord::Adopted),
+            _ => None,
+        }
+    }
 }
 
 /// The IAM path that marks a user or group as owned by `project`.
@@ -427,8 +519,8 @@ impl ResourceState {
         }
     }
 
-    /// Who owns the resource: by tags for buckets, by IAM path for users and groups.
-    /// Singletons belong to whoever declares them, so they always count as owned.
+    /// Who owns the resource: by tags for buckets, by IAM path for users and groups, by the
+    /// project's record in Parameter Store for account settings.
     pub fn ownership(&self, project: &str) -> Ownership {
         match self {
             ResourceState::Bucket(bucket) => ownership(&bucket.tags, project),
@@ -449,23 +541,39 @@ impl ResourceState {
                     _ => Ownership::Unowned,
                 }
             }
+            // The project's record in Parameter Store says whether it owns a setting.
+            ResourceState::AccountAlias { record, .. }
+            | ResourceState::PasswordPolicy { record, .. } => match record {
+                Some(_) => Ownership::Owned,
+                None => Ownership::Unowned,
+            },
             // The block's markers name the project: a block is only ever the project's own.
-            ResourceState::AccountAlias { .. }
-            | ResourceState::PasswordPolicy(_)
-            | ResourceState::SshConfig(_) => Ownership::Owned,
+            ResourceState::SshConfig(_) => Ownership::Owned,
         }
     }
 
     /// The state as if its secret did not exist, so that a diff issues it anew: a user
-    /// without programmatic access, a key pair without its private key file.
+    /// without programmatic access.
     pub fn without_secret(&self) -> ResourceState {
         let mut state = self.clone();
-        match &mut state {
-            ResourceState::IamUser(user) => user.programmatic_access = false,
-            ResourceState::KeyPair(key) => key.private_key_file = None,
-            _ => {}
+        if let ResourceState::IamUser(user) = &mut state {
+            user.programmatic_access = false;
         }
         state
+    }
+
+    /// Whether the resource's secret was made by a run that died before storing it, so that
+    /// nobody holds it: a key pair or access key still recorded as `pending`. Judged from
+    /// the account alone, never from this operator's files.
+    pub fn secret_unheld(&self) -> bool {
+        match self {
+            ResourceState::IamUser(user) => {
+                user.programmatic_access
+                    && user.stored_access_key.as_deref() == Some(SECRET_PENDING)
+            }
+            ResourceState::KeyPair(key) => key.private_key == Some(PrivateKeyRecord::Pending),
+            _ => false,
+        }
     }
 
     /// What a user should know about deleting the resource, beyond the deletion itself.
@@ -477,9 +585,9 @@ impl ResourceState {
                 Some("force_destroy: its contents are deleted too".into())
             }
             ResourceState::KeyPair(KeyPairState {
-                private_key_file: Some(file),
+                private_key: Some(PrivateKeyRecord::ParameterStore),
                 ..
-            }) => Some(format!("the private key file {file} stays")),
+            }) => Some("its private key is deleted from Parameter Store; local copies stay".into()),
             ResourceState::Instance(instance) => Some(format!(
                 "terminated{}; its volumes are deleted with it",
                 instance
@@ -520,10 +628,6 @@ impl ResourceState {
             ],
             ResourceState::KeyPair(key) => vec![
                 attribute("tags", &key.tags, Map),
-                Attribute {
-                    forces_replacement: true,
-                    ..attribute("private_key_file", &key.private_key_file, Scalar)
-                },
                 Attribute {
                     forces_replacement: true,
                     ..attribute("public_key_file", &key.public_key_file, Scalar)
@@ -580,8 +684,8 @@ impl ResourceState {
                 },
                 attribute("block", &config.block, Document),
             ],
-            ResourceState::AccountAlias { alias } => vec![attribute("alias", alias, Scalar)],
-            ResourceState::PasswordPolicy(policy) => {
+            ResourceState::AccountAlias { alias, .. } => vec![attribute("alias", alias, Scalar)],
+            ResourceState::PasswordPolicy { policy, .. } => {
                 vec![attribute("password_policy", policy, Map)]
             }
         }
@@ -752,10 +856,6 @@ pub struct LiveState {
     pub warnings: Vec<String>,
     /// Managed policy ARNs the desired state names that do not exist in the account.
     pub missing_policies: BTreeSet<String>,
-    /// Resources whose secret nobody holds: a user whose credentials file is missing or
-    /// holds none of its keys, a key pair whose private key file is gone. Found by the
-    /// caller from local files; the planner issues them anew.
-    pub unheld_secrets: BTreeSet<Address>,
     /// The images each of the spec's image lookups matched, by `ImageLookup::key`.
     pub images: BTreeMap<String, Vec<ImageCandidate>>,
 }

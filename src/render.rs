@@ -9,8 +9,12 @@ use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 use similar::TextDiff;
 
+use std::path::Path;
+
 use crate::model::AttributeFormat;
 use crate::plan::{Action, AttributeChange, Change, Mode, Plan};
+use crate::secrets::UserSecret;
+use crate::spec::SecretsMode;
 
 const GREEN: Style = AnsiColor::Green.on_default();
 const YELLOW: Style = AnsiColor::Yellow.on_default();
@@ -49,6 +53,25 @@ pub fn plan_text(plan: &Plan) -> String {
             change_text(&mut out, plan, change);
             out.push('\n');
         }
+    }
+    // Resources the plan deliberately leaves alone, and why (an adopted account setting
+    // that destroy does not delete).
+    let kept: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp && c.reason.is_some())
+        .collect();
+    if !kept.is_empty() {
+        out.push_str("Left as they are:\n");
+        for change in kept {
+            let _ = writeln!(
+                out,
+                "    {}  ({})",
+                change.address,
+                change.reason.as_deref().unwrap_or_default()
+            );
+        }
+        out.push('\n');
     }
     out.push_str(&summary_line(plan));
     out.push('\n');
@@ -89,22 +112,37 @@ fn change_text(out: &mut String, plan: &Plan, change: &Change) {
         let note = secret_note(plan, change, attribute);
         attribute_text(out, change.action, attribute, &note);
     }
+    // Said in words as well as colour: a weaker password policy is a security decision.
+    for weaker in &change.weakens {
+        let _ = writeln!(out, "      {RED}! WEAKENS{RED:#} {weaker}");
+    }
 }
 
-/// Where a secret that this attribute's change creates will be written. The plan names the
-/// file; the secret itself does not exist until apply.
+/// Where a secret that this attribute's change creates will be kept. The plan names the
+/// parameter or file (as the spec writes it, the same for every operator); the secret itself
+/// does not exist until apply.
 fn secret_note(plan: &Plan, change: &Change, attribute: &AttributeChange) -> String {
     if attribute.after != serde_json::Value::Bool(true) {
         return String::new();
     }
-    let dir = std::path::Path::new(&plan.secrets_dir);
     let user = &change.address.name;
-    let file = match attribute.name.as_str() {
-        "console_access" => crate::secrets::password_file(dir, &plan.project, user),
-        "programmatic_access" => crate::secrets::credentials_file(dir, &plan.project, user),
+    let secret = match attribute.name.as_str() {
+        "console_access" => UserSecret::ConsolePassword,
+        "programmatic_access" => UserSecret::AccessKey,
         _ => return String::new(),
     };
-    format!("  (secret written to {})", file.display())
+    match plan.secrets {
+        SecretsMode::ParameterStore => format!(
+            "  (secret stored in Parameter Store at {})",
+            secret.parameter(&plan.project, user)
+        ),
+        SecretsMode::Local => format!(
+            "  (secret written to {})",
+            secret
+                .file(Path::new(&plan.secrets_dir), &plan.project, user)
+                .display()
+        ),
+    }
 }
 
 fn attribute_text(out: &mut String, action: Action, attribute: &AttributeChange, note: &str) {

@@ -1,10 +1,11 @@
-//! The secrets tether makes — console passwords and access keys — and the only files they
-//! ever go to.
+//! The secrets tether makes — console passwords, access keys, private keys — where they are
+//! kept in the team's store (Parameter Store names), and the only local files they go to.
 //!
 //! Passwords are drawn from the operating system's CSPRNG. Secret files are written with
-//! mode 0600 in directories of mode 0700, through a temporary file renamed into place, so a
-//! reader never sees half a secret. Nothing here prints, logs or returns a secret in an
-//! error: callers hold the value only long enough to hand it to AWS and to `write`.
+//! mode 0600 (0400 for private keys) in directories of mode 0700, through a temporary file
+//! renamed into place, so a reader never sees half a secret; a symlinked file is written
+//! through its link, which stays. Nothing here prints, logs or returns a secret in an error:
+//! callers hold the value only long enough to hand it to AWS, the store and `write`.
 //! This module does file I/O; it does not talk to AWS.
 
 use std::fs::{self, OpenOptions};
@@ -61,6 +62,85 @@ fn random_below(bound: usize) -> io::Result<usize> {
     }
 }
 
+/// The Parameter Store name of a generated key pair's private key: where AWS itself keeps
+/// those that CloudFormation makes.
+pub fn key_pair_parameter(key_pair_id: &str) -> String {
+    format!("/ec2/keypair/{key_pair_id}")
+}
+
+/// The Parameter Store name of a user's access key (a JSON document with `AccessKeyId` and
+/// `SecretAccessKey`).
+pub fn access_key_parameter(project: &str, user: &str) -> String {
+    format!("/tether/{project}/users/{user}/access-key")
+}
+
+/// The Parameter Store name of a user's console password.
+pub fn password_parameter(project: &str, user: &str) -> String {
+    format!("/tether/{project}/users/{user}/console-password")
+}
+
+/// The Parameter Store name of the project's record of an account setting it owns
+/// (`alias`, `password_policy`): `created` or `adopted`. Not a secret.
+pub fn setting_record_parameter(project: &str, setting: &str) -> String {
+    format!("/tether/{project}/account/{}", setting.replace('_', "-"))
+}
+
+/// The Parameter Store name of the project's lock.
+pub fn lock_parameter(project: &str) -> String {
+    format!("/tether/{project}/lock")
+}
+
+/// The secrets a user can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserSecret {
+    AccessKey,
+    ConsolePassword,
+}
+
+impl UserSecret {
+    /// Its Parameter Store name.
+    pub fn parameter(self, project: &str, user: &str) -> String {
+        match self {
+            UserSecret::AccessKey => access_key_parameter(project, user),
+            UserSecret::ConsolePassword => password_parameter(project, user),
+        }
+    }
+
+    /// Its local file under `secrets_dir`.
+    pub fn file(self, secrets_dir: &Path, project: &str, user: &str) -> PathBuf {
+        match self {
+            UserSecret::AccessKey => credentials_file(secrets_dir, project, user),
+            UserSecret::ConsolePassword => password_file(secrets_dir, project, user),
+        }
+    }
+}
+
+/// Whether `name` can be one segment of a Parameter Store path (letters, digits, `_.-`).
+pub fn is_parameter_segment(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// An access key as stored in Parameter Store.
+pub fn access_key_document(access_key_id: &str, secret_access_key: &str) -> String {
+    serde_json::json!({
+        "AccessKeyId": access_key_id,
+        "SecretAccessKey": secret_access_key,
+    })
+    .to_string()
+}
+
+/// The id and secret of a stored access key document, if it is one.
+pub fn parse_access_key_document(text: &str) -> Option<(String, String)> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    Some((
+        value.get("AccessKeyId")?.as_str()?.to_string(),
+        value.get("SecretAccessKey")?.as_str()?.to_string(),
+    ))
+}
+
 /// Where a user's console password is written.
 pub fn password_file(secrets_dir: &Path, project: &str, user: &str) -> PathBuf {
     secrets_dir.join(project).join(format!("{user}.password"))
@@ -102,6 +182,9 @@ pub fn write(path: &Path, contents: &str) -> io::Result<()> {
 
 /// `write` with another file mode (0400 for private keys, as ssh expects).
 pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()> {
+    // A dotfile manager's symlink stays a symlink: the file it points to is replaced.
+    let target = resolve_symlinks(path)?;
+    let path = target.as_path();
     let dir = path.parent().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -133,6 +216,125 @@ pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()>
         let _ = fs::remove_file(&temporary);
     }
     result
+}
+
+/// `path` with every symlink on its last component followed (relative links resolved
+/// against their directory), so a write replaces the file the link points to.
+fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let link = fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(io::Error::other(format!(
+        "too many levels of symbolic links at `{}`",
+        path.display()
+    )))
+}
+
+/// The file where tether notes which files it wrote secrets to (path and SHA-256 of what it
+/// wrote), so that it replaces its own stale copies but never a file someone else wrote.
+/// It lives in the secrets directory and holds no secret.
+fn ledger_file(secrets_dir: &Path) -> PathBuf {
+    secrets_dir.join("written-files")
+}
+
+fn ledger_line(path: &Path, contents: &str) -> String {
+    format!(
+        "{} {}",
+        crate::plan::sha256_hex(contents.as_bytes()),
+        path.display()
+    )
+}
+
+/// What `write_owned` found at the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The file is new, or was tether's own older copy and now holds `contents`.
+    Written,
+    /// The file already held exactly `contents`.
+    Unchanged,
+}
+
+/// Why `write_owned` did not write.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnedWriteError {
+    /// A different file is there that tether did not write: it is never overwritten.
+    #[error("refusing to overwrite `{path}`, which tether did not write")]
+    NotOurs { path: String },
+    /// Reading or writing failed.
+    #[error("cannot write `{path}`: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Writes a secret to `path` with `mode`, as `write_with_mode` does, unless a file tether
+/// did not write is there: a stale copy tether wrote (for a key pair since destroyed, say)
+/// is replaced, anyone else's file is refused. `secrets_dir` holds the record of what
+/// tether wrote.
+pub fn write_owned(
+    path: &Path,
+    contents: &str,
+    mode: u32,
+    secrets_dir: &Path,
+) -> Result<Written, OwnedWriteError> {
+    let io_error = |source| OwnedWriteError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let target = resolve_symlinks(path).map_err(io_error)?;
+    if fs::read_to_string(&target).is_ok_and(|existing| existing == contents) {
+        return Ok(Written::Unchanged);
+    }
+    check_writable(path, secrets_dir)?;
+    // The record goes first: a crash after it leaves a file tether may replace next time,
+    // never one it would refuse.
+    let ledger = ledger_file(secrets_dir);
+    let mut recorded = fs::read_to_string(&ledger).unwrap_or_default();
+    let line = ledger_line(&target, contents);
+    if !recorded.lines().any(|l| l == line) {
+        recorded.push_str(&line);
+        recorded.push('\n');
+        write(&ledger, &recorded).map_err(io_error)?;
+    }
+    write_with_mode(&target, contents, mode).map_err(io_error)?;
+    Ok(Written::Written)
+}
+
+/// Whether tether may write a secret to `path`: nothing is there, or what is there is a
+/// copy tether wrote (recorded in `secrets_dir`), not anyone else's file.
+pub fn check_writable(path: &Path, secrets_dir: &Path) -> Result<(), OwnedWriteError> {
+    let not_ours = || OwnedWriteError::NotOurs {
+        path: path.display().to_string(),
+    };
+    let target = resolve_symlinks(path).map_err(|source| OwnedWriteError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    match fs::read_to_string(&target) {
+        Ok(existing) => {
+            let recorded = fs::read_to_string(ledger_file(secrets_dir)).unwrap_or_default();
+            let ours = ledger_line(&target, &existing);
+            if recorded.lines().any(|line| line == ours) {
+                Ok(())
+            } else {
+                Err(not_ours())
+            }
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) => Err(not_ours()),
+    }
 }
 
 /// Why ssh would not use `path` as a private key, if it would not: the file cannot be

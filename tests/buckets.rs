@@ -437,8 +437,12 @@ fn plan_json_is_versioned_machine_readable_and_alone_on_stdout() {
         .expect_code(2);
     let plan: Value =
         serde_json::from_str(&run.stdout).expect("stdout is exactly one JSON document");
-    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["format_version"], 2);
     assert_eq!(plan["project"], "dsi-lab");
+    assert_eq!(
+        plan["account_id"], "123456789012",
+        "bound to the account it read"
+    );
     assert_eq!(plan["summary"]["create"], 11);
     let changes = plan["changes"].as_array().expect("changes");
     assert_eq!(changes.len(), 11);

@@ -12,6 +12,7 @@ use support::{block_on, Moto};
 const SPEC: &str = "\
 project: lab
 region: us-east-1
+secrets: local
 key_pairs:
   lab-key:
     private_key_file: ~/.ssh/lab-key.pem
@@ -187,8 +188,7 @@ fn an_imported_public_key_and_deletion_that_leaves_the_local_file() {
     moto.write("tether.yaml", "project: lab\nregion: us-east-1\n");
     moto.tether(&["apply", "--auto-approve"])
         .expect_code(0)
-        .expect_stderr("- key_pair.lab-key  (delete: no longer in the spec; the private key file ")
-        .expect_stderr("lab-key.pem stays)")
+        .expect_stderr("- key_pair.lab-key  (delete: no longer in the spec)")
         .expect_stderr("- security_group.ssh-from-home  (delete: no longer in the spec)");
     assert!(key_names(&ec2).is_empty());
     assert_eq!(ingress(&ec2, "ssh-from-home"), None);
@@ -198,18 +198,38 @@ fn an_imported_public_key_and_deletion_that_leaves_the_local_file() {
     );
 }
 
-// Regression for the crash window between CreateKeyPair and writing the private key: a key
-// pair whose private key file is gone is replaced, since AWS never shows a key twice.
+// Regression for the crash window between CreateKeyPair and storing the private key: a key
+// pair that a dead run left `pending` is replaced, since AWS never shows a key twice. A
+// private key file that is merely missing on this machine changes nothing: another
+// operator may hold the key.
 #[test]
-fn a_key_pair_whose_private_key_is_gone_is_replaced() {
+fn a_key_pair_left_pending_is_replaced_and_a_missing_local_file_is_not() {
     let moto = Moto::start();
     moto.write("tether.yaml", SPEC);
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
     let pem = moto.dir.path().join(".ssh/lab-key.pem");
     std::fs::remove_file(&pem).expect("lose the private key");
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    let ec2 = moto.ec2();
+    block_on(async {
+        let keys = ec2.describe_key_pairs().send().await.expect("key pairs");
+        let id = keys.key_pairs()[0].key_pair_id().expect("id").to_string();
+        ec2.create_tags()
+            .resources(id)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("tether:private-key")
+                    .value("pending")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag as a dead run leaves it")
+    });
     moto.tether(&["plan", "--detailed-exitcode"])
         .expect_code(2)
-        .expect_stderr("-/+ key_pair.lab-key  (replace: its private key file is gone, and AWS never shows a private key twice)");
+        .expect_stderr("-/+ key_pair.lab-key  (replace: a run that created it died before storing its private key");
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
     let mode = std::fs::metadata(&pem)
         .expect("a new private key")
@@ -217,9 +237,21 @@ fn a_key_pair_whose_private_key_is_gone_is_replaced() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o400);
-    assert_eq!(
-        key_names(&moto.ec2()),
-        BTreeSet::from(["lab-key".to_string()])
-    );
+    assert_eq!(key_names(&ec2), BTreeSet::from(["lab-key".to_string()]));
     moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+// Regression: after `destroy`, the next apply refused to overwrite the private key file
+// that tether itself had written for the destroyed key pair.
+#[test]
+fn destroy_then_apply_replaces_tethers_own_stale_private_key_file() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let pem = moto.dir.path().join(".ssh/lab-key.pem");
+    let first = std::fs::read_to_string(&pem).expect("first key");
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let second = std::fs::read_to_string(&pem).expect("second key");
+    assert_ne!(first, second, "the new key pair's key replaced the old one");
 }

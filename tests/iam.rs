@@ -334,33 +334,50 @@ fn key_ids(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
 }
 
 #[test]
-fn secrets_go_only_to_their_files_and_never_into_any_output() {
+fn secrets_go_only_to_the_store_and_pulled_files_and_never_into_any_output() {
     let moto = Moto::start();
     moto.write("tether.yaml", LAB_SPEC);
     let mut outputs = Vec::new();
     let plan = moto
         .tether(&["plan", "--out", "lab.tplan"])
         .expect_code(0)
-        .expect_stderr("+ console_access = true  (secret written to ")
-        .expect_stderr("erich.credentials)");
+        .expect_stderr("+ console_access = true  (secret stored in Parameter Store at /tether/dsi-lab/users/erich/console-password)")
+        .expect_stderr("(secret stored in Parameter Store at /tether/dsi-lab/users/erich/access-key)");
     outputs.push(plan.stdout + &plan.stderr);
     let json = moto.tether(&["plan", "--json"]).expect_code(0);
     outputs.push(json.stdout + &json.stderr);
     let apply = moto.tether(&["apply", "lab.tplan"]).expect_code(0);
     outputs.push(apply.stdout + &apply.stderr);
     outputs.push(std::fs::read_to_string(moto.dir.path().join("lab.tplan")).expect("saved plan"));
+    assert!(
+        !moto.dir.path().join(".tether/secrets/dsi-lab").exists(),
+        "apply writes no local copy: the store is where secrets go"
+    );
 
+    // Both secrets are SecureStrings in the store.
+    let ssm = moto.ssm();
+    let (kind, document) =
+        support::parameter(&ssm, "/tether/dsi-lab/users/erich/access-key").expect("access key");
+    assert_eq!(kind, "SecureString");
+    let stored: serde_json::Value = serde_json::from_str(&document).expect("a JSON document");
+    let (kind, _) =
+        support::parameter(&ssm, "/tether/dsi-lab/users/erich/console-password").expect("password");
+    assert_eq!(kind, "SecureString");
+
+    let pull = moto.tether(&["secrets", "pull"]).expect_code(0);
+    outputs.push(pull.stdout + &pull.stderr);
     let (password, password_mode, credentials, credentials_mode) = secret_files(&moto, "erich");
     assert_eq!((password_mode, credentials_mode), (0o600, 0o600));
     let password = password.trim().to_string();
     assert!(password.len() >= 24, "a strong password");
     assert!(credentials.starts_with("[dsi-lab-erich]\n"));
     let secret = field(&credentials, "aws_secret_access_key").to_string();
+    assert_eq!(stored["SecretAccessKey"], secret.as_str());
     let iam = moto.iam();
     assert_eq!(
         key_ids(&iam, "erich"),
         [field(&credentials, "aws_access_key_id")],
-        "one key, the one in the file"
+        "one key, the one stored"
     );
     // The login profile exists. (Whether a reset is required cannot be checked here: moto
     // ignores PasswordResetRequired on CreateLoginProfile and always answers false.)
@@ -372,6 +389,17 @@ fn secrets_go_only_to_their_files_and_never_into_any_output() {
         assert!(!output.contains(&password), "the password leaked");
         assert!(!output.contains(&secret), "the secret key leaked");
     }
+
+    // Destroying the user deletes its stored secrets too.
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        support::parameter(&ssm, "/tether/dsi-lab/users/erich/access-key"),
+        None
+    );
+    assert_eq!(
+        support::parameter(&ssm, "/tether/dsi-lab/users/erich/console-password"),
+        None
+    );
 }
 
 #[test]
@@ -400,7 +428,7 @@ fn an_unwritable_secrets_dir_leaves_no_secret_behind() {
     let moto = Moto::start();
     let blocked = moto.write("not-a-dir", "a file where a directory should be");
     let spec = format!(
-        "project: lab\nsecrets_dir: {}\niam:\n  users:\n    ana:\n      programmatic_access: true\n      console_access: true\n",
+        "project: lab\nsecrets: local\nsecrets_dir: {}\niam:\n  users:\n    ana:\n      programmatic_access: true\n      console_access: true\n",
         blocked.display()
     );
     moto.write("tether.yaml", &spec);
@@ -424,11 +452,13 @@ fn rotate_key_writes_a_new_key_then_deletes_the_old_one() {
     let moto = Moto::start();
     moto.write("tether.yaml", LAB_SPEC);
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    moto.tether(&["secrets", "pull"]).expect_code(0);
     let (_, _, before, _) = secret_files(&moto, "erich");
     let run = moto
         .tether(&["rotate-key", "erich"])
         .expect_code(0)
         .expect_stderr("Rotated the access key of iam_user.erich");
+    moto.tether(&["secrets", "pull", "erich"]).expect_code(0);
     let (_, _, after, mode) = secret_files(&moto, "erich");
     assert_eq!(mode, 0o600);
     assert_ne!(before, after);
@@ -575,7 +605,7 @@ fn a_generated_password_meets_an_account_policy_the_spec_does_not_declare() {
     });
     moto.write(
         "tether.yaml",
-        "project: dsi-lab\niam:\n  users:\n    ana:\n      console_access: true\n",
+        "project: dsi-lab\nsecrets: local\niam:\n  users:\n    ana:\n      console_access: true\n",
     );
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
     let password =
@@ -587,28 +617,48 @@ fn a_generated_password_meets_an_account_policy_the_spec_does_not_declare() {
     );
 }
 
-// Regression for the crash window between CreateAccessKey and writing its file: the next
-// plan must notice that nobody holds the key, and apply must issue one that somebody does.
+// Regression for the crash window between CreateAccessKey and storing it: a user that a
+// dead run left `pending` gets a key somebody holds. A credentials file merely missing on
+// this machine changes nothing: the key is in the store, and others use it.
 #[test]
-fn a_key_nobody_holds_is_noticed_and_issued_anew() {
+fn a_key_left_pending_is_issued_anew_and_a_missing_local_file_is_not() {
     let moto = Moto::start();
     moto.write("tether.yaml", LAB_SPEC);
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    moto.tether(&["secrets", "pull", "erich"]).expect_code(0);
     let file = moto
         .dir
         .path()
         .join(".tether/secrets/dsi-lab/erich.credentials");
     std::fs::remove_file(&file).expect("lose the credentials file");
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    let iam = moto.iam();
+    block_on(async {
+        iam.tag_user()
+            .user_name("erich")
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("tether:access-key-id")
+                    .value("pending")
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("tag as a dead run leaves it")
+    });
     moto.tether(&["plan", "--detailed-exitcode"])
         .expect_code(2)
-        .expect_stderr("~ iam_user.erich  (update in place: its credentials file is missing or holds none of its keys)");
+        .expect_stderr("~ iam_user.erich  (update in place: a run that issued its access key died before storing it, so nobody holds it)");
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
-    let credentials = std::fs::read_to_string(&file).expect("a new credentials file");
-    let iam = moto.iam();
+    let (_, document) =
+        support::parameter(&moto.ssm(), "/tether/dsi-lab/users/erich/access-key").expect("key");
+    let stored: serde_json::Value = serde_json::from_str(&document).expect("json");
     assert_eq!(
         key_ids(&iam, "erich"),
-        [field(&credentials, "aws_access_key_id")],
-        "only the held key is left"
+        [stored["AccessKeyId"].as_str().expect("id")],
+        "only the stored key is left"
     );
     moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
 }

@@ -16,6 +16,7 @@ use support::{block_on, Moto};
 const LAB: &str = "\
 project: lab
 region: us-east-1
+secrets: local
 key_pairs:
   lab-key:
     private_key_file: ~/.ssh/lab-key.pem

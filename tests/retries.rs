@@ -40,6 +40,8 @@ fn empty_listing(form: &str) -> String {
         "DescribeAddresses" => {
             "<DescribeAddressesResponse><addressesSet/></DescribeAddressesResponse>".to_string()
         }
+        // STS: who the credentials are (which AWS answers whatever the policies say).
+        "GetCallerIdentity" => "<GetCallerIdentityResponse><GetCallerIdentityResult><Account>123456789012</Account><Arn>arn:aws:iam::123456789012:user/tester</Arn><UserId>AIDEXAMPLE</UserId></GetCallerIdentityResult></GetCallerIdentityResponse>".to_string(),
         other => panic!("the scripted server does not know {other}"),
     }
 }
@@ -76,7 +78,9 @@ fn serve(script: Vec<(u16, &'static str)>, deny_others: bool) -> (u16, Arc<Atomi
             let _ = reader.read_exact(&mut body);
             let (status, body) = if request_line.starts_with("POST") {
                 let form = String::from_utf8_lossy(&body);
-                if deny_others && form.contains("Action=Describe") {
+                if form.contains("Action=GetCallerIdentity") {
+                    (200, empty_listing(&form))
+                } else if deny_others && form.contains("Action=Describe") {
                     (403, EC2_DENIED.to_string())
                 } else if deny_others {
                     (403, IAM_DENIED.to_string())

@@ -2,8 +2,8 @@
 # The quick start: builds tether, starts a local AWS endpoint (moto, installed into a
 # virtual environment under target/), and runs tether's main job on this example:
 # validate, plan, apply (which then runs the jobs), plan again (no changes), show the
-# instance's ssh line, run one job alone as JSON, audit, rotate the admin's key, then
-# destroy. Nothing leaves this machine: every request goes to the loopback endpoint, with
+# instance's ssh line, run one job alone as JSON, pull the team's secrets from Parameter
+# Store, audit, rotate the admin's key, then destroy. Nothing leaves this machine: every request goes to the loopback endpoint, with
 # dummy credentials, and HOME is a temporary directory, so the (fake) secrets land there
 # and your own AWS configuration is never read.
 set -euo pipefail
@@ -32,6 +32,8 @@ step "$tether" plan --detailed-exitcode
 step "$tether" show
 step cat "$HOME/.ssh/config"
 step "$tether" run word-count --json
+# apply kept the generated secrets in the account's Parameter Store; fetch local copies.
+step "$tether" secrets pull
 step ls -l "$HOME/.tether/secrets/quickstart" "$HOME/.ssh"
 # The new admin has no MFA device yet, and moto cannot give the root user one, so the audit
 # reports those two failures and exits 3.

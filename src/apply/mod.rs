@@ -17,13 +17,18 @@ pub mod steps;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::aws::{AwsError, Cloud};
+use std::collections::BTreeMap;
+
+use crate::aws::{AwsError, Cloud, ParameterKind};
 use crate::live::{self, Scope};
-use crate::model::{Address, RunState};
+use crate::model::{
+    Address, PrivateKeyRecord, RunState, SECRET_PENDING, TAG_ACCESS_KEY, TAG_NAME, TAG_PRIVATE_KEY,
+    TAG_PROJECT,
+};
 use crate::plan::{Action, Plan};
 use crate::secrets;
 use coordinator::Outcome;
-use steps::Operation;
+use steps::{KeyDestination, Operation, SecretDestination};
 
 /// Why a plan cannot be applied at all.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,12 @@ pub enum ApplyError {
     /// The account changed since the saved plan was made; nothing was changed.
     #[error("stale plan: the account changed since the plan was made, so nothing was applied\n{}", .0.join("\n"))]
     Stale(Vec<String>),
+    /// The plan was made against another account than the credentials in use belong to.
+    #[error("the plan was made for account {planned}, but the credentials in use belong to account {configured}; nothing was applied")]
+    WrongAccount { planned: String, configured: String },
+    /// The account the credentials belong to could not be found out.
+    #[error("could not tell which account the credentials belong to")]
+    Identity(#[source] AwsError),
     /// The plan was made for another region than the one tether is talking to.
     #[error("the plan is for region {planned}, but tether is configured for {configured}")]
     WrongRegion { planned: String, configured: String },
@@ -94,7 +105,15 @@ pub enum StepFailure {
         source: std::io::Error,
         undone: &'static str,
     },
-    /// A key pair's private key file exists already, and tether never overwrites one.
+    /// A secret could not be stored in Parameter Store; the secret was revoked again (or
+    /// never made), so no secret exists that nobody holds.
+    #[error("cannot store the secret in Parameter Store: {source}; {undone}")]
+    SecretStore {
+        #[source]
+        source: AwsError,
+        undone: &'static str,
+    },
+    /// A key pair's private key file exists already, and tether did not write it.
     #[error("refusing to overwrite `{path}`, which tether did not write; no key pair was created")]
     KeyFileExists { path: String },
     /// A local file the operation needs cannot be read.
@@ -131,13 +150,21 @@ impl Report {
     }
 }
 
-/// Re-reads every resource the plan changes and refuses if any differs from what the plan
-/// saw (`before`). Reads only; changes nothing.
+/// Checks that the credentials belong to the plan's account and the client talks to its
+/// region, then re-reads every resource the plan changes and refuses if any differs from
+/// what the plan saw (`before`). Reads only; changes nothing.
 pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
     if cloud.region() != plan.region {
         return Err(ApplyError::WrongRegion {
             planned: plan.region.clone(),
             configured: cloud.region().to_string(),
+        });
+    }
+    let account_id = cloud.account_id().await.map_err(ApplyError::Identity)?;
+    if account_id != plan.account_id {
+        return Err(ApplyError::WrongAccount {
+            planned: plan.account_id.clone(),
+            configured: account_id,
         });
     }
     let touched: Vec<Address> = plan.actionable().map(|c| c.address.clone()).collect();
@@ -187,10 +214,12 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
     }
 }
 
-/// Applies the plan's changes, at most `parallelism` resources at a time.
+/// Applies the plan's changes, at most `parallelism` resources at a time. `home` is the
+/// applying operator's, for `~` in local secret files.
 pub async fn apply(
     cloud: &Cloud,
     plan: &Plan,
+    home: Option<&Path>,
     parallelism: usize,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Report {
@@ -198,7 +227,7 @@ pub async fn apply(
         .actionable()
         .map(|c| (c.address.clone(), c.depends_on.clone()))
         .collect();
-    let context = steps::Context::of(plan);
+    let context = steps::Context::of(plan, home);
     let context = &context;
     let mut outcomes = coordinator::run(jobs, parallelism, |address: Address| async move {
         let change = plan
@@ -292,22 +321,47 @@ async fn run_operation(
             document,
         } => cloud.put_user_policy(user, name, document).await,
         Operation::DeleteUserPolicy { user, name } => cloud.delete_user_policy(user, name).await,
-        Operation::DeleteUser { user } => cloud.delete_user(user).await,
+        Operation::DeleteUser { user, parameters } => {
+            for parameter in parameters {
+                cloud.delete_parameter(parameter).await?;
+            }
+            cloud.delete_user(user).await
+        }
         Operation::SetAccountAlias { alias, previous } => {
             cloud.set_account_alias(alias, previous.as_deref()).await
         }
         Operation::DeleteAccountAlias { alias } => cloud.delete_account_alias(alias).await,
         Operation::PutPasswordPolicy { policy } => cloud.put_password_policy(policy).await,
         Operation::DeletePasswordPolicy => cloud.delete_password_policy().await,
+        Operation::RecordSetting { setting, record } => {
+            cloud
+                .put_parameter(
+                    &secrets::setting_record_parameter(project, setting),
+                    record.as_str(),
+                    ParameterKind::Record,
+                    &parameter_tags(project, setting),
+                )
+                .await
+        }
+        Operation::DeleteSettingRecord { setting } => {
+            cloud
+                .delete_parameter(&secrets::setting_record_parameter(project, setting))
+                .await
+        }
         Operation::CreateLoginProfile {
             user,
-            password_file,
+            destination,
             minimum_length,
-        } => return create_login_profile(cloud, user, password_file, *minimum_length).await,
-        Operation::DeleteLoginProfile { user } => cloud.delete_login_profile(user).await,
+        } => return create_login_profile(cloud, project, user, destination, *minimum_length).await,
+        Operation::DeleteLoginProfile { user, parameter } => {
+            if let Some(parameter) = parameter {
+                cloud.delete_parameter(parameter).await?;
+            }
+            cloud.delete_login_profile(user).await
+        }
         Operation::CreateAccessKey {
             user,
-            credentials_file,
+            destination,
             profile,
             replace_existing,
         } => {
@@ -315,16 +369,21 @@ async fn run_operation(
             if *replace_existing {
                 delete_access_keys(cloud, user).await?;
             }
-            return issue_access_key(cloud, user, credentials_file, profile)
+            return issue_access_key(cloud, project, user, destination, profile)
                 .await
                 .map(|_| ());
         }
-        Operation::DeleteAccessKeys { user } => delete_access_keys(cloud, user).await,
+        Operation::DeleteAccessKeys { user, parameter } => {
+            if let Some(parameter) = parameter {
+                cloud.delete_parameter(parameter).await?;
+            }
+            delete_access_keys(cloud, user).await
+        }
         Operation::CreateKeyPair {
             name,
             tags,
-            private_key_file,
-        } => return create_key_pair(cloud, name, tags, private_key_file).await,
+            destination,
+        } => return create_key_pair(cloud, project, name, tags, destination).await,
         Operation::ImportKeyPair {
             name,
             tags,
@@ -340,7 +399,12 @@ async fn run_operation(
         Operation::SetKeyPairTags { name, tags, remove } => {
             cloud.set_key_pair_tags(name, tags, remove).await
         }
-        Operation::DeleteKeyPair { name } => cloud.delete_key_pair(name).await,
+        Operation::DeleteKeyPair { name, parameter } => {
+            if let Some(parameter) = parameter {
+                cloud.delete_parameter(parameter).await?;
+            }
+            cloud.delete_key_pair(name).await
+        }
         Operation::CreateSecurityGroup {
             name,
             description,
@@ -428,30 +492,69 @@ async fn run_operation(
     Ok(result?)
 }
 
-/// Creates a key pair and writes its private key with mode 0400, never over an existing
-/// file. If the file cannot be written the key pair is deleted again, so no key pair exists
-/// whose private key nobody has.
+/// Tags for the parameters tether writes: the project and the resource they belong to.
+fn parameter_tags(project: &str, name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TAG_PROJECT.to_string(), project.to_string()),
+        (TAG_NAME.to_string(), name.to_string()),
+    ])
+}
+
+/// Creates a key pair (tagged `pending`) and stores its private key; if that fails the key
+/// pair is deleted again, so no key pair exists whose private key nobody has. Then the key
+/// pair records where its key is. A run that dies before that leaves it `pending`, which
+/// the next plan replaces: the account alone says so, whoever plans.
 async fn create_key_pair(
     cloud: &Cloud,
+    project: &str,
     name: &str,
-    tags: &std::collections::BTreeMap<String, String>,
-    file: &Path,
+    tags: &BTreeMap<String, String>,
+    destination: &KeyDestination,
 ) -> Result<(), StepFailure> {
-    if file.exists() {
-        return Err(StepFailure::KeyFileExists {
-            path: file.display().to_string(),
-        });
+    if let KeyDestination::File { path, secrets_dir } = destination {
+        secrets::check_writable(path, secrets_dir).map_err(|_| StepFailure::KeyFileExists {
+            path: path.display().to_string(),
+        })?;
     }
-    let key = cloud.create_key_pair(name, tags).await?;
-    if let Err(source) = secrets::write_with_mode(file, &key.0, 0o400) {
-        cloud.delete_key_pair(name).await?;
-        return Err(StepFailure::SecretFile {
-            path: file.display().to_string(),
-            source,
-            undone: "the key pair just created was deleted again",
-        });
-    }
-    Ok(())
+    let created = cloud.create_key_pair(name, tags).await?;
+    let undone = "the key pair just created was deleted again";
+    let stored = match destination {
+        KeyDestination::ParameterStore => {
+            let stored = cloud
+                .put_parameter(
+                    &secrets::key_pair_parameter(&created.id),
+                    &created.private_key.0,
+                    ParameterKind::Secret,
+                    &parameter_tags(project, name),
+                )
+                .await
+                .map_err(|source| StepFailure::SecretStore { source, undone });
+            stored.map(|()| PrivateKeyRecord::ParameterStore)
+        }
+        KeyDestination::File { path, secrets_dir } => {
+            secrets::write_owned(path, &created.private_key.0, 0o400, secrets_dir)
+                .map(|_| PrivateKeyRecord::Local)
+                .map_err(|error| match error {
+                    secrets::OwnedWriteError::NotOurs { path } => {
+                        StepFailure::KeyFileExists { path }
+                    }
+                    secrets::OwnedWriteError::Io { path, source } => StepFailure::SecretFile {
+                        path,
+                        source,
+                        undone,
+                    },
+                })
+        }
+    };
+    let record = match stored {
+        Ok(record) => record,
+        Err(failure) => {
+            cloud.delete_key_pair(name).await?;
+            return Err(failure);
+        }
+    };
+    let recorded = BTreeMap::from([(TAG_PRIVATE_KEY.to_string(), record.as_tag().to_string())]);
+    Ok(cloud.set_key_pair_tags(name, &recorded, &[]).await?)
 }
 
 async fn delete_access_keys(cloud: &Cloud, user: &str) -> Result<(), AwsError> {
@@ -461,55 +564,114 @@ async fn delete_access_keys(cloud: &Cloud, user: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
-/// Writes a new password to its file first, then creates the login profile with it; if AWS
-/// refuses, the file is removed. A crash between the two leaves a file whose password no
-/// profile uses, which the next apply overwrites: never a profile whose password nobody has.
+/// Stores a new password first, then creates the login profile with it; if AWS refuses,
+/// the stored copy is removed. A crash between the two leaves a stored password no profile
+/// uses, which the next apply overwrites: never a profile whose password nobody has.
 async fn create_login_profile(
     cloud: &Cloud,
+    project: &str,
     user: &str,
-    file: &Path,
+    destination: &SecretDestination,
     minimum_length: u16,
 ) -> Result<(), StepFailure> {
-    let secret_error = |source| StepFailure::SecretFile {
-        path: file.display().to_string(),
-        source,
-        undone: "no console password was set",
-    };
+    let undone = "no console password was set";
     // The account's policy may be stricter than the spec's (or be one the spec does not
     // declare); the password must satisfy whichever is in force when it is set.
     let in_force = cloud
         .password_policy()
         .await?
         .map_or(0, |policy| policy.minimum_length);
-    let password =
-        secrets::generate_password(minimum_length.max(in_force)).map_err(secret_error)?;
-    secrets::write(file, &format!("{password}\n")).map_err(secret_error)?;
+    let password = secrets::generate_password(minimum_length.max(in_force)).map_err(|source| {
+        StepFailure::SecretFile {
+            path: "(the operating system's random source)".into(),
+            source,
+            undone,
+        }
+    })?;
+    store_secret(
+        cloud,
+        project,
+        user,
+        destination,
+        &format!("{password}\n"),
+        undone,
+    )
+    .await?;
     if let Err(error) = cloud.create_login_profile(user, &password).await {
-        let _ = std::fs::remove_file(file);
+        forget_secret(cloud, destination).await;
         return Err(error.into());
     }
     Ok(())
 }
 
-/// Creates an access key and writes it to `file` as `profile`. If the file cannot be
-/// written, the key is deleted again, so no key exists that nobody holds. Returns the new
-/// key's id.
+/// Puts a secret where `destination` says: a `SecureString` parameter, or a 0600 file.
+async fn store_secret(
+    cloud: &Cloud,
+    project: &str,
+    owner: &str,
+    destination: &SecretDestination,
+    secret: &str,
+    undone: &'static str,
+) -> Result<(), StepFailure> {
+    match destination {
+        SecretDestination::Parameter(name) => cloud
+            .put_parameter(
+                name,
+                secret,
+                ParameterKind::Secret,
+                &parameter_tags(project, owner),
+            )
+            .await
+            .map_err(|source| StepFailure::SecretStore { source, undone }),
+        SecretDestination::File(path) => {
+            secrets::write(path, secret).map_err(|source| StepFailure::SecretFile {
+                path: path.display().to_string(),
+                source,
+                undone,
+            })
+        }
+    }
+}
+
+/// Removes a stored secret whose credential was never made (best effort: a leftover is a
+/// secret for nothing, which the next apply overwrites).
+async fn forget_secret(cloud: &Cloud, destination: &SecretDestination) {
+    match destination {
+        SecretDestination::Parameter(name) => {
+            let _ = cloud.delete_parameter(name).await;
+        }
+        SecretDestination::File(path) => {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Creates an access key and stores it at `destination` (as `profile` in a credentials
+/// file). The user is tagged `pending` first and with the key's id once it is stored, so a
+/// run that dies in between leaves a key the next plan knows nobody holds. If the key
+/// cannot be stored, it is deleted again. Returns the new key's id.
 pub async fn issue_access_key(
     cloud: &Cloud,
+    project: &str,
     user: &str,
-    file: &Path,
+    destination: &SecretDestination,
     profile: &str,
 ) -> Result<String, StepFailure> {
+    let record = |value: &str| BTreeMap::from([(TAG_ACCESS_KEY.to_string(), value.to_string())]);
+    cloud
+        .set_user_tags(user, &record(SECRET_PENDING), &[])
+        .await?;
     let key = cloud.create_access_key(user).await?;
-    let text = secrets::credentials_text(profile, &key.id, &key.secret);
-    if let Err(source) = secrets::write(file, &text) {
+    let secret = match destination {
+        SecretDestination::Parameter(_) => secrets::access_key_document(&key.id, &key.secret),
+        SecretDestination::File(_) => secrets::credentials_text(profile, &key.id, &key.secret),
+    };
+    let undone = "the access key just created was deleted again";
+    if let Err(failure) = store_secret(cloud, project, user, destination, &secret, undone).await {
         cloud.delete_access_key(user, &key.id).await?;
-        return Err(StepFailure::SecretFile {
-            path: file.display().to_string(),
-            source,
-            undone: "the access key just created was deleted again",
-        });
+        return Err(failure);
     }
+    cloud.set_user_tags(user, &record(&key.id), &[]).await?;
     Ok(key.id)
 }
 
@@ -528,6 +690,11 @@ fn hint_for(operation: &Operation, error: &StepFailure) -> Option<String> {
         }
         StepFailure::KeyFileExists { .. } => {
             return Some("move the file away, or set `private_key_file` to a new path".into())
+        }
+        StepFailure::SecretStore { source, .. } => {
+            return Some(source.hint().unwrap_or_else(|| {
+                "check that the credentials may call ssm:PutParameter with the account's aws/ssm key, or set `secrets: local`".into()
+            }))
         }
         StepFailure::ReadFile { .. } => return Some("check `public_key_file` in the spec".into()),
     };

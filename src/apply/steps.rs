@@ -10,12 +10,33 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::model::{
-    BucketState, IngressRule, InstanceState, KeyPairState, Market, PasswordPolicyState,
-    PublicAccessBlock, ResourceState, RunState, UserState, VolumeState, TAG_FORCE_DESTROY,
-    TAG_GENERATION, TAG_MAX_PRICE, TAG_PRIVATE_KEY_FILE, TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
+    BucketState, IngressRule, InstanceState, KeyPairState, Kind, Market, PasswordPolicyState,
+    PrivateKeyRecord, PublicAccessBlock, ResourceState, RunState, SettingRecord, UserState,
+    VolumeState, TAG_FORCE_DESTROY, TAG_GENERATION, TAG_MAX_PRICE, TAG_PRIVATE_KEY,
+    TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
 };
 use crate::plan::{Action, Change, Plan};
 use crate::secrets;
+use crate::spec::SecretsMode;
+
+/// Where a secret that an operation makes is kept. The secret itself is in no operation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SecretDestination {
+    /// A `SecureString` parameter of this name in the account's Parameter Store.
+    Parameter(String),
+    /// A local file of mode 0600 (`secrets: local`).
+    File(PathBuf),
+}
+
+/// Where a generated key pair's private key is kept.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyDestination {
+    /// Parameter Store, at `/ec2/keypair/<key-pair-id>` (known once the pair exists).
+    ParameterStore,
+    /// A local file of mode 0400 (`secrets: local`), never over a file tether did not
+    /// write; `secrets_dir` holds tether's record of the files it wrote.
+    File { path: PathBuf, secrets_dir: PathBuf },
+}
 
 /// One AWS call, in tether's terms.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,10 +127,12 @@ pub enum Operation {
         user: String,
         name: String,
     },
-    /// Delete in the order IAM requires: login profile, access keys, attached and inline
-    /// policies, group memberships, then the user.
+    /// Delete the user's stored secrets (`parameters`), then the user in the order IAM
+    /// requires: login profile, access keys, attached and inline policies, group
+    /// memberships, then the user.
     DeleteUser {
         user: String,
+        parameters: Vec<String>,
     },
     /// An account has one alias: the old one, if any, is removed first.
     SetAccountAlias {
@@ -123,33 +146,47 @@ pub enum Operation {
         policy: PasswordPolicyState,
     },
     DeletePasswordPolicy,
-    /// Generate a password, write it to `password_file`, then create the login profile
+    /// Record in the project's Parameter Store path how it came to own an account setting
+    /// (`alias`, `password_policy`).
+    RecordSetting {
+        setting: String,
+        record: SettingRecord,
+    },
+    DeleteSettingRecord {
+        setting: String,
+    },
+    /// Generate a password, store it at `destination`, then create the login profile
     /// (reset required at first sign-in).
     CreateLoginProfile {
         user: String,
-        password_file: PathBuf,
+        destination: SecretDestination,
         minimum_length: u16,
     },
+    /// Delete the stored password (`parameter`), then the login profile.
     DeleteLoginProfile {
         user: String,
+        parameter: Option<String>,
     },
-    /// Create an access key and write it to `credentials_file` as profile `profile`. With
+    /// Record the key as `pending` on the user, create it, store it at `destination` (as
+    /// profile `profile` in a file), then record its id on the user. With
     /// `replace_existing`, the user's keys (which nobody holds) are deleted first.
     CreateAccessKey {
         user: String,
-        credentials_file: PathBuf,
+        destination: SecretDestination,
         profile: String,
         replace_existing: bool,
     },
+    /// Delete the stored key (`parameter`), then the user's access keys.
     DeleteAccessKeys {
         user: String,
+        parameter: Option<String>,
     },
-    /// Refuse if `private_key_file` exists; create the key pair; write its private key with
-    /// mode 0400 (deleting the key pair again if that fails).
+    /// Create the key pair (tagged `pending`), store its private key at `destination`
+    /// (deleting the key pair again if that fails), then record where on the key pair.
     CreateKeyPair {
         name: String,
         tags: BTreeMap<String, String>,
-        private_key_file: PathBuf,
+        destination: KeyDestination,
     },
     /// Import the public key in `public_key_file`.
     ImportKeyPair {
@@ -162,9 +199,10 @@ pub enum Operation {
         tags: BTreeMap<String, String>,
         remove: Vec<String>,
     },
-    /// Delete the key pair; its local private key file stays.
+    /// Delete its stored private key (`parameter`), then the key pair; local copies stay.
     DeleteKeyPair {
         name: String,
+        parameter: Option<String>,
     },
     CreateSecurityGroup {
         name: String,
@@ -296,27 +334,50 @@ pub struct Launch {
 #[derive(Clone, Debug)]
 pub struct Context {
     pub project: String,
+    pub secrets: SecretsMode,
+    /// The plan's `secrets_dir` made absolute for the operator who applies.
     pub secrets_dir: PathBuf,
+    /// The applying operator's home, for `~` in the spec's paths.
+    pub home: Option<PathBuf>,
     pub minimum_password_length: u16,
 }
 
 impl Context {
-    /// The context of `plan`: its project and secrets directory, and the password policy it
-    /// sets (or IAM's default minimum of 8).
-    pub fn of(plan: &Plan) -> Context {
+    /// The context of `plan` applied by an operator whose home is `home`: its project and
+    /// secret store, and the password policy it sets (or IAM's default minimum of 8).
+    pub fn of(plan: &Plan, home: Option<&std::path::Path>) -> Context {
         let minimum_password_length = plan
             .changes
             .iter()
             .find_map(|c| match c.after.as_ref().or(c.before.as_ref()) {
-                Some(ResourceState::PasswordPolicy(policy)) => Some(policy.minimum_length),
+                Some(ResourceState::PasswordPolicy { policy, .. }) => Some(policy.minimum_length),
                 _ => None,
             })
             .unwrap_or(8);
         Context {
             project: plan.project.clone(),
-            secrets_dir: PathBuf::from(&plan.secrets_dir),
+            secrets: plan.secrets,
+            secrets_dir: secrets::expand_home(&plan.secrets_dir, home),
+            home: home.map(std::path::Path::to_path_buf),
             minimum_password_length,
         }
+    }
+
+    /// Where a user's secret of one kind goes: its parameter, or its file.
+    fn user_secret(&self, secret: secrets::UserSecret, user: &str) -> SecretDestination {
+        match self.secrets {
+            SecretsMode::ParameterStore => {
+                SecretDestination::Parameter(secret.parameter(&self.project, user))
+            }
+            SecretsMode::Local => {
+                SecretDestination::File(secret.file(&self.secrets_dir, &self.project, user))
+            }
+        }
+    }
+
+    /// The parameter that holds a user's secret of one kind, when secrets are stored there.
+    fn user_parameter(&self, secret: secrets::UserSecret, user: &str) -> Option<String> {
+        (self.secrets == SecretsMode::ParameterStore).then(|| secret.parameter(&self.project, user))
     }
 }
 
@@ -351,6 +412,8 @@ impl Operation {
             Operation::DeleteAccountAlias { .. } => "deleting account alias",
             Operation::PutPasswordPolicy { .. } => "setting password policy",
             Operation::DeletePasswordPolicy => "deleting password policy",
+            Operation::RecordSetting { .. } => "recording the project's ownership",
+            Operation::DeleteSettingRecord { .. } => "deleting the project's ownership record",
             Operation::CreateLoginProfile { .. } => "creating console password",
             Operation::DeleteLoginProfile { .. } => "deleting console password",
             Operation::CreateAccessKey { .. } => "creating access key",
@@ -404,7 +467,11 @@ pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
     let creating = matches!(change.action, Action::Create | Action::Replace);
     let mut ops = Vec::new();
     if deleting {
-        ops.extend(before.map(|state| delete(name, state)).unwrap_or_default());
+        ops.extend(
+            before
+                .map(|state| delete(name, state, context))
+                .unwrap_or_default(),
+        );
     }
     if creating {
         ops.extend(match (before, after) {
@@ -414,6 +481,13 @@ pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
             }
             (_, Some(state)) => create(name, state, context),
             (_, None) => Vec::new(),
+        });
+    }
+    if change.action == Action::Adopt && change.address.kind == Kind::Account {
+        // Recorded first, so that a crash leaves the setting owned, never half-adopted.
+        ops.push(Operation::RecordSetting {
+            setting: name.to_string(),
+            record: SettingRecord::Adopted,
         });
     }
     if matches!(change.action, Action::Update | Action::Adopt) {
@@ -457,22 +531,39 @@ fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation
                 inline_policies: BTreeMap::new(),
                 console_access: false,
                 programmatic_access: false,
+                stored_access_key: None,
             };
             ops.extend(update_user(name, &empty, user, context, false));
             ops
         }
         ResourceState::KeyPair(key) => {
-            let tags = key_pair_tags(key);
-            match (&key.private_key_file, &key.public_key_file) {
-                (Some(file), _) => vec![Operation::CreateKeyPair {
+            let mut tags = key_pair_tags(key);
+            match &key.public_key_file {
+                None => {
+                    tags.insert(
+                        TAG_PRIVATE_KEY.to_string(),
+                        PrivateKeyRecord::Pending.as_tag().to_string(),
+                    );
+                    let destination = match context.secrets {
+                        SecretsMode::ParameterStore => KeyDestination::ParameterStore,
+                        SecretsMode::Local => KeyDestination::File {
+                            path: secrets::expand_home(
+                                key.private_key_file.as_deref().unwrap_or_default(),
+                                context.home.as_deref(),
+                            ),
+                            secrets_dir: context.secrets_dir.clone(),
+                        },
+                    };
+                    vec![Operation::CreateKeyPair {
+                        name: name.to_string(),
+                        tags,
+                        destination,
+                    }]
+                }
+                Some(file) => vec![Operation::ImportKeyPair {
                     name: name.to_string(),
                     tags,
-                    private_key_file: PathBuf::from(file),
-                }],
-                (None, file) => vec![Operation::ImportKeyPair {
-                    name: name.to_string(),
-                    tags,
-                    public_key_file: PathBuf::from(file.clone().unwrap_or_default()),
+                    public_key_file: secrets::expand_home(file, context.home.as_deref()),
                 }],
             }
         }
@@ -512,17 +603,31 @@ fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation
             file: PathBuf::from(&config.file),
             hosts: config.hosts.clone(),
         }],
-        ResourceState::AccountAlias { alias } => vec![Operation::SetAccountAlias {
-            alias: alias.clone(),
-            previous: None,
-        }],
-        ResourceState::PasswordPolicy(policy) => vec![Operation::PutPasswordPolicy {
-            policy: policy.clone(),
-        }],
+        // The record goes first: a crash after it leaves a setting the project owns, never
+        // one it set but would refuse as someone else's.
+        ResourceState::AccountAlias { alias, .. } => vec![
+            Operation::RecordSetting {
+                setting: name.to_string(),
+                record: SettingRecord::Created,
+            },
+            Operation::SetAccountAlias {
+                alias: alias.clone(),
+                previous: None,
+            },
+        ],
+        ResourceState::PasswordPolicy { policy, .. } => vec![
+            Operation::RecordSetting {
+                setting: name.to_string(),
+                record: SettingRecord::Created,
+            },
+            Operation::PutPasswordPolicy {
+                policy: policy.clone(),
+            },
+        ],
     }
 }
 
-fn delete(name: &str, before: &ResourceState) -> Vec<Operation> {
+fn delete(name: &str, before: &ResourceState, context: &Context) -> Vec<Operation> {
     match before {
         ResourceState::Bucket(bucket) => delete_bucket(name, bucket),
         ResourceState::IamGroup(_) => vec![Operation::DeleteGroup {
@@ -530,9 +635,23 @@ fn delete(name: &str, before: &ResourceState) -> Vec<Operation> {
         }],
         ResourceState::IamUser(_) => vec![Operation::DeleteUser {
             user: name.to_string(),
+            parameters: [
+                context.user_parameter(secrets::UserSecret::AccessKey, name),
+                context.user_parameter(secrets::UserSecret::ConsolePassword, name),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }],
-        ResourceState::KeyPair(_) => vec![Operation::DeleteKeyPair {
+        ResourceState::KeyPair(key) => vec![Operation::DeleteKeyPair {
             name: name.to_string(),
+            // A pending key may have been stored before its run died: delete that too.
+            parameter: match (key.private_key, &key.id) {
+                (Some(PrivateKeyRecord::ParameterStore | PrivateKeyRecord::Pending), Some(id)) => {
+                    Some(secrets::key_pair_parameter(id))
+                }
+                _ => None,
+            },
         }],
         ResourceState::SecurityGroup(_) => vec![Operation::DeleteSecurityGroup {
             name: name.to_string(),
@@ -546,10 +665,22 @@ fn delete(name: &str, before: &ResourceState) -> Vec<Operation> {
         ResourceState::SshConfig(config) => vec![Operation::RemoveSshConfig {
             file: PathBuf::from(&config.file),
         }],
-        ResourceState::AccountAlias { alias } => vec![Operation::DeleteAccountAlias {
-            alias: alias.clone(),
-        }],
-        ResourceState::PasswordPolicy(_) => vec![Operation::DeletePasswordPolicy],
+        // The record goes last: a crash before it leaves a record of a setting that is
+        // gone, which is harmless, never a setting the project would no longer own.
+        ResourceState::AccountAlias { alias, .. } => vec![
+            Operation::DeleteAccountAlias {
+                alias: alias.clone(),
+            },
+            Operation::DeleteSettingRecord {
+                setting: name.to_string(),
+            },
+        ],
+        ResourceState::PasswordPolicy { .. } => vec![
+            Operation::DeletePasswordPolicy,
+            Operation::DeleteSettingRecord {
+                setting: name.to_string(),
+            },
+        ],
     }
 }
 
@@ -660,17 +791,19 @@ fn update(
                 hosts: config.hosts.clone(),
             }]
         }
-        (ResourceState::AccountAlias { alias: old }, ResourceState::AccountAlias { alias })
-            if old != alias =>
-        {
+        (
+            ResourceState::AccountAlias { alias: old, .. },
+            ResourceState::AccountAlias { alias, .. },
+        ) if old != alias => {
             vec![Operation::SetAccountAlias {
                 alias: alias.clone(),
                 previous: Some(old.clone()),
             }]
         }
-        (ResourceState::PasswordPolicy(old), ResourceState::PasswordPolicy(policy))
-            if old != policy =>
-        {
+        (
+            ResourceState::PasswordPolicy { policy: old, .. },
+            ResourceState::PasswordPolicy { policy, .. },
+        ) if old != policy => {
             vec![Operation::PutPasswordPolicy {
                 policy: policy.clone(),
             }]
@@ -804,12 +937,9 @@ fn update_instance(name: &str, before: &InstanceState, after: &InstanceState) ->
     ops
 }
 
-/// A key pair's tags with its key files recorded, as they are kept on the key pair.
+/// A key pair's tags with its public key file recorded, as they are kept on the key pair.
 fn key_pair_tags(key: &KeyPairState) -> BTreeMap<String, String> {
     let mut tags = key.tags.clone();
-    if let Some(file) = &key.private_key_file {
-        tags.insert(TAG_PRIVATE_KEY_FILE.to_string(), file.clone());
-    }
     if let Some(file) = &key.public_key_file {
         tags.insert(TAG_PUBLIC_KEY_FILE.to_string(), file.clone());
     }
@@ -889,24 +1019,26 @@ fn update_user(
     match (before.console_access, after.console_access) {
         (false, true) => ops.push(Operation::CreateLoginProfile {
             user: user(),
-            password_file: secrets::password_file(&context.secrets_dir, &context.project, name),
+            destination: context.user_secret(secrets::UserSecret::ConsolePassword, name),
             minimum_length: context.minimum_password_length,
         }),
-        (true, false) => ops.push(Operation::DeleteLoginProfile { user: user() }),
+        (true, false) => ops.push(Operation::DeleteLoginProfile {
+            user: user(),
+            parameter: context.user_parameter(secrets::UserSecret::ConsolePassword, name),
+        }),
         _ => {}
     }
     match (before.programmatic_access, after.programmatic_access) {
         (false, true) => ops.push(Operation::CreateAccessKey {
             user: user(),
-            credentials_file: secrets::credentials_file(
-                &context.secrets_dir,
-                &context.project,
-                name,
-            ),
+            destination: context.user_secret(secrets::UserSecret::AccessKey, name),
             profile: secrets::profile_name(&context.project, name),
             replace_existing: reissue,
         }),
-        (true, false) => ops.push(Operation::DeleteAccessKeys { user: user() }),
+        (true, false) => ops.push(Operation::DeleteAccessKeys {
+            user: user(),
+            parameter: context.user_parameter(secrets::UserSecret::AccessKey, name),
+        }),
         _ => {}
     }
     ops
@@ -1001,6 +1133,16 @@ mod tests {
     use crate::model::{Address, BucketState, TAG_PROJECT};
     use crate::policy;
 
+    fn test_context() -> Context {
+        Context {
+            project: "lab".into(),
+            secrets: SecretsMode::ParameterStore,
+            secrets_dir: PathBuf::from("/secrets"),
+            home: Some(PathBuf::from("/home/ds")),
+            minimum_password_length: 8,
+        }
+    }
+
     fn state(public: bool, force: bool) -> ResourceState {
         let mut tags = BTreeMap::from([(TAG_PROJECT.to_string(), "lab".to_string())]);
         if force {
@@ -1027,12 +1169,9 @@ mod tests {
             after,
             depends_on: Vec::new(),
             reissue_secret: false,
+            weakens: Vec::new(),
         };
-        let context = Context {
-            project: "lab".into(),
-            secrets_dir: PathBuf::from("/secrets"),
-            minimum_password_length: 8,
-        };
+        let context = test_context();
         operations(&change, &context)
             .iter()
             .map(|op| match op {
@@ -1156,12 +1295,9 @@ mod tests {
             after,
             depends_on: Vec::new(),
             reissue_secret: false,
+            weakens: Vec::new(),
         };
-        let context = Context {
-            project: "lab".into(),
-            secrets_dir: PathBuf::from("/secrets"),
-            minimum_password_length: 8,
-        };
+        let context = test_context();
         operations(&change, &context)
     }
 

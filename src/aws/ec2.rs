@@ -60,7 +60,16 @@ pub(super) fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyPairInfo {
     pub name: String,
+    /// The key pair id (`key-...`), which names its private key in Parameter Store.
+    pub id: Option<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+/// A key pair AWS just generated: its id and private key.
+#[derive(Debug)]
+pub struct CreatedKeyPair {
+    pub id: String,
+    pub private_key: PrivateKey,
 }
 
 /// A security group as listed.
@@ -136,18 +145,19 @@ impl Cloud {
             .filter_map(|k| {
                 Some(KeyPairInfo {
                     name: k.key_name()?.to_string(),
+                    id: k.key_pair_id().map(str::to_string),
                     tags: from_tags(k.tags()),
                 })
             })
             .collect())
     }
 
-    /// Creates a key pair and returns its private key, which AWS shows only now.
+    /// Creates a key pair and returns its id and private key, which AWS shows only now.
     pub async fn create_key_pair(
         &self,
         name: &str,
         tags: &BTreeMap<String, String>,
-    ) -> Result<PrivateKey, AwsError> {
+    ) -> Result<CreatedKeyPair, AwsError> {
         let output = self
             .ec2
             .create_key_pair()
@@ -163,7 +173,17 @@ impl Cloud {
                 "the answer held no private key".into(),
             )
         })?;
-        Ok(PrivateKey(material.to_string()))
+        let id = output.key_pair_id().ok_or_else(|| {
+            not_found(
+                "CreateKeyPair",
+                key_address(name),
+                "the answer held no key pair id".into(),
+            )
+        })?;
+        Ok(CreatedKeyPair {
+            id: id.to_string(),
+            private_key: PrivateKey(material.to_string()),
+        })
     }
 
     /// Imports a public key as a key pair. Repeating it finds the key pair already there.
@@ -186,7 +206,8 @@ impl Cloud {
         done_if(result, "InvalidKeyPair.Duplicate")
     }
 
-    async fn key_pair_id(&self, name: &str) -> Result<String, AwsError> {
+    /// The id of the key pair `name`.
+    pub async fn key_pair_id(&self, name: &str) -> Result<String, AwsError> {
         let output = self
             .ec2
             .describe_key_pairs()

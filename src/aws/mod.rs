@@ -10,6 +10,7 @@ mod iam;
 mod instances;
 mod objects;
 mod s3;
+mod ssm;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -31,6 +32,8 @@ pub struct Cloud {
     s3: aws_sdk_s3::Client,
     iam: aws_sdk_iam::Client,
     ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
+    sts: aws_sdk_sts::Client,
     region: String,
 }
 
@@ -71,6 +74,8 @@ impl Cloud {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             iam: aws_sdk_iam::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
             region,
         })
     }
@@ -198,9 +203,10 @@ where
                 )
             });
             aws_error.kind = match err.code().unwrap_or_default() {
-                "AccessDenied" | "AllAccessDisabled" | "UnauthorizedOperation" => {
-                    AwsErrorKind::AccessDenied
-                }
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "AllAccessDisabled"
+                | "UnauthorizedOperation" => AwsErrorKind::AccessDenied,
                 "InvalidAccessKeyId"
                 | "SignatureDoesNotMatch"
                 | "ExpiredToken"
@@ -241,11 +247,12 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
     }
 }
 
-pub use ec2::{KeyPairInfo, PrivateKey, SecurityGroupInfo};
+pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};
 pub use objects::{ObjectBody, ObjectInfo};
 pub use s3::ObjectsDeleted;
+pub use ssm::{Parameter, ParameterKind};
 
 /// Success when the call failed only with `code`, which means its work was already done
 /// ("already exists" on a create, "not found" on a delete).

@@ -36,16 +36,20 @@ pub struct ChangeOptions {
     /// How many resources to change at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: u16,
+    #[command(flatten)]
+    pub lock: super::LockOptions,
 }
 
 pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let ApplyArgs {
         plan,
         file,
-        options: ChangeOptions {
-            auto_approve,
-            parallelism,
-        },
+        options:
+            ChangeOptions {
+                auto_approve,
+                parallelism,
+                lock,
+            },
         no_jobs,
         job_options,
     } = args;
@@ -54,28 +58,47 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
             // A saved plan holds resources only: its spec's jobs are for `tether run`.
             let plan = read_saved_plan(&path)?;
             let cloud = super::connect(Some(&plan.region)).await?;
-            tether::apply::check_fresh(&cloud, &plan).await?;
-            printer.status(tether::render::plan_text(&plan).trim_end());
-            return run_plan(printer, &cloud, &plan, parallelism.into()).await;
+            let apply = async {
+                tether::apply::check_fresh(&cloud, &plan).await?;
+                printer.status(tether::render::plan_text(&plan).trim_end());
+                run_plan(printer, &cloud, &plan, parallelism.into()).await
+            };
+            return super::with_lock(
+                printer,
+                &cloud,
+                &plan.project,
+                "apply (saved plan)",
+                &lock,
+                apply,
+            )
+            .await;
         }
         None => super::spec_path(file),
     };
     let spec = super::load_spec(&path)?;
     let cloud = super::connect(spec.region.as_deref()).await?;
-    let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply).await?;
-    printer.status(tether::render::plan_text(&plan).trim_end());
     let run_jobs = !no_jobs && !spec.jobs.is_empty();
-    if run_jobs {
-        printer.status(&super::plan::jobs_text(&spec));
-    }
-    if plan.has_changes()
-        && !auto_approve
-        && !super::confirm(printer, "Do you want to perform these actions?")?
-    {
-        printer.status("Apply cancelled: nothing was changed.");
-        return Ok(Exit::Error);
-    }
-    let applied = run_plan(printer, &cloud, &plan, parallelism.into()).await?;
+    // The plan is made while holding the lock, so no other run changes what it saw.
+    let apply = async {
+        let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply).await?;
+        printer.status(tether::render::plan_text(&plan).trim_end());
+        if run_jobs {
+            printer.status(&super::plan::jobs_text(&spec));
+        }
+        if plan.has_changes()
+            && !auto_approve
+            && !super::confirm(printer, "Do you want to perform these actions?")?
+        {
+            printer.status("Apply cancelled: nothing was changed.");
+            return Ok(Exit::Error);
+        }
+        let applied = run_plan(printer, &cloud, &plan, parallelism.into()).await?;
+        if applied == Exit::Success {
+            super::note_unheld_copies(printer, &spec);
+        }
+        Ok(applied)
+    };
+    let applied = super::with_lock(printer, &cloud, &spec.project, "apply", &lock, apply).await?;
     if applied != Exit::Success || !run_jobs {
         return Ok(applied);
     }
@@ -130,7 +153,14 @@ pub async fn run_plan(
             elapsed.as_secs()
         )),
     };
-    let report = tether::apply::apply(cloud, plan, parallelism, &progress).await;
+    let report = tether::apply::apply(
+        cloud,
+        plan,
+        super::home().as_deref(),
+        parallelism,
+        &progress,
+    )
+    .await;
     print_report(printer, &report);
     Ok(if report.succeeded() {
         Exit::Success

@@ -21,27 +21,32 @@ pub struct DestroyArgs {
 pub async fn exec(args: DestroyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let DestroyArgs {
         file,
-        options: ChangeOptions {
-            auto_approve,
-            parallelism,
-        },
+        options:
+            ChangeOptions {
+                auto_approve,
+                parallelism,
+                lock,
+            },
     } = args;
     let spec = super::load_spec(&super::spec_path(file))?;
     let cloud = super::connect(spec.region.as_deref()).await?;
-    let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Destroy).await?;
-    printer.status(tether::render::plan_text(&plan).trim_end());
-    if plan.has_changes()
-        && !auto_approve
-        && !super::confirm(
-            printer,
-            &format!(
-                "Do you really want to destroy everything project `{}` owns?",
-                spec.project
-            ),
-        )?
-    {
-        printer.status("Destroy cancelled: nothing was changed.");
-        return Ok(Exit::Error);
-    }
-    super::apply::run_plan(printer, &cloud, &plan, parallelism.into()).await
+    let destroy = async {
+        let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Destroy).await?;
+        printer.status(tether::render::plan_text(&plan).trim_end());
+        if plan.has_changes()
+            && !auto_approve
+            && !super::confirm(
+                printer,
+                &format!(
+                    "Do you really want to destroy everything project `{}` owns?",
+                    spec.project
+                ),
+            )?
+        {
+            printer.status("Destroy cancelled: nothing was changed.");
+            return Ok(Exit::Error);
+        }
+        super::apply::run_plan(printer, &cloud, &plan, parallelism.into()).await
+    };
+    super::with_lock(printer, &cloud, &spec.project, "destroy", &lock, destroy).await
 }

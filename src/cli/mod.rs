@@ -5,10 +5,12 @@
 pub mod apply;
 pub mod audit;
 pub mod destroy;
+pub mod force_unlock;
 pub mod plan;
 pub mod printer;
 pub mod rotate_key;
 pub mod run;
+pub mod secrets;
 pub mod show;
 pub mod ssh;
 pub mod validate;
@@ -44,6 +46,11 @@ pub enum Command {
     Destroy(destroy::DestroyArgs),
     /// Give a user a new access key, write it, then delete the old one.
     RotateKey(rotate_key::RotateKeyArgs),
+    /// Write local copies of the team's secrets from Parameter Store.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+    /// Break the project's lock left by a run that was killed.
+    ForceUnlock(force_unlock::ForceUnlockArgs),
     /// Report on the account's security; exit 3 when a check fails.
     Audit(audit::AuditArgs),
     /// Run one share of a job on an instance (started by `tether run` over ssh).
@@ -94,6 +101,8 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Destroy(args) => destroy::exec(args, printer).await,
         Command::RotateKey(args) => rotate_key::exec(args, printer).await,
         Command::Audit(args) => audit::exec(args, printer).await,
+        Command::Secrets(command) => secrets::exec(command, printer).await,
+        Command::ForceUnlock(args) => force_unlock::exec(args, printer).await,
         Command::Show(args) => show::exec(args, printer).await,
         Command::Run(args) => run::exec(args, printer).await,
         Command::Ssh(args) => ssh::exec(args, printer).await,
@@ -174,7 +183,7 @@ pub async fn fresh_plan(
     } else {
         Vec::new()
     };
-    let (live, missing_policies, images) = tokio::join!(
+    let (live, missing_policies, images, account_id) = tokio::join!(
         tether::live::read(
             cloud,
             &spec.project,
@@ -182,34 +191,30 @@ pub async fn fresh_plan(
         ),
         check_policies,
         tether::live::find_images(cloud, &lookups),
+        cloud.account_id(),
     );
     let mut live = live.context("cannot read the account")?;
     live.missing_policies =
         missing_policies.context("cannot check the managed policies the spec names")?;
     live.images = images.context("cannot look up the spec's images")?;
+    let account_id = account_id.context("cannot tell which account the credentials belong to")?;
     let ssh_config = ssh_config_file(spec);
     if let Some(block) = tether::live::ssh_config_block(&ssh_config, &spec.project)
         .with_context(|| format!("cannot read the SSH config `{}`", ssh_config.display()))?
     {
         live.resources.insert(block.address.clone(), block);
     }
-    if mode == tether::plan::Mode::Apply {
-        live.unheld_secrets =
-            tether::live::unheld_secrets(cloud, &spec.project, &secrets_dir(spec), &desired, &live)
-                .await
-                .context("cannot check who holds the secrets")?;
-    }
     for warning in &live.warnings {
         printer.status(&format!("warning: {warning}"));
     }
-    Ok(tether::plan::plan(
-        &spec.project,
-        cloud.region(),
-        &secrets_dir(spec).display().to_string(),
-        mode,
-        &desired,
-        &live,
-    )?)
+    let target = tether::plan::Target {
+        project: spec.project.clone(),
+        account_id,
+        region: cloud.region().to_string(),
+        secrets: spec.secrets,
+        secrets_dir: spec.secrets_dir.clone(),
+    };
+    Ok(tether::plan::plan(&target, mode, &desired, &live)?)
 }
 
 /// The OpenSSH config file the spec's aliases go to (the default one without an `ssh:`
@@ -250,4 +255,172 @@ pub fn plan_json(plan: &tether::plan::Plan) -> String {
     let mut text = serde_json::to_string_pretty(&document).expect("a plan always serialises");
     text.push('\n');
     text
+}
+
+/// `--lock-timeout`: how long a command that changes the project waits for another run's
+/// lock.
+#[derive(Debug, clap::Args)]
+pub struct LockOptions {
+    /// How long to wait for another run's lock on the project (`90s`, `5m`; `0` fails at
+    /// once, naming the holder).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+/// `30`, `30s`, `5m`, `1h`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90s, 5m or 1h"))?;
+    let seconds = match unit {
+        "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("`{text}` is not a duration like 90s, 5m or 1h")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// The lock this process holds, so that Ctrl-C can release it (see `release_held_lock`).
+static HELD_LOCK: std::sync::Mutex<Option<(Cloud, String, String)>> = std::sync::Mutex::new(None);
+
+/// Takes the project's lock for `command`, waiting up to the timeout with a progress line
+/// that names the holder.
+pub async fn take_lock(
+    printer: &Printer,
+    cloud: &Cloud,
+    project: &str,
+    command: &str,
+    options: &LockOptions,
+) -> anyhow::Result<tether::lock::Lock> {
+    let info = tether::lock::LockInfo {
+        id: tether::lock::new_lock_id(),
+        who: std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into()),
+        host: host_name(),
+        pid: std::process::id(),
+        command: command.to_string(),
+        since: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+    };
+    let last_said = std::sync::Mutex::new(None::<std::time::Duration>);
+    let on_wait = |holder: &tether::lock::LockInfo, waited: std::time::Duration| {
+        let mut last = last_said.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|said| waited.saturating_sub(said).as_secs() >= 20) {
+            printer.status(&format!(
+                "waiting for the project lock ({}s so far): {holder}",
+                waited.as_secs()
+            ));
+            *last = Some(waited);
+        }
+    };
+    let lock = tether::lock::acquire(
+        cloud,
+        project,
+        info,
+        options.lock_timeout,
+        std::time::Duration::from_secs(2),
+        &on_wait,
+    )
+    .await
+    .map_err(|error| match &error {
+        tether::lock::LockError::Held { holder, .. } => anyhow::Error::new(printer::WithHint::new(
+            error.to_string(),
+            format!(
+                "wait for that run to finish (--lock-timeout waits longer); if it was killed, break its lock with `tether force-unlock {}`",
+                holder.id
+            ),
+        )),
+        tether::lock::LockError::Aws(aws) => {
+            let hint = aws.hint().unwrap_or_default();
+            anyhow::Error::new(printer::WithHint::new(
+                format!("cannot take the project lock: {aws}"),
+                format!("{hint}{}the lock is the Parameter Store parameter /tether/{project}/lock: the credentials need ssm:PutParameter, ssm:GetParameter and ssm:DeleteParameter on /tether/{project}/*", if hint.is_empty() { "" } else { "; " }),
+            ))
+        }
+        _ => anyhow::Error::msg(error.to_string()),
+    })?;
+    *HELD_LOCK.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((cloud.clone(), project.to_string(), lock.info.id.clone()));
+    Ok(lock)
+}
+
+/// Releases a lock taken by `take_lock`.
+pub async fn release_lock(cloud: &Cloud, lock: tether::lock::Lock) -> anyhow::Result<()> {
+    let id = lock.info.id.clone();
+    HELD_LOCK.lock().unwrap_or_else(|e| e.into_inner()).take();
+    lock.release(cloud).await.with_context(|| {
+        format!("cannot release the project lock {id}; break it with `tether force-unlock {id}`")
+    })
+}
+
+/// Runs `body` holding the project's lock, and releases it whatever `body` returns.
+pub async fn with_lock<T>(
+    printer: &Printer,
+    cloud: &Cloud,
+    project: &str,
+    command: &str,
+    options: &LockOptions,
+    body: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let lock = take_lock(printer, cloud, project, command, options).await?;
+    let result = body.await;
+    let released = release_lock(cloud, lock).await;
+    let value = result?;
+    released?;
+    Ok(value)
+}
+
+/// Releases the lock this process holds, if any (after Ctrl-C, within a few seconds).
+pub async fn release_held_lock() {
+    let held = HELD_LOCK.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((cloud, project, id)) = held {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tether::lock::release(&cloud, &project, &id),
+        )
+        .await;
+    }
+}
+
+/// This machine's host name, for lock records.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Tells the operator which of the spec's secrets they hold no local copy of, with the
+/// command that fetches them. Says nothing to the plan: what one operator holds is no fact
+/// about the account.
+pub fn note_unheld_copies(printer: &Printer, spec: &Spec) {
+    if spec.secrets != tether::spec::SecretsMode::ParameterStore {
+        return;
+    }
+    let home = home();
+    let missing: Vec<String> = spec
+        .key_pairs
+        .values()
+        .filter_map(|key| {
+            let file = key.private_key_file()?;
+            let path = tether::secrets::expand_home(file, home.as_deref());
+            (!path.exists()).then(|| format!("{} ({file})", key.name))
+        })
+        .collect();
+    if !missing.is_empty() {
+        printer.status(&format!(
+            "note: no local copy of the private key of {}: `tether secrets pull` fetches it (`tether ssh` does so by itself)",
+            missing.join(", ")
+        ));
+    }
 }

@@ -8,8 +8,10 @@ use clap::Args;
 
 use super::printer::{Printer, WithHint};
 use super::Exit;
+use tether::apply::steps::SecretDestination;
 use tether::live::{self, Scope};
 use tether::model::{Address, Kind, Ownership};
+use tether::spec::SecretsMode;
 
 #[derive(Debug, Args)]
 pub struct RotateKeyArgs {
@@ -18,10 +20,12 @@ pub struct RotateKeyArgs {
     /// The spec file.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub lock: super::LockOptions,
 }
 
 pub async fn exec(args: RotateKeyArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let RotateKeyArgs { user, file } = args;
+    let RotateKeyArgs { user, file, lock } = args;
     let spec = super::load_spec(&super::spec_path(file))?;
     let declared = spec.users.get(&user);
     if !declared.is_some_and(|u| u.programmatic_access) {
@@ -31,9 +35,20 @@ pub async fn exec(args: RotateKeyArgs, printer: &Printer) -> anyhow::Result<Exit
         ));
     }
     let cloud = super::connect(spec.region.as_deref()).await?;
-    let address = Address::new(Kind::IamUser, &user);
+    let command = format!("rotate-key {user}");
+    let rotate = rotate(printer, &cloud, &spec, &user);
+    super::with_lock(printer, &cloud, &spec.project, &command, &lock, rotate).await
+}
+
+async fn rotate(
+    printer: &Printer,
+    cloud: &tether::aws::Cloud,
+    spec: &tether::spec::Spec,
+    user: &str,
+) -> anyhow::Result<Exit> {
+    let address = Address::new(Kind::IamUser, user);
     let live = live::read(
-        &cloud,
+        cloud,
         &spec.project,
         Scope::Only(std::slice::from_ref(&address)),
     )
@@ -54,33 +69,44 @@ pub async fn exec(args: RotateKeyArgs, printer: &Printer) -> anyhow::Result<Exit
             "run `tether apply` first"
         )),
     }
-    let old = cloud.access_keys(&user).await?;
+    let old = cloud.access_keys(user).await?;
     if old.len() >= 2 {
         bail!(WithHint::new(
             format!("{address} already has two access keys, the most AWS allows"),
             "delete the one no program uses, then rotate again",
         ));
     }
-    let secrets_dir = super::secrets_dir(&spec);
-    let file = tether::secrets::credentials_file(&secrets_dir, &spec.project, &user);
-    let profile = tether::secrets::profile_name(&spec.project, &user);
-    let new_id = tether::apply::issue_access_key(&cloud, &user, &file, &profile)
-        .await
-        .with_context(|| format!("cannot create a new access key for {address}"))?;
+    let destination = match spec.secrets {
+        SecretsMode::ParameterStore => {
+            SecretDestination::Parameter(tether::secrets::access_key_parameter(&spec.project, user))
+        }
+        SecretsMode::Local => SecretDestination::File(tether::secrets::credentials_file(
+            &super::secrets_dir(spec),
+            &spec.project,
+            user,
+        )),
+    };
+    let place = match &destination {
+        SecretDestination::Parameter(name) => {
+            format!("Parameter Store at {name} (`tether secrets pull {user}` writes a local copy)")
+        }
+        SecretDestination::File(file) => file.display().to_string(),
+    };
+    let profile = tether::secrets::profile_name(&spec.project, user);
+    let new_id =
+        tether::apply::issue_access_key(cloud, &spec.project, user, &destination, &profile)
+            .await
+            .with_context(|| format!("cannot create a new access key for {address}"))?;
     for key in old.iter().filter(|k| k.id != new_id) {
         cloud
-            .delete_access_key(&user, &key.id)
+            .delete_access_key(user, &key.id)
             .await
             .with_context(|| {
-                format!(
-                    "the new key is written to {}, but the old one could not be deleted",
-                    file.display()
-                )
+                format!("the new key is stored in {place}, but the old one could not be deleted")
             })?;
     }
     printer.status(&format!(
-        "Rotated the access key of {address}: the new key is in {} (profile {profile}); {} old key(s) deleted.",
-        file.display(),
+        "Rotated the access key of {address}: the new key is in {place} (profile {profile}); {} old key(s) deleted.",
         old.len()
     ));
     Ok(Exit::Success)

@@ -33,13 +33,41 @@ fn check_identity(file: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Fetches the private key ssh will use from Parameter Store when this operator has no
+/// copy of it (or tether's copy of an older key pair).
+async fn fetch_private_key(
+    printer: &Printer,
+    spec: &tether::spec::Spec,
+    identity: &std::path::Path,
+) -> anyhow::Result<()> {
+    let generated_here = spec.key_pairs.values().any(|k| {
+        k.private_key_file().is_some_and(|file| {
+            tether::secrets::expand_home(file, super::home().as_deref()) == identity
+        })
+    });
+    if !generated_here || spec.secrets != tether::spec::SecretsMode::ParameterStore {
+        return Ok(());
+    }
+    let cloud = super::connect(spec.region.as_deref()).await?;
+    let pulled = tether::pull::ensure_private_key(&cloud, spec, identity, super::home().as_deref())
+        .await
+        .with_context(|| format!("cannot fetch the private key `{}`", identity.display()))?;
+    if let Some(pulled) = pulled.filter(|p| p.written == tether::secrets::Written::Written) {
+        printer.status(&format!(
+            "fetched the private key of {} from Parameter Store into {}",
+            pulled.owner,
+            pulled.file.display()
+        ));
+    }
+    Ok(())
+}
+
 pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let SshArgs {
         target,
         file,
         command,
     } = args;
-    let _ = printer;
     let spec = super::load_spec(&super::spec_path(file))?;
     let hosts = spec.ssh.as_ref().map(|ssh| &ssh.hosts);
     let alias = hosts.and_then(|hosts| {
@@ -64,11 +92,9 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
             ));
         }
         if let Some(identity) = &host.identity_file {
-            check_identity(
-                &tether::secrets::expand_home(identity, super::home().as_deref())
-                    .display()
-                    .to_string(),
-            )?;
+            let identity = tether::secrets::expand_home(identity, super::home().as_deref());
+            fetch_private_key(printer, &spec, &identity).await?;
+            check_identity(&identity.display().to_string())?;
         }
         ssh.arg("-F").arg(&config).arg(&host.alias);
     } else if spec.instances.contains_key(&target) {
@@ -86,6 +112,7 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
             ));
         };
         if let Some(key) = &view.key_file {
+            fetch_private_key(printer, &spec, std::path::Path::new(key)).await?;
             check_identity(key)?;
             ssh.arg("-i").arg(key);
         }

@@ -206,6 +206,20 @@ pub async fn preflight(
                 .and_then(|h| h.identity_file.as_deref())
                 .map(|file| crate::secrets::expand_home(file, context.home.as_deref()));
             if let Some(file) = identity {
+                // An operator without a copy of a generated key fetches the team's.
+                if let Err(error) = crate::pull::ensure_private_key(
+                    cloud,
+                    context.spec,
+                    &file,
+                    context.home.as_deref(),
+                )
+                .await
+                {
+                    problems.push(problem(
+                        format!("cannot fetch the private key for `{instance}`: {error}"),
+                        "run `tether secrets pull` to see why".into(),
+                    ));
+                }
                 let subject = format!("the identity file `{}` for `{instance}`", file.display());
                 if let Some((message, hint)) = crate::secrets::private_key_problem(&file, &subject)
                 {

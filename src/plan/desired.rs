@@ -35,7 +35,7 @@ pub fn desired_resources(spec: &Spec, region: &str, home: Option<&Path>) -> Vec<
     desired.extend(
         spec.key_pairs
             .values()
-            .map(|key| desired_key_pair(project, key, home)),
+            .map(|key| desired_key_pair(project, key)),
     );
     desired.extend(
         spec.security_groups
@@ -60,8 +60,9 @@ pub fn desired_resources(spec: &Spec, region: &str, home: Option<&Path>) -> Vec<
             address: Address::new(Kind::Account, ACCOUNT_ALIAS),
             state: ResourceState::AccountAlias {
                 alias: alias.name.clone(),
+                record: None,
             },
-            adopt: false,
+            adopt: alias.adopt,
             depends_on: Vec::new(),
             location: alias.location.clone(),
         });
@@ -69,8 +70,11 @@ pub fn desired_resources(spec: &Spec, region: &str, home: Option<&Path>) -> Vec<
     if let Some(policy) = &spec.account.password_policy {
         desired.push(DesiredResource {
             address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
-            state: ResourceState::PasswordPolicy(policy.policy.clone()),
-            adopt: false,
+            state: ResourceState::PasswordPolicy {
+                policy: policy.policy.clone(),
+                record: None,
+            },
+            adopt: policy.adopt,
             depends_on: Vec::new(),
             location: policy.location.clone(),
         });
@@ -85,24 +89,23 @@ fn ownership_tags(project: &str, name: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The key files are recorded as tags on the key pair (and so compared): AWS never shows
-/// a private key twice, so a new file path means a new key pair.
-fn desired_key_pair(project: &str, key: &KeyPairSpec, home: Option<&Path>) -> DesiredResource {
-    let expand = |file: &str| {
-        crate::secrets::expand_home(file, home)
-            .display()
-            .to_string()
-    };
+/// An imported key's public key file is recorded as a tag on the key pair (and so
+/// compared), as the spec writes it. Where a generated key's local copies go is carried
+/// along for apply, but is no attribute: it may differ between operators and never changes
+/// the key pair.
+fn desired_key_pair(project: &str, key: &KeyPairSpec) -> DesiredResource {
     let (private_key_file, public_key_file) = match &key.source {
-        KeySource::Generate { private_key_file } => (Some(expand(private_key_file)), None),
-        KeySource::Import { public_key_file } => (None, Some(expand(public_key_file))),
+        KeySource::Generate { private_key_file } => (Some(private_key_file.clone()), None),
+        KeySource::Import { public_key_file } => (None, Some(public_key_file.clone())),
     };
     DesiredResource {
         address: Address::new(Kind::KeyPair, &key.name),
         state: ResourceState::KeyPair(KeyPairState {
             tags: ownership_tags(project, &key.name),
-            private_key_file,
             public_key_file,
+            private_key: None,
+            private_key_file,
+            id: None,
         }),
         adopt: key.adopt,
         depends_on: Vec::new(),
@@ -281,6 +284,7 @@ fn desired_user(project: &str, user: &UserSpec) -> DesiredResource {
                 .collect(),
             console_access: user.console_access,
             programmatic_access: user.programmatic_access,
+            stored_access_key: None,
         }),
         adopt: user.adopt,
         // Membership needs the groups to exist.

@@ -22,12 +22,27 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::model::{
     forced_by_change, forcing_reason, update_note, Address, AttributeFormat, DesiredResource, Kind,
-    LiveState, Ownership, ResourceState,
+    LiveState, Ownership, PasswordPolicyState, ResourceState, SettingRecord,
 };
+use crate::spec::SecretsMode;
 pub use desired::{desired_resources, sha256_hex};
 
-/// The version of the plan's JSON format (`tether plan --json`, saved plans).
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the plan's JSON format (`tether plan --json`, saved plans). Version 2
+/// binds a plan to its account and says where secrets go instead of a local directory.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// What a plan is made for: the project, and the account and region that were read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub project: String,
+    /// The account id of the credentials that read the account (STS GetCallerIdentity).
+    pub account_id: String,
+    pub region: String,
+    /// Where generated secrets are kept.
+    pub secrets: SecretsMode,
+    /// The spec's `secrets_dir` as written (`~` unexpanded), for `secrets: local`.
+    pub secrets_dir: String,
+}
 
 /// What a plan is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,10 +59,14 @@ pub enum Mode {
 pub struct Plan {
     pub format_version: u32,
     pub project: String,
+    /// The account the plan was made against; a saved plan is applied to no other.
+    pub account_id: String,
     pub region: String,
     pub mode: Mode,
-    /// Where new secrets are written (absolute); secrets themselves never enter a plan.
-    #[serde(default)]
+    /// Where generated secrets are kept; secrets themselves never enter a plan.
+    pub secrets: SecretsMode,
+    /// Where `secrets: local` writes them, as the spec writes it (`~` unexpanded, so that
+    /// every operator's plan is the same).
     pub secrets_dir: String,
     /// Sorted by address; no-ops included.
     pub changes: Vec<Change>,
@@ -87,6 +106,9 @@ pub struct Change {
     /// the account has one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reissue_secret: bool,
+    /// The settings this change makes weaker (a password policy's), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weakens: Vec<String>,
 }
 
 /// One attribute's difference; `Value::Null` stands for "absent".
@@ -154,16 +176,15 @@ fn render_conflicts(conflicts: &[Diagnostic]) -> String {
         .join("\n\nerror: ")
 }
 
-/// Diffs `desired` against `live` for `project`. In `Mode::Destroy`, every owned resource
-/// is deleted, and of the account's singletons those the spec declares.
+/// Diffs `desired` against `live` for the target's project. In `Mode::Destroy`, every owned
+/// resource is deleted, and of the account's singletons those the project created.
 pub fn plan(
-    project: &str,
-    region: &str,
-    secrets_dir: &str,
+    target: &Target,
     mode: Mode,
     desired: &[DesiredResource],
     live: &LiveState,
 ) -> Result<Plan, PlanError> {
+    let project = target.project.as_str();
     let mut conflicts = Vec::new();
     // Destroying needs no image: every instance goes.
     let desired = match mode {
@@ -218,10 +239,11 @@ pub fn plan(
                 after: Some(wanted.state.clone()),
                 depends_on: wanted.depends_on.clone(),
                 reissue_secret: false,
+                weakens: Vec::new(),
             },
             Some(found) => match found.state.ownership(project) {
                 Ownership::Owned => {
-                    let unheld = live.unheld_secrets.contains(*address);
+                    let unheld = found.state.secret_unheld();
                     let before = if unheld {
                         found.state.without_secret()
                     } else {
@@ -239,18 +261,18 @@ pub fn plan(
                         .filter(|a| a.forces_replacement)
                         .map(|a| a.name.as_str())
                         .collect();
-                    let (action, reason) = if attributes.is_empty() {
-                        (Action::NoOp, None)
-                    } else if unheld && address.kind == crate::model::Kind::KeyPair {
+                    let (action, reason) = if unheld && address.kind == Kind::KeyPair {
                         (
                             Action::Replace,
-                            Some("its private key file is gone, and AWS never shows a private key twice".to_string()),
+                            Some("a run that created it died before storing its private key, so nobody holds it, and AWS never shows a private key twice".to_string()),
                         )
+                    } else if attributes.is_empty() {
+                        (Action::NoOp, None)
                     } else if unheld {
                         (
                             Action::Update,
                             Some(
-                                "its credentials file is missing or holds none of its keys"
+                                "a run that issued its access key died before storing it, so nobody holds it"
                                     .to_string(),
                             ),
                         )
@@ -279,6 +301,7 @@ pub fn plan(
                         after: Some(wanted.state.clone()),
                         depends_on: wanted.depends_on.clone(),
                         reissue_secret: unheld && action == Action::Update,
+                        weakens: weakening(Some(&found.state), Some(&wanted.state)),
                     }
                 }
                 Ownership::Unowned if wanted.adopt => Change {
@@ -290,7 +313,20 @@ pub fn plan(
                     after: Some(wanted.state.clone()),
                     depends_on: wanted.depends_on.clone(),
                     reissue_secret: false,
+                    weakens: weakening(Some(&found.state), Some(&wanted.state)),
                 },
+                Ownership::Unowned if address.kind.is_singleton() => {
+                    conflicts.push(
+                        Diagnostic::new(
+                            format!("{address} is already set in the account, and not by project `{project}`"),
+                            Some(wanted.location.clone()),
+                        )
+                        .with_hint(
+                            "someone else set it (a security team, another tool): add `adopt: true` to manage it from this spec (destroy then leaves it as it is), or remove it from the spec",
+                        ),
+                    );
+                    continue;
+                }
                 Ownership::Unowned => {
                     conflicts.push(
                         Diagnostic::new(
@@ -321,9 +357,36 @@ pub fn plan(
     }
 
     for (address, found) in &live.resources {
+        let record = match &found.state {
+            ResourceState::AccountAlias { record, .. }
+            | ResourceState::PasswordPolicy { record, .. } => *record,
+            _ => None,
+        };
+        if mode == Mode::Destroy && record == Some(SettingRecord::Adopted) {
+            changes.insert(
+                address.clone(),
+                Change {
+                    address: address.clone(),
+                    action: Action::NoOp,
+                    reason: Some(format!(
+                        "adopted, not created by project `{project}`: left as it is"
+                    )),
+                    attributes: Vec::new(),
+                    before: Some(found.state.clone()),
+                    after: Some(found.state.clone()),
+                    depends_on: Vec::new(),
+                    reissue_secret: false,
+                    weakens: Vec::new(),
+                },
+            );
+            continue;
+        }
         let deletable = if address.kind.is_singleton() {
-            // Singletons go only with `destroy`, and only those the spec declares.
-            mode == Mode::Destroy && declared.contains_key(address)
+            // Singletons go only with `destroy`, only those the spec declares, and only
+            // those the project created.
+            mode == Mode::Destroy
+                && declared.contains_key(address)
+                && record == Some(SettingRecord::Created)
         } else {
             !wanted.contains_key(address) && found.state.ownership(project) == Ownership::Owned
         };
@@ -349,6 +412,7 @@ pub fn plan(
                 after: None,
                 depends_on: Vec::new(),
                 reissue_secret: false,
+                weakens: weakening(Some(&found.state), None),
             },
         );
     }
@@ -396,9 +460,11 @@ pub fn plan(
     Ok(Plan {
         format_version: FORMAT_VERSION,
         project: project.to_string(),
-        region: region.to_string(),
-        secrets_dir: secrets_dir.to_string(),
+        account_id: target.account_id.clone(),
+        region: target.region.clone(),
         mode,
+        secrets: target.secrets,
+        secrets_dir: target.secrets_dir.clone(),
         changes: changes.into_values().collect(),
     })
 }
@@ -508,6 +574,77 @@ fn host_address(
             (crate::model::RunState::Stopped, _) => HostAddress::None,
         },
     }
+}
+
+/// What a change to the password policy makes weaker, one line per setting: a shorter
+/// minimum, a character class no longer required, passwords that live longer or may be
+/// reused sooner, expiry no longer hard. Deleting the policy weakens everything it sets.
+fn weakening(before: Option<&ResourceState>, after: Option<&ResourceState>) -> Vec<String> {
+    let Some(ResourceState::PasswordPolicy { policy: old, .. }) = before else {
+        return Vec::new();
+    };
+    let new = match after {
+        Some(ResourceState::PasswordPolicy { policy, .. }) => policy,
+        Some(_) => return Vec::new(),
+        None => return vec!["the policy is deleted: IAM's defaults apply".to_string()],
+    };
+    weakened_settings(old, new)
+}
+
+fn weakened_settings(old: &PasswordPolicyState, new: &PasswordPolicyState) -> Vec<String> {
+    let mut weaker = Vec::new();
+    if new.minimum_length < old.minimum_length {
+        weaker.push(format!(
+            "minimum_length {} -> {}",
+            old.minimum_length, new.minimum_length
+        ));
+    }
+    for (name, was, is) in [
+        ("require_symbols", old.require_symbols, new.require_symbols),
+        ("require_numbers", old.require_numbers, new.require_numbers),
+        (
+            "require_uppercase",
+            old.require_uppercase,
+            new.require_uppercase,
+        ),
+        (
+            "require_lowercase",
+            old.require_lowercase,
+            new.require_lowercase,
+        ),
+        ("hard_expiry", old.hard_expiry, new.hard_expiry),
+    ] {
+        if was && !is {
+            weaker.push(format!("{name} true -> false"));
+        }
+    }
+    let show = |days: Option<u16>| days.map_or("none".to_string(), |d| d.to_string());
+    // A maximum age or a reuse count of none is the weakest of all.
+    let longer = match (old.max_age_days, new.max_age_days) {
+        (Some(_), None) => true,
+        (Some(was), Some(is)) => is > was,
+        _ => false,
+    };
+    if longer {
+        weaker.push(format!(
+            "max_age_days {} -> {}",
+            show(old.max_age_days),
+            show(new.max_age_days)
+        ));
+    }
+    let fewer = match (old.reuse_prevention, new.reuse_prevention) {
+        (Some(_), None) => true,
+        (Some(was), Some(is)) => is < was,
+        _ => false,
+    };
+    if fewer {
+        weaker.push(format!(
+            "reuse_prevention {} -> {}",
+            show(old.reuse_prevention),
+            show(new.reuse_prevention)
+        ));
+    }
+    weaker
 }
 
 fn is_blank(value: &Value) -> bool {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
-use crate::model::{BucketState, Kind, LiveResource, PublicAccessBlock, TAG_NAME, TAG_PROJECT};
+use crate::model::{
+    BucketState, Kind, LiveResource, PublicAccessBlock, SettingRecord, TAG_NAME, TAG_PROJECT,
+};
 use crate::render;
 use crate::spec;
 
@@ -20,15 +22,23 @@ fn desired_of(yaml: &str) -> (String, Vec<DesiredResource>) {
 }
 
 /// The live state an apply of `yaml` leaves behind.
+/// The live state after applying `yaml`: as desired, with what apply records (account
+/// settings the project created).
 fn applied(yaml: &str) -> LiveState {
     let (_, desired) = desired_of(yaml);
     LiveState {
         resources: desired
             .into_iter()
             .map(|d| {
+                let mut state = d.state;
+                if let ResourceState::AccountAlias { record, .. }
+                | ResourceState::PasswordPolicy { record, .. } = &mut state
+                {
+                    *record = Some(SettingRecord::Created);
+                }
                 let live = LiveResource {
                     address: d.address.clone(),
-                    state: d.state,
+                    state,
                     depends_on: Vec::new(),
                 };
                 (d.address, live)
@@ -69,9 +79,20 @@ fn foreign_bucket(live: &mut LiveState, name: &str, tags: &[(&str, &str)]) {
     );
 }
 
+/// The target every test plans for: one account, secrets in Parameter Store.
+fn target(project: &str) -> Target {
+    Target {
+        project: project.to_string(),
+        account_id: "123456789012".into(),
+        region: REGION.into(),
+        secrets: crate::spec::SecretsMode::ParameterStore,
+        secrets_dir: "~/.tether/secrets".into(),
+    }
+}
+
 fn outcome(yaml: &str, live: &LiveState, mode: Mode) -> String {
     let (project, desired) = desired_of(yaml);
-    match plan(&project, REGION, "/secrets", mode, &desired, live) {
+    match plan(&target(&project), mode, &desired, live) {
         Ok(plan) => anstream::adapter::strip_str(&render::plan_text(&plan)).to_string(),
         Err(error) => format!("error: {error}"),
     }
@@ -242,9 +263,7 @@ fn public_access_block_follows_the_policy() {
 fn plan_json_round_trips_for_saved_plans() {
     let (project, desired) = desired_of(SPEC);
     let plan = plan(
-        &project,
-        REGION,
-        "/secrets",
+        &target(&project),
         Mode::Apply,
         &desired,
         &LiveState::default(),
@@ -254,7 +273,8 @@ fn plan_json_round_trips_for_saved_plans() {
     let back: Plan = serde_json::from_str(&text).expect("deserialise");
     assert_eq!(back, plan);
     let value: serde_json::Value = serde_json::from_str(&text).expect("json");
-    assert_eq!(value["format_version"], 1);
+    assert_eq!(value["format_version"], 2);
+    assert_eq!(value["account_id"], "123456789012");
     assert_eq!(value["changes"][0]["address"], "bucket.lab-data");
     assert_eq!(value["changes"][0]["action"], "create");
 }
@@ -275,7 +295,7 @@ iam:
 
 fn plan_of(yaml: &str, live: &LiveState, mode: Mode) -> Plan {
     let (project, desired) = desired_of(yaml);
-    plan(&project, REGION, "/secrets", mode, &desired, live).expect("plan")
+    plan(&target(&project), mode, &desired, live).expect("plan")
 }
 
 #[test]
@@ -419,8 +439,10 @@ fn an_undeclared_key_pair_that_does_not_exist_is_an_error_at_the_spec_line() {
             address: Address::new(Kind::KeyPair, "old-key"),
             state: ResourceState::KeyPair(crate::model::KeyPairState {
                 tags: BTreeMap::new(),
-                private_key_file: None,
                 public_key_file: None,
+                private_key: None,
+                private_key_file: None,
+                id: None,
             }),
             depends_on: Vec::new(),
         },
@@ -475,4 +497,161 @@ fn an_image_lookup_keeps_a_matching_image_and_takes_the_newest_for_a_launch() {
     live.images.insert(key, Vec::new());
     live.resources.clear();
     insta::assert_snapshot!(outcome(yaml, &live, Mode::Apply));
+}
+
+const POLICY_SPEC: &str = "\
+project: lab
+account:
+  alias: lab-alias
+  password_policy:
+    minimum_length: 14
+    require_numbers: true
+";
+
+/// The account a security team set up before the project: a strict policy and an alias.
+fn set_by_security_team() -> LiveState {
+    let mut live = LiveState::default();
+    for (name, state) in [
+        (
+            crate::model::ACCOUNT_ALIAS,
+            ResourceState::AccountAlias {
+                alias: "lab-alias".into(),
+                record: None,
+            },
+        ),
+        (
+            crate::model::ACCOUNT_PASSWORD_POLICY,
+            ResourceState::PasswordPolicy {
+                policy: PasswordPolicyState {
+                    minimum_length: 20,
+                    require_symbols: true,
+                    require_numbers: true,
+                    require_uppercase: false,
+                    require_lowercase: false,
+                    allow_users_to_change_password: true,
+                    max_age_days: Some(90),
+                    reuse_prevention: Some(5),
+                    hard_expiry: false,
+                },
+                record: None,
+            },
+        ),
+    ] {
+        let address = Address::new(Kind::Account, name);
+        live.resources.insert(
+            address.clone(),
+            LiveResource {
+                address,
+                state,
+                depends_on: Vec::new(),
+            },
+        );
+    }
+    live
+}
+
+// Regression: a declared password policy silently replaced (and weakened) the one a
+// security team had set, and destroy then deleted it.
+#[test]
+fn account_settings_someone_else_set_are_refused_until_adopted() {
+    let live = set_by_security_team();
+    insta::assert_snapshot!(
+        "account_settings_unowned",
+        outcome(POLICY_SPEC, &live, Mode::Apply)
+    );
+    let adopting = POLICY_SPEC
+        .replace("alias: lab-alias", "alias: {name: lab-alias, adopt: true}")
+        .replace("minimum_length: 14", "minimum_length: 14\n    adopt: true");
+    let plan = plan_of(&adopting, &live, Mode::Apply);
+    let policy = plan
+        .changes
+        .iter()
+        .find(|c| c.address.name == crate::model::ACCOUNT_PASSWORD_POLICY)
+        .expect("policy change");
+    assert_eq!(policy.action, Action::Adopt);
+    assert_eq!(
+        policy.weakens,
+        [
+            "minimum_length 20 -> 14",
+            "require_symbols true -> false",
+            "max_age_days 90 -> none",
+            "reuse_prevention 5 -> none",
+        ]
+    );
+    insta::assert_snapshot!(
+        "account_settings_adopted",
+        outcome(&adopting, &live, Mode::Apply)
+    );
+    let json = serde_json::to_value(&plan).expect("json");
+    assert_eq!(
+        json["changes"][1]["weakens"][0], "minimum_length 20 -> 14",
+        "the JSON plan marks the weakening too"
+    );
+}
+
+#[test]
+fn destroy_leaves_adopted_settings_and_deletes_created_ones() {
+    let mut live = set_by_security_team();
+    for resource in live.resources.values_mut() {
+        match &mut resource.state {
+            ResourceState::AccountAlias { record, .. } => *record = Some(SettingRecord::Adopted),
+            ResourceState::PasswordPolicy { record, .. } => *record = Some(SettingRecord::Created),
+            _ => {}
+        }
+    }
+    let plan = plan_of(POLICY_SPEC, &live, Mode::Destroy);
+    let action = |name: &str| {
+        plan.changes
+            .iter()
+            .find(|c| c.address.name == name)
+            .map(|c| (c.action, c.reason.clone().unwrap_or_default()))
+    };
+    let (alias_action, alias_reason) = action(crate::model::ACCOUNT_ALIAS).expect("alias listed");
+    assert_eq!(alias_action, Action::NoOp);
+    assert!(alias_reason.contains("adopted"), "{alias_reason}");
+    assert_eq!(
+        action(crate::model::ACCOUNT_PASSWORD_POLICY).map(|a| a.0),
+        Some(Action::Delete)
+    );
+    insta::assert_snapshot!(
+        "destroy_leaves_adopted",
+        outcome(POLICY_SPEC, &live, Mode::Destroy)
+    );
+}
+
+// Regression: a second operator without the first one's local files planned to revoke the
+// team's access key and replace its key pair. Only the account decides now.
+#[test]
+fn secrets_are_reissued_only_when_the_account_says_a_run_died_before_storing_them() {
+    let yaml = "project: lab\niam:\n  users:\n    erich: {programmatic_access: true}\nkey_pairs:\n  lab-key: {private_key_file: ~/.ssh/lab-key.pem}\n";
+    let mut live = applied(yaml);
+    for resource in live.resources.values_mut() {
+        match &mut resource.state {
+            ResourceState::IamUser(user) => user.stored_access_key = Some("AKIDEXAMPLE".into()),
+            ResourceState::KeyPair(key) => {
+                key.private_key = Some(crate::model::PrivateKeyRecord::ParameterStore);
+                key.private_key_file = None;
+            }
+            _ => {}
+        }
+    }
+    let plan = plan_of(yaml, &live, Mode::Apply);
+    assert!(!plan.has_changes(), "{}", render::plan_text(&plan));
+    for resource in live.resources.values_mut() {
+        match &mut resource.state {
+            ResourceState::IamUser(user) => user.stored_access_key = Some("pending".into()),
+            ResourceState::KeyPair(key) => {
+                key.private_key = Some(crate::model::PrivateKeyRecord::Pending)
+            }
+            _ => {}
+        }
+    }
+    insta::assert_snapshot!("secrets_left_pending", outcome(yaml, &live, Mode::Apply));
+    let plan = plan_of(yaml, &live, Mode::Apply);
+    let user = plan
+        .changes
+        .iter()
+        .find(|c| c.address.kind == Kind::IamUser)
+        .expect("user");
+    assert!(user.reissue_secret);
 }

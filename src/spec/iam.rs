@@ -22,6 +22,8 @@ pub struct AccountSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct AliasSpec {
     pub name: String,
+    /// Take over an alias the account has that this project did not set.
+    pub adopt: bool,
     pub location: Location,
 }
 
@@ -29,6 +31,8 @@ pub struct AliasSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PasswordPolicySpec {
     pub policy: PasswordPolicyState,
+    /// Take over a policy the account has that this project did not set.
+    pub adopt: bool,
     pub location: Location,
 }
 
@@ -65,9 +69,25 @@ pub struct UserSpec {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAccount {
     #[serde(default)]
-    alias: Option<String>,
+    alias: Option<RawAlias>,
     #[serde(default)]
     password_policy: Option<RawPasswordPolicy>,
+}
+
+/// `alias: name`, or `alias: {name: ..., adopt: true}` to take over an existing alias.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawAlias {
+    Name(String),
+    Full(RawAliasFull),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAliasFull {
+    name: String,
+    #[serde(default)]
+    adopt: bool,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +111,8 @@ struct RawPasswordPolicy {
     reuse_prevention: Option<u16>,
     #[serde(default)]
     hard_expiry: bool,
+    #[serde(default)]
+    adopt: bool,
 }
 
 fn default_minimum_length() -> u16 {
@@ -147,7 +169,11 @@ impl Checker<'_> {
         let Some(raw) = raw else {
             return AccountSpec::default();
         };
-        let alias = raw.alias.map(|name| {
+        let alias = raw.alias.map(|alias| {
+            let (name, adopt) = match alias {
+                RawAlias::Name(name) => (name, false),
+                RawAlias::Full(RawAliasFull { name, adopt }) => (name, adopt),
+            };
             if let Err(problem) = check_account_alias(&name) {
                 let location = self.value_location(&["account", "alias"]);
                 self.error(
@@ -158,6 +184,7 @@ impl Checker<'_> {
             }
             AliasSpec {
                 name,
+                adopt,
                 location: self.key_location(&["account", "alias"]),
             }
         });
@@ -206,12 +233,32 @@ impl Checker<'_> {
                     reuse_prevention: p.reuse_prevention,
                     hard_expiry: p.hard_expiry,
                 },
+                adopt: p.adopt,
                 location: self.key_location(&["account", "password_policy"]),
             }
         });
         AccountSpec {
             alias,
             password_policy,
+        }
+    }
+
+    /// Users whose secrets go to Parameter Store must have names its parameter paths take
+    /// (no `+=,@`, which IAM allows).
+    pub(super) fn check_secret_owners(&mut self, users: &BTreeMap<String, UserSpec>) {
+        for user in users.values() {
+            let has_secret = user.console_access || user.programmatic_access;
+            if has_secret && !crate::secrets::is_parameter_segment(&user.name) {
+                let location = self.key_location(&["iam", "users", user.name.as_str()]);
+                self.error(
+                    location,
+                    format!(
+                        "user `{}` has a secret, and Parameter Store names cannot hold `+=,@`",
+                        user.name
+                    ),
+                    Some("rename the user with letters, digits and `_.-`, or keep secrets on the applying machine with `secrets: local`".into()),
+                );
+            }
         }
     }
 

@@ -54,7 +54,10 @@ pub struct Spec {
     pub groups: BTreeMap<String, GroupSpec>,
     /// `iam.users`, by name.
     pub users: BTreeMap<String, UserSpec>,
-    /// Where new secrets are written, as written in the spec (`~` not yet expanded).
+    /// Where generated secrets are kept for the team (`secrets:`).
+    pub secrets: SecretsMode,
+    /// Where local copies of secrets go (credentials, passwords), as written in the spec
+    /// (`~` not yet expanded).
     pub secrets_dir: String,
     /// `key_pairs`, by name.
     pub key_pairs: BTreeMap<String, KeyPairSpec>,
@@ -68,6 +71,22 @@ pub struct Spec {
     pub jobs: BTreeMap<String, JobSpec>,
     /// The `ssh:` section, when there is one.
     pub ssh: Option<SshSpec>,
+}
+
+/// Where the secrets tether generates (access keys, console passwords, private keys) are
+/// kept, so that whoever applies the spec leaves them where the team can fetch them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretsMode {
+    /// `SecureString` parameters in the account's Parameter Store (the default): a key
+    /// pair's private key at `/ec2/keypair/<key-pair-id>`, a user's access key and console
+    /// password under `/tether/<project>/users/<user>/`. `tether secrets pull` makes local
+    /// copies.
+    #[default]
+    ParameterStore,
+    /// Only files on the machine of whoever applies (`secrets_dir`, `private_key_file`):
+    /// for accounts without Parameter Store access to secrets. Others cannot fetch them.
+    Local,
 }
 
 /// `secrets_dir` when the spec does not set one.
@@ -136,6 +155,8 @@ struct RawSpec {
     account: Option<iam::RawAccount>,
     #[serde(default)]
     iam: Option<iam::RawIam>,
+    #[serde(default)]
+    secrets: SecretsMode,
     #[serde(default)]
     secrets_dir: Option<String>,
     #[serde(default)]
@@ -302,6 +323,9 @@ impl Checker<'_> {
         }
         let account = self.check_account(raw.account);
         let (groups, users) = self.check_iam(raw.iam);
+        if raw.secrets == SecretsMode::ParameterStore {
+            self.check_secret_owners(&users);
+        }
         let key_pairs = self.check_key_pairs(raw.key_pairs);
         let security_groups = self.check_security_groups(raw.security_groups);
         let instances = self.check_instances(raw.instances);
@@ -335,6 +359,7 @@ impl Checker<'_> {
             account,
             groups,
             users,
+            secrets: raw.secrets,
             secrets_dir: raw
                 .secrets_dir
                 .unwrap_or_else(|| DEFAULT_SECRETS_DIR.to_string()),

@@ -55,6 +55,11 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with_env(&[])
+    }
+
+    /// A server with extra environment (`MOTO_ACCOUNT_ID` for another account).
+    pub fn start_with_env(extra: &[(&str, &str)]) -> Moto {
         let server = moto_server_path();
         let mut dir = tempfile::tempdir().expect("temp dir");
         for attempt in 0..5 {
@@ -64,6 +69,7 @@ impl Moto {
             let child = Command::new(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .envs(extra.iter().copied())
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)
                 .spawn()
@@ -171,6 +177,19 @@ impl Moto {
             ))
             .build();
         aws_sdk_ec2::Client::from_conf(config)
+    }
+
+    /// A Parameter Store client talking to moto directly, to check the account without tether.
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
     }
 
     /// An S3 client talking to moto directly, to check the account without tether.
@@ -318,6 +337,40 @@ pub fn buckets(s3: &aws_sdk_s3::Client) -> Vec<String> {
             .collect();
         names.sort();
         names
+    })
+}
+
+/// A parameter's type and decrypted value, read through the SDK; `None` when it is absent.
+pub fn parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Option<(String, String)> {
+    block_on(async {
+        let out = ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .ok()?;
+        let parameter = out.parameter()?;
+        Some((
+            parameter.r#type()?.as_str().to_string(),
+            parameter.value()?.to_string(),
+        ))
+    })
+}
+
+/// The active access key ids of `user`, read through the SDK.
+pub fn access_key_ids(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+    block_on(async {
+        let keys = iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .expect("keys");
+        keys.access_key_metadata()
+            .iter()
+            .filter_map(|k| k.access_key_id().map(str::to_string))
+            .collect()
     })
 }
 
