@@ -86,13 +86,13 @@ async fn rotate(
             user,
         )),
     };
+    let profile = tether::secrets::profile_name(&spec.project, user);
     let place = match &destination {
         SecretDestination::Parameter(name) => {
             format!("Parameter Store at {name} (`tether secrets pull {user}` writes a local copy)")
         }
-        SecretDestination::File(file) => file.display().to_string(),
+        SecretDestination::File(file) => format!("{} (profile {profile})", file.display()),
     };
-    let profile = tether::secrets::profile_name(&spec.project, user);
     let new_id =
         tether::apply::issue_access_key(cloud, &spec.project, user, &destination, &profile)
             .await
@@ -106,7 +106,7 @@ async fn rotate(
             })?;
     }
     printer.status(&format!(
-        "Rotated the access key of {address}: the new key is in {place} (profile {profile}); {} old key(s) deleted.",
+        "Rotated the access key of {address}: the new key is in {place}; {} old key(s) deleted.",
         old.len()
     ));
     Ok(Exit::Success)
