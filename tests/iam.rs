@@ -319,18 +319,7 @@ fn field<'a>(credentials: &'a str, name: &str) -> &'a str {
 }
 
 fn key_ids(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
-    block_on(async {
-        let keys = iam
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .expect("keys");
-        keys.access_key_metadata()
-            .iter()
-            .filter_map(|k| k.access_key_id().map(str::to_string))
-            .collect()
-    })
+    support::access_key_ids(iam, user)
 }
 
 #[test]

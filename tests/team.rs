@@ -9,7 +9,7 @@ mod support;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{block_on, run_tether, sealed_env, Moto, Run};
@@ -56,24 +56,9 @@ impl<'a> Operator<'a> {
         run_tether(self.moto.dir.path(), &self.env(), args)
     }
 
-    /// `tether ARGS` on a pseudo-terminal, with its input left open for `answer`.
+    /// `tether ARGS` on a pseudo-terminal, its input left open for the test to answer.
     fn tether_waiting_at_prompt(&self, args: &[&str]) -> std::process::Child {
-        let command = std::iter::once(env!("CARGO_BIN_EXE_tether"))
-            .chain(args.iter().copied())
-            .map(|word| format!("'{word}'"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        Command::new("script")
-            .args(["-q", "-e", "-c", &command, "/dev/null"])
-            .current_dir(self.moto.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run tether under `script` (util-linux)")
+        support::spawn_on_terminal(self.moto.dir.path(), &self.env(), args)
     }
 
     fn file(&self, relative: &str) -> PathBuf {

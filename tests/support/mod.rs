@@ -128,22 +128,7 @@ impl Moto {
     /// Runs `tether ARGS` on a pseudo-terminal (through util-linux `script`), typing `input`.
     pub fn tether_on_terminal(&self, args: &[&str], input: &str) -> Run {
         use std::io::Write;
-        let command = std::iter::once(env!("CARGO_BIN_EXE_tether"))
-            .chain(args.iter().copied())
-            .map(|word| format!("'{word}'"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut child = Command::new("script")
-            .args(["-q", "-e", "-c", &command, "/dev/null"])
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run tether under `script` (util-linux)");
+        let mut child = spawn_on_terminal(self.dir.path(), &self.env(), args);
         child
             .stdin
             .take()
@@ -224,6 +209,27 @@ pub fn sealed_env(home: &Path, endpoint: &str) -> Vec<(String, String)> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// Starts the real `tether ARGS` in `dir` with exactly `env` (and PATH) on a
+/// pseudo-terminal (through util-linux `script`), its input a pipe left to the caller.
+pub fn spawn_on_terminal(dir: &Path, env: &[(String, String)], args: &[&str]) -> Child {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_tether"))
+        .chain(args.iter().copied())
+        .map(|word| format!("'{word}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().cloned())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tether under `script` (util-linux)")
 }
 
 /// Runs the real `tether ARGS` in `dir` with exactly `env` (and PATH), stdin closed.
