@@ -21,7 +21,16 @@ fn main() -> ExitCode {
         }
     };
     let status = runtime.block_on(async {
+        // Ctrl-C is listened for before the command starts, so that it is never missed.
+        let interrupted = tokio::signal::ctrl_c();
+        tokio::pin!(interrupted);
         tokio::select! {
+            biased;
+            _ = &mut interrupted => {
+                cli::release_held_lock().await;
+                printer.status("\ninterrupted: every step is safe to repeat, so run the command again to finish");
+                cli::Exit::Interrupted
+            }
             result = cli::run(args, &printer) => match result {
                 Ok(status) => status,
                 Err(error) if cli::printer::is_broken_pipe(&error) => cli::Exit::Success,
@@ -30,11 +39,6 @@ fn main() -> ExitCode {
                     cli::Exit::Error
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
-                cli::release_held_lock().await;
-                printer.status("\ninterrupted: every step is safe to repeat, so run the command again to finish");
-                cli::Exit::Interrupted
-            }
         }
     });
     // Do not wait for in-flight requests of an interrupted run.

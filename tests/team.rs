@@ -486,3 +486,32 @@ fn the_ci_workflow_sequence_plans_on_pull_requests_and_applies_the_saved_plan_on
     run(WORKFLOW_PULL_REQUEST[0]).expect_code(0);
     assert_eq!(support::parameter(&moto.ssm(), LOCK), None);
 }
+
+// Regression: Ctrl-C at apply's prompt (while the run holds the lock) must not leave the
+// project locked.
+#[test]
+fn ctrl_c_at_the_prompt_releases_the_lock() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", SPEC);
+    let alice = Operator::new(&moto, "alice");
+    let first = alice.tether_waiting_at_prompt(&["apply"]);
+    let held = wait_for_lock(&moto);
+    let pid = held["pid"].as_u64().expect("pid").to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let run = Run::from(first.wait_with_output().expect("the run ends"));
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(run.stdout.contains("interrupted"), "{run:?}");
+    assert_eq!(
+        support::parameter(&moto.ssm(), LOCK),
+        None,
+        "the lock is released"
+    );
+    assert!(
+        support::buckets(&moto.s3("us-east-1")).is_empty(),
+        "nothing was applied"
+    );
+}

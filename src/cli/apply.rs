@@ -87,7 +87,7 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
         }
         if plan.has_changes()
             && !auto_approve
-            && !super::confirm(printer, "Do you want to perform these actions?")?
+            && !super::confirm(printer, "Do you want to perform these actions?").await?
         {
             printer.status("Apply cancelled: nothing was changed.");
             return Ok(Exit::Error);

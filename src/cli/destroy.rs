@@ -41,7 +41,8 @@ pub async fn exec(args: DestroyArgs, printer: &Printer) -> anyhow::Result<Exit> 
                     "Do you really want to destroy everything project `{}` owns?",
                     spec.project
                 ),
-            )?
+            )
+            .await?
         {
             printer.status("Destroy cancelled: nothing was changed.");
             return Ok(Exit::Error);

@@ -134,7 +134,9 @@ pub async fn connect(region: Option<&str>) -> anyhow::Result<Cloud> {
 }
 
 /// Asks for `yes` on the terminal. Refuses, rather than waiting, when stdin is not one.
-pub fn confirm(printer: &Printer, question: &str) -> anyhow::Result<bool> {
+/// The answer is read on a blocking thread, so Ctrl-C at the prompt is still handled (and
+/// releases the project lock) while the read waits.
+pub async fn confirm(printer: &Printer, question: &str) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!(printer::WithHint::new(
             "refusing to ask for confirmation: standard input is not a terminal",
@@ -143,11 +145,16 @@ pub fn confirm(printer: &Printer, question: &str) -> anyhow::Result<bool> {
     }
     printer.status(&format!("\n{question}\n  Only 'yes' is accepted.\n"));
     printer.prompt("  Enter a value: ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer from standard input")?;
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer)
+    })
+    .await
+    .context("cannot read the answer from standard input")?
+    .context("cannot read the answer from standard input")?;
     Ok(answer.trim() == "yes")
 }
 
