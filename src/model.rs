@@ -73,6 +73,13 @@ impl Kind {
         }
     }
 
+    /// Kinds that live on the operator's machine, not in the account (the SSH alias block):
+    /// their changes are this operator's, so they stay out of the shared plan (its JSON,
+    /// saved plans, `--detailed-exitcode`).
+    pub fn is_local(self) -> bool {
+        self == Kind::SshConfig
+    }
+
     /// Singletons exist once per account and belong to nobody: they are managed while the
     /// spec declares them, and never deleted just because the spec stopped declaring them.
     pub fn is_singleton(self) -> bool {

@@ -81,8 +81,17 @@ pub fn plan_text(plan: &Plan) -> String {
 /// `Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.` or `No changes.`; adoptions
 /// are named only when there are some.
 pub fn summary_line(plan: &Plan) -> String {
-    if !plan.has_changes() {
-        return format!("{BOLD}No changes.{BOLD:#} The account matches the spec.");
+    let local = if plan.has_local_changes() {
+        " This machine's SSH aliases change too (yours alone: not part of the shared plan)."
+    } else {
+        ""
+    };
+    if !plan.has_account_changes() {
+        return if local.is_empty() {
+            format!("{BOLD}No changes.{BOLD:#} The account matches the spec.")
+        } else {
+            format!("{BOLD}No changes to the account.{BOLD:#}{local}")
+        };
     }
     let s = plan.summary();
     let adopt = if s.adopt > 0 {
@@ -91,7 +100,7 @@ pub fn summary_line(plan: &Plan) -> String {
         String::new()
     };
     format!(
-        "{BOLD}Plan:{BOLD:#} {adopt}{} to create, {} to update, {} to replace, {} to delete.",
+        "{BOLD}Plan:{BOLD:#} {adopt}{} to create, {} to update, {} to replace, {} to delete.{local}",
         s.create, s.update, s.replace, s.delete
     )
 }

@@ -442,6 +442,75 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_written_through_a_symlink_keeps_the_link() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("dotfiles/ssh/lab-key.pem");
+        fs::create_dir_all(target.parent().unwrap()).expect("dotfiles");
+        let link = dir.path().join("lab-key.pem");
+        std::os::unix::fs::symlink("dotfiles/ssh/lab-key.pem", &link).expect("relative link");
+        write_with_mode(&link, "key", 0o400).expect("write");
+        assert!(fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&target).expect("target"), "key");
+        let mode = fs::metadata(&target).expect("target").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o400);
+    }
+
+    #[test]
+    fn only_files_tether_wrote_are_replaced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secrets_dir = dir.path().join("secrets");
+        let key = dir.path().join(".ssh/lab-key.pem");
+        assert_eq!(
+            write_owned(&key, "first key", 0o400, &secrets_dir).expect("new file"),
+            Written::Written
+        );
+        assert_eq!(
+            write_owned(&key, "first key", 0o400, &secrets_dir).expect("same"),
+            Written::Unchanged
+        );
+        // tether's own copy of an earlier key pair is replaced.
+        assert_eq!(
+            write_owned(&key, "second key", 0o400, &secrets_dir).expect("replace ours"),
+            Written::Written
+        );
+        assert_eq!(fs::read_to_string(&key).unwrap(), "second key");
+        // Someone else's file is not.
+        fs::remove_file(&key).unwrap();
+        fs::write(&key, "my own key").unwrap();
+        assert!(matches!(
+            write_owned(&key, "third key", 0o400, &secrets_dir),
+            Err(OwnedWriteError::NotOurs { .. })
+        ));
+        assert_eq!(fs::read_to_string(&key).unwrap(), "my own key");
+        assert!(check_writable(&key, &secrets_dir).is_err());
+    }
+
+    #[test]
+    fn access_key_documents_round_trip_and_parameter_names_are_checked() {
+        let document = access_key_document("AKIDEXAMPLE", "not-a-real-secret");
+        assert_eq!(
+            parse_access_key_document(&document),
+            Some(("AKIDEXAMPLE".into(), "not-a-real-secret".into()))
+        );
+        assert_eq!(parse_access_key_document("{}"), None);
+        assert!(is_parameter_segment("erich.b-2_x"));
+        for bad in ["", "ana+ops", "a=b", "a,b", "a@b", "a/b"] {
+            assert!(!is_parameter_segment(bad), "{bad}");
+        }
+        assert_eq!(
+            UserSecret::AccessKey.parameter("lab", "erich"),
+            "/tether/lab/users/erich/access-key"
+        );
+        assert_eq!(
+            setting_record_parameter("lab", "password_policy"),
+            "/tether/lab/account/password-policy"
+        );
+    }
+
+    #[test]
     fn home_expansion() {
         let home = Path::new("/home/ds");
         assert_eq!(

@@ -14,7 +14,7 @@ fn lab_spec_applies_converges_and_a_second_apply_is_a_no_op() {
     moto.write("tether.yaml", LAB_SPEC);
     moto.tether(&["apply", "--auto-approve"])
         .expect_code(0)
-        .expect_stderr("Plan: 11 to create, 0 to update, 0 to replace, 0 to delete.")
+        .expect_stderr("Plan: 10 to create, 0 to update, 0 to replace, 0 to delete. This machine's SSH aliases change too")
         .expect_stderr("Apply complete");
 
     let s3 = moto.s3("us-east-1");
@@ -386,7 +386,7 @@ fn destroy_deletes_only_what_the_project_owns() {
 
     moto.tether(&["destroy", "--auto-approve"])
         .expect_code(0)
-        .expect_stderr("Plan: 0 to create, 0 to update, 0 to replace, 11 to delete.");
+        .expect_stderr("Plan: 0 to create, 0 to update, 0 to replace, 10 to delete. This machine's SSH aliases change too");
     assert_eq!(buckets(&s3), ["not-ours"]);
 }
 
@@ -443,9 +443,11 @@ fn plan_json_is_versioned_machine_readable_and_alone_on_stdout() {
         plan["account_id"], "123456789012",
         "bound to the account it read"
     );
-    assert_eq!(plan["summary"]["create"], 11);
+    // The account's ten; the SSH alias block is this machine's, not the shared plan's.
+    assert_eq!(plan["summary"]["create"], 10);
     let changes = plan["changes"].as_array().expect("changes");
-    assert_eq!(changes.len(), 11);
+    assert_eq!(changes.len(), 10);
+    assert!(changes.iter().all(|c| c["address"] != "ssh_config.aliases"));
     assert_eq!(changes[0]["address"], "bucket.dsi-lab-data");
     assert_eq!(changes[0]["action"], "create");
     assert_eq!(changes[0]["after"]["kind"], "bucket");

@@ -131,10 +131,15 @@ fn a_new_config_file_is_private_and_edits_inside_the_block_are_drift() {
     assert_eq!(mode, 0o600);
     let edited = config(&moto).replace("    Port 22\n", "    Port 2222\n");
     std::fs::write(&path, edited).expect("edit by hand");
+    // The block is this operator's file: its drift is shown and mended, but it is no
+    // change to the account.
     moto.tether(&["plan", "--detailed-exitcode"])
-        .expect_code(2)
+        .expect_code(0)
         .expect_stderr("-    Port 2222")
-        .expect_stderr("+    Port 22");
+        .expect_stderr("+    Port 22")
+        .expect_stderr("No changes to the account. This machine's SSH aliases change too");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(config(&moto).contains("    Port 22\n"));
 }
 
 /// A stand-in for `ssh` on PATH that records its arguments.

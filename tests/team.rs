@@ -515,3 +515,37 @@ fn ctrl_c_at_the_prompt_releases_the_lock() {
         "nothing was applied"
     );
 }
+
+// Regression: a spec with SSH aliases gave a CI runner (no alias block in its HOME) a plan
+// with changes forever, and a JSON plan that differed from alice's.
+#[test]
+fn ssh_aliases_are_each_operators_own_and_stay_out_of_the_shared_plan() {
+    let moto = Moto::start();
+    let spec = format!(
+        "{SPEC}instances:\n  worker:\n    ami: ami-1e749f67\n    type: t3.micro\n    key_pair: lab-key\nssh:\n  hosts:\n    lab-worker:\n      instance: worker\n      user: ubuntu\n"
+    );
+    moto.write("tether.yaml", &spec);
+    let (alice, ci) = (Operator::new(&moto, "alice"), Operator::new(&moto, "ci"));
+    alice.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let alias_block = std::fs::read_to_string(alice.file(".ssh/config")).expect("alice's config");
+    assert!(alias_block.contains("Host lab-worker"));
+
+    ci.tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr("+ ssh_config.aliases  (create)")
+        .expect_stderr("No changes to the account. This machine's SSH aliases change too");
+    let ci_json = ci.tether(&["plan", "--json"]).expect_code(0);
+    let alice_json = alice.tether(&["plan", "--json"]).expect_code(0);
+    assert_eq!(ci_json.stdout, alice_json.stdout, "one shared plan");
+    assert!(!ci_json.stdout.contains("ssh_config"), "{}", ci_json.stdout);
+    ci.tether(&["plan", "--out", "ci.tplan"])
+        .expect_code(0)
+        .expect_stderr("The saved plan holds the account's changes only");
+    ci.tether(&["apply", "ci.tplan"])
+        .expect_code(0)
+        .expect_stderr("Nothing to apply.");
+    assert!(
+        !ci.file(".ssh/config").exists(),
+        "a saved plan writes nothing on the machine that applies it"
+    );
+}

@@ -231,9 +231,7 @@ pub async fn apply(
     let context = &context;
     let mut outcomes = coordinator::run(jobs, parallelism, |address: Address| async move {
         let change = plan
-            .changes
-            .iter()
-            .find(|c| c.address == address)
+            .change(&address)
             .expect("every job is a change of the plan");
         let started = Instant::now();
         for operation in steps::operations(change, context) {

@@ -17,7 +17,7 @@ pub struct PlanArgs {
     /// Print the plan as JSON on stdout (format_version 1), and nothing else there.
     #[arg(long)]
     pub json: bool,
-    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    /// Exit 0 when the account would not change, 2 when it would, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// Save the plan to FILE, for `tether apply FILE`.
@@ -51,8 +51,14 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
             out.display(),
             out.display()
         ));
+        if plan.has_local_changes() {
+            printer.status(
+                "The saved plan holds the account's changes only; `tether apply` with the spec also updates this machine's SSH aliases.",
+            );
+        }
     }
-    Ok(if detailed_exitcode && plan.has_changes() {
+    // Changes only to this machine's files (SSH aliases) are no change to the account.
+    Ok(if detailed_exitcode && plan.has_account_changes() {
         Exit::Changes
     } else {
         Exit::Success

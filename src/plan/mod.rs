@@ -68,8 +68,14 @@ pub struct Plan {
     /// Where `secrets: local` writes them, as the spec writes it (`~` unexpanded, so that
     /// every operator's plan is the same).
     pub secrets_dir: String,
-    /// Sorted by address; no-ops included.
+    /// The account's changes, sorted by address; no-ops included. The same for every
+    /// operator who plans one spec against one account.
     pub changes: Vec<Change>,
+    /// Changes on this operator's machine (the SSH alias block), applied with the spec but
+    /// not part of the shared plan: not in its JSON, not saved, not counted by
+    /// `--detailed-exitcode`.
+    #[serde(skip)]
+    pub local_changes: Vec<Change>,
 }
 
 /// What happens to one resource.
@@ -134,6 +140,7 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// Counts of the account's changes.
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
         for change in &self.changes {
@@ -149,14 +156,35 @@ impl Plan {
         summary
     }
 
-    /// Whether applying the plan would change anything.
+    /// Whether applying the plan would change anything, in the account or on this machine.
     pub fn has_changes(&self) -> bool {
+        self.actionable().next().is_some()
+    }
+
+    /// Whether applying the plan would change the account.
+    pub fn has_account_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)
     }
 
-    /// The changes that do something.
+    /// Whether applying the plan would change this machine's files.
+    pub fn has_local_changes(&self) -> bool {
+        self.local_changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    /// The changes that do something, the account's and this machine's.
     pub fn actionable(&self) -> impl Iterator<Item = &Change> {
-        self.changes.iter().filter(|c| c.action != Action::NoOp)
+        self.changes
+            .iter()
+            .chain(&self.local_changes)
+            .filter(|c| c.action != Action::NoOp)
+    }
+
+    /// The change of the resource at `address`.
+    pub fn change(&self, address: &Address) -> Option<&Change> {
+        self.changes
+            .iter()
+            .chain(&self.local_changes)
+            .find(|c| &c.address == address)
     }
 }
 
@@ -457,6 +485,9 @@ pub fn plan(
     if !conflicts.is_empty() {
         return Err(PlanError::NotOwned(conflicts));
     }
+    let (local_changes, changes) = changes
+        .into_values()
+        .partition(|change| change.address.kind.is_local());
     Ok(Plan {
         format_version: FORMAT_VERSION,
         project: project.to_string(),
@@ -465,7 +496,8 @@ pub fn plan(
         mode,
         secrets: target.secrets,
         secrets_dir: target.secrets_dir.clone(),
-        changes: changes.into_values().collect(),
+        changes,
+        local_changes,
     })
 }
 
