@@ -400,7 +400,7 @@ fn instance_resource(
                 _ => RunState::Running,
             },
             generation,
-            user_data_file: None,
+            user_data: None,
             image_lookup: None,
             id: Some(instance.id),
             public_ip: instance.public_ip,

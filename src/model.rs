@@ -381,9 +381,10 @@ pub struct InstanceState {
     /// Launches so far under this name; a new launch uses the next one in its client token.
     #[serde(default)]
     pub generation: u32,
-    /// Where the user data comes from (absolute), for the launch; not compared.
+    /// The user data itself (base64), carried for the launch so that a plan is whole and
+    /// the same for every operator (no path of this machine's); not compared (its hash is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_data_file: Option<String>,
+    pub user_data: Option<String>,
     /// The image lookup the AMI was chosen by, for display; not compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_lookup: Option<String>,

@@ -37,13 +37,31 @@ key_pairs:
 struct Operator<'a> {
     moto: &'a Moto,
     home: PathBuf,
+    /// The operator's checkout of the team's repository: the working directory.
+    checkout: PathBuf,
 }
 
 impl<'a> Operator<'a> {
     fn new(moto: &'a Moto, name: &str) -> Operator<'a> {
         let home = moto.dir.path().join("homes").join(name);
         std::fs::create_dir_all(&home).expect("home");
-        Operator { moto, home }
+        Operator {
+            moto,
+            home,
+            checkout: moto.dir.path().to_path_buf(),
+        }
+    }
+
+    /// An operator with a checkout of their own: a copy of `files` of the shared one.
+    fn with_own_checkout(moto: &'a Moto, name: &str, files: &[&str]) -> Operator<'a> {
+        let mut operator = Operator::new(moto, name);
+        operator.checkout = moto.dir.path().join("checkouts").join(name);
+        std::fs::create_dir_all(&operator.checkout).expect("checkout");
+        for file in files {
+            std::fs::copy(moto.dir.path().join(file), operator.checkout.join(file))
+                .expect("copy the checkout");
+        }
+        operator
     }
 
     fn env(&self) -> Vec<(String, String)> {
@@ -53,12 +71,12 @@ impl<'a> Operator<'a> {
     }
 
     fn tether(&self, args: &[&str]) -> Run {
-        run_tether(self.moto.dir.path(), &self.env(), args)
+        run_tether(&self.checkout, &self.env(), args)
     }
 
     /// `tether ARGS` on a pseudo-terminal, its input left open for the test to answer.
     fn tether_waiting_at_prompt(&self, args: &[&str]) -> std::process::Child {
-        support::spawn_on_terminal(self.moto.dir.path(), &self.env(), args)
+        support::spawn_on_terminal(&self.checkout, &self.env(), args)
     }
 
     fn file(&self, relative: &str) -> PathBuf {
@@ -522,10 +540,13 @@ fn ctrl_c_at_the_prompt_releases_the_lock() {
 fn ssh_aliases_are_each_operators_own_and_stay_out_of_the_shared_plan() {
     let moto = Moto::start();
     let spec = format!(
-        "{SPEC}instances:\n  worker:\n    ami: ami-1e749f67\n    type: t3.micro\n    key_pair: lab-key\nssh:\n  hosts:\n    lab-worker:\n      instance: worker\n      user: ubuntu\n"
+        "{SPEC}instances:\n  worker:\n    ami: ami-1e749f67\n    type: t3.micro\n    key_pair: lab-key\n    user_data: boot.sh\nssh:\n  hosts:\n    lab-worker:\n      instance: worker\n      user: ubuntu\n"
     );
     moto.write("tether.yaml", &spec);
-    let (alice, ci) = (Operator::new(&moto, "alice"), Operator::new(&moto, "ci"));
+    moto.write("boot.sh", "#!/bin/sh\necho hello > /tmp/boot\n");
+    // The CI runner checks the repository out somewhere else than alice does.
+    let alice = Operator::new(&moto, "alice");
+    let ci = Operator::with_own_checkout(&moto, "ci", &["tether.yaml", "boot.sh"]);
     alice.tether(&["apply", "--auto-approve"]).expect_code(0);
     let alias_block = std::fs::read_to_string(alice.file(".ssh/config")).expect("alice's config");
     assert!(alias_block.contains("Host lab-worker"));
@@ -541,6 +562,12 @@ fn ssh_aliases_are_each_operators_own_and_stay_out_of_the_shared_plan() {
     ci.tether(&["plan", "--out", "ci.tplan"])
         .expect_code(0)
         .expect_stderr("The saved plan holds the account's changes only");
+    assert!(
+        !std::fs::read_to_string(ci.checkout.join("ci.tplan"))
+            .expect("saved plan")
+            .contains(moto.dir.path().to_str().expect("path")),
+        "no path of this machine's in the saved plan"
+    );
     ci.tether(&["apply", "ci.tplan"])
         .expect_code(0)
         .expect_stderr("Nothing to apply.");

@@ -128,23 +128,21 @@ async fn launch_request(
             Some((device, size))
         }
     };
-    let user_data = match &launch.user_data_file {
+    let user_data = match &launch.user_data {
         None => None,
-        Some(path) => {
-            let content = std::fs::read(path).map_err(|source| StepFailure::ReadFile {
-                path: path.display().to_string(),
-                source,
-            })?;
-            if Some(crate::plan::sha256_hex(&content)) != launch.user_data_sha256 {
-                return Err(refused(
-                    "RunInstances",
-                    address,
-                    format!(
-                        "the user data file {} changed since the plan was made; nothing was launched",
-                        path.display()
-                    ),
-                ));
-            }
+        Some(encoded) => {
+            use base64::Engine;
+            let content = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .filter(|content| Some(crate::plan::sha256_hex(content)) == launch.user_data_sha256)
+                .ok_or_else(|| {
+                    refused(
+                        "RunInstances",
+                        address,
+                        "the plan's user data does not match its hash (a damaged plan); nothing was launched".to_string(),
+                    )
+                })?;
             Some(content)
         }
     };

@@ -319,7 +319,8 @@ pub struct Launch {
     pub security_groups: BTreeSet<String>,
     pub root_volume_gb: Option<i32>,
     pub volumes: BTreeMap<String, VolumeState>,
-    pub user_data_file: Option<PathBuf>,
+    /// The user data, base64, as the plan carries it.
+    pub user_data: Option<String>,
     /// The user data must still hash to this, or the plan is stale.
     pub user_data_sha256: Option<String>,
     pub instance_profile: Option<String>,
@@ -856,7 +857,7 @@ fn create_instance(
             security_groups: instance.security_groups.clone(),
             root_volume_gb: instance.root_volume_gb,
             volumes: instance.volumes.clone(),
-            user_data_file: instance.user_data_file.as_ref().map(PathBuf::from),
+            user_data: instance.user_data.clone(),
             user_data_sha256: instance.user_data_sha256.clone(),
             instance_profile: instance.instance_profile.clone(),
             tags,
@@ -1274,7 +1275,7 @@ mod tests {
             instance_profile: None,
             state,
             generation: 1,
-            user_data_file: None,
+            user_data: None,
             image_lookup: None,
             id: None,
             public_ip: None,

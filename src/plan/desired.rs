@@ -2,6 +2,8 @@
 //! tether's ownership tags and derived settings included. Pure.
 
 use std::collections::BTreeMap;
+
+use base64::Engine;
 use std::path::Path;
 
 use crate::model::{
@@ -172,7 +174,9 @@ fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
             instance_profile: instance.instance_profile.clone(),
             state: instance.state,
             generation: 0,
-            user_data_file: user_data.and_then(|u| u.path.clone()),
+            user_data: user_data
+                .and_then(|u| u.content.as_deref())
+                .map(|content| base64::engine::general_purpose::STANDARD.encode(content)),
             image_lookup,
             id: None,
             public_ip: None,
