@@ -587,6 +587,13 @@ pub fn ssh_config_block(
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
     };
+    // Unbalanced markers make the block's extent unknowable: no plan is made on a guess.
+    crate::sshconfig::check_markers(&text, project).map_err(|problem| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{problem}: fix the markers by hand (one `# BEGIN tether {project}` line, then one `# END tether {project}` line)"),
+        )
+    })?;
     Ok(
         crate::sshconfig::find(&text, project).map(|(_, block)| LiveResource {
             address: Address::new(Kind::SshConfig, crate::model::SSH_ALIASES),

@@ -200,6 +200,11 @@ pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()>
         .and_then(|n| n.to_str())
         .unwrap_or("secret");
     let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // The file being replaced keeps its owner (a config file root edits for a user, say).
+    let owner = fs::metadata(path).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.uid(), m.gid())
+    });
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -207,6 +212,13 @@ pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()>
             .mode(mode)
             .open(&temporary)?;
         file.write_all(contents.as_bytes())?;
+        if let Some((uid, gid)) = owner {
+            match std::os::unix::fs::fchown(&file, Some(uid), Some(gid)) {
+                // Only root may give a file away; anyone else writes their own file.
+                Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {}
+                other => other?,
+            }
+        }
         // Exactly `mode`, whatever the umask.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;

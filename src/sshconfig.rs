@@ -81,8 +81,46 @@ pub fn render(project: &str, hosts: &[HostEntry], address: impl Fn(&str) -> Host
     text
 }
 
+/// Checks that `file_text` holds the project's markers in a pair, or not at all: a `BEGIN`
+/// whose `END` was deleted by hand (or one twice) would make a write take the user's own
+/// lines for the block. The error names the lines.
+pub fn check_markers(file_text: &str, project: &str) -> Result<(), String> {
+    let (begin, end) = (begin_marker(project), end_marker(project));
+    let mut begins = Vec::new();
+    let mut ends = Vec::new();
+    for (index, line) in file_text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line == begin {
+            begins.push(index + 1);
+        } else if line == end {
+            ends.push(index + 1);
+        }
+    }
+    let list = |lines: &[usize]| {
+        lines
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (begins.as_slice(), ends.as_slice()) {
+        ([], []) => Ok(()),
+        ([b], [e]) if b < e => Ok(()),
+        ([b], [e]) => Err(format!(
+            "`{end}` (line {e}) comes before `{begin}` (line {b})"
+        )),
+        (b, e) if b.len() > 1 || e.len() > 1 => Err(format!(
+            "project `{project}`'s block is marked more than once (`{begin}` at line(s) {}, `{end}` at line(s) {})",
+            list(b),
+            list(e)
+        )),
+        ([b], []) => Err(format!("`{begin}` at line {b} has no `{end}`")),
+        (_, e) => Err(format!("`{end}` at line {} has no `{begin}`", list(e))),
+    }
+}
+
 /// The project's block in `file_text` (markers included, with its final newline), and
-/// where it starts.
+/// where it starts. Callers check the markers first (`check_markers`).
 pub fn find(file_text: &str, project: &str) -> Option<(usize, String)> {
     let begin = begin_marker(project);
     let end = end_marker(project);
@@ -107,9 +145,12 @@ pub fn find(file_text: &str, project: &str) -> Option<(usize, String)> {
 
 /// `file_text` with the project's block replaced by `block` (or removed, with `None`).
 /// A new block goes at the end. Every byte outside the block stays as it was; when the file
-/// does not end with a newline, one is added before a new block.
-pub fn replace(file_text: &str, project: &str, block: Option<&str>) -> String {
-    match find(file_text, project) {
+/// does not end with a newline, one is added before a new block. Unbalanced or repeated
+/// markers are refused (`check_markers`), so nothing of the user's is ever taken for the
+/// block.
+pub fn replace(file_text: &str, project: &str, block: Option<&str>) -> Result<String, String> {
+    check_markers(file_text, project)?;
+    Ok(match find(file_text, project) {
         Some((start, old)) => {
             let end = (start + old.len()).min(file_text.len());
             format!(
@@ -130,7 +171,48 @@ pub fn replace(file_text: &str, project: &str, block: Option<&str>) -> String {
                 format!("{file_text}{separator}{block}")
             }
         },
+    })
+}
+
+/// Why a value cannot go into an ssh config line, if it cannot: control characters (a
+/// newline would start a directive of its own), a leading `-` (an option to ssh), and, for
+/// `Word` values, whitespace, quotes and `#` (where ssh splits or comments), or for `Path`
+/// values (written in double quotes) a `"`, and `%` (ssh's tokens).
+pub fn unsafe_value(value: &str, kind: ValueKind) -> Option<&'static str> {
+    if value.is_empty() {
+        return Some("it is empty");
     }
+    if value.chars().any(char::is_control) {
+        return Some("it holds a control character (a newline would start a directive of its own)");
+    }
+    if value.starts_with('-') {
+        return Some("it starts with `-`, which ssh would take for an option");
+    }
+    match kind {
+        ValueKind::Word
+            if value
+                .chars()
+                .any(|c| c.is_whitespace() || "\"'#\\".contains(c)) =>
+        {
+            Some("it holds whitespace, a quote, `\\` or `#`, where ssh would split it or comment")
+        }
+        ValueKind::Path if value.contains('"') => {
+            Some("it holds `\"`, which would end the quoted path")
+        }
+        ValueKind::Path if value.contains('%') => {
+            Some("it holds `%`, which ssh expands as a token")
+        }
+        _ => None,
+    }
+}
+
+/// How a value is written into the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Bare: a host alias, a user name.
+    Word,
+    /// In double quotes: a file path.
+    Path,
 }
 
 #[cfg(test)]
@@ -154,19 +236,24 @@ mod tests {
         let block = render("lab", &hosts(), |_| {
             HostAddress::Known("203.0.113.10".into())
         });
-        let with = replace(user_config, "lab", Some(&block));
+        let with = replace(user_config, "lab", Some(&block)).expect("balanced");
         assert!(with.starts_with(user_config));
         assert_eq!(find(&with, "lab").map(|(_, b)| b), Some(block.clone()));
         // Replacing keeps the rest; a second project's block is another block.
         let other = render("other", &hosts(), |_| HostAddress::AfterApply);
-        let both = replace(&with, "other", Some(&other));
+        let both = replace(&with, "other", Some(&other)).expect("balanced");
         let moved = render("lab", &hosts(), |_| {
             HostAddress::Known("198.51.100.2".into())
         });
-        let updated = replace(&both, "lab", Some(&moved));
+        let updated = replace(&both, "lab", Some(&moved)).expect("balanced");
         assert_eq!(find(&updated, "other").map(|(_, b)| b), Some(other.clone()));
         assert!(updated.contains("HostName 198.51.100.2"));
-        let removed = replace(&replace(&updated, "lab", None), "other", None);
+        let removed = replace(
+            &replace(&updated, "lab", None).expect("balanced"),
+            "other",
+            None,
+        )
+        .expect("balanced");
         assert_eq!(removed, format!("{user_config}\n"));
     }
 
@@ -175,5 +262,51 @@ mod tests {
         let block = render("lab", &hosts(), |_| HostAddress::None);
         assert!(!block.contains("Host MyNewInstance"));
         assert!(block.contains("# MyNewInstance: instance `worker` is stopped"));
+    }
+
+    // Regression: a `# BEGIN` whose `# END` was deleted by hand made the next write delete
+    // the user's own lines between the orphaned marker and the new block.
+    #[test]
+    fn unbalanced_or_repeated_markers_are_refused_naming_the_lines() {
+        let block = render("lab", &hosts(), |_| HostAddress::AfterApply);
+        for (text, expected) in [
+            (
+                "Host a\n# BEGIN tether lab\nHost mine\n    User me\n",
+                "`# BEGIN tether lab` at line 2 has no `# END tether lab`",
+            ),
+            (
+                "Host mine\n# END tether lab\n",
+                "`# END tether lab` at line 2 has no `# BEGIN tether lab`",
+            ),
+            (
+                "# END tether lab\nHost mine\n# BEGIN tether lab\n",
+                "`# END tether lab` (line 1) comes before `# BEGIN tether lab` (line 3)",
+            ),
+            (
+                "# BEGIN tether lab\n# END tether lab\n# BEGIN tether lab\n# END tether lab\n",
+                "marked more than once (`# BEGIN tether lab` at line(s) 1, 3",
+            ),
+        ] {
+            let error = replace(text, "lab", Some(&block)).expect_err(text);
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+        // Another project's markers are not this project's business.
+        assert!(replace("# BEGIN tether other\n", "lab", Some(&block)).is_ok());
+    }
+
+    #[test]
+    fn values_that_would_inject_directives_are_named() {
+        for (value, kind, unsafe_) in [
+            ("ubuntu", ValueKind::Word, false),
+            ("ubuntu\nProxyCommand touch PWNED", ValueKind::Word, true),
+            ("-oProxyCommand=x", ValueKind::Word, true),
+            ("a b", ValueKind::Word, true),
+            ("~/.ssh/my key.pem", ValueKind::Path, false),
+            ("~/.ssh/k.pem\"\n    ProxyCommand x", ValueKind::Path, true),
+            ("~/.ssh/%u.pem", ValueKind::Path, true),
+            ("", ValueKind::Path, true),
+        ] {
+            assert_eq!(unsafe_value(value, kind).is_some(), unsafe_, "{value:?}");
+        }
     }
 }

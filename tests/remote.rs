@@ -442,3 +442,80 @@ fn a_job_on_a_stopped_instance_or_with_a_loose_key_starts_nothing() {
         "nothing was started"
     );
 }
+
+// Regression: `tmux has-session -t tether-p-count` also matched `tether-p-count-words`, so
+// tether could follow a session it never started; and an earlier run's status file could
+// pass for this run's result.
+#[test]
+fn only_the_jobs_own_session_and_this_runs_status_are_followed() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let project = project("exact");
+    let _cleanup = Cleanup(project.clone());
+    moto.write("ssh-config", USER_SSH_CONFIG);
+    let spec = job_spec(
+        &project,
+        &["worker"],
+        &host("box", "worker", &sshd),
+        "  count:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/count.json\n",
+    );
+    moto.write("tether.yaml", &spec);
+    let env = env_for(&moto, &["worker"]);
+    let apply = run_tether(
+        moto.dir.path(),
+        &env,
+        &["apply", "--auto-approve", "--no-jobs"],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let s3 = moto.s3("us-east-1");
+    put_object(&s3, "lab-data", "docs/0.txt", "one two three\n");
+
+    // A session whose name merely extends the job's. (Its tmux server is the one the
+    // job's session joins later, so it gets the environment an ssh session would have.)
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .env("TMUX_TMPDIR", sshd.dir.path().join("tmux"))
+            .envs([
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("AWS_CONFIG_FILE", "/nonexistent"),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ])
+            .args(args)
+            .status()
+            .expect("tmux")
+    };
+    let longer = format!("tether-{project}-count-words");
+    assert!(tmux(&["new-session", "-d", "-s", &longer, "sleep 60"]).success());
+    let attach = run_tether(moto.dir.path(), &env, &["run", "--attach", "count"]);
+    assert_eq!(attach.code, 1, "{}", attach.stderr);
+    assert!(
+        attach.stderr.contains("is not running on `worker`"),
+        "{}",
+        attach.stderr
+    );
+
+    // An earlier run's finished status, claiming a count that is not this run's.
+    let home = std::env::var("HOME").expect("HOME");
+    let dir = std::path::Path::new(&home)
+        .join(".tether")
+        .join(&project)
+        .join("count/worker");
+    std::fs::create_dir_all(&dir).expect("job dir");
+    let stale = serde_json::json!({
+        "run_id": "0000000000000000", "done": 1, "total": 1, "failed": 0,
+        "summary": {"job": "count", "status": "succeeded", "kind": "word_count",
+                    "duration_ms": 1, "bytes": 1, "total": 999, "tasks": []}
+    });
+    std::fs::write(dir.join("status.json"), stale.to_string()).expect("stale status");
+    let run = run_tether(moto.dir.path(), &env, &["run", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summaries: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(
+        summaries[0]["total"], 3,
+        "this run's count, not the stale 999"
+    );
+    assert!(tmux(&["has-session", "-t", &format!("={longer}")]).success());
+    let _ = tmux(&["kill-session", "-t", &format!("={longer}")]);
+}

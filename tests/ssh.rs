@@ -230,3 +230,80 @@ fn tether_ssh_runs_ssh_through_the_alias_and_checks_the_key_first() {
         run.stderr
     );
 }
+
+// Regression: a symlinked `~/.ssh/config` (a dotfile manager's) was replaced by a plain
+// file.
+#[test]
+fn a_symlinked_config_stays_a_symlink_and_its_target_keeps_its_mode() {
+    let moto = Moto::start();
+    std::fs::create_dir_all(moto.dir.path().join("dotfiles")).expect("dotfiles");
+    let target = moto.write("dotfiles/ssh-config", USER_CONFIG);
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    std::os::unix::fs::symlink("dotfiles/ssh-config", moto.dir.path().join("ssh-config"))
+        .expect("link");
+    moto.write("tether.yaml", LAB);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let link = moto.dir.path().join("ssh-config");
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    let written = std::fs::read_to_string(&target).expect("target");
+    assert!(written.starts_with(USER_CONFIG));
+    assert!(written.contains("Host MyNewInstance\n"));
+    let mode = std::fs::metadata(&target)
+        .expect("target")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o640);
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("target"),
+        format!("{USER_CONFIG}\n")
+    );
+}
+
+// Regression: a `# BEGIN tether` line whose `# END` was deleted by hand made the next write
+// delete the user's own lines below it.
+#[test]
+fn unbalanced_markers_are_refused_naming_the_line_and_the_file_is_untouched() {
+    let moto = Moto::start();
+    let broken = format!("{USER_CONFIG}\n# BEGIN tether lab\nHost mine\n    User me\n");
+    moto.write("ssh-config", &broken);
+    moto.write("tether.yaml", LAB);
+    moto.tether(&["plan"])
+        .expect_code(1)
+        .expect_stderr("`# BEGIN tether lab` at line 7 has no `# END tether lab`");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(1);
+    assert_eq!(config(&moto), broken, "the user's bytes are unchanged");
+}
+
+// Regression: a newline in `user` or `identity_file` injected any directive
+// (`ProxyCommand ...`) into the config of everyone who applied the spec.
+#[test]
+fn values_that_would_inject_ssh_directives_are_refused_at_the_spec_line() {
+    let moto = Moto::start();
+    let spec = LAB
+        .replace(
+            "      user: ubuntu\n",
+            "      user: \"ubuntu\\nProxyCommand touch PWNED\"\n      identity_file: \"-oProxyCommand=x\"\n",
+        );
+    moto.write("tether.yaml", &spec);
+    let run = moto
+        .tether(&["validate"])
+        .expect_code(1)
+        .expect_stderr("`user` of alias `MyNewInstance` cannot go into an ssh config: it holds a control character")
+        .expect_stderr("`identity_file` of alias `MyNewInstance` cannot go into an ssh config: it starts with `-`");
+    assert!(run.stderr.contains("tether.yaml:16:13"), "{}", run.stderr);
+    assert!(run.stderr.contains("tether.yaml:17:22"), "{}", run.stderr);
+    assert!(!moto.dir.path().join("PWNED").exists());
+    assert!(
+        !moto.dir.path().join("ssh-config").exists(),
+        "nothing was written"
+    );
+}

@@ -116,6 +116,10 @@ pub enum StepFailure {
     /// A key pair's private key file exists already, and tether did not write it.
     #[error("refusing to overwrite `{path}`, which tether did not write; no key pair was created")]
     KeyFileExists { path: String },
+    /// The SSH config's tether markers are unbalanced or repeated: writing could take the
+    /// user's own lines for the block, so nothing was written.
+    #[error("refusing to write `{path}`: {problem}; nothing was written")]
+    ConfigMarkers { path: String, problem: String },
     /// A local file the operation needs cannot be read.
     #[error("cannot read `{path}`: {source}")]
     ReadFile {
@@ -695,6 +699,9 @@ fn hint_for(operation: &Operation, error: &StepFailure) -> Option<String> {
             }))
         }
         StepFailure::ReadFile { .. } => return Some("check `public_key_file` in the spec".into()),
+        StepFailure::ConfigMarkers { .. } => {
+            return Some("fix the markers by hand (one `# BEGIN tether <project>` line, then one `# END tether <project>` line), then apply again".into())
+        }
     };
     match operation {
         Operation::DeleteBucket { bucket } if error.is_code("BucketNotEmpty") => Some(format!(

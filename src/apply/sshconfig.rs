@@ -57,7 +57,12 @@ fn put_block(file: &Path, project: &str, block: Option<&str>) -> Result<(), Step
         }
         Err(error) => return Err(file_error(file, error)),
     };
-    let updated = sshconfig::replace(&text, project, block);
+    let updated = sshconfig::replace(&text, project, block).map_err(|problem| {
+        StepFailure::ConfigMarkers {
+            path: file.display().to_string(),
+            problem,
+        }
+    })?;
     if updated == text {
         return Ok(());
     }

@@ -108,14 +108,24 @@ fn tag_filter(key: &str, value: &str) -> Filter {
 /// The test hook `TETHER_TEST_PUBLIC_IPS=name=address,...`: a running instance whose
 /// `tether:name` is listed reports that public address instead of EC2's, so that tests can
 /// stand an sshd on loopback in for the instance. Everything after it is the production
-/// path.
+/// path. It exists only in debug builds (which `cargo test` makes), opted into by setting
+/// the variable: a release build ignores it, so nobody can redirect where it connects.
 fn public_ip_override(tags: &BTreeMap<String, String>) -> Option<String> {
-    let overrides = std::env::var("TETHER_TEST_PUBLIC_IPS").ok()?;
+    let overrides = test_hook(
+        cfg!(debug_assertions),
+        std::env::var("TETHER_TEST_PUBLIC_IPS").ok(),
+    )?;
     let name = tags.get(TAG_NAME)?;
     overrides.split(',').find_map(|pair| {
         let (instance, address) = pair.split_once('=')?;
         (instance == name).then(|| address.to_string())
     })
+}
+
+/// The gate of test hooks: the variable's value in a debug build, nothing in a release
+/// build whatever the environment says.
+fn test_hook(debug_build: bool, value: Option<String>) -> Option<String> {
+    value.filter(|_| debug_build)
 }
 
 fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> Option<InstanceInfo> {
@@ -890,5 +900,20 @@ impl Cloud {
     ) -> Result<(), AwsError> {
         self.retag(allocation_id, &address_address(name), tags, remove)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_hook;
+
+    // Regression: the release binary honoured `TETHER_TEST_PUBLIC_IPS`, which redirects
+    // where tether connects.
+    #[test]
+    fn a_release_build_ignores_the_test_hook() {
+        let set = Some("worker=127.0.0.1".to_string());
+        assert_eq!(test_hook(false, set.clone()), None);
+        assert_eq!(test_hook(true, set.clone()), set);
+        assert_eq!(test_hook(true, None), None);
     }
 }

@@ -42,6 +42,7 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
         if !spec.jobs.is_empty() {
             printer.status(&jobs_text(&spec));
         }
+        super::note_unheld_copies(printer, &spec);
     }
     if let Some(out) = out {
         std::fs::write(&out, super::plan_json(&plan))

@@ -1,6 +1,8 @@
-//! Command jobs: one child process per input, run through `sh -c` with `{input}` and
-//! `{output}` replaced by (quoted) paths, with bounded parallelism: the machine's cores for
-//! `mode: cpu`, four times as many (at most 256) for `mode: io`.
+//! Command jobs: one child process per input, run through `sh -c` with bounded
+//! parallelism: the machine's cores for `mode: cpu`, four times as many (at most 256) for
+//! `mode: io`. The paths reach the shell as data only: the script (the template with its
+//! placeholders made variable references, at spec load) reads them from `TETHER_INPUT`
+//! and `TETHER_OUTPUT`, so no file name or S3 key is ever pasted into shell code.
 //!
 //! S3 inputs are downloaded to a temporary file first; `{output}` is a fresh temporary path,
 //! uploaded (one PutObject, so complete or absent) when the task succeeds. Each task runs
@@ -16,14 +18,19 @@ use futures::stream::{self, StreamExt};
 
 use super::{millis, tail, Event, Input, OnEvent, Options, Source, Status, TaskSummary};
 use crate::aws::Cloud;
-use crate::spec::{JobSpec, Mode, Output, IO_TASKS_PER_CORE, MAX_IO_TASKS};
+use crate::spec::{
+    JobSpec, Mode, Output, INPUT_VARIABLE, IO_TASKS_PER_CORE, MAX_IO_TASKS, OUTPUT_VARIABLE,
+};
 
 /// Lines of stderr kept for a failed task's report.
 const STDERR_LINES: usize = 20;
 const STDERR_BYTES: usize = 4096;
 
 pub struct Settings<'a> {
-    pub template: &'a str,
+    /// Shell code that reads its paths from `TETHER_INPUT` and `TETHER_OUTPUT`.
+    pub script: &'a str,
+    /// The command writes `{output}`, to be collected.
+    pub writes_output: bool,
     pub mode: Mode,
     pub parallelism: Option<usize>,
 }
@@ -34,11 +41,6 @@ pub fn parallelism(mode: Mode, cores: usize, declared: Option<usize>) -> usize {
         Mode::Cpu => cores,
         Mode::Io => (cores * IO_TASKS_PER_CORE).min(MAX_IO_TASKS),
     })
-}
-
-/// Wraps `text` in single quotes for `sh`.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// A task's process group, killed whole if the task is dropped before it ends (Ctrl-C):
@@ -136,13 +138,23 @@ fn skipped(input: Option<&Input>) -> TaskSummary {
     }
 }
 
-/// A file name for `relative` inside the working directory.
+/// The longest part of an input's name kept in its working file's name: keys run to 1,024
+/// bytes, file names to 255.
+const FLAT_NAME_BYTES: usize = 96;
+
+/// A file name for `relative` inside the working directory: the task's index (which makes
+/// it unique) and the end of its base name (which keeps its extension, for programs that
+/// look at it).
 fn flat_name(index: usize, relative: &str) -> String {
     let base = Path::new(relative)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
-    format!("{index}-{base}")
+    let mut start = base.len().saturating_sub(FLAT_NAME_BYTES);
+    while !base.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{index}-{}", &base[start..])
 }
 
 async fn run_task(
@@ -182,11 +194,6 @@ async fn run_task(
         }
     };
     let output_path = workdir.join(format!("out-{}", flat_name(index, relative)));
-    let mut command_line = settings.template.to_string();
-    if let Some(path) = &input_path {
-        command_line = command_line.replace("{input}", &shell_quote(&path.to_string_lossy()));
-    }
-    command_line = command_line.replace("{output}", &shell_quote(&output_path.to_string_lossy()));
     // Stderr goes to a file, read only when the task fails: cheaper than a pipe the
     // runtime must drain for every task.
     let stderr_path = workdir.join(format!("err-{index}"));
@@ -198,9 +205,15 @@ async fn run_task(
         }
         let outcome = async {
             let stderr = std::fs::File::create(&stderr_path)?;
-            let mut child = tokio::process::Command::new("sh")
+            let mut command = tokio::process::Command::new("sh");
+            command
                 .arg("-c")
-                .arg(&command_line)
+                .arg(settings.script)
+                .env(OUTPUT_VARIABLE, &output_path);
+            if let Some(path) = &input_path {
+                command.env(INPUT_VARIABLE, path);
+            }
+            let mut child = command
                 .current_dir(&options.base_dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -242,7 +255,7 @@ async fn run_task(
             }
         }
     }
-    if summary.status == Status::Succeeded && settings.template.contains("{output}") {
+    if summary.status == Status::Succeeded && settings.writes_output {
         match collect(cloud, job, &output_path, relative, options).await {
             Ok(place) => summary.output = Some(place),
             Err(error) => {
@@ -262,6 +275,31 @@ async fn run_task(
     summary
 }
 
+/// The name a task's output takes below the job's output prefix or directory: the input's
+/// relative name with empty and `.` segments dropped (keys may hold `//` or start with
+/// `/`). A name with a `..` segment would put the output outside, whatever the store makes
+/// of it, so it is refused; so is a name with nothing left.
+pub fn output_name(relative: &str) -> Result<String, String> {
+    let mut segments = Vec::new();
+    for segment in relative.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                return Err(format!(
+                    "the input's name `{relative}` climbs out of the output prefix (`..`); nothing was written"
+                ))
+            }
+            _ => segments.push(segment),
+        }
+    }
+    if segments.is_empty() {
+        return Err(format!(
+            "the input's name `{relative}` leaves no name for its output; nothing was written"
+        ));
+    }
+    Ok(segments.join("/"))
+}
+
 /// Puts a task's output where the job's `output` says, named after its input.
 async fn collect(
     cloud: &Cloud,
@@ -273,6 +311,7 @@ async fn collect(
     if !output_path.is_file() {
         return Err("the command succeeded but wrote nothing to {output}".into());
     }
+    let relative = output_name(relative)?;
     match &job.output {
         Some(Output::S3Prefix { bucket, prefix }) => {
             let key = format!("{prefix}{relative}");
@@ -283,7 +322,7 @@ async fn collect(
             Ok(format!("s3://{bucket}/{key}"))
         }
         Some(Output::Local(directory)) => {
-            let target = options.base_dir.join(directory).join(relative);
+            let target = options.base_dir.join(directory).join(&relative);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
             }
@@ -301,10 +340,35 @@ async fn collect(
 mod tests {
     use super::*;
 
+    // Regression: a 1,024-byte key made a working file name longer than the file system
+    // takes, and its task failed.
     #[test]
-    fn quoting_survives_spaces_and_quotes() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    fn working_file_names_are_short_unique_and_keep_the_extension() {
+        let long = format!("dir/{}é.csv", "L".repeat(1020));
+        let name = flat_name(7, &long);
+        assert!(name.len() <= 4 + FLAT_NAME_BYTES, "{}", name.len());
+        assert!(name.starts_with("7-") && name.ends_with("é.csv"));
+        assert_eq!(flat_name(0, "a/b.txt"), "0-b.txt");
+        assert_eq!(flat_name(1, ".."), "1-output");
+    }
+
+    #[test]
+    fn output_names_stay_below_their_prefix() {
+        for (relative, expected) in [
+            ("a/b.txt", Ok("a/b.txt")),
+            ("//a//./b.txt", Ok("a/b.txt")),
+            ("/etc/passwd", Ok("etc/passwd")),
+            ("a b/$(x)`y`;'\"", Ok("a b/$(x)`y`;'\"")),
+            ("../b.txt", Err("climbs out")),
+            ("a/../../b", Err("climbs out")),
+            ("./", Err("leaves no name")),
+        ] {
+            match (output_name(relative), expected) {
+                (Ok(name), Ok(want)) => assert_eq!(name, want, "{relative}"),
+                (Err(error), Err(want)) => assert!(error.contains(want), "{relative}: {error}"),
+                (got, want) => panic!("{relative}: {got:?}, expected {want:?}"),
+            }
+        }
     }
 
     #[test]

@@ -105,21 +105,33 @@ fn local(pattern: &str, base_dir: &Path) -> Result<Vec<Input>, String> {
     } else {
         fixed
     };
-    let paths = glob::glob(&full.to_string_lossy())
+    // The part after the fixed directory is matched against each file's path below it,
+    // read lossily, so a name that is not UTF-8 is matched (and processed) too: a glob
+    // library that skips such names would drop inputs without a word.
+    let rest = full.strip_prefix(&fixed).unwrap_or(&full);
+    let matcher = glob::Pattern::new(&rest.to_string_lossy())
         .map_err(|error| format!("`{pattern}` is not a valid glob: {error}"))?;
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let depth = if rest.to_string_lossy().contains("**") {
+        usize::MAX
+    } else {
+        rest.components().count()
+    };
+    let mut files = Vec::new();
+    walk(&fixed, depth, &mut files)?;
     let mut found = Vec::new();
-    for entry in paths {
-        let path = entry.map_err(|error| format!("cannot read {}", error.path().display()))?;
-        let metadata = std::fs::metadata(&path)
-            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-        if !metadata.is_file() {
+    for (path, size) in files {
+        let relative_path = path.strip_prefix(&fixed).unwrap_or(&path);
+        if !matcher.matches_path_with(relative_path, options)
+            && !matcher.matches_with(&relative_path.to_string_lossy(), options)
+        {
             continue;
         }
-        let relative = path
-            .strip_prefix(&fixed)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .into_owned();
+        let relative = relative_path.to_string_lossy().into_owned();
         let name = path
             .strip_prefix(base_dir)
             .unwrap_or(&path)
@@ -129,11 +141,39 @@ fn local(pattern: &str, base_dir: &Path) -> Result<Vec<Input>, String> {
             name,
             relative,
             source: Source::Local(path),
-            size: metadata.len(),
+            size,
         });
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
+}
+
+/// The regular files (symlinks followed) below `dir`, at most `depth` levels down, with
+/// their sizes. Symlinked directories are not entered, so a link loop ends the walk.
+fn walk(dir: &Path, depth: usize, files: &mut Vec<(PathBuf, u64)>) -> Result<(), String> {
+    if depth == 0 {
+        return Ok(());
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(format!("cannot read {}: {error}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|error| format!("cannot read {}: {error}", dir.display()))?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        if kind.is_dir() {
+            walk(&path, depth - 1, files)?;
+        } else if let Ok(metadata) = std::fs::metadata(&path) {
+            if metadata.is_file() {
+                files.push((path, metadata.len()));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -155,5 +195,31 @@ mod tests {
         assert!(local("./nothing/*.txt", dir.path())
             .expect("glob")
             .is_empty());
+        // One level only without `**`; a literal path names one file.
+        let top: Vec<String> = local("./data/*", dir.path())
+            .expect("glob")
+            .into_iter()
+            .map(|i| i.relative)
+            .collect();
+        assert!(top.is_empty(), "{top:?}");
+        let one = local("./data/b/y.csv", dir.path()).expect("literal");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].relative, "y.csv");
+    }
+
+    // Regression: a file whose name is not UTF-8 was skipped without a word.
+    #[test]
+    fn names_that_are_not_utf8_are_inputs_too() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("in")).expect("dir");
+        let raw = std::ffi::OsStr::from_bytes(b"x-\xff.txt");
+        std::fs::write(dir.path().join("in").join(raw), "raw").expect("file");
+        std::fs::write(dir.path().join("in/plain.txt"), "plain").expect("file");
+        let found = local("./in/*", dir.path()).expect("glob");
+        assert_eq!(found.len(), 2);
+        assert!(found
+            .iter()
+            .any(|i| matches!(&i.source, super::Source::Local(p) if p.file_name() == Some(raw))));
     }
 }

@@ -468,15 +468,18 @@ pub(crate) async fn run_job(
             builtin::run(cloud, job, *builtin, inputs, options, on_event).await
         }
         Work::Command {
-            template,
+            script,
+            writes_output,
             mode,
             parallelism,
+            ..
         } => {
             command::run(
                 cloud,
                 job,
                 command::Settings {
-                    template,
+                    script,
+                    writes_output: *writes_output,
                     mode: *mode,
                     parallelism: *parallelism,
                 },

@@ -26,6 +26,10 @@ const LOST_AFTER: Duration = Duration::from_secs(300);
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Share {
     pub job: String,
+    /// Names this run's share, so that its follower never takes an earlier run's status
+    /// (left in the job's directory) for this one's.
+    #[serde(default)]
+    pub run_id: String,
     pub inputs: Vec<Input>,
     pub retries: u32,
     pub fail_fast: bool,
@@ -34,6 +38,9 @@ pub struct Share {
 /// What the agent reports while it works, and at the end.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct AgentStatus {
+    /// The run id of the share it reports on.
+    #[serde(default)]
+    pub run_id: String,
     pub done: usize,
     pub total: usize,
     pub failed: usize,
@@ -146,6 +153,12 @@ fn quote(text: &str) -> String {
 /// The tmux session of a job.
 pub fn session(project: &str, job: &str) -> String {
     format!("tether-{project}-{job}")
+}
+
+/// A tmux target naming exactly `session`: a bare name would also match a session whose
+/// name merely starts with it (`tether-p-count` matching `tether-p-count-words`).
+fn exact(session: &str) -> String {
+    quote(&format!("={session}"))
 }
 
 /// The job's directory on an instance, relative to the login's home (named after the
@@ -323,7 +336,7 @@ async fn run_share(
         &target,
         &format!(
             "tmux has-session -t {} 2>/dev/null && echo yes || true",
-            quote(&session)
+            exact(&session)
         ),
     )
     .await?
@@ -335,6 +348,24 @@ async fn run_share(
             job.name
         ));
     }
+    let run_id = if running {
+        // Following a session started earlier: its run id is in the share it was given.
+        let share = remote(
+            &target,
+            &format!("cat {dir}/share.json 2>/dev/null || true"),
+        )
+        .await?;
+        serde_json::from_str::<Share>(share.trim())
+            .map(|share| share.run_id)
+            .map_err(|_| {
+                format!(
+                    "the session of job `{}` on `{instance}` has no share this tether can read",
+                    job.name
+                )
+            })?
+    } else {
+        crate::lock::new_lock_id()
+    };
     if !running {
         let binary =
             std::env::current_exe().map_err(|e| format!("cannot find tether's own binary: {e}"))?;
@@ -400,6 +431,7 @@ async fn run_share(
         }
         let share = Share {
             job: job.name.clone(),
+            run_id: run_id.clone(),
             inputs,
             retries: options.retries,
             fail_fast: options.fail_fast,
@@ -457,7 +489,7 @@ async fn run_share(
         .await
         .map_err(|error| format!("cannot start the tmux session on `{instance}`: {error}"))?;
     }
-    follow(&target, &dir, &session, &job.name, on_event).await
+    follow(&target, &dir, &session, &run_id, &job.name, on_event).await
 }
 
 /// What runs on an instance for a job: whether its tmux session is alive, and the agent's
@@ -482,7 +514,7 @@ async fn read_session(
         target,
         &format!(
             "cat {dir}/status.json 2>/dev/null || true; echo; tmux has-session -t {} 2>/dev/null && echo alive || echo gone",
-            quote(session)
+            exact(session)
         ),
     )
     .await?;
@@ -497,6 +529,7 @@ async fn follow(
     target: &Target,
     dir: &str,
     session: &str,
+    run_id: &str,
     job: &str,
     on_event: OnEvent<'_>,
 ) -> Result<JobSummary, String> {
@@ -512,6 +545,8 @@ async fn follow(
             }
             Ok((alive, status)) => {
                 failing_since = None;
+                // A status of another run (an earlier one's, not yet replaced) is not ours.
+                let status = status.filter(|status| status.run_id == run_id);
                 if let Some(status) = &status {
                     for _ in seen..status.done {
                         on_event(Event::TaskFinished {
@@ -570,6 +605,7 @@ pub async fn agent(
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let status = std::sync::Mutex::new(AgentStatus {
+        run_id: share.run_id.clone(),
         total: share.inputs.len(),
         ..AgentStatus::default()
     });

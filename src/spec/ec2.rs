@@ -131,6 +131,18 @@ impl Checker<'_> {
                     Some("key pair names are 1-255 ASCII characters".into()),
                 );
             }
+            // A generated key's file becomes its aliases' `IdentityFile`.
+            if let Some(problem) = key.private_key_file.as_deref().and_then(|file| {
+                crate::sshconfig::unsafe_value(file, crate::sshconfig::ValueKind::Path)
+            }) {
+                let location =
+                    self.value_location(&["key_pairs", name.as_str(), "private_key_file"]);
+                self.error(
+                    location,
+                    format!("`private_key_file` of key pair `{name}` cannot be an ssh identity file: {problem}"),
+                    Some("give a plain path, without `\"` or `%`".into()),
+                );
+            }
             let source = match (key.private_key_file, key.public_key_file) {
                 (Some(private_key_file), None) => KeySource::Generate { private_key_file },
                 (None, Some(public_key_file)) => KeySource::Import { public_key_file },

@@ -94,9 +94,15 @@ impl Output {
 pub enum Work {
     /// Runs in-process, across all cores.
     Builtin(Builtin),
-    /// A program, one task per input, `{input}` and `{output}` replaced by paths.
+    /// A program, one task per input. `template` is the command as written; `script` is
+    /// the shell code that runs, where `{input}` and `{output}` became references to the
+    /// environment variables `TETHER_INPUT` and `TETHER_OUTPUT`: paths reach the shell as
+    /// data, never as code, whatever their names.
     Command {
         template: String,
+        script: String,
+        /// Whether the command writes `{output}`.
+        writes_output: bool,
         mode: Mode,
         /// Tasks at once; `None` is the mode's default.
         parallelism: Option<usize>,
@@ -350,8 +356,21 @@ impl Checker<'_> {
                             None
                         }
                     };
+                    let script = match command_script(&template) {
+                        Ok(script) => script,
+                        Err(problem) => {
+                            self.error(
+                                at(self, "command"),
+                                problem,
+                                Some("write `{input}` and `{output}` bare (or inside double quotes): tether passes each path as one word".into()),
+                            );
+                            String::new()
+                        }
+                    };
                     Work::Command {
+                        writes_output: template.contains("{output}"),
                         template,
+                        script,
                         mode: job.mode.unwrap_or(Mode::Cpu),
                         parallelism,
                     }
@@ -540,4 +559,64 @@ fn find_cycle(jobs: &BTreeMap<String, JobSpec>) -> Option<Vec<String>> {
         }
     }
     None
+}
+
+/// The environment variable a task's input path is passed in.
+pub const INPUT_VARIABLE: &str = "TETHER_INPUT";
+/// The environment variable a task's output path is passed in.
+pub const OUTPUT_VARIABLE: &str = "TETHER_OUTPUT";
+
+/// A command template as shell code: each `{input}` and `{output}` becomes a reference to
+/// `TETHER_INPUT` or `TETHER_OUTPUT`, quoted as one word (`"${TETHER_INPUT}"`, or bare
+/// `${TETHER_INPUT}` inside double quotes). The template is scanned once, left to right,
+/// so no path or replacement is ever scanned again. A placeholder inside single quotes,
+/// where the shell would not expand it, is an error.
+pub fn command_script(template: &str) -> Result<String, String> {
+    #[derive(PartialEq)]
+    enum Quote {
+        None,
+        Single,
+        Double,
+    }
+    let mut script = String::with_capacity(template.len() + 32);
+    let mut quote = Quote::None;
+    let mut rest = template;
+    while let Some(c) = rest.chars().next() {
+        let placeholder = [("{input}", INPUT_VARIABLE), ("{output}", OUTPUT_VARIABLE)]
+            .into_iter()
+            .find(|(name, _)| rest.starts_with(name));
+        if let Some((name, variable)) = placeholder {
+            match quote {
+                Quote::Single => {
+                    return Err(format!(
+                        "`{name}` is inside single quotes, where the shell would not replace it"
+                    ))
+                }
+                Quote::Double => script.push_str(&format!("${{{variable}}}")),
+                Quote::None => script.push_str(&format!("\"${{{variable}}}\"")),
+            }
+            rest = &rest[name.len()..];
+            continue;
+        }
+        match (c, &quote) {
+            ('\\', Quote::None | Quote::Double) => {
+                // An escaped character is taken as it is, whatever it is.
+                let escaped: String = rest.chars().take(2).collect();
+                script.push_str(&escaped);
+                rest = &rest[escaped.len()..];
+                continue;
+            }
+            ('\'', Quote::None) => quote = Quote::Single,
+            ('\'', Quote::Single) => quote = Quote::None,
+            ('"', Quote::None) => quote = Quote::Double,
+            ('"', Quote::Double) => quote = Quote::None,
+            _ => {}
+        }
+        script.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    if quote != Quote::None {
+        return Err("the command has an unclosed quote".into());
+    }
+    Ok(script)
 }

@@ -26,8 +26,8 @@ pub use iam::{
 };
 pub use instances::{is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, InstanceSpec, UserData};
 pub use jobs::{
-    parse_s3_url, Builtin, Inputs, JobSpec, Mode, Output, Remote, Work, IO_TASKS_PER_CORE,
-    MAX_IO_TASKS,
+    command_script, parse_s3_url, Builtin, Inputs, JobSpec, Mode, Output, Remote, Work,
+    INPUT_VARIABLE, IO_TASKS_PER_CORE, MAX_IO_TASKS, OUTPUT_VARIABLE,
 };
 pub use source::{Position, SourceIndex};
 pub use ssh::{HostSpec, SshSpec, DEFAULT_SSH_CONFIG};

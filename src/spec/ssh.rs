@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{Checker, InstanceSpec, KeyPairSpec};
 use crate::diagnostic::Location;
+use crate::sshconfig::{unsafe_value, ValueKind};
 
 /// The config file when the spec names none.
 pub const DEFAULT_SSH_CONFIG: &str = "~/.ssh/config";
@@ -104,6 +105,27 @@ impl Checker<'_> {
                     }
                 },
             };
+            // Values go into the user's ssh config: nothing in them may start a directive
+            // or an option of its own.
+            let checks = [
+                ("user", host.user.as_deref(), ValueKind::Word),
+                (
+                    "identity_file",
+                    host.identity_file.as_deref(),
+                    ValueKind::Path,
+                ),
+            ];
+            for (field, value, kind) in checks {
+                let Some(problem) = value.and_then(|v| unsafe_value(v, kind)) else {
+                    continue;
+                };
+                let at = self.value_location(&["ssh", "hosts", alias.as_str(), field]);
+                self.error(
+                    at,
+                    format!("`{field}` of alias `{alias}` cannot go into an ssh config: {problem}"),
+                    Some("give a plain value: one word for `user`, a path without `\"` or `%` for `identity_file`".into()),
+                );
+            }
             // The instance's key pair file, when tether generated it.
             let identity_file = host.identity_file.or_else(|| {
                 let key = key_pairs.get(instance?.key_pair.as_ref()?)?;

@@ -369,3 +369,39 @@ security_groups:
         ]
     );
 }
+
+// Regression: an input named `a{output}$(touch PWNED).txt` ran `touch PWNED`, because paths
+// were pasted into the command's shell code, and `{output}` inside a pasted path was
+// replaced again.
+#[test]
+fn command_placeholders_become_variable_references_once() {
+    use crate::spec::command_script;
+    for (template, expected) in [
+        (
+            "tr a-z A-Z < {input} > {output}",
+            r#"tr a-z A-Z < "${TETHER_INPUT}" > "${TETHER_OUTPUT}""#,
+        ),
+        (
+            r#"echo "file: {input}" > {output}"#,
+            r#"echo "file: ${TETHER_INPUT}" > "${TETHER_OUTPUT}""#,
+        ),
+        (r"echo \'{input}", r#"echo \'"${TETHER_INPUT}""#),
+        (
+            "python3 x.py {input}{output}",
+            r#"python3 x.py "${TETHER_INPUT}""${TETHER_OUTPUT}""#,
+        ),
+        ("echo {inputs} {in put}", "echo {inputs} {in put}"),
+    ] {
+        assert_eq!(
+            command_script(template).as_deref(),
+            Ok(expected),
+            "{template}"
+        );
+    }
+    assert!(command_script("cat '{input}'")
+        .unwrap_err()
+        .contains("inside single quotes"));
+    assert!(command_script("cat \"{input}")
+        .unwrap_err()
+        .contains("unclosed quote"));
+}
