@@ -15,11 +15,11 @@ use crate::model::{
     iam_path, ownership, Address, BucketState, DesiredResource, ElasticIpState, GroupState,
     ImageCandidate, ImageLookup, InstanceState, KeyPairState, Kind, LiveResource, LiveState,
     Market, Ownership, ResourceState, RunState, SecurityGroupState, UserState, VolumeState,
-    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_ACCESS_KEY, TAG_GENERATION,
+    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_ACCESS_KEY, TAG_FORCE_DESTROY, TAG_GENERATION,
     TAG_LEGACY_PRIVATE_KEY_FILE, TAG_MAX_PRICE, TAG_NAME, TAG_PRIVATE_KEY, TAG_PUBLIC_KEY_FILE,
     TAG_USER_DATA,
 };
-use crate::model::{PrivateKeyRecord, SettingRecord};
+use crate::model::{OwnershipRecord, PrivateKeyRecord};
 use crate::{audit, policy};
 
 /// How many resources are read at once (each with up to two reads in flight). Measured
@@ -564,14 +564,32 @@ async fn read_bucket(
     if !is_named && ownership(&tags, project) != Ownership::Owned {
         return Ok(BucketRead::Irrelevant);
     }
-    let (policy, public_access_block) =
-        tokio::try_join!(cloud.bucket_policy(&name), cloud.public_access_block(&name))?;
+    // Emptying needs the project's record of creating the bucket: read it where it matters.
+    let record = async {
+        let force = tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true");
+        if !force || ownership(&tags, project) != Ownership::Owned {
+            return Ok(None);
+        }
+        let parameter = crate::secrets::bucket_record_parameter(project, &name);
+        Ok::<_, AwsError>(
+            cloud
+                .parameter(&parameter)
+                .await?
+                .and_then(|p| OwnershipRecord::parse(p.value.trim())),
+        )
+    };
+    let (policy, public_access_block, record) = tokio::try_join!(
+        cloud.bucket_policy(&name),
+        cloud.public_access_block(&name),
+        record
+    )?;
     Ok(BucketRead::Found(Box::new(LiveResource {
         address: Address::bucket(&name),
         state: ResourceState::Bucket(BucketState {
             tags,
             policy: policy.as_ref().map(policy::normalise),
             public_access_block,
+            record,
         }),
         depends_on: Vec::new(),
     })))
@@ -613,9 +631,9 @@ async fn setting_record(
     cloud: &Cloud,
     project: &str,
     name: &str,
-) -> Result<Option<SettingRecord>, AwsError> {
+) -> Result<Option<OwnershipRecord>, AwsError> {
     let parameter = cloud
         .parameter(&crate::secrets::setting_record_parameter(project, name))
         .await?;
-    Ok(parameter.and_then(|p| SettingRecord::parse(p.value.trim())))
+    Ok(parameter.and_then(|p| OwnershipRecord::parse(p.value.trim())))
 }

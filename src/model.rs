@@ -188,6 +188,11 @@ pub struct BucketState {
     pub policy: Option<Value>,
     /// `None` when the bucket has no public access block configuration.
     pub public_access_block: Option<PublicAccessBlock>,
+    /// The project's record that it created the bucket (live only; read for buckets tagged
+    /// `tether:force-destroy`): the evidence, beyond tags anyone may write, that emptying
+    /// it deletes the project's own data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<OwnershipRecord>,
 }
 
 /// The comparable state of an IAM group.
@@ -444,39 +449,40 @@ pub enum ResourceState {
         alias: String,
         /// How the project came to own it (live only; `None`: not this project's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        record: Option<SettingRecord>,
+        record: Option<OwnershipRecord>,
     },
     PasswordPolicy {
         policy: PasswordPolicyState,
         /// How the project came to own it (live only; `None`: not this project's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        record: Option<SettingRecord>,
+        record: Option<OwnershipRecord>,
     },
 }
 
-/// How a project came to own an account setting (alias, password policy), which takes no
-/// tags: recorded in the project's Parameter Store path, not on anyone's disk.
+/// How a project came to own what tags cannot prove: an account setting (alias, password
+/// policy), which takes no tags, or a bucket it created, whose tags anyone allowed to tag
+/// it can write. Recorded in the project's Parameter Store path, not on anyone's disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum SettingRecord {
+pub enum OwnershipRecord {
     /// The project set it where there was none: `destroy` deletes it.
     Created,
     /// It was there, and the spec adopted it: `destroy` leaves it as it is.
     Adopted,
 }
 
-impl SettingRecord {
+impl OwnershipRecord {
     pub fn as_str(self) -> &'static str {
         match self {
-            SettingRecord::Created => "created",
-            SettingRecord::Adopted => "adopted",
+            OwnershipRecord::Created => "created",
+            OwnershipRecord::Adopted => "adopted",
         }
     }
 
-    pub fn parse(text: &str) -> Option<SettingRecord> {
+    pub fn parse(text: &str) -> Option<OwnershipRecord> {
         match text {
-            "created" => Some(SettingRecord::Created),
-            "adopted" => Some(SettingRecord::Adopted),
+            "created" => Some(OwnershipRecord::Created),
+            "adopted" => Some(OwnershipRecord::Adopted),
             _ => None,
         }
     }
@@ -587,11 +593,6 @@ impl ResourceState {
     /// What a user should know about deleting the resource, beyond the deletion itself.
     pub fn deletion_note(&self) -> Option<String> {
         match self {
-            ResourceState::Bucket(bucket)
-                if bucket.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true") =>
-            {
-                Some("force_destroy: its contents are deleted too".into())
-            }
             ResourceState::KeyPair(KeyPairState {
                 private_key: Some(PrivateKeyRecord::ParameterStore),
                 ..

@@ -85,6 +85,11 @@ pub fn setting_record_parameter(project: &str, setting: &str) -> String {
     format!("/tether/{project}/account/{}", setting.replace('_', "-"))
 }
 
+/// The Parameter Store name of the project's record that it created bucket `bucket`.
+pub fn bucket_record_parameter(project: &str, bucket: &str) -> String {
+    format!("/tether/{project}/buckets/{bucket}")
+}
+
 /// The Parameter Store name of the project's lock.
 pub fn lock_parameter(project: &str) -> String {
     format!("/tether/{project}/lock")

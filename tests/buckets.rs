@@ -221,7 +221,7 @@ fn an_unowned_bucket_is_refused_until_adopted_then_managed() {
     moto.tether(&["apply", "--auto-approve"])
         .expect_code(1)
         .expect_stderr("BucketNotEmpty")
-        .expect_stderr("force_destroy: true");
+        .expect_stderr("tagged `force_destroy` and the project's record shows it created it");
     assert_eq!(buckets(&s3), ["legacy-data"]);
 }
 
@@ -364,7 +364,7 @@ fn removing_a_bucket_deletes_it_and_force_destroy_empties_every_version_first() 
     moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-keep: {}\n");
     moto.tether(&["apply", "--auto-approve"])
         .expect_code(0)
-        .expect_stderr("- bucket.lab-scratch  (delete: no longer in the spec; force_destroy: its contents are deleted too)")
+        .expect_stderr("- bucket.lab-scratch  (delete: no longer in the spec; force_destroy: its contents are deleted too (the project's record shows it created the bucket))")
         .expect_stderr("- bucket.lab-empty  (delete: no longer in the spec)");
     assert_eq!(buckets(&s3), ["lab-keep"]);
 }
@@ -555,4 +555,50 @@ fn a_bucket_of_the_same_name_in_another_region_is_an_error_not_a_takeover() {
         tags(&eu, "lab-elsewhere").is_empty(),
         "the other region's bucket is untouched"
     );
+}
+
+// Regression: anyone allowed to tag a bucket could give it the project's tags and
+// `tether:force-destroy`, and the next apply emptied and deleted it.
+#[test]
+fn a_bucket_given_the_projects_tags_out_of_band_is_not_emptied() {
+    let moto = Moto::start();
+    let s3 = moto.s3("us-east-1");
+    create_bucket(&s3, "planted");
+    support::put_object(&s3, "planted", "precious.csv", "someone's data\n");
+    support::block_on(async {
+        let tag = |k: &str, v: &str| {
+            aws_sdk_s3::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("tag")
+        };
+        s3.put_bucket_tagging()
+            .bucket("planted")
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .tag_set(tag("tether:project", "lab"))
+                    .tag_set(tag("tether:name", "planted"))
+                    .tag_set(tag("tether:force-destroy", "true"))
+                    .build()
+                    .expect("tagging"),
+            )
+            .send()
+            .await
+            .expect("plant the tags")
+    });
+    moto.write("tether.yaml", "project: lab\nregion: us-east-1\n");
+    moto.tether(&["plan"]).expect_code(0).expect_stderr(
+        "no record of the project's shows it created the bucket, so its contents are kept",
+    );
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr("BucketNotEmpty")
+        .expect_stderr("--empty-tagged-buckets");
+    assert_eq!(
+        support::get_object(&s3, "planted", "precious.csv").as_deref(),
+        Some(&b"someone's data\n"[..]),
+        "nothing was emptied"
+    );
+    assert!(buckets(&s3).contains(&"planted".to_string()));
 }

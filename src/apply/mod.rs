@@ -335,21 +335,21 @@ async fn run_operation(
         Operation::DeleteAccountAlias { alias } => cloud.delete_account_alias(alias).await,
         Operation::PutPasswordPolicy { policy } => cloud.put_password_policy(policy).await,
         Operation::DeletePasswordPolicy => cloud.delete_password_policy().await,
-        Operation::RecordSetting { setting, record } => {
+        Operation::PutRecord {
+            parameter,
+            owner,
+            record,
+        } => {
             cloud
                 .put_parameter(
-                    &secrets::setting_record_parameter(project, setting),
+                    parameter,
                     record.as_str(),
                     ParameterKind::Record,
-                    &parameter_tags(project, setting),
+                    &parameter_tags(project, owner),
                 )
                 .await
         }
-        Operation::DeleteSettingRecord { setting } => {
-            cloud
-                .delete_parameter(&secrets::setting_record_parameter(project, setting))
-                .await
-        }
+        Operation::DeleteRecord { parameter } => cloud.delete_parameter(parameter).await,
         Operation::CreateLoginProfile {
             user,
             destination,
@@ -705,7 +705,7 @@ fn hint_for(operation: &Operation, error: &StepFailure) -> Option<String> {
     };
     match operation {
         Operation::DeleteBucket { bucket } if error.is_code("BucketNotEmpty") => Some(format!(
-            "tether deletes a bucket's objects only with `force_destroy: true`: put `{bucket}` back in the spec with it, apply, then remove it"
+            "tether empties a bucket only when it is tagged `force_destroy` and the project's record shows it created it: empty `{bucket}` yourself, or run again with --empty-tagged-buckets if its contents may go"
         )),
         Operation::CreateBucket { bucket, .. } if error.is_code("BucketAlreadyExists") => Some(format!(
             "bucket names are global across all AWS accounts, and `{bucket}` is taken: choose another name"

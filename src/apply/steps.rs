@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::model::{
-    BucketState, IngressRule, InstanceState, KeyPairState, Kind, Market, PasswordPolicyState,
-    PrivateKeyRecord, PublicAccessBlock, ResourceState, RunState, SettingRecord, UserState,
-    VolumeState, TAG_FORCE_DESTROY, TAG_GENERATION, TAG_MAX_PRICE, TAG_PRIVATE_KEY,
-    TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
+    BucketState, IngressRule, InstanceState, KeyPairState, Kind, Market, OwnershipRecord,
+    PasswordPolicyState, PrivateKeyRecord, PublicAccessBlock, ResourceState, RunState, UserState,
+    VolumeState, TAG_GENERATION, TAG_MAX_PRICE, TAG_PRIVATE_KEY, TAG_PUBLIC_KEY_FILE,
+    TAG_USER_DATA,
 };
 use crate::plan::{Action, Change, Plan};
 use crate::secrets;
@@ -146,14 +146,16 @@ pub enum Operation {
         policy: PasswordPolicyState,
     },
     DeletePasswordPolicy,
-    /// Record in the project's Parameter Store path how it came to own an account setting
-    /// (`alias`, `password_policy`).
-    RecordSetting {
-        setting: String,
-        record: SettingRecord,
+    /// Record in the project's Parameter Store path (`parameter`) how it came to own
+    /// something its tags cannot prove: an account setting, or a bucket it created.
+    PutRecord {
+        parameter: String,
+        /// The resource's name, for the parameter's tags.
+        owner: String,
+        record: OwnershipRecord,
     },
-    DeleteSettingRecord {
-        setting: String,
+    DeleteRecord {
+        parameter: String,
     },
     /// Generate a password, store it at `destination`, then create the login profile
     /// (reset required at first sign-in).
@@ -376,6 +378,15 @@ impl Context {
         }
     }
 
+    /// The operation that records how the project came to own account setting `name`.
+    fn setting_record(&self, name: &str, record: OwnershipRecord) -> Operation {
+        Operation::PutRecord {
+            parameter: secrets::setting_record_parameter(&self.project, name),
+            owner: name.to_string(),
+            record,
+        }
+    }
+
     /// The parameter that holds a user's secret of one kind, when secrets are stored there.
     fn user_parameter(&self, secret: secrets::UserSecret, user: &str) -> Option<String> {
         (self.secrets == SecretsMode::ParameterStore).then(|| secret.parameter(&self.project, user))
@@ -413,8 +424,8 @@ impl Operation {
             Operation::DeleteAccountAlias { .. } => "deleting account alias",
             Operation::PutPasswordPolicy { .. } => "setting password policy",
             Operation::DeletePasswordPolicy => "deleting password policy",
-            Operation::RecordSetting { .. } => "recording the project's ownership",
-            Operation::DeleteSettingRecord { .. } => "deleting the project's ownership record",
+            Operation::PutRecord { .. } => "recording the project's ownership",
+            Operation::DeleteRecord { .. } => "deleting the project's ownership record",
             Operation::CreateLoginProfile { .. } => "creating console password",
             Operation::DeleteLoginProfile { .. } => "deleting console password",
             Operation::CreateAccessKey { .. } => "creating access key",
@@ -470,7 +481,7 @@ pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
     if deleting {
         ops.extend(
             before
-                .map(|state| delete(name, state, context))
+                .map(|state| delete(name, state, change.empty_bucket, context))
                 .unwrap_or_default(),
         );
     }
@@ -486,10 +497,7 @@ pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
     }
     if change.action == Action::Adopt && change.address.kind == Kind::Account {
         // Recorded first, so that a crash leaves the setting owned, never half-adopted.
-        ops.push(Operation::RecordSetting {
-            setting: name.to_string(),
-            record: SettingRecord::Adopted,
-        });
+        ops.push(context.setting_record(name, OwnershipRecord::Adopted));
     }
     if matches!(change.action, Action::Update | Action::Adopt) {
         if let (Some(before), Some(after)) = (before, after) {
@@ -501,7 +509,21 @@ pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
 
 fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation> {
     match after {
-        ResourceState::Bucket(bucket) => create_bucket(name, bucket),
+        ResourceState::Bucket(bucket) => {
+            let mut ops = create_bucket(name, bucket);
+            // The evidence that emptying it some day deletes the project's own data: kept
+            // where those who may tag the bucket cannot write. After the create, so that a
+            // failed create records nothing.
+            ops.insert(
+                1,
+                Operation::PutRecord {
+                    parameter: secrets::bucket_record_parameter(&context.project, name),
+                    owner: name.to_string(),
+                    record: OwnershipRecord::Created,
+                },
+            );
+            ops
+        }
         ResourceState::IamGroup(group) => {
             let mut ops = vec![Operation::CreateGroup {
                 group: name.to_string(),
@@ -607,20 +629,14 @@ fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation
         // The record goes first: a crash after it leaves a setting the project owns, never
         // one it set but would refuse as someone else's.
         ResourceState::AccountAlias { alias, .. } => vec![
-            Operation::RecordSetting {
-                setting: name.to_string(),
-                record: SettingRecord::Created,
-            },
+            context.setting_record(name, OwnershipRecord::Created),
             Operation::SetAccountAlias {
                 alias: alias.clone(),
                 previous: None,
             },
         ],
         ResourceState::PasswordPolicy { policy, .. } => vec![
-            Operation::RecordSetting {
-                setting: name.to_string(),
-                record: SettingRecord::Created,
-            },
+            context.setting_record(name, OwnershipRecord::Created),
             Operation::PutPasswordPolicy {
                 policy: policy.clone(),
             },
@@ -628,9 +644,31 @@ fn create(name: &str, after: &ResourceState, context: &Context) -> Vec<Operation
     }
 }
 
-fn delete(name: &str, before: &ResourceState, context: &Context) -> Vec<Operation> {
+/// `empty_bucket`: the plan found evidence (or was told) that the bucket's contents may go.
+fn delete(
+    name: &str,
+    before: &ResourceState,
+    empty_bucket: bool,
+    context: &Context,
+) -> Vec<Operation> {
     match before {
-        ResourceState::Bucket(bucket) => delete_bucket(name, bucket),
+        ResourceState::Bucket(_) => {
+            let mut ops = Vec::new();
+            if empty_bucket {
+                ops.push(Operation::EmptyBucket {
+                    bucket: name.to_string(),
+                });
+            }
+            ops.push(Operation::DeleteBucket {
+                bucket: name.to_string(),
+            });
+            // The record goes after the bucket: a crash in between leaves a record of a
+            // bucket that is gone, never a bucket without its evidence.
+            ops.push(Operation::DeleteRecord {
+                parameter: secrets::bucket_record_parameter(&context.project, name),
+            });
+            ops
+        }
         ResourceState::IamGroup(_) => vec![Operation::DeleteGroup {
             group: name.to_string(),
         }],
@@ -672,14 +710,14 @@ fn delete(name: &str, before: &ResourceState, context: &Context) -> Vec<Operatio
             Operation::DeleteAccountAlias {
                 alias: alias.clone(),
             },
-            Operation::DeleteSettingRecord {
-                setting: name.to_string(),
+            Operation::DeleteRecord {
+                parameter: secrets::setting_record_parameter(&context.project, name),
             },
         ],
         ResourceState::PasswordPolicy { .. } => vec![
             Operation::DeletePasswordPolicy,
-            Operation::DeleteSettingRecord {
-                setting: name.to_string(),
+            Operation::DeleteRecord {
+                parameter: secrets::setting_record_parameter(&context.project, name),
             },
         ],
     }
@@ -1074,20 +1112,6 @@ fn create_bucket(bucket: &str, after: &BucketState) -> Vec<Operation> {
     ops
 }
 
-fn delete_bucket(bucket: &str, before: &BucketState) -> Vec<Operation> {
-    let force = before.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true");
-    let mut ops = Vec::new();
-    if force {
-        ops.push(Operation::EmptyBucket {
-            bucket: bucket.to_string(),
-        });
-    }
-    ops.push(Operation::DeleteBucket {
-        bucket: bucket.to_string(),
-    });
-    ops
-}
-
 fn update_bucket(bucket: &str, before: &BucketState, after: &BucketState) -> Vec<Operation> {
     let mut ops = Vec::new();
     // Tags first: an adoption marks the bucket as owned before anything else changes.
@@ -1131,7 +1155,7 @@ fn update_bucket(bucket: &str, before: &BucketState, after: &BucketState) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Address, BucketState, TAG_PROJECT};
+    use crate::model::{Address, BucketState, TAG_FORCE_DESTROY, TAG_PROJECT};
     use crate::policy;
 
     fn test_context() -> Context {
@@ -1150,6 +1174,7 @@ mod tests {
             tags.insert(TAG_FORCE_DESTROY.to_string(), "true".to_string());
         }
         ResourceState::Bucket(BucketState {
+            record: None,
             tags,
             policy: public.then(|| policy::document_of(policy::public_read_statement("b", "aws"))),
             public_access_block: Some(PublicAccessBlock::for_policy(public)),
@@ -1161,6 +1186,11 @@ mod tests {
         before: Option<ResourceState>,
         after: Option<ResourceState>,
     ) -> Vec<&'static str> {
+        // As the planner decides when the project's record shows it created the bucket.
+        let empty_bucket = matches!(
+            &before,
+            Some(ResourceState::Bucket(b)) if b.tags.contains_key(TAG_FORCE_DESTROY)
+        );
         let change = Change {
             address: Address::bucket("b"),
             action,
@@ -1171,11 +1201,17 @@ mod tests {
             depends_on: Vec::new(),
             reissue_secret: false,
             weakens: Vec::new(),
+            empty_bucket,
         };
-        let context = test_context();
-        operations(&change, &context)
+        bucket_operation_names(&change)
+    }
+
+    fn bucket_operation_names(change: &Change) -> Vec<&'static str> {
+        operations(change, &test_context())
             .iter()
             .map(|op| match op {
+                Operation::PutRecord { .. } => "record",
+                Operation::DeleteRecord { .. } => "unrecord",
                 Operation::CreateBucket { .. } => "create",
                 Operation::PutBucketTags { .. } => "tags",
                 Operation::PutPublicAccessBlock { .. } => "block",
@@ -1203,14 +1239,14 @@ mod tests {
                 Action::Create,
                 None,
                 Some(state(true, false)),
-                vec!["create", "tags", "block", "policy"],
+                vec!["create", "record", "tags", "block", "policy"],
             ),
             (
                 "create private",
                 Action::Create,
                 None,
                 Some(state(false, false)),
-                vec!["create", "tags", "block"],
+                vec!["create", "record", "tags", "block"],
             ),
             (
                 "going public loosens the block first",
@@ -1238,14 +1274,14 @@ mod tests {
                 Action::Delete,
                 Some(state(false, false)),
                 None,
-                vec!["delete"],
+                vec!["delete", "unrecord"],
             ),
             (
                 "delete empties with force_destroy",
                 Action::Delete,
                 Some(state(true, true)),
                 None,
-                vec!["empty", "delete"],
+                vec!["empty", "delete", "unrecord"],
             ),
             (
                 "no-op does nothing",
@@ -1258,6 +1294,26 @@ mod tests {
         for (name, action, before, after, expected) in cases {
             assert_eq!(names(action, before, after), expected, "{name}");
         }
+    }
+
+    // Regression: anyone allowed to tag a bucket could add the project's tags and
+    // `tether:force-destroy`, and the next apply emptied it. Without the planner's word (the
+    // project's record, or the command line), deleting never empties.
+    #[test]
+    fn a_force_destroy_tag_alone_never_empties_a_bucket() {
+        let change = Change {
+            address: Address::bucket("b"),
+            action: Action::Delete,
+            reason: None,
+            attributes: Vec::new(),
+            before: Some(state(false, true)),
+            after: None,
+            depends_on: Vec::new(),
+            reissue_secret: false,
+            weakens: Vec::new(),
+            empty_bucket: false,
+        };
+        assert_eq!(bucket_operation_names(&change), ["delete", "unrecord"]);
     }
 
     fn instance(instance_type: &str, state: RunState, root: i32) -> ResourceState {
@@ -1297,6 +1353,7 @@ mod tests {
             depends_on: Vec::new(),
             reissue_secret: false,
             weakens: Vec::new(),
+            empty_bucket: false,
         };
         let context = test_context();
         operations(&change, &context)

@@ -38,6 +38,10 @@ pub struct ChangeOptions {
     pub parallelism: u16,
     #[command(flatten)]
     pub lock: super::LockOptions,
+    /// Empty buckets tagged `force_destroy` that the plan deletes even without the project's
+    /// record of creating them (a tag anyone may write is no proof).
+    #[arg(long)]
+    pub empty_tagged_buckets: bool,
 }
 
 pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
@@ -49,6 +53,7 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 auto_approve,
                 parallelism,
                 lock,
+                empty_tagged_buckets,
             },
         no_jobs,
         job_options,
@@ -80,7 +85,8 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let run_jobs = !no_jobs && !spec.jobs.is_empty();
     // The plan is made while holding the lock, so no other run changes what it saw.
     let apply = async {
-        let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply).await?;
+        let plan =
+            super::fresh_plan(printer, &cloud, &spec, Mode::Apply, empty_tagged_buckets).await?;
         printer.status(tether::render::plan_text(&plan).trim_end());
         if run_jobs {
             printer.status(&super::plan::jobs_text(&spec));

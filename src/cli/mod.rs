@@ -169,6 +169,7 @@ pub async fn fresh_plan(
     cloud: &Cloud,
     spec: &Spec,
     mode: tether::plan::Mode,
+    empty_tagged_buckets: bool,
 ) -> anyhow::Result<tether::plan::Plan> {
     let desired = tether::plan::desired_resources(spec, cloud.region(), home().as_deref());
     // What the spec declares and what it refers to (a key pair it does not declare, say).
@@ -220,6 +221,7 @@ pub async fn fresh_plan(
         region: cloud.region().to_string(),
         secrets: spec.secrets,
         secrets_dir: spec.secrets_dir.clone(),
+        empty_tagged_buckets,
     };
     Ok(tether::plan::plan(&target, mode, &desired, &live)?)
 }

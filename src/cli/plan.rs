@@ -23,6 +23,10 @@ pub struct PlanArgs {
     /// Save the plan to FILE, for `tether apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Empty buckets tagged `force_destroy` that the plan deletes even without the project's
+    /// record of creating them (a tag anyone may write is no proof).
+    #[arg(long)]
+    pub empty_tagged_buckets: bool,
 }
 
 pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
@@ -31,10 +35,11 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
         json,
         detailed_exitcode,
         out,
+        empty_tagged_buckets,
     } = args;
     let spec = super::load_spec(&super::spec_path(file))?;
     let cloud = super::connect(spec.region.as_deref()).await?;
-    let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply).await?;
+    let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply, empty_tagged_buckets).await?;
     if json {
         printer.data(&super::plan_json(&plan))?;
     } else {

@@ -320,6 +320,7 @@ fn desired_bucket(project: &str, region: &str, bucket: &BucketSpec) -> DesiredRe
     DesiredResource {
         address: Address::bucket(&bucket.name),
         state: ResourceState::Bucket(BucketState {
+            record: None,
             tags,
             policy: document.as_ref().map(policy::normalise),
             public_access_block: Some(PublicAccessBlock::for_policy(public)),

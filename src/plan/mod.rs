@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::model::{
     forced_by_change, forcing_reason, update_note, Address, AttributeFormat, DesiredResource, Kind,
-    LiveState, Ownership, PasswordPolicyState, ResourceState, SettingRecord,
+    LiveState, Ownership, OwnershipRecord, PasswordPolicyState, ResourceState,
 };
 use crate::spec::SecretsMode;
 pub use desired::{desired_resources, sha256_hex};
@@ -42,6 +42,9 @@ pub struct Target {
     pub secrets: SecretsMode,
     /// The spec's `secrets_dir` as written (`~` unexpanded), for `secrets: local`.
     pub secrets_dir: String,
+    /// `--empty-tagged-buckets`: empty buckets tagged `force_destroy` even without the
+    /// project's record of creating them.
+    pub empty_tagged_buckets: bool,
 }
 
 /// What a plan is for.
@@ -115,6 +118,10 @@ pub struct Change {
     /// The settings this change makes weaker (a password policy's), one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weakens: Vec<String>,
+    /// Deleting this bucket empties it first: it is tagged `force_destroy` and the project's
+    /// record shows it created it (or the command line said `--empty-tagged-buckets`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_bucket: bool,
 }
 
 /// One attribute's difference; `Value::Null` stands for "absent".
@@ -268,6 +275,7 @@ pub fn plan(
                 depends_on: wanted.depends_on.clone(),
                 reissue_secret: false,
                 weakens: Vec::new(),
+                empty_bucket: false,
             },
             Some(found) => match found.state.ownership(project) {
                 Ownership::Owned => {
@@ -330,6 +338,7 @@ pub fn plan(
                         depends_on: wanted.depends_on.clone(),
                         reissue_secret: unheld && action == Action::Update,
                         weakens: weakening(Some(&found.state), Some(&wanted.state)),
+                        empty_bucket: false,
                     }
                 }
                 Ownership::Unowned if wanted.adopt => Change {
@@ -342,6 +351,7 @@ pub fn plan(
                     depends_on: wanted.depends_on.clone(),
                     reissue_secret: false,
                     weakens: weakening(Some(&found.state), Some(&wanted.state)),
+                    empty_bucket: false,
                 },
                 Ownership::Unowned if address.kind.is_singleton() => {
                     conflicts.push(
@@ -390,7 +400,7 @@ pub fn plan(
             | ResourceState::PasswordPolicy { record, .. } => *record,
             _ => None,
         };
-        if mode == Mode::Destroy && record == Some(SettingRecord::Adopted) {
+        if mode == Mode::Destroy && record == Some(OwnershipRecord::Adopted) {
             changes.insert(
                 address.clone(),
                 Change {
@@ -405,6 +415,7 @@ pub fn plan(
                     depends_on: Vec::new(),
                     reissue_secret: false,
                     weakens: Vec::new(),
+                    empty_bucket: false,
                 },
             );
             continue;
@@ -414,7 +425,7 @@ pub fn plan(
             // those the project created.
             mode == Mode::Destroy
                 && declared.contains_key(address)
-                && record == Some(SettingRecord::Created)
+                && record == Some(OwnershipRecord::Created)
         } else {
             !wanted.contains_key(address) && found.state.ownership(project) == Ownership::Owned
         };
@@ -425,7 +436,9 @@ pub fn plan(
             Mode::Apply => "no longer in the spec",
             Mode::Destroy => "destroy",
         };
-        let reason = match found.state.deletion_note() {
+        let (empty_bucket, bucket_note) =
+            bucket_emptying(&found.state, target.empty_tagged_buckets);
+        let reason = match bucket_note.or_else(|| found.state.deletion_note()) {
             Some(note) => format!("{reason}; {note}"),
             None => reason.to_string(),
         };
@@ -441,6 +454,7 @@ pub fn plan(
                 depends_on: Vec::new(),
                 reissue_secret: false,
                 weakens: weakening(Some(&found.state), None),
+                empty_bucket,
             },
         );
     }
@@ -605,6 +619,36 @@ fn host_address(
             (crate::model::RunState::Running, None) => HostAddress::AfterApply,
             (crate::model::RunState::Stopped, _) => HostAddress::None,
         },
+    }
+}
+
+/// Whether deleting `state` (a bucket) empties it first, and what the plan says about it.
+/// A `force_destroy` tag alone is no evidence: anyone allowed to tag a bucket can write it.
+/// The bucket is emptied when the project's record (in its Parameter Store path, written
+/// when it created the bucket) shows it created it, or when the command line says so.
+fn bucket_emptying(state: &ResourceState, empty_tagged: bool) -> (bool, Option<String>) {
+    let ResourceState::Bucket(bucket) = state else {
+        return (false, None);
+    };
+    let tagged = bucket
+        .tags
+        .get(crate::model::TAG_FORCE_DESTROY)
+        .map(String::as_str)
+        == Some("true");
+    match (tagged, bucket.record, empty_tagged) {
+        (false, _, _) => (false, None),
+        (true, Some(OwnershipRecord::Created), _) => (
+            true,
+            Some("force_destroy: its contents are deleted too (the project's record shows it created the bucket)".into()),
+        ),
+        (true, _, true) => (
+            true,
+            Some("force_destroy: its contents are deleted too (--empty-tagged-buckets)".into()),
+        ),
+        (true, _, false) => (
+            false,
+            Some("force_destroy is tagged, but no record of the project's shows it created the bucket, so its contents are kept and deleting it fails if it holds objects (--empty-tagged-buckets empties it)".into()),
+        ),
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::model::{
-    BucketState, Kind, LiveResource, PublicAccessBlock, SettingRecord, TAG_NAME, TAG_PROJECT,
+    BucketState, Kind, LiveResource, OwnershipRecord, PublicAccessBlock, TAG_NAME, TAG_PROJECT,
 };
 use crate::render;
 use crate::spec;
@@ -31,10 +31,19 @@ fn applied(yaml: &str) -> LiveState {
             .into_iter()
             .map(|d| {
                 let mut state = d.state;
-                if let ResourceState::AccountAlias { record, .. }
-                | ResourceState::PasswordPolicy { record, .. } = &mut state
-                {
-                    *record = Some(SettingRecord::Created);
+                match &mut state {
+                    ResourceState::AccountAlias { record, .. }
+                    | ResourceState::PasswordPolicy { record, .. } => {
+                        *record = Some(OwnershipRecord::Created);
+                    }
+                    // Apply records every bucket it creates; the reader reads the record of
+                    // those tagged force_destroy.
+                    ResourceState::Bucket(bucket)
+                        if bucket.tags.contains_key(crate::model::TAG_FORCE_DESTROY) =>
+                    {
+                        bucket.record = Some(OwnershipRecord::Created);
+                    }
+                    _ => {}
                 }
                 let live = LiveResource {
                     address: d.address.clone(),
@@ -62,6 +71,7 @@ fn bucket_mut<'a>(live: &'a mut LiveState, name: &str) -> &'a mut BucketState {
 
 fn foreign_bucket(live: &mut LiveState, name: &str, tags: &[(&str, &str)]) {
     let state = ResourceState::Bucket(BucketState {
+        record: None,
         tags: tags
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -87,6 +97,7 @@ fn target(project: &str) -> Target {
         region: REGION.into(),
         secrets: crate::spec::SecretsMode::ParameterStore,
         secrets_dir: "~/.tether/secrets".into(),
+        empty_tagged_buckets: false,
     }
 }
 
@@ -594,8 +605,10 @@ fn destroy_leaves_adopted_settings_and_deletes_created_ones() {
     let mut live = set_by_security_team();
     for resource in live.resources.values_mut() {
         match &mut resource.state {
-            ResourceState::AccountAlias { record, .. } => *record = Some(SettingRecord::Adopted),
-            ResourceState::PasswordPolicy { record, .. } => *record = Some(SettingRecord::Created),
+            ResourceState::AccountAlias { record, .. } => *record = Some(OwnershipRecord::Adopted),
+            ResourceState::PasswordPolicy { record, .. } => {
+                *record = Some(OwnershipRecord::Created)
+            }
             _ => {}
         }
     }
@@ -654,4 +667,42 @@ fn secrets_are_reissued_only_when_the_account_says_a_run_died_before_storing_the
         .find(|c| c.address.kind == Kind::IamUser)
         .expect("user");
     assert!(user.reissue_secret);
+}
+
+// Regression: a bucket given the project's tags and `tether:force-destroy` out of band was
+// emptied by the next apply. Without the project's record, only the command line empties.
+#[test]
+fn a_bucket_tagged_force_destroy_without_the_projects_record_is_not_emptied() {
+    let mut live = LiveState::default();
+    foreign_bucket(
+        &mut live,
+        "planted",
+        &[
+            (TAG_PROJECT, "lab"),
+            (TAG_NAME, "planted"),
+            (crate::model::TAG_FORCE_DESTROY, "true"),
+        ],
+    );
+    let (project, desired) = desired_of("project: lab\n");
+    let kept = plan(&target(&project), Mode::Apply, &desired, &live).expect("plan");
+    let change = kept.change(&Address::bucket("planted")).expect("delete");
+    assert_eq!(change.action, Action::Delete);
+    assert!(!change.empty_bucket);
+    assert!(
+        change.reason.as_deref().is_some_and(|r| r.contains(
+            "no record of the project's shows it created the bucket, so its contents are kept"
+        )),
+        "{change:?}"
+    );
+    let told = Target {
+        empty_tagged_buckets: true,
+        ..target(&project)
+    };
+    let emptied = plan(&told, Mode::Apply, &desired, &live).expect("plan");
+    let change = emptied.change(&Address::bucket("planted")).expect("delete");
+    assert!(change.empty_bucket);
+    assert!(change
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains("(--empty-tagged-buckets)")));
 }

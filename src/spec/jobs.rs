@@ -455,6 +455,31 @@ impl Checker<'_> {
                             Some("push the files to S3 first, and use `inputs: s3://bucket/prefix/`".into()),
                         );
                     }
+                    // Uploads land on the instance under their file name, through scp's
+                    // remote path: a name that a shell there could read as code is refused.
+                    for (index, file) in job.upload.iter().enumerate() {
+                        let plain = std::path::Path::new(file)
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| {
+                                !n.starts_with('-')
+                                    && n.bytes()
+                                        .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+                            });
+                        if !plain {
+                            let location = self.value_location(&[
+                                "jobs",
+                                name.as_str(),
+                                "upload",
+                                &index.to_string(),
+                            ]);
+                            self.error(
+                                location,
+                                format!("upload `{file}` needs a plain file name to be copied to an instance"),
+                                Some("name the file with letters, digits and `._+-` (not starting with `-`)".into()),
+                            );
+                        }
+                    }
                     Some(Remote {
                         run_on,
                         upload: job.upload,

@@ -405,3 +405,21 @@ fn command_placeholders_become_variable_references_once() {
         .unwrap_err()
         .contains("unclosed quote"));
 }
+
+// Uploads reach the instance through scp's remote path: a file name a shell could read as
+// code is refused at its line.
+#[test]
+fn uploads_need_plain_file_names() {
+    let spec = |file: &str| {
+        format!(
+            "project: lab\ninstances:\n  worker: {{ami: ami-0abcdef1234567890, type: t3.micro}}\nssh:\n  hosts:\n    box: {{instance: worker}}\njobs:\n  shout:\n    run_on: worker\n    upload: [\"{file}\"]\n    command: \"sh shout.sh\"\n"
+        )
+    };
+    let text = error_text(&spec("./x;touch PWNED.sh"));
+    assert!(
+        text.contains("upload `./x;touch PWNED.sh` needs a plain file name"),
+        "{text}"
+    );
+    assert!(text.contains("tether.yaml:10:14"), "{text}");
+    assert!(crate::spec::parse("tether.yaml", &spec("./scripts/shout-v1.2.sh")).is_ok());
+}
