@@ -11,7 +11,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{get_object, put_object, run_tether, Moto, Sshd};
+use support::{
+    env_for, get_object, host, job_spec, project, put_object, run_tether, Cleanup, Moto, Sshd,
+    USER_SSH_CONFIG,
+};
 
 /// Names that are hostile as file names and as S3 keys alike, and the output name each
 /// should get (below the prefix).
@@ -197,49 +200,21 @@ fn a_key_that_would_escape_its_prefix_fails_its_task_and_writes_nothing() {
     );
 }
 
-/// Host keys of throwaway servers are not worth checking; these lines sit in the user's
-/// part of the config file, outside tether's block.
-const USER_SSH_CONFIG: &str =
-    "Host *\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n";
-
 #[test]
 fn hostile_s3_keys_are_data_on_an_instance_too() {
     let moto = Moto::start();
     let sshd = Sshd::start();
-    let project = format!("t{}-hostile", std::process::id());
+    let project = project("hostile");
     let _cleanup = Cleanup(project.clone());
     moto.write("ssh-config", USER_SSH_CONFIG);
-    let spec = format!(
-        "project: {project}
-region: us-east-1
-buckets:
-  lab-data: {{force_destroy: true}}
-instances:
-  worker:
-    ami: ami-1e749f67
-    type: t3.micro
-ssh:
-  config_file: ./ssh-config
-  hosts:
-    box:
-      instance: worker
-      user: {user}
-      port: {port}
-      identity_file: {key}
-jobs:
-  shout:
-    run_on: worker
-    inputs: s3://lab-data/in/
-    command: \"tr a-z A-Z < {{input}} > {{output}}\"
-    output: s3://lab-data/out/
-",
-        user = sshd.user,
-        port = sshd.port,
-        key = sshd.user_key.display()
+    let spec = job_spec(
+        &project,
+        &["worker"],
+        &host("box", "worker", &sshd),
+        "  shout:\n    run_on: worker\n    inputs: s3://lab-data/in/\n    command: \"tr a-z A-Z < {input} > {output}\"\n    output: s3://lab-data/out/\n",
     );
     moto.write("tether.yaml", &spec);
-    let mut env = moto.env();
-    env.push(("TETHER_TEST_PUBLIC_IPS".into(), "worker=127.0.0.1".into()));
+    let env = env_for(&moto, &["worker"]);
     let apply = run_tether(
         moto.dir.path(),
         &env,
@@ -265,15 +240,5 @@ jobs:
             Some(upper(&content(name))),
             "{name:?}"
         );
-    }
-}
-
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(home) = std::env::var_os("HOME") {
-            let _ = std::fs::remove_dir_all(Path::new(&home).join(".tether").join(&self.0));
-        }
     }
 }

@@ -550,3 +550,54 @@ impl Drop for Sshd {
         let _ = self.child.wait();
     }
 }
+
+// Jobs on instances: what the remote-job tests share.
+
+/// Host keys of throwaway servers are not worth checking; these lines sit in the user's
+/// part of the config file, outside tether's block.
+pub const USER_SSH_CONFIG: &str =
+    "Host *\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n";
+
+/// A project name of this test run's own: the servers log in as the current user, whose
+/// home holds the jobs' directories, `~/.tether/<project>`.
+pub fn project(test: &str) -> String {
+    format!("t{}-{test}", std::process::id())
+}
+
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(home) = std::env::var_os("HOME") {
+            let _ =
+                std::fs::remove_dir_all(std::path::Path::new(&home).join(".tether").join(&self.0));
+        }
+    }
+}
+
+pub fn host(alias: &str, instance: &str, sshd: &Sshd) -> String {
+    format!(
+        "    {alias}:\n      instance: {instance}\n      user: {}\n      port: {}\n      identity_file: {}\n",
+        sshd.user,
+        sshd.port,
+        sshd.user_key.display()
+    )
+}
+
+/// A spec with one remote job over `docs/`, on the instances and aliases given.
+pub fn job_spec(project: &str, instances: &[&str], hosts: &str, job: &str) -> String {
+    let declared: String = instances
+        .iter()
+        .map(|i| format!("  {i}: {{ami: ami-1e749f67, type: t3.micro}}\n"))
+        .collect();
+    format!(
+        "project: {project}\nregion: us-east-1\nbuckets:\n  lab-data: {{force_destroy: true}}\ninstances:\n{declared}ssh:\n  config_file: ./ssh-config\n  hosts:\n{hosts}jobs:\n{job}"
+    )
+}
+
+pub fn env_for(moto: &Moto, instances: &[&str]) -> Vec<(String, String)> {
+    let mut env = moto.env();
+    let ips: Vec<String> = instances.iter().map(|i| format!("{i}=127.0.0.1")).collect();
+    env.push(("TETHER_TEST_PUBLIC_IPS".into(), ips.join(",")));
+    env
+}
