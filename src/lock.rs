@@ -128,8 +128,9 @@ pub async fn acquire(
                 info,
             });
         }
-        // Released between the attempt and this read: try again at once.
+        // Released between the attempt and this read: try again shortly.
         let Some(current) = holder(cloud, project).await? else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let waited = started.elapsed();

@@ -127,6 +127,8 @@ pub async fn ensure_private_key(
     match pull_private_key(cloud, spec, key, home).await {
         Ok(pulled) => Ok(Some(pulled)),
         Err(PullError::Write(OwnedWriteError::NotOurs { .. })) => Ok(None),
+        // Not in the store (kept locally by whoever made it): a file here is the one to use.
+        Err(PullError::NotStored { .. }) if identity.exists() => Ok(None),
         Err(error) => Err(error),
     }
 }

@@ -155,9 +155,9 @@ impl Report {
 }
 
 /// Checks that the credentials belong to the plan's account and the client talks to its
-/// region, then re-reads every resource the plan changes and refuses if any differs from
-/// what the plan saw (`before`). Reads only; changes nothing.
-pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
+/// region. Reads only; changes nothing (callers check before taking the project lock, so a
+/// plan for another account leaves nothing in this one).
+pub async fn check_target(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
     if cloud.region() != plan.region {
         return Err(ApplyError::WrongRegion {
             planned: plan.region.clone(),
@@ -171,6 +171,12 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
             configured: account_id,
         });
     }
+    Ok(())
+}
+
+/// Re-reads every resource the plan changes and refuses if any differs from what the plan
+/// saw (`before`). Reads only; changes nothing. Check the target first (`check_target`).
+pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
     let touched: Vec<Address> = plan.actionable().map(|c| c.address.clone()).collect();
     if touched.is_empty() {
         return Ok(());

@@ -63,6 +63,7 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
             // A saved plan holds resources only: its spec's jobs are for `tether run`.
             let plan = read_saved_plan(&path)?;
             let cloud = super::connect(Some(&plan.region)).await?;
+            tether::apply::check_target(&cloud, &plan).await?;
             let apply = async {
                 tether::apply::check_fresh(&cloud, &plan).await?;
                 printer.status(tether::render::plan_text(&plan).trim_end());

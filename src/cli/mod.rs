@@ -330,6 +330,10 @@ pub async fn take_lock(
             *last = Some(waited);
         }
     };
+    // Known before it is taken: Ctrl-C between AWS taking it and this run hearing so must
+    // still release it (release deletes only a lock with this id).
+    *HELD_LOCK.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((cloud.clone(), project.to_string(), info.id.clone()));
     let lock = tether::lock::acquire(
         cloud,
         project,
@@ -355,10 +359,11 @@ pub async fn take_lock(
             ))
         }
         _ => anyhow::Error::msg(error.to_string()),
-    })?;
-    *HELD_LOCK.lock().unwrap_or_else(|e| e.into_inner()) =
-        Some((cloud.clone(), project.to_string(), lock.info.id.clone()));
-    Ok(lock)
+    });
+    if lock.is_err() {
+        HELD_LOCK.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+    lock
 }
 
 /// Releases a lock taken by `take_lock`.
