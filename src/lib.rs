@@ -1,7 +1,8 @@
 //! tether keeps an AWS lab in line with one YAML spec.
 //!
 //! The library follows the data: [`spec`] (YAML to typed model, pure) -> [`live`] (read the
-//! account) -> [`plan`] (diff, pure) -> [`apply`] (the executor). [`aws`] is the only module
+//! account) -> [`plan`] (diff, pure) -> [`apply`] (the executor); [`planning::plan_spec`]
+//! is the read-then-plan pipeline the commands share. [`aws`] is the only module
 //! that speaks to the AWS SDK. See `ARCHITECTURE.md` for the whole picture.
 
 pub mod apply;
@@ -13,6 +14,7 @@ pub mod live;
 pub mod lock;
 pub mod model;
 pub mod plan;
+pub mod planning;
 pub mod policy;
 pub mod pull;
 pub mod render;

@@ -163,7 +163,8 @@ pub fn spec_path(file: Option<PathBuf>) -> PathBuf {
     file.unwrap_or_else(|| PathBuf::from(DEFAULT_SPEC))
 }
 
-/// Reads the account and plans `spec` against it, printing the reader's warnings.
+/// Reads the account and plans `spec` against it (the library's `planning::plan_spec`),
+/// printing the reader's warnings.
 pub async fn fresh_plan(
     printer: &Printer,
     cloud: &Cloud,
@@ -171,71 +172,22 @@ pub async fn fresh_plan(
     mode: tether::plan::Mode,
     empty_tagged_buckets: bool,
 ) -> anyhow::Result<tether::plan::Plan> {
-    let desired = tether::plan::desired_resources(spec, cloud.region(), home().as_deref());
-    // What the spec declares and what it refers to (a key pair it does not declare, say).
-    let addresses: Vec<tether::model::Address> = desired
-        .iter()
-        .flat_map(|d| std::iter::once(&d.address).chain(&d.depends_on))
-        .cloned()
-        .collect();
-    // The account, the spec's managed policies and its images are read at the same time.
-    let applying = mode == tether::plan::Mode::Apply;
-    let check_policies = async {
-        match applying {
-            true => tether::live::missing_policies(cloud, &desired).await,
-            false => Ok(Default::default()),
-        }
+    let home = home();
+    let options = tether::planning::Options {
+        mode,
+        empty_tagged_buckets,
+        home: home.as_deref(),
     };
-    let lookups = if applying {
-        spec.image_lookups()
-    } else {
-        Vec::new()
-    };
-    let (live, missing_policies, images, account_id) = tokio::join!(
-        tether::live::read(
-            cloud,
-            &spec.project,
-            tether::live::Scope::Project(&addresses)
-        ),
-        check_policies,
-        tether::live::find_images(cloud, &lookups),
-        cloud.account_id(),
-    );
-    let mut live = live.context("cannot read the account")?;
-    live.missing_policies =
-        missing_policies.context("cannot check the managed policies the spec names")?;
-    live.images = images.context("cannot look up the spec's images")?;
-    let account_id = account_id.context("cannot tell which account the credentials belong to")?;
-    let ssh_config = ssh_config_file(spec);
-    if let Some(block) = tether::live::ssh_config_block(&ssh_config, &spec.project)
-        .with_context(|| format!("cannot read the SSH config `{}`", ssh_config.display()))?
-    {
-        live.resources.insert(block.address.clone(), block);
-    }
-    for warning in &live.warnings {
+    let planned = tether::planning::plan_spec(cloud, spec, options).await?;
+    for warning in &planned.warnings {
         printer.status(&format!("warning: {warning}"));
     }
-    let target = tether::plan::Target {
-        project: spec.project.clone(),
-        account_id,
-        region: cloud.region().to_string(),
-        secrets: spec.secrets,
-        secrets_dir: spec.secrets_dir.clone(),
-        empty_tagged_buckets,
-    };
-    Ok(tether::plan::plan(&target, mode, &desired, &live)?)
+    Ok(planned.plan)
 }
 
-/// The OpenSSH config file the spec's aliases go to (the default one without an `ssh:`
-/// section, where an earlier block may still be).
+/// The OpenSSH config file the spec's aliases go to, for this operator.
 pub fn ssh_config_file(spec: &Spec) -> PathBuf {
-    let file = spec
-        .ssh
-        .as_ref()
-        .map_or(tether::spec::DEFAULT_SSH_CONFIG, |ssh| {
-            ssh.config_file.as_str()
-        });
-    tether::secrets::expand_home(file, home().as_deref())
+    tether::planning::ssh_config_file(spec, home().as_deref())
 }
 
 /// The spec's `secrets_dir` with `~` expanded from HOME.

@@ -706,3 +706,38 @@ fn a_bucket_tagged_force_destroy_without_the_projects_record_is_not_emptied() {
         .as_deref()
         .is_some_and(|r| r.contains("(--empty-tagged-buckets)")));
 }
+
+/// The bundled examples planned against an empty account, as text and as JSON: the guard
+/// that a change to the planner's shape (one module per kind, say) changes no plan.
+#[test]
+fn the_bundled_examples_plan_the_same() {
+    for (name, yaml) in [
+        (
+            "quickstart",
+            include_str!("../../examples/quickstart/tether.yaml"),
+        ),
+        (
+            "lab_workflow",
+            include_str!("../../examples/lab-workflow/tether.yaml"),
+        ),
+        ("specs_lab", include_str!("../../specs/lab.yaml")),
+    ] {
+        let spec = spec::parse("tether.yaml", yaml).expect("a valid example");
+        let desired = desired_resources(&spec, REGION, Some(std::path::Path::new("/home/ds")));
+        // An empty account, but for one image that each image lookup finds.
+        let mut live = LiveState::default();
+        for lookup in spec.image_lookups() {
+            live.images.insert(
+                lookup.key(),
+                vec![crate::model::ImageCandidate {
+                    id: "ami-0123456789abcdef0".into(),
+                    created: "2026-11-01T00:00:00.000Z".into(),
+                }],
+            );
+        }
+        let plan = plan(&target(&spec.project), Mode::Apply, &desired, &live).expect("plan");
+        let text = anstream::adapter::strip_str(&render::plan_text(&plan)).to_string();
+        insta::assert_snapshot!(format!("example_{name}_text"), text);
+        insta::assert_json_snapshot!(format!("example_{name}_json"), plan);
+    }
+}
