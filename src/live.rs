@@ -488,7 +488,7 @@ pub async fn missing_policies(
 pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or_default();
     let ((root_access_keys, root_mfa), users, password_policy, bucket_names) = tokio::try_join!(
         cloud.root_user_facts(),

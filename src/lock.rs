@@ -85,7 +85,7 @@ pub fn new_lock_id() -> String {
     let value = getrandom::u64().unwrap_or_else(|_| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
+            .map(|d| u64::from(d.subsec_nanos()))
             .unwrap_or_default();
         now ^ u64::from(std::process::id())
     });
@@ -188,7 +188,7 @@ pub async fn force_unlock(cloud: &Cloud, project: &str, id: &str) -> Result<Lock
 
 /// `2026-12-02 05:31:59 UTC` for seconds since the Unix epoch (civil calendar, UTC).
 fn unix_time_text(seconds: u64) -> String {
-    let days = (seconds / 86_400) as i64;
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
     let rest = seconds % 86_400;
     // Howard Hinnant's days-to-civil algorithm.
     let z = days + 719_468;

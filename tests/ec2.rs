@@ -62,6 +62,8 @@ fn ingress(ec2: &aws_sdk_ec2::Client, name: &str) -> Option<BTreeSet<String>> {
     })
 }
 
+/// The rules as `ingress` reports them for a group that exists.
+#[allow(clippy::unnecessary_wraps)]
 fn rules(items: &[&str]) -> Option<BTreeSet<String>> {
     Some(items.iter().map(|s| s.to_string()).collect())
 }

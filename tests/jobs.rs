@@ -66,11 +66,11 @@ fn word_count_over_a_prefix_writes_its_summary_to_s3() {
     let mut expected = std::collections::BTreeMap::new();
     // More than one listing page (1000 keys) would make the test slow; 30 objects, one
     // of them empty, show the counting, and the listing's pagination is the SDK's.
-    for i in 0..30 {
+    for i in 0..30u8 {
         let text = if i == 7 {
             String::new()
         } else {
-            document(i, 40 + i as usize)
+            document(i.into(), 40 + usize::from(i))
         };
         let key = format!("docs/part-{i:03}.txt");
         put_object(&s3, "lab-data", &key, &text);
@@ -357,10 +357,12 @@ fn an_interrupt_kills_the_running_tasks_and_uploads_nothing() {
         4,
         "both tasks started, each a shell and its sleep"
     );
-    // SAFETY: signalling our own child.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
+    // Ctrl-C, as a terminal sends it, through kill(1): no unsafe code in the tests.
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

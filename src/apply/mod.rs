@@ -254,7 +254,7 @@ pub async fn apply(
                     address: &change.address,
                     state,
                     elapsed,
-                })
+                });
             };
             if let Err(error) = run_operation(cloud, &context.project, &on_wait, &operation).await {
                 let hint = hint_for(&operation, &error);

@@ -64,7 +64,7 @@ impl Cloud {
                 }
                 found.push(ObjectInfo {
                     key: key.to_string(),
-                    size: object.size().unwrap_or_default().max(0) as u64,
+                    size: u64::try_from(object.size().unwrap_or_default()).unwrap_or(0),
                 });
             }
         }

@@ -287,7 +287,7 @@ impl Cloud {
                 .s3
                 .list_object_versions()
                 .bucket(bucket)
-                .max_keys(DELETE_BATCH as i32)
+                .max_keys(i32::try_from(DELETE_BATCH).expect("a batch of 1000 fits"))
                 .send()
                 .await
                 .map_err(|e| classify("ListObjectVersions", &address(bucket), e))?;

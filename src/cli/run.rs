@@ -301,12 +301,13 @@ impl<'a> JobProgress<'a> {
                 match &job_state.bar {
                     Some(bar) => {
                         bar.inc(1);
-                        let elapsed = job_state.started.elapsed().as_secs_f64().max(0.001);
+                        let elapsed_ms = job_state.started.elapsed().as_millis().max(1);
+                        let rate = u128::from(job_state.bytes) * 1000 / elapsed_ms;
                         bar.set_message(format!(
                             "{} of {} ({}/s)",
                             human_bytes(job_state.bytes),
                             human_bytes(job_state.total_bytes),
-                            human_bytes((job_state.bytes as f64 / elapsed) as u64)
+                            human_bytes(u64::try_from(rate).unwrap_or(u64::MAX))
                         ));
                     }
                     None if job_state.last_line.elapsed() >= Duration::from_secs(2) => {

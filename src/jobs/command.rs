@@ -58,6 +58,7 @@ impl Drop for ProcessGroup {
     fn drop(&mut self) {
         if let Some(id) = self.0.and_then(|id| libc::pid_t::try_from(id).ok()) {
             // SAFETY: a plain signal to the group this task's shell leads.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(-id, libc::SIGKILL);
             }

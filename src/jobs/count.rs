@@ -59,6 +59,8 @@ impl WordCounter {
 /// baseline, so always there) compares 16 bytes at once and gathers their top bits.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
+// The casts reinterpret byte and mask bit patterns, as the intrinsics' signed types demand.
+#[allow(unsafe_code, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 fn space_mask(block: &[u8; 64]) -> u64 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,

@@ -434,7 +434,7 @@ pub(crate) async fn run_job(
 ) -> JobSummary {
     let started = std::time::Instant::now();
     let failed = |error: String| JobSummary {
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: millis(started.elapsed()),
         ..JobSummary::of(job, Status::Failed, Some(error))
     };
     let inputs = match resolved {
@@ -516,7 +516,7 @@ async fn finish(
         Work::Command { .. } => None,
     };
     let mut summary = JobSummary {
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: millis(started.elapsed()),
         bytes: tasks.iter().map(|t| t.bytes).sum(),
         total,
         tasks,
@@ -585,7 +585,7 @@ pub(crate) fn tail(text: &str, lines: usize, max_bytes: usize) -> String {
 
 /// The duration in whole milliseconds, for summaries.
 fn millis(duration: Duration) -> u64 {
-    duration.as_millis() as u64
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Which builtin counts what, for summaries.

@@ -607,7 +607,7 @@ fn destroy_leaves_adopted_settings_and_deletes_created_ones() {
         match &mut resource.state {
             ResourceState::AccountAlias { record, .. } => *record = Some(OwnershipRecord::Adopted),
             ResourceState::PasswordPolicy { record, .. } => {
-                *record = Some(OwnershipRecord::Created)
+                *record = Some(OwnershipRecord::Created);
             }
             _ => {}
         }
@@ -654,7 +654,7 @@ fn secrets_are_reissued_only_when_the_account_says_a_run_died_before_storing_the
         match &mut resource.state {
             ResourceState::IamUser(user) => user.stored_access_key = Some("pending".into()),
             ResourceState::KeyPair(key) => {
-                key.private_key = Some(crate::model::PrivateKeyRecord::Pending)
+                key.private_key = Some(crate::model::PrivateKeyRecord::Pending);
             }
             _ => {}
         }

@@ -145,7 +145,7 @@ impl MarkedEventReceiver for Builder {
         if self.depth_in_complex_key > 0 {
             match event {
                 Event::MappingStart(..) | Event::SequenceStart(..) => {
-                    self.depth_in_complex_key += 1
+                    self.depth_in_complex_key += 1;
                 }
                 Event::MappingEnd | Event::SequenceEnd => self.depth_in_complex_key -= 1,
                 _ => {}
@@ -155,7 +155,7 @@ impl MarkedEventReceiver for Builder {
         match event {
             // A scalar or alias value is complete as soon as it starts.
             Event::Scalar(value, ..) if !self.start_node(position, Some(&value)) => {
-                self.end_value()
+                self.end_value();
             }
             Event::Alias(_) if !self.start_node(position, None) => self.end_value(),
             Event::MappingStart(..) | Event::SequenceStart(..) => {
