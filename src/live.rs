@@ -395,9 +395,10 @@ fn instance_resource(
             volumes: attached,
             user_data_sha256,
             instance_profile: instance.instance_profile,
-            state: match instance.state.as_str() {
-                "stopping" | "stopped" => RunState::Stopped,
-                _ => RunState::Running,
+            state: if instance.state.is_down() {
+                RunState::Stopped
+            } else {
+                RunState::Running
             },
             generation,
             user_data: None,

@@ -341,6 +341,80 @@ pub enum Market {
     Spot,
 }
 
+/// An EC2 instance's lifecycle state, as EC2 reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceStatus {
+    Pending,
+    Running,
+    Stopping,
+    Stopped,
+    ShuttingDown,
+    Terminated,
+}
+
+impl InstanceStatus {
+    /// Every state, in lifecycle order.
+    pub const ALL: [InstanceStatus; 6] = [
+        InstanceStatus::Pending,
+        InstanceStatus::Running,
+        InstanceStatus::Stopping,
+        InstanceStatus::Stopped,
+        InstanceStatus::ShuttingDown,
+        InstanceStatus::Terminated,
+    ];
+
+    /// The states in which an instance exists for tether: shutting-down and terminated
+    /// ones are gone.
+    pub const LIVE: [InstanceStatus; 4] = [
+        InstanceStatus::Pending,
+        InstanceStatus::Running,
+        InstanceStatus::Stopping,
+        InstanceStatus::Stopped,
+    ];
+
+    /// EC2's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Pending => "pending",
+            InstanceStatus::Running => "running",
+            InstanceStatus::Stopping => "stopping",
+            InstanceStatus::Stopped => "stopped",
+            InstanceStatus::ShuttingDown => "shutting-down",
+            InstanceStatus::Terminated => "terminated",
+        }
+    }
+
+    /// The state EC2 names `name`, if it is one.
+    pub fn parse(name: &str) -> Option<InstanceStatus> {
+        InstanceStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Running, or on its way there: it has (or is getting) an address and takes ssh.
+    pub fn is_up(self) -> bool {
+        matches!(self, InstanceStatus::Pending | InstanceStatus::Running)
+    }
+
+    /// Stopped, or on its way there.
+    pub fn is_down(self) -> bool {
+        matches!(self, InstanceStatus::Stopping | InstanceStatus::Stopped)
+    }
+
+    /// Gone for good, or on its way there.
+    pub fn is_gone(self) -> bool {
+        matches!(
+            self,
+            InstanceStatus::ShuttingDown | InstanceStatus::Terminated
+        )
+    }
+}
+
+impl fmt::Display for InstanceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Whether an instance should be running (and billed) or stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -8,7 +8,7 @@
 
 use super::StepFailure;
 use crate::aws::{AwsError, AwsErrorKind, Cloud, LaunchRequest, OnWait, WAIT_TIMEOUT};
-use crate::model::{Market, RunState, TAG_NAME, TAG_PROJECT};
+use crate::model::{InstanceStatus, Market, RunState, TAG_NAME, TAG_PROJECT};
 
 use super::steps::Launch;
 
@@ -49,7 +49,11 @@ pub(super) async fn launch(
                 .wait_for_instance(
                     name,
                     &id,
-                    &["running", "stopped", "stopping"],
+                    &[
+                        InstanceStatus::Running,
+                        InstanceStatus::Stopped,
+                        InstanceStatus::Stopping,
+                    ],
                     WAIT_TIMEOUT,
                     on_wait,
                 )
@@ -57,9 +61,15 @@ pub(super) async fn launch(
         }
     };
     // An instance found stopped (or stopping) is left to the state operations that follow.
-    if instance.state == "pending" {
+    if instance.state == InstanceStatus::Pending {
         cloud
-            .wait_for_instance(name, &instance.id, &["running"], WAIT_TIMEOUT, on_wait)
+            .wait_for_instance(
+                name,
+                &instance.id,
+                &[InstanceStatus::Running],
+                WAIT_TIMEOUT,
+                on_wait,
+            )
             .await?;
     }
     Ok(())
@@ -71,21 +81,10 @@ async fn is_gone(
     name: &str,
     id: &str,
 ) -> Result<bool, AwsError> {
-    let any_state = [
-        "pending",
-        "running",
-        "stopping",
-        "stopped",
-        "shutting-down",
-        "terminated",
-    ];
     let info = cloud
-        .wait_for_instance(name, id, &any_state, WAIT_TIMEOUT, on_wait)
+        .wait_for_instance(name, id, &InstanceStatus::ALL, WAIT_TIMEOUT, on_wait)
         .await?;
-    Ok(matches!(
-        info.state.as_str(),
-        "shutting-down" | "terminated"
-    ))
+    Ok(info.state.is_gone())
 }
 
 fn nonce() -> Result<String, StepFailure> {
@@ -177,15 +176,10 @@ pub(super) async fn reach(
     target: RunState,
 ) -> Result<(), StepFailure> {
     // (operation, target state, its transition, the opposite transition and its end)
+    use InstanceStatus::{Pending, Running, Stopped, Stopping};
     let (operation, there, going, reverse, reverse_end) = match target {
-        RunState::Running => (
-            "StartInstances",
-            "running",
-            "pending",
-            "stopping",
-            "stopped",
-        ),
-        RunState::Stopped => ("StopInstances", "stopped", "stopping", "pending", "running"),
+        RunState::Running => ("StartInstances", Running, Pending, Stopping, Stopped),
+        RunState::Stopped => ("StopInstances", Stopped, Stopping, Pending, Running),
     };
     let instance = cloud.existing_instance(operation, project, name).await?;
     if instance.state == reverse {
@@ -357,7 +351,7 @@ pub(super) async fn associate_address(
         .wait_for_instance(
             instance_name,
             &instance.id,
-            &["running", "stopped"],
+            &[InstanceStatus::Running, InstanceStatus::Stopped],
             WAIT_TIMEOUT,
             on_wait,
         )

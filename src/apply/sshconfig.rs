@@ -31,9 +31,9 @@ async fn address_now(
     let elastic = elastic
         .iter()
         .find(|a| a.instance_id.as_deref() == Some(found.id.as_str()));
-    Ok(match (elastic, found.state.as_str(), found.public_ip) {
-        (Some(address), _, _) => HostAddress::Known(address.public_ip.clone()),
-        (None, "running" | "pending", Some(ip)) => HostAddress::Known(ip),
+    Ok(match (elastic, found.public_ip) {
+        (Some(address), _) => HostAddress::Known(address.public_ip.clone()),
+        (None, Some(ip)) if found.state.is_up() => HostAddress::Known(ip),
         _ => HostAddress::None,
     })
 }

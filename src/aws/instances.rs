@@ -15,11 +15,7 @@ use aws_sdk_ec2::types::{
 
 use super::ec2::{from_tags, not_found, tag_specification};
 use super::{classify, done_if, AwsError, AwsErrorKind, Cloud};
-use crate::model::{ImageCandidate, ImageLookup, TAG_NAME, TAG_PROJECT};
-
-/// The instance states in which an instance exists for tether: terminated and
-/// shutting-down ones are gone.
-const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
+use crate::model::{ImageCandidate, ImageLookup, InstanceStatus, TAG_NAME, TAG_PROJECT};
 
 /// How long to wait for an instance to reach a state before giving up.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -34,8 +30,7 @@ pub type OnWait<'a> = &'a (dyn Fn(&str, Duration) + Sync);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceInfo {
     pub id: String,
-    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
-    pub state: String,
+    pub state: InstanceStatus,
     pub instance_type: String,
     pub ami: String,
     pub spot: bool,
@@ -128,23 +123,18 @@ fn test_hook(debug_build: bool, value: Option<String>) -> Option<String> {
     value.filter(|_| debug_build)
 }
 
+/// An instance in tether's terms; `None` for one without an id or with a state EC2 has
+/// not documented (it is skipped rather than guessed at).
 fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> Option<InstanceInfo> {
     let tags = from_tags(instance.tags());
-    let running = matches!(
-        instance.state().and_then(|s| s.name()).map(|n| n.as_str()),
-        Some("running" | "pending")
-    );
+    let state = InstanceStatus::parse(instance.state()?.name()?.as_str())?;
     let public_ip = match public_ip_override(&tags) {
-        Some(address) if running => Some(address),
+        Some(address) if state.is_up() => Some(address),
         _ => instance.public_ip_address().map(str::to_string),
     };
     Some(InstanceInfo {
         id: instance.instance_id()?.to_string(),
-        state: instance
-            .state()
-            .and_then(|s| s.name())
-            .map(|n| n.as_str().to_string())
-            .unwrap_or_default(),
+        state,
         instance_type: instance
             .instance_type()
             .map(|t| t.as_str().to_string())
@@ -198,7 +188,11 @@ impl Cloud {
             .filters(
                 Filter::builder()
                     .name("instance-state-name")
-                    .set_values(Some(LIVE_STATES.map(str::to_string).to_vec()))
+                    .set_values(Some(
+                        InstanceStatus::LIVE
+                            .map(|s| s.as_str().to_string())
+                            .to_vec(),
+                    ))
                     .build(),
             );
         if let Some(name) = name {
@@ -476,7 +470,7 @@ impl Cloud {
         &self,
         name: &str,
         id: &str,
-        targets: &[&str],
+        targets: &[InstanceStatus],
         timeout: Duration,
         on_wait: OnWait<'_>,
     ) -> Result<InstanceInfo, AwsError> {
@@ -500,16 +494,23 @@ impl Cloud {
         timeout: Duration,
         on_wait: OnWait<'_>,
     ) -> Result<(), AwsError> {
-        self.poll_instance(name, id, &["terminated"], timeout, true, on_wait)
-            .await
-            .map(|_| ())
+        self.poll_instance(
+            name,
+            id,
+            &[InstanceStatus::Terminated],
+            timeout,
+            true,
+            on_wait,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn poll_instance(
         &self,
         name: &str,
         id: &str,
-        targets: &[&str],
+        targets: &[InstanceStatus],
         timeout: Duration,
         absent_is_done: bool,
         on_wait: OnWait<'_>,
@@ -524,12 +525,12 @@ impl Cloud {
             if seen.is_none() && absent_is_done {
                 return Ok(None);
             }
-            let state = seen.as_ref().map(|i| i.state.clone());
-            if let Some(info) = seen.filter(|i| targets.contains(&i.state.as_str())) {
+            let state = seen.as_ref().map(|i| i.state);
+            if let Some(info) = seen.filter(|i| targets.contains(&i.state)) {
                 return Ok(Some(info));
             }
-            let dead_end = matches!(state.as_deref(), Some("terminated" | "shutting-down"))
-                && !targets.contains(&"terminated");
+            let dead_end = state.is_some_and(InstanceStatus::is_gone)
+                && !targets.contains(&InstanceStatus::Terminated);
             if dead_end || started.elapsed() > timeout {
                 return Err(AwsError {
                     operation: "DescribeInstances",
@@ -537,16 +538,20 @@ impl Cloud {
                     code: None,
                     message: format!(
                         "instance {id} is {} after {}s of waiting for it to be {}",
-                        state.as_deref().unwrap_or("not found"),
+                        state.map_or("not found", InstanceStatus::as_str),
                         started.elapsed().as_secs(),
-                        targets.join(" or ")
+                        targets
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
                     ),
                     kind: AwsErrorKind::Service,
                 });
             }
             if reported.elapsed() >= WAIT_REPORT_EVERY {
                 on_wait(
-                    state.as_deref().unwrap_or("not yet listed"),
+                    state.map_or("not yet listed", InstanceStatus::as_str),
                     started.elapsed(),
                 );
                 reported = Instant::now();

@@ -408,7 +408,7 @@ async fn stop_instances(
             let Some(instance) = cloud.find_instance(project, name).await? else {
                 return Ok(false);
             };
-            if matches!(instance.state.as_str(), "stopped" | "stopping") {
+            if instance.state.is_down() {
                 return Ok(true);
             }
             cloud.stop_instance(name, &instance.id).await?;

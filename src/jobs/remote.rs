@@ -201,7 +201,7 @@ pub async fn preflight(
                     .with_hint(hint)
             };
             match cloud.find_instance(&context.spec.project, instance).await? {
-                Some(found) if matches!(found.state.as_str(), "running" | "pending") => {}
+                Some(found) if found.state.is_up() => {}
                 Some(found) => problems.push(problem(
                     format!("job `{}` runs on `{instance}`, which is {}", job.name, found.state),
                     "declare it `state: running` and `tether apply` (add `then: stop` to stop it after the job)".into(),
