@@ -8,7 +8,9 @@
 pub mod apply;
 pub mod audit;
 pub mod aws;
+pub mod coordinator;
 pub mod diagnostic;
+pub mod hash;
 pub mod jobs;
 pub mod live;
 pub mod lock;

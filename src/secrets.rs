@@ -267,7 +267,7 @@ fn ledger_file(secrets_dir: &Path) -> PathBuf {
 fn ledger_line(path: &Path, contents: &str) -> String {
     format!(
         "{} {}",
-        crate::plan::sha256_hex(contents.as_bytes()),
+        crate::hash::sha256_hex(contents.as_bytes()),
         path.display()
     )
 }

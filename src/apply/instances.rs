@@ -134,7 +134,7 @@ async fn launch_request(
             let content = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .ok()
-                .filter(|content| Some(crate::plan::sha256_hex(content)) == launch.user_data_sha256)
+                .filter(|content| Some(crate::hash::sha256_hex(content)) == launch.user_data_sha256)
                 .ok_or_else(|| {
                     refused(
                         "RunInstances",

@@ -9,7 +9,6 @@
 //! Before a saved plan is applied, [`check_fresh`] re-reads every resource it touches and
 //! refuses if any differs from what the plan saw.
 
-pub mod coordinator;
 mod instances;
 mod sshconfig;
 pub mod steps;
@@ -20,6 +19,7 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use crate::aws::{AwsError, Cloud, ParameterKind};
+use crate::coordinator::{self, Outcome};
 use crate::live::{self, Scope};
 use crate::model::{
     Address, PrivateKeyRecord, RunState, SECRET_PENDING, TAG_ACCESS_KEY, TAG_NAME, TAG_PRIVATE_KEY,
@@ -27,7 +27,6 @@ use crate::model::{
 };
 use crate::plan::{Action, Plan};
 use crate::secrets;
-use coordinator::Outcome;
 use steps::{KeyDestination, Operation, SecretDestination};
 
 /// Why a plan cannot be applied at all.

@@ -865,7 +865,7 @@ fn removed_keys(
 /// The client token of a launch: the same project, name and generation always give the
 /// same token (64 characters at most, as EC2 requires).
 pub fn client_token(project: &str, name: &str, generation: u32) -> String {
-    let digest = crate::plan::sha256_hex(format!("{project}\n{name}\n{generation}").as_bytes());
+    let digest = crate::hash::sha256_hex(format!("{project}\n{name}\n{generation}").as_bytes());
     format!("tether-{}", &digest[..32])
 }
 

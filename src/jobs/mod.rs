@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::apply::coordinator::{self, Outcome};
 use crate::aws::{AwsError, Cloud};
+use crate::coordinator::{self, Outcome};
 use crate::diagnostic::Diagnostic;
 use crate::spec::{Builtin, JobSpec, Output, Spec, Work};
 pub use inputs::{Input, Source};

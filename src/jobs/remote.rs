@@ -452,7 +452,7 @@ async fn run_share(
             // Once per instance and setup command.
             let marker = format!(
                 ".setup-{}",
-                &crate::plan::sha256_hex(setup.as_bytes())[..16]
+                &crate::hash::sha256_hex(setup.as_bytes())[..16]
             );
             remote(
                 &target,

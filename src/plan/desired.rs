@@ -138,15 +138,6 @@ fn desired_security_group(project: &str, group: &SecurityGroupSpec) -> DesiredRe
     }
 }
 
-/// SHA-256 of `bytes`, as lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// An image lookup leaves `ami` empty for the planner to fill from what the account has.
 fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
     let mut tags = instance.tags.clone();
@@ -170,7 +161,9 @@ fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
             security_groups: instance.security_groups.clone(),
             root_volume_gb: instance.root_volume_gb,
             volumes: instance.volumes.clone(),
-            user_data_sha256: user_data.and_then(|u| u.content.as_deref()).map(sha256_hex),
+            user_data_sha256: user_data
+                .and_then(|u| u.content.as_deref())
+                .map(crate::hash::sha256_hex),
             instance_profile: instance.instance_profile.clone(),
             state: instance.state,
             generation: 0,

@@ -25,7 +25,7 @@ use crate::model::{
     LiveState, Ownership, OwnershipRecord, PasswordPolicyState, ResourceState,
 };
 use crate::spec::SecretsMode;
-pub use desired::{desired_resources, sha256_hex};
+pub use desired::desired_resources;
 
 /// The version of the plan's JSON format (`tether plan --json`, saved plans). Version 2
 /// binds a plan to its account and says where secrets go instead of a local directory.
