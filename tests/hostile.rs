@@ -12,8 +12,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use support::{
-    env_for, get_object, host, job_spec, project, put_object, run_tether, Cleanup, Moto, Sshd,
-    USER_SSH_CONFIG,
+    apply_job_lab, get_object, host, project, put_object, run_tether, Cleanup, Moto, Sshd,
 };
 
 /// Names that are hostile as file names and as S3 keys alike, and the output name each
@@ -206,21 +205,13 @@ fn hostile_s3_keys_are_data_on_an_instance_too() {
     let sshd = Sshd::start();
     let project = project("hostile");
     let _cleanup = Cleanup(project.clone());
-    moto.write("ssh-config", USER_SSH_CONFIG);
-    let spec = job_spec(
+    let env = apply_job_lab(
+        &moto,
         &project,
         &["worker"],
         &host("box", "worker", &sshd),
         "  shout:\n    run_on: worker\n    inputs: s3://lab-data/in/\n    command: \"tr a-z A-Z < {input} > {output}\"\n    output: s3://lab-data/out/\n",
     );
-    moto.write("tether.yaml", &spec);
-    let env = env_for(&moto, &["worker"]);
-    let apply = run_tether(
-        moto.dir.path(),
-        &env,
-        &["apply", "--auto-approve", "--no-jobs"],
-    );
-    assert_eq!(apply.code, 0, "{}", apply.stderr);
     let s3 = moto.s3("us-east-1");
     for name in hostile_keys() {
         put_object(&s3, "lab-data", &format!("in/{name}"), &content(name));

@@ -7,8 +7,8 @@ mod support;
 
 use serde_json::Value;
 use support::{
-    block_on, env_for, get_object, host, job_spec, project, put_object, run_tether, words, Cleanup,
-    Moto, Sshd, USER_SSH_CONFIG,
+    apply_job_lab, block_on, env_for, get_object, host, job_spec, project, put_object, run_tether,
+    words, Cleanup, Moto, Sshd, USER_SSH_CONFIG,
 };
 
 fn instance_states(moto: &Moto) -> Vec<String> {
@@ -212,22 +212,14 @@ fn the_share_of_an_instance_that_cannot_be_reached_runs_on_the_others() {
     let mut gone = Sshd::start();
     let project = project("lost");
     let _cleanup = Cleanup(project.clone());
-    moto.write("ssh-config", USER_SSH_CONFIG);
     let hosts = host("box-1", "worker-1", &alive) + &host("box-2", "worker-2", &gone);
-    let spec = job_spec(
+    let env = apply_job_lab(
+        &moto,
         &project,
         &["worker-1", "worker-2"],
         &hosts,
         "  word-count:\n    run_on: [worker-1, worker-2]\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/word-count.json\n",
     );
-    moto.write("tether.yaml", &spec);
-    let env = env_for(&moto, &["worker-1", "worker-2"]);
-    let apply = run_tether(
-        moto.dir.path(),
-        &env,
-        &["apply", "--auto-approve", "--no-jobs"],
-    );
-    assert_eq!(apply.code, 0, "{}", apply.stderr);
     let s3 = moto.s3("us-east-1");
     for i in 0..4 {
         put_object(&s3, "lab-data", &format!("docs/{i}.txt"), "a b c\n");
@@ -256,21 +248,13 @@ fn a_job_survives_its_watcher_and_attach_follows_it_to_the_end() {
     let sshd = Sshd::start();
     let project = project("attach");
     let _cleanup = Cleanup(project.clone());
-    moto.write("ssh-config", USER_SSH_CONFIG);
-    let spec = job_spec(
+    let env = apply_job_lab(
+        &moto,
         &project,
         &["worker"],
         &host("box", "worker", &sshd),
         "  slow:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    command: \"sleep 3; cp {input} {output}\"\n    parallelism: 1\n    output: s3://lab-data/copies/\n",
     );
-    moto.write("tether.yaml", &spec);
-    let env = env_for(&moto, &["worker"]);
-    let apply = run_tether(
-        moto.dir.path(),
-        &env,
-        &["apply", "--auto-approve", "--no-jobs"],
-    );
-    assert_eq!(apply.code, 0, "{}", apply.stderr);
     let s3 = moto.s3("us-east-1");
     for i in 0..2 {
         put_object(&s3, "lab-data", &format!("docs/{i}.txt"), "x\n");
@@ -406,21 +390,13 @@ fn only_the_jobs_own_session_and_this_runs_status_are_followed() {
     let sshd = Sshd::start();
     let project = project("exact");
     let _cleanup = Cleanup(project.clone());
-    moto.write("ssh-config", USER_SSH_CONFIG);
-    let spec = job_spec(
+    let env = apply_job_lab(
+        &moto,
         &project,
         &["worker"],
         &host("box", "worker", &sshd),
         "  count:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/count.json\n",
     );
-    moto.write("tether.yaml", &spec);
-    let env = env_for(&moto, &["worker"]);
-    let apply = run_tether(
-        moto.dir.path(),
-        &env,
-        &["apply", "--auto-approve", "--no-jobs"],
-    );
-    assert_eq!(apply.code, 0, "{}", apply.stderr);
     let s3 = moto.s3("us-east-1");
     put_object(&s3, "lab-data", "docs/0.txt", "one two three\n");
 

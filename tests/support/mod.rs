@@ -601,3 +601,26 @@ pub fn env_for(moto: &Moto, instances: &[&str]) -> Vec<(String, String)> {
     env.push(("TETHER_TEST_PUBLIC_IPS".into(), ips.join(",")));
     env
 }
+
+/// Writes the spec of one remote job (`job_spec`) with the user's ssh config beside it,
+/// applies it without running the job, and returns the environment that reaches the
+/// instances through their loopback stand-ins.
+#[track_caller]
+pub fn apply_job_lab(
+    moto: &Moto,
+    project: &str,
+    instances: &[&str],
+    hosts: &str,
+    job: &str,
+) -> Vec<(String, String)> {
+    moto.write("ssh-config", USER_SSH_CONFIG);
+    moto.write("tether.yaml", &job_spec(project, instances, hosts, job));
+    let env = env_for(moto, instances);
+    let apply = run_tether(
+        moto.dir.path(),
+        &env,
+        &["apply", "--auto-approve", "--no-jobs"],
+    );
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    env
+}
