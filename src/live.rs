@@ -433,7 +433,8 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
         let Some(alias) = cloud.account_alias().await? else {
             return Ok(None);
         };
-        let record = setting_record(cloud, project, ACCOUNT_ALIAS).await?;
+        let parameter = crate::secrets::setting_record_parameter(project, ACCOUNT_ALIAS);
+        let record = ownership_record(cloud, &parameter).await?;
         Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_ALIAS),
             state: ResourceState::AccountAlias { alias, record },
@@ -447,7 +448,8 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
         let Some(policy) = cloud.password_policy().await? else {
             return Ok(None);
         };
-        let record = setting_record(cloud, project, ACCOUNT_PASSWORD_POLICY).await?;
+        let parameter = crate::secrets::setting_record_parameter(project, ACCOUNT_PASSWORD_POLICY);
+        let record = ownership_record(cloud, &parameter).await?;
         Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
             state: ResourceState::PasswordPolicy { policy, record },
@@ -571,13 +573,11 @@ async fn read_bucket(
         if !force || ownership(&tags, project) != Ownership::Owned {
             return Ok(None);
         }
-        let parameter = crate::secrets::bucket_record_parameter(project, &name);
-        Ok::<_, AwsError>(
-            cloud
-                .parameter(&parameter)
-                .await?
-                .and_then(|p| OwnershipRecord::parse(p.value.trim())),
+        ownership_record(
+            cloud,
+            &crate::secrets::bucket_record_parameter(project, &name),
         )
+        .await
     };
     let (policy, public_access_block, record) = tokio::try_join!(
         cloud.bucket_policy(&name),
@@ -626,15 +626,12 @@ pub fn ssh_config_block(
     )
 }
 
-/// The project's record of how it came to own the account setting `name`, from its
-/// Parameter Store path; `None` when it has none (the setting is not the project's).
-async fn setting_record(
+/// The project's record (at `parameter`, in its Parameter Store path) of how it came to own
+/// an account setting or a bucket; `None` when it has none.
+async fn ownership_record(
     cloud: &Cloud,
-    project: &str,
-    name: &str,
+    parameter: &str,
 ) -> Result<Option<OwnershipRecord>, AwsError> {
-    let parameter = cloud
-        .parameter(&crate::secrets::setting_record_parameter(project, name))
-        .await?;
-    Ok(parameter.and_then(|p| OwnershipRecord::parse(p.value.trim())))
+    let found = cloud.parameter(parameter).await?;
+    Ok(found.and_then(|p| OwnershipRecord::parse(p.value.trim())))
 }

@@ -115,13 +115,7 @@ pub async fn ensure_private_key(
     identity: &Path,
     home: Option<&Path>,
 ) -> Result<Option<Pulled>, PullError> {
-    if spec.secrets == SecretsMode::Local {
-        return Ok(None);
-    }
-    let Some(key) = spec.key_pairs.values().find(|k| {
-        k.private_key_file()
-            .is_some_and(|file| secrets::expand_home(file, home) == identity)
-    }) else {
+    let Some(key) = stored_key_for(spec, identity, home) else {
         return Ok(None);
     };
     match pull_private_key(cloud, spec, key, home).await {
@@ -131,6 +125,22 @@ pub async fn ensure_private_key(
         Err(PullError::NotStored { .. }) if identity.exists() => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// The spec's generated key pair whose local copy is `identity`, when the spec keeps
+/// private keys in Parameter Store (so there is one to fetch).
+pub fn stored_key_for<'a>(
+    spec: &'a Spec,
+    identity: &Path,
+    home: Option<&Path>,
+) -> Option<&'a KeyPairSpec> {
+    if spec.secrets != SecretsMode::ParameterStore {
+        return None;
+    }
+    spec.key_pairs.values().find(|k| {
+        k.private_key_file()
+            .is_some_and(|file| secrets::expand_home(file, home) == identity)
+    })
 }
 
 async fn pull_private_key(

@@ -311,10 +311,11 @@ pub fn write_owned(
         source,
     };
     let target = resolve_symlinks(path).map_err(io_error)?;
-    if fs::read_to_string(&target).is_ok_and(|existing| existing == contents) {
+    let existing = existing_file(path, &target)?;
+    if existing.as_deref() == Some(contents) {
         return Ok(Written::Unchanged);
     }
-    check_writable(path, secrets_dir)?;
+    refuse_unless_ours(path, &target, existing.as_deref(), secrets_dir)?;
     // The record goes first: a crash after it leaves a file tether may replace next time,
     // never one it would refuse.
     let ledger = ledger_file(secrets_dir);
@@ -332,25 +333,44 @@ pub fn write_owned(
 /// Whether tether may write a secret to `path`: nothing is there, or what is there is a
 /// copy tether wrote (recorded in `secrets_dir`), not anyone else's file.
 pub fn check_writable(path: &Path, secrets_dir: &Path) -> Result<(), OwnedWriteError> {
-    let not_ours = || OwnedWriteError::NotOurs {
-        path: path.display().to_string(),
-    };
     let target = resolve_symlinks(path).map_err(|source| OwnedWriteError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    match fs::read_to_string(&target) {
-        Ok(existing) => {
-            let recorded = fs::read_to_string(ledger_file(secrets_dir)).unwrap_or_default();
-            let ours = ledger_line(&target, &existing);
-            if recorded.lines().any(|line| line == ours) {
-                Ok(())
-            } else {
-                Err(not_ours())
-            }
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(_) => Err(not_ours()),
+    let existing = existing_file(path, &target)?;
+    refuse_unless_ours(path, &target, existing.as_deref(), secrets_dir)
+}
+
+/// The text at `target` (the resolved `path`), `None` when there is no file. One that
+/// cannot be read is not tether's to replace.
+fn existing_file(path: &Path, target: &Path) -> Result<Option<String>, OwnedWriteError> {
+    match fs::read_to_string(target) {
+        Ok(existing) => Ok(Some(existing)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(_) => Err(OwnedWriteError::NotOurs {
+            path: path.display().to_string(),
+        }),
+    }
+}
+
+/// Refuses when a file is at `target` that tether's ledger does not record writing.
+fn refuse_unless_ours(
+    path: &Path,
+    target: &Path,
+    existing: Option<&str>,
+    secrets_dir: &Path,
+) -> Result<(), OwnedWriteError> {
+    let Some(existing) = existing else {
+        return Ok(());
+    };
+    let recorded = fs::read_to_string(ledger_file(secrets_dir)).unwrap_or_default();
+    let ours = ledger_line(target, existing);
+    if recorded.lines().any(|line| line == ours) {
+        Ok(())
+    } else {
+        Err(OwnedWriteError::NotOurs {
+            path: path.display().to_string(),
+        })
     }
 }
 

@@ -28,6 +28,25 @@ pub enum SecretDestination {
     File(PathBuf),
 }
 
+impl SecretDestination {
+    /// Where `user`'s secret of one kind goes in `mode`: its parameter, or its file under
+    /// `secrets_dir` (absolute).
+    pub fn of_user(
+        mode: SecretsMode,
+        project: &str,
+        secrets_dir: &std::path::Path,
+        secret: secrets::UserSecret,
+        user: &str,
+    ) -> SecretDestination {
+        match mode {
+            SecretsMode::ParameterStore => {
+                SecretDestination::Parameter(secret.parameter(project, user))
+            }
+            SecretsMode::Local => SecretDestination::File(secret.file(secrets_dir, project, user)),
+        }
+    }
+}
+
 /// Where a generated key pair's private key is kept.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeyDestination {
@@ -368,14 +387,7 @@ impl Context {
 
     /// Where a user's secret of one kind goes: its parameter, or its file.
     fn user_secret(&self, secret: secrets::UserSecret, user: &str) -> SecretDestination {
-        match self.secrets {
-            SecretsMode::ParameterStore => {
-                SecretDestination::Parameter(secret.parameter(&self.project, user))
-            }
-            SecretsMode::Local => {
-                SecretDestination::File(secret.file(&self.secrets_dir, &self.project, user))
-            }
-        }
+        SecretDestination::of_user(self.secrets, &self.project, &self.secrets_dir, secret, user)
     }
 
     /// The operation that records how the project came to own account setting `name`.

@@ -11,7 +11,6 @@ use super::Exit;
 use tether::apply::steps::SecretDestination;
 use tether::live::{self, Scope};
 use tether::model::{Address, Kind, Ownership};
-use tether::spec::SecretsMode;
 
 #[derive(Debug, Args)]
 pub struct RotateKeyArgs {
@@ -76,16 +75,13 @@ async fn rotate(
             "delete the one no program uses, then rotate again",
         ));
     }
-    let destination = match spec.secrets {
-        SecretsMode::ParameterStore => {
-            SecretDestination::Parameter(tether::secrets::access_key_parameter(&spec.project, user))
-        }
-        SecretsMode::Local => SecretDestination::File(tether::secrets::credentials_file(
-            &super::secrets_dir(spec),
-            &spec.project,
-            user,
-        )),
-    };
+    let destination = SecretDestination::of_user(
+        spec.secrets,
+        &spec.project,
+        &super::secrets_dir(spec),
+        tether::secrets::UserSecret::AccessKey,
+        user,
+    );
     let profile = tether::secrets::profile_name(&spec.project, user);
     let place = match &destination {
         SecretDestination::Parameter(name) => {

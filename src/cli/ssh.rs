@@ -40,12 +40,8 @@ async fn fetch_private_key(
     spec: &tether::spec::Spec,
     identity: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let generated_here = spec.key_pairs.values().any(|k| {
-        k.private_key_file().is_some_and(|file| {
-            tether::secrets::expand_home(file, super::home().as_deref()) == identity
-        })
-    });
-    if !generated_here || spec.secrets != tether::spec::SecretsMode::ParameterStore {
+    // Connect only when there is a key to fetch.
+    if tether::pull::stored_key_for(spec, identity, super::home().as_deref()).is_none() {
         return Ok(());
     }
     let cloud = super::connect(spec.region.as_deref()).await?;
