@@ -12,6 +12,7 @@ pub mod coordinator;
 pub mod diagnostic;
 pub mod hash;
 pub mod jobs;
+pub mod kinds;
 pub mod live;
 pub mod lock;
 pub mod model;

@@ -11,15 +11,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo, VolumeInfo};
-use crate::model::{
-    iam_path, ownership, Address, BucketState, DesiredResource, ElasticIpState, GroupState,
-    ImageCandidate, ImageLookup, InstanceState, KeyPairState, Kind, LiveResource, LiveState,
-    Market, Ownership, ResourceState, RunState, SecurityGroupState, UserState, VolumeState,
-    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_ACCESS_KEY, TAG_FORCE_DESTROY, TAG_GENERATION,
-    TAG_LEGACY_PRIVATE_KEY_FILE, TAG_MAX_PRICE, TAG_NAME, TAG_PRIVATE_KEY, TAG_PUBLIC_KEY_FILE,
-    TAG_USER_DATA,
+use crate::kinds::PrivateKeyRecord;
+use crate::kinds::{
+    BucketState, DesiredResource, ElasticIpState, GroupState, InstanceState, KeyPairState,
+    LiveResource, LiveState, ResourceState, SecurityGroupState, UserState,
 };
-use crate::model::{OwnershipRecord, PrivateKeyRecord};
+use crate::model::OwnershipRecord;
+use crate::model::{
+    iam_path, ownership, Address, ImageCandidate, ImageLookup, Kind, Market, Ownership, RunState,
+    VolumeState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_ACCESS_KEY, TAG_FORCE_DESTROY,
+    TAG_GENERATION, TAG_LEGACY_PRIVATE_KEY_FILE, TAG_MAX_PRICE, TAG_NAME, TAG_PRIVATE_KEY,
+    TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
+};
 use crate::{audit, policy};
 
 /// How many resources are read at once (each with up to two reads in flight). Measured
@@ -375,7 +378,7 @@ fn instance_resource(
     }
     // An instance refers to its key pair and groups: they are deleted after it.
     let depends_on =
-        crate::model::instance_references(instance.key_name.as_deref(), &instance.security_groups);
+        crate::kinds::instance::references(instance.key_name.as_deref(), &instance.security_groups);
     LiveResource {
         address: Address::new(Kind::Instance, &name),
         depends_on,
@@ -437,7 +440,7 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
         let record = ownership_record(cloud, &parameter).await?;
         Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_ALIAS),
-            state: ResourceState::AccountAlias { alias, record },
+            state: ResourceState::AccountAlias(crate::kinds::AccountAliasState { alias, record }),
             depends_on: Vec::new(),
         }))
     };
@@ -452,7 +455,10 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
         let record = ownership_record(cloud, &parameter).await?;
         Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
-            state: ResourceState::PasswordPolicy { policy, record },
+            state: ResourceState::PasswordPolicy(crate::kinds::PasswordPolicySetting {
+                policy,
+                record,
+            }),
             depends_on: Vec::new(),
         }))
     };
@@ -616,7 +622,7 @@ pub fn ssh_config_block(
     Ok(
         crate::sshconfig::find(&text, project).map(|(_, block)| LiveResource {
             address: Address::new(Kind::SshConfig, crate::model::SSH_ALIASES),
-            state: ResourceState::SshConfig(crate::model::SshConfigState {
+            state: ResourceState::SshConfig(crate::kinds::SshConfigState {
                 file: file.display().to_string(),
                 block,
                 hosts: Vec::new(),

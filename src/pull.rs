@@ -11,7 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::aws::{AwsError, Cloud};
-use crate::model::{PrivateKeyRecord, TAG_LEGACY_PRIVATE_KEY_FILE, TAG_PRIVATE_KEY};
+use crate::kinds::PrivateKeyRecord;
+use crate::model::{TAG_LEGACY_PRIVATE_KEY_FILE, TAG_PRIVATE_KEY};
 use crate::secrets::{self, OwnedWriteError, Written};
 use crate::spec::{KeyPairSpec, SecretsMode, Spec};
 

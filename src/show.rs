@@ -8,7 +8,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::model::{Address, ElasticIpState, InstanceState, Kind, LiveState, ResourceState};
+use crate::kinds::{ElasticIpState, InstanceState, LiveState, ResourceState};
+use crate::model::{Address, Kind};
 use crate::spec::Spec;
 
 /// What `show` reports.

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::printer::{Printer, WithHint};
 use super::Exit;
-use tether::apply::steps::SecretDestination;
+use tether::kinds::secret::SecretDestination;
 use tether::live::{self, Scope};
 use tether::model::{Address, Kind, Ownership};
 
@@ -89,10 +89,15 @@ async fn rotate(
         }
         SecretDestination::File(file) => format!("{} (profile {profile})", file.display()),
     };
-    let new_id =
-        tether::apply::issue_access_key(cloud, &spec.project, user, &destination, &profile)
-            .await
-            .with_context(|| format!("cannot create a new access key for {address}"))?;
+    let new_id = tether::kinds::iam_user::issue_access_key(
+        cloud,
+        &spec.project,
+        user,
+        &destination,
+        &profile,
+    )
+    .await
+    .with_context(|| format!("cannot create a new access key for {address}"))?;
     for key in old.iter().filter(|k| k.id != new_id) {
         cloud
             .delete_access_key(user, &key.id)

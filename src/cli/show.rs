@@ -8,7 +8,8 @@ use clap::Args;
 
 use super::printer::Printer;
 use super::Exit;
-use tether::model::{Kind, ResourceState};
+use tether::kinds::ResourceState;
+use tether::model::Kind;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {

@@ -10,7 +10,6 @@
 //! Ownership rules live here: tether touches only resources tagged with the project, adopts
 //! untagged ones only when the spec says `adopt: true`, and never touches another project's.
 
-mod desired;
 #[cfg(test)]
 mod tests;
 
@@ -20,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{
-    forced_by_change, forcing_reason, update_note, Address, AttributeFormat, DesiredResource, Kind,
-    LiveState, Ownership, OwnershipRecord, PasswordPolicyState, ResourceState,
+pub use crate::kinds::desired_resources;
+use crate::kinds::{
+    forced_by_change, update_note, weakens, DesiredResource, LiveState, ResourceState, Settling,
 };
+use crate::model::{Address, AttributeFormat, Kind, Ownership, OwnershipRecord};
 use crate::spec::SecretsMode;
-pub use desired::desired_resources;
 
 /// The version of the plan's JSON format (`tether plan --json`, saved plans). Version 2
 /// binds a plan to its account and says where secrets go instead of a local directory.
@@ -279,8 +278,8 @@ pub fn plan(
             },
             Some(found) => match found.state.ownership(project) {
                 Ownership::Owned => {
-                    let unheld = found.state.secret_unheld();
-                    let before = if unheld {
+                    let unheld = found.state.unheld_secret();
+                    let before = if unheld.is_some() {
                         found.state.without_secret()
                     } else {
                         found.state.clone()
@@ -297,26 +296,19 @@ pub fn plan(
                         .filter(|a| a.forces_replacement)
                         .map(|a| a.name.as_str())
                         .collect();
-                    let (action, reason) = if unheld && address.kind == Kind::KeyPair {
-                        (
-                            Action::Replace,
-                            Some("a run that created it died before storing its private key, so nobody holds it, and AWS never shows a private key twice".to_string()),
-                        )
+                    let (action, reason) = if let Some(reason) = unheld.and_then(|u| u.replace) {
+                        (Action::Replace, Some(reason.to_string()))
                     } else if attributes.is_empty() {
                         (Action::NoOp, None)
-                    } else if unheld {
-                        (
-                            Action::Update,
-                            Some(
-                                "a run that issued its access key died before storing it, so nobody holds it"
-                                    .to_string(),
-                            ),
-                        )
+                    } else if let Some(unheld) = unheld {
+                        (Action::Update, Some(unheld.reason.to_string()))
                     } else if forcing.is_empty() {
                         (Action::Update, update_note(&before, &wanted.state))
                     } else {
-                        let because: BTreeSet<&str> =
-                            forcing.iter().filter_map(|a| forcing_reason(a)).collect();
+                        let because: BTreeSet<&str> = forcing
+                            .iter()
+                            .filter_map(|a| wanted.state.forcing_reason(a))
+                            .collect();
                         let because = because.into_iter().collect::<Vec<_>>().join("; ");
                         let reason = format!("{} cannot change in place", forcing.join(", "));
                         (
@@ -336,8 +328,8 @@ pub fn plan(
                         before: Some(found.state.clone()),
                         after: Some(wanted.state.clone()),
                         depends_on: wanted.depends_on.clone(),
-                        reissue_secret: unheld && action == Action::Update,
-                        weakens: weakening(Some(&found.state), Some(&wanted.state)),
+                        reissue_secret: unheld.is_some() && action == Action::Update,
+                        weakens: weakens(Some(&found.state), Some(&wanted.state)),
                         empty_bucket: false,
                     }
                 }
@@ -350,7 +342,7 @@ pub fn plan(
                     after: Some(wanted.state.clone()),
                     depends_on: wanted.depends_on.clone(),
                     reissue_secret: false,
-                    weakens: weakening(Some(&found.state), Some(&wanted.state)),
+                    weakens: weakens(Some(&found.state), Some(&wanted.state)),
                     empty_bucket: false,
                 },
                 Ownership::Unowned if address.kind.is_singleton() => {
@@ -395,11 +387,7 @@ pub fn plan(
     }
 
     for (address, found) in &live.resources {
-        let record = match &found.state {
-            ResourceState::AccountAlias { record, .. }
-            | ResourceState::PasswordPolicy { record, .. } => *record,
-            _ => None,
-        };
+        let record = found.state.setting_record();
         if mode == Mode::Destroy && record == Some(OwnershipRecord::Adopted) {
             changes.insert(
                 address.clone(),
@@ -436,9 +424,9 @@ pub fn plan(
             Mode::Apply => "no longer in the spec",
             Mode::Destroy => "destroy",
         };
-        let (empty_bucket, bucket_note) =
-            bucket_emptying(&found.state, target.empty_tagged_buckets);
-        let reason = match bucket_note.or_else(|| found.state.deletion_note()) {
+        let deletion = found.state.deletion(target.empty_tagged_buckets);
+        let empty_bucket = deletion.empties;
+        let reason = match deletion.note {
             Some(note) => format!("{reason}; {note}"),
             None => reason.to_string(),
         };
@@ -453,27 +441,31 @@ pub fn plan(
                 after: None,
                 depends_on: Vec::new(),
                 reissue_secret: false,
-                weakens: weakening(Some(&found.state), None),
+                weakens: weakens(Some(&found.state), None),
                 empty_bucket,
             },
         );
     }
 
-    // An Elastic IP whose instance is replaced must follow it to the new one, although its
-    // own attributes (the instance's name) do not change.
+    // A kind that follows replacements (an Elastic IP whose instance is replaced must be
+    // associated with the new one) acts although its own attributes do not change.
     let replaced: BTreeSet<Address> = changes
         .values()
         .filter(|c| c.action == Action::Replace)
         .map(|c| c.address.clone())
         .collect();
     for change in changes.values_mut() {
-        if change.action == Action::NoOp
-            && change.address.kind == Kind::ElasticIp
-            && change.depends_on.iter().any(|d| replaced.contains(d))
-        {
-            change.action = Action::Update;
-            change.reason =
-                Some("its instance is replaced: the address is associated with the new one".into());
+        let follows = change
+            .after
+            .as_ref()
+            .and_then(ResourceState::follows_replacement);
+        if let Some(reason) = follows {
+            if change.action == Action::NoOp
+                && change.depends_on.iter().any(|d| replaced.contains(d))
+            {
+                change.action = Action::Update;
+                change.reason = Some(reason.into());
+            }
         }
     }
 
@@ -515,212 +507,28 @@ pub fn plan(
     })
 }
 
-/// The desired states with what only the account can settle filled in: the image of an
-/// image lookup (the newest match, unless the instance already runs a matching one, so a new
-/// image release does not replace a working instance), and a root volume size left to the
-/// image. Lookups that match nothing are conflicts.
+/// The desired states with what only the account can settle filled in, each by its kind
+/// (an image lookup's image, the alias block's addresses). What cannot be settled is a
+/// conflict at the spec line.
 fn resolve(
     project: &str,
     desired: &[DesiredResource],
     live: &LiveState,
     conflicts: &mut Vec<Diagnostic>,
 ) -> Vec<DesiredResource> {
+    let settling = Settling {
+        project,
+        desired,
+        live,
+    };
     desired
         .iter()
         .map(|wanted| {
             let mut wanted = wanted.clone();
-            if let ResourceState::SshConfig(config) = &mut wanted.state {
-                config.block = crate::sshconfig::render(project, &config.hosts, |instance| {
-                    host_address(instance, desired, live)
-                });
-                return wanted;
-            }
-            let ResourceState::Instance(instance) = &mut wanted.state else {
-                return wanted;
-            };
-            let current = match live.resources.get(&wanted.address).map(|r| &r.state) {
-                Some(ResourceState::Instance(current)) => Some(current),
-                _ => None,
-            };
-            if let Some(lookup) = &instance.image_lookup {
-                let candidates = live.images.get(lookup).map(Vec::as_slice).unwrap_or_default();
-                let kept = current
-                    .filter(|c| candidates.iter().any(|image| image.id == c.ami))
-                    .map(|c| c.ami.clone());
-                let newest = candidates
-                    .iter()
-                    .max_by(|a, b| a.created.cmp(&b.created))
-                    .map(|image| image.id.clone());
-                match kept.or(newest) {
-                    Some(id) => instance.ami = id,
-                    None => conflicts.push(
-                        Diagnostic::new(
-                            format!("{}: no image matches: {lookup}", wanted.address),
-                            Some(wanted.location.clone()),
-                        )
-                        .with_hint("check the name pattern and owner (`aws ec2 describe-images --owners OWNER --filters Name=name,Values=PATTERN`)"),
-                    ),
-                }
-            }
-            if instance.root_volume_gb.is_none() {
-                instance.root_volume_gb = current.and_then(|c| c.root_volume_gb);
-            }
+            conflicts.extend(crate::kinds::settle(&mut wanted, &settling));
             wanted
         })
         .collect()
-}
-
-/// An instance's address as the alias block should hold it: its Elastic IP, else its
-/// public address while it runs. Only what this apply leaves as it is can be known now: an
-/// instance to be launched, started or stopped, or an address to be made or moved, is
-/// known after apply.
-fn host_address(
-    instance: &str,
-    desired: &[DesiredResource],
-    live: &LiveState,
-) -> crate::sshconfig::HostAddress {
-    use crate::sshconfig::HostAddress;
-    let address = Address::new(Kind::Instance, instance);
-    let wanted = desired.iter().find_map(|d| match &d.state {
-        ResourceState::Instance(state) if d.address == address => Some(state),
-        _ => None,
-    });
-    let wanted_eip = desired.iter().find_map(|d| match &d.state {
-        ResourceState::ElasticIp(eip) if eip.instance.as_deref() == Some(instance) => {
-            Some(&d.address)
-        }
-        _ => None,
-    });
-    // Stopped and without an Elastic IP, it will have no address, whatever it has now.
-    if wanted_eip.is_none() && wanted.is_some_and(|w| w.state == crate::model::RunState::Stopped) {
-        return HostAddress::None;
-    }
-    let Some(ResourceState::Instance(current)) = live.resources.get(&address).map(|r| &r.state)
-    else {
-        return HostAddress::AfterApply;
-    };
-    if wanted.is_some_and(|w| w.state != current.state) {
-        return HostAddress::AfterApply;
-    }
-    let live_eip = live.resources.iter().find_map(|(a, r)| match &r.state {
-        ResourceState::ElasticIp(eip) if eip.instance.as_deref() == Some(instance) => {
-            Some((a, eip))
-        }
-        _ => None,
-    });
-    match (wanted_eip, live_eip) {
-        (Some(wanted), Some((found, eip))) if wanted == found => match &eip.public_ip {
-            Some(ip) => HostAddress::Known(ip.clone()),
-            None => HostAddress::AfterApply,
-        },
-        (Some(_), _) => HostAddress::AfterApply,
-        (None, _) => match (current.state, &current.public_ip) {
-            (crate::model::RunState::Running, Some(ip)) => HostAddress::Known(ip.clone()),
-            (crate::model::RunState::Running, None) => HostAddress::AfterApply,
-            (crate::model::RunState::Stopped, _) => HostAddress::None,
-        },
-    }
-}
-
-/// Whether deleting `state` (a bucket) empties it first, and what the plan says about it.
-/// A `force_destroy` tag alone is no evidence: anyone allowed to tag a bucket can write it.
-/// The bucket is emptied when the project's record (in its Parameter Store path, written
-/// when it created the bucket) shows it created it, or when the command line says so.
-fn bucket_emptying(state: &ResourceState, empty_tagged: bool) -> (bool, Option<String>) {
-    let ResourceState::Bucket(bucket) = state else {
-        return (false, None);
-    };
-    let tagged = bucket
-        .tags
-        .get(crate::model::TAG_FORCE_DESTROY)
-        .map(String::as_str)
-        == Some("true");
-    match (tagged, bucket.record, empty_tagged) {
-        (false, _, _) => (false, None),
-        (true, Some(OwnershipRecord::Created), _) => (
-            true,
-            Some("force_destroy: its contents are deleted too (the project's record shows it created the bucket)".into()),
-        ),
-        (true, _, true) => (
-            true,
-            Some("force_destroy: its contents are deleted too (--empty-tagged-buckets)".into()),
-        ),
-        (true, _, false) => (
-            false,
-            Some("force_destroy is tagged, but no record of the project's shows it created the bucket, so its contents are kept and deleting it fails if it holds objects (--empty-tagged-buckets empties it)".into()),
-        ),
-    }
-}
-
-/// What a change to the password policy makes weaker, one line per setting: a shorter
-/// minimum, a character class no longer required, passwords that live longer or may be
-/// reused sooner, expiry no longer hard. Deleting the policy weakens everything it sets.
-fn weakening(before: Option<&ResourceState>, after: Option<&ResourceState>) -> Vec<String> {
-    let Some(ResourceState::PasswordPolicy { policy: old, .. }) = before else {
-        return Vec::new();
-    };
-    let new = match after {
-        Some(ResourceState::PasswordPolicy { policy, .. }) => policy,
-        Some(_) => return Vec::new(),
-        None => return vec!["the policy is deleted: IAM's defaults apply".to_string()],
-    };
-    weakened_settings(old, new)
-}
-
-fn weakened_settings(old: &PasswordPolicyState, new: &PasswordPolicyState) -> Vec<String> {
-    let mut weaker = Vec::new();
-    if new.minimum_length < old.minimum_length {
-        weaker.push(format!(
-            "minimum_length {} -> {}",
-            old.minimum_length, new.minimum_length
-        ));
-    }
-    for (name, was, is) in [
-        ("require_symbols", old.require_symbols, new.require_symbols),
-        ("require_numbers", old.require_numbers, new.require_numbers),
-        (
-            "require_uppercase",
-            old.require_uppercase,
-            new.require_uppercase,
-        ),
-        (
-            "require_lowercase",
-            old.require_lowercase,
-            new.require_lowercase,
-        ),
-        ("hard_expiry", old.hard_expiry, new.hard_expiry),
-    ] {
-        if was && !is {
-            weaker.push(format!("{name} true -> false"));
-        }
-    }
-    let show = |days: Option<u16>| days.map_or("none".to_string(), |d| d.to_string());
-    // A maximum age or a reuse count of none is the weakest of all.
-    let longer = match (old.max_age_days, new.max_age_days) {
-        (Some(_), None) => true,
-        (Some(was), Some(is)) => is > was,
-        _ => false,
-    };
-    if longer {
-        weaker.push(format!(
-            "max_age_days {} -> {}",
-            show(old.max_age_days),
-            show(new.max_age_days)
-        ));
-    }
-    let fewer = match (old.reuse_prevention, new.reuse_prevention) {
-        (Some(_), None) => true,
-        (Some(was), Some(is)) => is < was,
-        _ => false,
-    };
-    if fewer {
-        weaker.push(format!(
-            "reuse_prevention {} -> {}",
-            show(old.reuse_prevention),
-            show(new.reuse_prevention)
-        ));
-    }
-    weaker
 }
 
 fn is_blank(value: &Value) -> bool {

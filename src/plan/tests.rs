@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
-use crate::model::{
-    BucketState, Kind, LiveResource, OwnershipRecord, PublicAccessBlock, TAG_NAME, TAG_PROJECT,
-};
+use crate::kinds::{BucketState, LiveResource};
+use crate::model::{Kind, OwnershipRecord, PublicAccessBlock, TAG_NAME, TAG_PROJECT};
 use crate::render;
 use crate::spec;
 
@@ -32,8 +31,13 @@ fn applied(yaml: &str) -> LiveState {
             .map(|d| {
                 let mut state = d.state;
                 match &mut state {
-                    ResourceState::AccountAlias { record, .. }
-                    | ResourceState::PasswordPolicy { record, .. } => {
+                    ResourceState::AccountAlias(crate::kinds::AccountAliasState {
+                        record, ..
+                    })
+                    | ResourceState::PasswordPolicy(crate::kinds::PasswordPolicySetting {
+                        record,
+                        ..
+                    }) => {
                         *record = Some(OwnershipRecord::Created);
                     }
                     // Apply records every bucket it creates; the reader reads the record of
@@ -448,7 +452,7 @@ fn an_undeclared_key_pair_that_does_not_exist_is_an_error_at_the_spec_line() {
         Address::new(Kind::KeyPair, "old-key"),
         LiveResource {
             address: Address::new(Kind::KeyPair, "old-key"),
-            state: ResourceState::KeyPair(crate::model::KeyPairState {
+            state: ResourceState::KeyPair(crate::kinds::KeyPairState {
                 tags: BTreeMap::new(),
                 public_key_file: None,
                 private_key: None,
@@ -525,15 +529,15 @@ fn set_by_security_team() -> LiveState {
     for (name, state) in [
         (
             crate::model::ACCOUNT_ALIAS,
-            ResourceState::AccountAlias {
+            ResourceState::AccountAlias(crate::kinds::AccountAliasState {
                 alias: "lab-alias".into(),
                 record: None,
-            },
+            }),
         ),
         (
             crate::model::ACCOUNT_PASSWORD_POLICY,
-            ResourceState::PasswordPolicy {
-                policy: PasswordPolicyState {
+            ResourceState::PasswordPolicy(crate::kinds::PasswordPolicySetting {
+                policy: crate::model::PasswordPolicyState {
                     minimum_length: 20,
                     require_symbols: true,
                     require_numbers: true,
@@ -545,7 +549,7 @@ fn set_by_security_team() -> LiveState {
                     hard_expiry: false,
                 },
                 record: None,
-            },
+            }),
         ),
     ] {
         let address = Address::new(Kind::Account, name);
@@ -605,8 +609,12 @@ fn destroy_leaves_adopted_settings_and_deletes_created_ones() {
     let mut live = set_by_security_team();
     for resource in live.resources.values_mut() {
         match &mut resource.state {
-            ResourceState::AccountAlias { record, .. } => *record = Some(OwnershipRecord::Adopted),
-            ResourceState::PasswordPolicy { record, .. } => {
+            ResourceState::AccountAlias(crate::kinds::AccountAliasState { record, .. }) => {
+                *record = Some(OwnershipRecord::Adopted);
+            }
+            ResourceState::PasswordPolicy(crate::kinds::PasswordPolicySetting {
+                record, ..
+            }) => {
                 *record = Some(OwnershipRecord::Created);
             }
             _ => {}
@@ -642,7 +650,7 @@ fn secrets_are_reissued_only_when_the_account_says_a_run_died_before_storing_the
         match &mut resource.state {
             ResourceState::IamUser(user) => user.stored_access_key = Some("AKIDEXAMPLE".into()),
             ResourceState::KeyPair(key) => {
-                key.private_key = Some(crate::model::PrivateKeyRecord::ParameterStore);
+                key.private_key = Some(crate::kinds::PrivateKeyRecord::ParameterStore);
                 key.private_key_file = None;
             }
             _ => {}
@@ -654,7 +662,7 @@ fn secrets_are_reissued_only_when_the_account_says_a_run_died_before_storing_the
         match &mut resource.state {
             ResourceState::IamUser(user) => user.stored_access_key = Some("pending".into()),
             ResourceState::KeyPair(key) => {
-                key.private_key = Some(crate::model::PrivateKeyRecord::Pending);
+                key.private_key = Some(crate::kinds::PrivateKeyRecord::Pending);
             }
             _ => {}
         }

@@ -6,8 +6,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::StepFailure;
 use crate::aws::{AwsError, Cloud};
+use crate::kinds::StepFailure;
 use crate::sshconfig::{self, HostAddress, HostEntry};
 
 fn file_error(path: &Path, source: std::io::Error) -> StepFailure {

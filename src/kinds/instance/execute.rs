@@ -1,4 +1,4 @@
-//! Carrying out the instance and Elastic IP operations, each safe to repeat.
+//! Carrying out the instance operations, each safe to repeat.
 //!
 //! Instances and addresses have no names in EC2, so every operation first finds the
 //! project's resource by its tags. That is what makes a launch idempotent across runs: an
@@ -6,21 +6,11 @@
 //! itself) and does not launch a second one. Within one run, the client token covers a
 //! retried RunInstances call whose answer was lost.
 
-use super::StepFailure;
-use crate::aws::{AwsError, AwsErrorKind, Cloud, LaunchRequest, OnWait, WAIT_TIMEOUT};
-use crate::model::{InstanceStatus, Market, RunState, TAG_NAME, TAG_PROJECT};
+use crate::aws::{AwsError, Cloud, LaunchRequest, OnWait, WAIT_TIMEOUT};
+use crate::kinds::{refused, StepFailure};
+use crate::model::{InstanceStatus, Market, RunState};
 
-use super::steps::Launch;
-
-fn refused(operation: &'static str, resource: String, message: String) -> StepFailure {
-    StepFailure::Aws(AwsError {
-        operation,
-        resource,
-        code: None,
-        message,
-        kind: AwsErrorKind::Service,
-    })
-}
+use super::Launch;
 
 /// Finds the project's instance of this name or launches it, then waits until it runs.
 pub(super) async fn launch(
@@ -309,127 +299,5 @@ pub(super) async fn terminate(
             .wait_for_termination(name, &instance.id, WAIT_TIMEOUT, on_wait)
             .await?;
     }
-    Ok(())
-}
-
-pub(super) async fn allocate_address(
-    cloud: &Cloud,
-    project: &str,
-    name: &str,
-    tags: &std::collections::BTreeMap<String, String>,
-) -> Result<(), StepFailure> {
-    // AllocateAddress takes no client token: finding the tagged address is what keeps a
-    // repeated step from allocating a second one.
-    if cloud.find_address(project, name).await?.is_none() {
-        cloud.allocate_address(name, tags).await?;
-    }
-    Ok(())
-}
-
-/// Associates the address with the instance once the instance runs (or is stopped). An
-/// address on another instance is moved only when `replacing` says the plan saw it there.
-pub(super) async fn associate_address(
-    cloud: &Cloud,
-    on_wait: OnWait<'_>,
-    project: &str,
-    name: &str,
-    instance_name: &str,
-    replacing: Option<&str>,
-) -> Result<(), StepFailure> {
-    let resource = format!("elastic_ip.{name}");
-    let address = cloud.find_address(project, name).await?.ok_or_else(|| {
-        refused(
-            "AssociateAddress",
-            resource.clone(),
-            "the address does not exist".into(),
-        )
-    })?;
-    let instance = cloud
-        .existing_instance("AssociateAddress", project, instance_name)
-        .await?;
-    let instance = cloud
-        .wait_for_instance(
-            instance_name,
-            &instance.id,
-            &[InstanceStatus::Running, InstanceStatus::Stopped],
-            WAIT_TIMEOUT,
-            on_wait,
-        )
-        .await?;
-    match (&address.instance_id, &address.association_id) {
-        (Some(current), _) if *current == instance.id => return Ok(()),
-        (Some(current), Some(association)) => {
-            let holder = cloud.instance_tags(current).await?;
-            let seen_by_plan = replacing.is_some_and(|expected| {
-                expected == current
-                    || (holder.get(TAG_PROJECT).map(String::as_str) == Some(project)
-                        && holder.get(TAG_NAME).map(String::as_str) == Some(expected))
-            });
-            if !seen_by_plan {
-                return Err(refused(
-                    "AssociateAddress",
-                    resource,
-                    format!(
-                        "the address is associated with {current}, which the plan did not expect; tether never moves an address away from an instance silently"
-                    ),
-                ));
-            }
-            cloud.disassociate_address(name, association).await?;
-        }
-        _ => {}
-    }
-    cloud
-        .associate_address(name, &address.allocation_id, &instance.id)
-        .await?;
-    Ok(())
-}
-
-pub(super) async fn disassociate_address(
-    cloud: &Cloud,
-    project: &str,
-    name: &str,
-) -> Result<(), StepFailure> {
-    if let Some(association) = cloud
-        .find_address(project, name)
-        .await?
-        .and_then(|a| a.association_id)
-    {
-        cloud.disassociate_address(name, &association).await?;
-    }
-    Ok(())
-}
-
-pub(super) async fn release_address(
-    cloud: &Cloud,
-    project: &str,
-    name: &str,
-) -> Result<(), StepFailure> {
-    let Some(address) = cloud.find_address(project, name).await? else {
-        return Ok(());
-    };
-    if let Some(association) = &address.association_id {
-        cloud.disassociate_address(name, association).await?;
-    }
-    cloud.release_address(name, &address.allocation_id).await?;
-    Ok(())
-}
-
-pub(super) async fn set_address_tags(
-    cloud: &Cloud,
-    project: &str,
-    name: &str,
-    tags: &std::collections::BTreeMap<String, String>,
-    remove: &[String],
-) -> Result<(), StepFailure> {
-    let address = cloud.find_address(project, name).await?.ok_or_else(|| {
-        refused(
-            "CreateTags",
-            format!("elastic_ip.{name}"),
-            "the address does not exist".into(),
-        )
-    })?;
-    cloud
-        .set_address_tags(name, &address.allocation_id, tags, remove)
-        .await?;
     Ok(())
 }

@@ -1,0 +1,170 @@
+//! The account alias (the name in the console's sign-in link): a singleton that takes no
+//! tags, owned through the project's record in Parameter Store (`created` or `adopted`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{attribute, Attribute, AttributeFormat, Kind, Ownership, OwnershipRecord};
+use crate::secrets;
+
+use crate::model::{Address, ACCOUNT_ALIAS};
+use crate::spec::Spec;
+
+use super::record::RecordOp;
+use super::{
+    Context, DesiredResource, Intent, ResourceKind, ResourceState, SpecContext, Step, StepFailure,
+};
+
+/// The account alias as a resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountAliasState {
+    pub alias: String,
+    /// How the project came to own it (live only; `None`: not this project's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<OwnershipRecord>,
+}
+
+/// The alias's operations.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AliasOp {
+    /// An account has one alias: the old one, if any, is removed first.
+    Set {
+        alias: String,
+        previous: Option<String>,
+    },
+    Delete {
+        alias: String,
+    },
+    Record(RecordOp),
+}
+
+/// The account alias kind.
+pub struct AccountAlias;
+
+/// The record operation for account setting `name`.
+pub(super) fn setting_record(context: &Context, name: &str, record: OwnershipRecord) -> RecordOp {
+    context.record(
+        secrets::setting_record_parameter(&context.project, name),
+        name,
+        record,
+    )
+}
+
+impl ResourceKind for AccountAlias {
+    const KIND: Kind = Kind::Account;
+    type State = AccountAliasState;
+    type Op = AliasOp;
+
+    fn desired(spec: &Spec, _env: &SpecContext<'_>) -> Vec<DesiredResource> {
+        spec.account
+            .alias
+            .iter()
+            .map(|alias| DesiredResource {
+                address: Address::new(Kind::Account, ACCOUNT_ALIAS),
+                state: ResourceState::AccountAlias(AccountAliasState {
+                    alias: alias.name.clone(),
+                    record: None,
+                }),
+                adopt: alias.adopt,
+                depends_on: Vec::new(),
+                location: alias.location.clone(),
+            })
+            .collect()
+    }
+
+    fn attributes(state: &AccountAliasState) -> Vec<Attribute> {
+        vec![attribute("alias", &state.alias, AttributeFormat::Value)]
+    }
+
+    /// The project's record in Parameter Store says whether it owns the setting.
+    fn ownership(state: &AccountAliasState, _project: &str) -> Ownership {
+        match state.record {
+            Some(_) => Ownership::Owned,
+            None => Ownership::Unowned,
+        }
+    }
+
+    /// The record goes first: a crash after it leaves a setting the project owns, never one
+    /// it set but would refuse as someone else's.
+    fn create(
+        name: &str,
+        state: &AccountAliasState,
+        _replacing: Option<&AccountAliasState>,
+        context: &Context,
+    ) -> Vec<AliasOp> {
+        vec![
+            AliasOp::Record(setting_record(context, name, OwnershipRecord::Created)),
+            AliasOp::Set {
+                alias: state.alias.clone(),
+                previous: None,
+            },
+        ]
+    }
+
+    /// An adoption is recorded first, so that a crash leaves the setting owned, never
+    /// half-adopted.
+    fn update(
+        name: &str,
+        before: &AccountAliasState,
+        after: &AccountAliasState,
+        intent: &Intent,
+        context: &Context,
+    ) -> Vec<AliasOp> {
+        let mut ops = Vec::new();
+        if intent.adopt {
+            ops.push(AliasOp::Record(setting_record(
+                context,
+                name,
+                OwnershipRecord::Adopted,
+            )));
+        }
+        if before.alias != after.alias {
+            ops.push(AliasOp::Set {
+                alias: after.alias.clone(),
+                previous: Some(before.alias.clone()),
+            });
+        }
+        ops
+    }
+
+    /// The record goes last: a crash before it leaves a record of a setting that is gone,
+    /// which is harmless, never a setting the project would no longer own.
+    fn delete(
+        name: &str,
+        before: &AccountAliasState,
+        _intent: &Intent,
+        context: &Context,
+    ) -> Vec<AliasOp> {
+        vec![
+            AliasOp::Delete {
+                alias: before.alias.clone(),
+            },
+            AliasOp::Record(RecordOp::Delete {
+                parameter: secrets::setting_record_parameter(&context.project, name),
+            }),
+        ]
+    }
+
+    fn describe(op: &AliasOp) -> &'static str {
+        match op {
+            AliasOp::Set { .. } => "setting account alias",
+            AliasOp::Delete { .. } => "deleting account alias",
+            AliasOp::Record(record) => record.describe(),
+        }
+    }
+
+    async fn run(op: &AliasOp, step: &Step<'_>) -> Result<(), StepFailure> {
+        Ok(match op {
+            AliasOp::Set { alias, previous } => {
+                step.cloud
+                    .set_account_alias(alias, previous.as_deref())
+                    .await
+            }
+            AliasOp::Delete { alias } => step.cloud.delete_account_alias(alias).await,
+            AliasOp::Record(record) => return record.run(step).await,
+        }?)
+    }
+
+    fn setting_record(state: &AccountAliasState) -> Option<OwnershipRecord> {
+        state.record
+    }
+}

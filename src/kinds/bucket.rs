@@ -1,0 +1,312 @@
+//! S3 buckets: owned by tags, with a policy and a public access block; emptied on deletion
+//! only on the project's evidence (its record that it created the bucket).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::aws::AwsError;
+use crate::model::{
+    attribute, ownership, Attribute,
+    AttributeFormat::{Document, Map},
+    Kind, Ownership, OwnershipRecord, PublicAccessBlock, TAG_FORCE_DESTROY,
+};
+use crate::secrets;
+
+use crate::model::{ownership_tags, Address};
+use crate::policy;
+use crate::spec::{BucketSpec, Spec};
+
+use super::record::RecordOp;
+use super::{
+    Context, Deletion, DesiredResource, Intent, ResourceKind, ResourceState, SpecContext, Step,
+    StepFailure,
+};
+
+/// The comparable state of a bucket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BucketState {
+    /// All tags, tether's included.
+    pub tags: BTreeMap<String, String>,
+    /// The bucket policy, normalised (`policy::normalise`); `None` when there is none.
+    pub policy: Option<Value>,
+    /// `None` when the bucket has no public access block configuration.
+    pub public_access_block: Option<PublicAccessBlock>,
+    /// The project's record that it created the bucket (live only; read for buckets tagged
+    /// `tether:force-destroy`): the evidence, beyond tags anyone may write, that emptying
+    /// it deletes the project's own data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<OwnershipRecord>,
+}
+
+/// A bucket's operations.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BucketOp {
+    Create {
+        bucket: String,
+        tags: BTreeMap<String, String>,
+    },
+    PutTags {
+        bucket: String,
+        tags: BTreeMap<String, String>,
+    },
+    PutPublicAccessBlock {
+        bucket: String,
+        block: PublicAccessBlock,
+    },
+    PutPolicy {
+        bucket: String,
+        policy: Value,
+    },
+    DeletePolicy {
+        bucket: String,
+    },
+    /// Delete every object version and delete marker.
+    Empty {
+        bucket: String,
+    },
+    Delete {
+        bucket: String,
+    },
+    Record(RecordOp),
+}
+
+/// The bucket kind.
+pub struct Bucket;
+
+impl ResourceKind for Bucket {
+    const KIND: Kind = Kind::Bucket;
+    type State = BucketState;
+    type Op = BucketOp;
+
+    fn desired(spec: &Spec, env: &SpecContext<'_>) -> Vec<DesiredResource> {
+        spec.buckets
+            .values()
+            .map(|bucket| desired_bucket(env.project, env.region, bucket))
+            .collect()
+    }
+
+    fn attributes(bucket: &BucketState) -> Vec<Attribute> {
+        vec![
+            attribute("tags", &bucket.tags, Map),
+            attribute("public_access_block", bucket.public_access_block, Map),
+            attribute("policy", &bucket.policy, Document),
+        ]
+    }
+
+    fn ownership(bucket: &BucketState, project: &str) -> Ownership {
+        ownership(&bucket.tags, project)
+    }
+
+    fn create(
+        bucket: &str,
+        after: &BucketState,
+        _replacing: Option<&BucketState>,
+        context: &Context,
+    ) -> Vec<BucketOp> {
+        // Tags go with the create so ownership is atomic where AWS supports it; the separate
+        // tagging call covers endpoints that ignore tags on create, and is idempotent.
+        let mut ops = vec![
+            BucketOp::Create {
+                bucket: bucket.to_string(),
+                tags: after.tags.clone(),
+            },
+            // The evidence that emptying it some day deletes the project's own data: kept
+            // where those who may tag the bucket cannot write. After the create, so that a
+            // failed create records nothing.
+            BucketOp::Record(context.record(
+                secrets::bucket_record_parameter(&context.project, bucket),
+                bucket,
+                OwnershipRecord::Created,
+            )),
+            BucketOp::PutTags {
+                bucket: bucket.to_string(),
+                tags: after.tags.clone(),
+            },
+        ];
+        // The public access block goes first: a public policy is refused while it blocks them.
+        if let Some(block) = after.public_access_block {
+            ops.push(BucketOp::PutPublicAccessBlock {
+                bucket: bucket.to_string(),
+                block,
+            });
+        }
+        if let Some(policy) = &after.policy {
+            ops.push(BucketOp::PutPolicy {
+                bucket: bucket.to_string(),
+                policy: policy.clone(),
+            });
+        }
+        ops
+    }
+
+    fn update(
+        bucket: &str,
+        before: &BucketState,
+        after: &BucketState,
+        _intent: &Intent,
+        _context: &Context,
+    ) -> Vec<BucketOp> {
+        let mut ops = Vec::new();
+        // Tags first: an adoption marks the bucket as owned before anything else changes.
+        if before.tags != after.tags {
+            ops.push(BucketOp::PutTags {
+                bucket: bucket.to_string(),
+                tags: after.tags.clone(),
+            });
+        }
+        let block = (before.public_access_block != after.public_access_block)
+            .then_some(after.public_access_block)
+            .flatten()
+            .map(|block| BucketOp::PutPublicAccessBlock {
+                bucket: bucket.to_string(),
+                block,
+            });
+        let policy = (before.policy != after.policy).then(|| match &after.policy {
+            Some(policy) => BucketOp::PutPolicy {
+                bucket: bucket.to_string(),
+                policy: policy.clone(),
+            },
+            None => BucketOp::DeletePolicy {
+                bucket: bucket.to_string(),
+            },
+        });
+        // Loosening the block must precede a public policy; tightening it follows the
+        // policy's change, so the bucket is never briefly more open than either end state.
+        let loosening = after
+            .public_access_block
+            .is_some_and(|b| !b.block_public_policy || !b.restrict_public_buckets);
+        if loosening {
+            ops.extend(block);
+            ops.extend(policy);
+        } else {
+            ops.extend(policy);
+            ops.extend(block);
+        }
+        ops
+    }
+
+    /// `intent.empty_bucket`: the plan found evidence (or was told) that the contents may go.
+    fn delete(
+        bucket: &str,
+        _before: &BucketState,
+        intent: &Intent,
+        context: &Context,
+    ) -> Vec<BucketOp> {
+        let mut ops = Vec::new();
+        if intent.empty_bucket {
+            ops.push(BucketOp::Empty {
+                bucket: bucket.to_string(),
+            });
+        }
+        ops.push(BucketOp::Delete {
+            bucket: bucket.to_string(),
+        });
+        // The record goes after the bucket: a crash in between leaves a record of a bucket
+        // that is gone, never a bucket without its evidence.
+        ops.push(BucketOp::Record(RecordOp::Delete {
+            parameter: secrets::bucket_record_parameter(&context.project, bucket),
+        }));
+        ops
+    }
+
+    fn describe(op: &BucketOp) -> &'static str {
+        match op {
+            BucketOp::Create { .. } => "creating bucket",
+            BucketOp::PutTags { .. } => "tagging",
+            BucketOp::PutPublicAccessBlock { .. } => "setting public access block",
+            BucketOp::PutPolicy { .. } => "putting policy",
+            BucketOp::DeletePolicy { .. } => "deleting policy",
+            BucketOp::Empty { .. } => "emptying bucket",
+            BucketOp::Delete { .. } => "deleting bucket",
+            BucketOp::Record(record) => record.describe(),
+        }
+    }
+
+    async fn run(op: &BucketOp, step: &Step<'_>) -> Result<(), StepFailure> {
+        let cloud = step.cloud;
+        let result = match op {
+            BucketOp::Create { bucket, tags } => cloud.create_bucket(bucket, tags).await,
+            BucketOp::PutTags { bucket, tags } => cloud.put_bucket_tags(bucket, tags).await,
+            BucketOp::PutPublicAccessBlock { bucket, block } => {
+                cloud.put_public_access_block(bucket, *block).await
+            }
+            BucketOp::PutPolicy { bucket, policy } => cloud.put_bucket_policy(bucket, policy).await,
+            BucketOp::DeletePolicy { bucket } => cloud.delete_bucket_policy(bucket).await,
+            BucketOp::Empty { bucket } => cloud.empty_bucket(bucket).await.map(|_| ()),
+            BucketOp::Delete { bucket } => cloud.delete_bucket(bucket).await,
+            BucketOp::Record(record) => return record.run(step).await,
+        };
+        Ok(result?)
+    }
+
+    fn hint(op: &BucketOp, error: &AwsError) -> Option<String> {
+        match op {
+            BucketOp::Delete { bucket } if error.is_code("BucketNotEmpty") => Some(format!(
+                "tether empties a bucket only when it is tagged `force_destroy` and the project's record shows it created it: empty `{bucket}` yourself, or run again with --empty-tagged-buckets if its contents may go"
+            )),
+            BucketOp::Create { bucket, .. } if error.is_code("BucketAlreadyExists") => Some(format!(
+                "bucket names are global across all AWS accounts, and `{bucket}` is taken: choose another name"
+            )),
+            _ => error.hint(),
+        }
+    }
+
+    /// A `force_destroy` tag alone is no evidence: anyone allowed to tag a bucket can write
+    /// it. The bucket is emptied when the project's record (in its Parameter Store path,
+    /// written when it created the bucket) shows it created it, or when the command line
+    /// says so.
+    fn deletion(bucket: &BucketState, empty_tagged_buckets: bool) -> Deletion {
+        let tagged = bucket.tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true");
+        let (empties, note) = match (tagged, bucket.record, empty_tagged_buckets) {
+            (false, _, _) => (false, None),
+            (true, Some(OwnershipRecord::Created), _) => (
+                true,
+                Some("force_destroy: its contents are deleted too (the project's record shows it created the bucket)"),
+            ),
+            (true, _, true) => (
+                true,
+                Some("force_destroy: its contents are deleted too (--empty-tagged-buckets)"),
+            ),
+            (true, _, false) => (
+                false,
+                Some("force_destroy is tagged, but no record of the project's shows it created the bucket, so its contents are kept and deleting it fails if it holds objects (--empty-tagged-buckets empties it)"),
+            ),
+        };
+        Deletion {
+            empties,
+            note: note.map(str::to_string),
+        }
+    }
+}
+
+fn desired_bucket(project: &str, region: &str, bucket: &BucketSpec) -> DesiredResource {
+    let mut tags: BTreeMap<String, String> = bucket.tags.clone();
+    tags.extend(ownership_tags(project, &bucket.name));
+    if bucket.force_destroy {
+        tags.insert(TAG_FORCE_DESTROY.to_string(), "true".to_string());
+    }
+    let public_read = bucket
+        .public_read
+        .then(|| policy::public_read_statement(&bucket.name, policy::partition(region)));
+    let document = match (&bucket.policy, public_read) {
+        (Some(document), Some(statement)) => Some(policy::with_statement(document, statement)),
+        (Some(document), None) => Some(document.clone()),
+        (None, Some(statement)) => Some(policy::document_of(statement)),
+        (None, None) => None,
+    };
+    let public = document.as_ref().is_some_and(policy::grants_public_access);
+    DesiredResource {
+        address: Address::bucket(&bucket.name),
+        state: ResourceState::Bucket(BucketState {
+            record: None,
+            tags,
+            policy: document.as_ref().map(policy::normalise),
+            public_access_block: Some(PublicAccessBlock::for_policy(public)),
+        }),
+        adopt: bucket.adopt,
+        depends_on: Vec::new(),
+        location: bucket.location.clone(),
+    }
+}
