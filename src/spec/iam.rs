@@ -150,7 +150,7 @@ struct RawUser {
     #[serde(default)]
     policies: Vec<String>,
     #[serde(default)]
-    inline_policies: BTreeMap<String, serde_yaml::Value>,
+    inline_policies: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
     #[serde(default)]

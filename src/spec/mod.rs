@@ -179,7 +179,7 @@ struct RawBucket {
     #[serde(default)]
     public_read: bool,
     #[serde(default)]
-    policy: Option<serde_yaml::Value>,
+    policy: Option<Value>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
     #[serde(default)]
@@ -190,6 +190,48 @@ struct RawBucket {
     allow_public_write: bool,
 }
 
+/// How the spec's YAML is read: YAML 1.2 booleans only (`yes` is a string, not `true`),
+/// duplicate keys refused, and no snippet in errors (tether shows its own).
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        with_snippet: false,
+    }
+}
+
+/// The parser's message in tether's words: field names in backticks, as in every other
+/// message, and nothing of the parser's own options or jargon.
+fn plain_parser_message(message: &str) -> String {
+    const ONE_OF: &str = "expected one of ";
+    if message.starts_with("invalid boolean") {
+        return "expected `true` or `false`".to_string();
+    }
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split_once(", set ").map_or(rest, |(key, _)| key);
+        return format!("`{key}` is given twice in one mapping; only one value can count");
+    }
+    if message == "expected mapping start" {
+        return "expected a mapping (`key: value` entries)".to_string();
+    }
+    let is_name = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    match message.split_once(ONE_OF) {
+        Some((head, names)) if names.split(", ").all(is_name) => {
+            // As serde words it: `a`; `a` or `b`; one of `a`, `b`, `c`.
+            let names: Vec<String> = names.split(", ").map(|n| format!("`{n}`")).collect();
+            match names.as_slice() {
+                [one] => format!("{head}expected {one}"),
+                [first, second] => format!("{head}expected {first} or {second}"),
+                _ => format!("{head}{ONE_OF}{}", names.join(", ")),
+            }
+        }
+        _ => message.to_string(),
+    }
+}
+
 /// Parses and validates the spec in `text`, read from `file`.
 pub fn parse(file: &str, text: &str) -> Result<Spec, SpecError> {
     if text.trim().is_empty() {
@@ -198,17 +240,26 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, SpecError> {
                 .with_hint("a spec needs at least `project: <name>`"),
         ));
     }
-    let raw: RawSpec = serde_yaml::from_str(text).map_err(|error| {
-        let location = error
-            .location()
-            .map(|l| Location::new(file, text, l.line(), l.column()));
-        let mut message = error.to_string();
-        // serde_yaml appends the position in prose; it is shown as file:line:column instead.
-        if let Some(at) = message.rfind(" at line ") {
-            message.truncate(at);
-        }
-        SpecError::Syntax(Diagnostic::new(message, location))
-    })?;
+    let raw: RawSpec =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|error| {
+            let number = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            let at = error.location().map(|l| Position {
+                line: number(l.line()),
+                column: number(l.column()),
+            });
+            let mut message = error.to_string();
+            // The parser appends the position in prose; it is shown as file:line:column instead.
+            if let Some(cut) = message.rfind(" at line ") {
+                message.truncate(cut);
+            }
+            let mut message = plain_parser_message(&message);
+            // Say which part of the spec the error is about, as the checks after parsing do.
+            if let Some(path) = at.and_then(|at| SourceIndex::build(text).path_at(at)) {
+                message = format!("{path}: {message}");
+            }
+            let location = at.map(|at| Location::new(file, text, at.line, at.column));
+            SpecError::Syntax(Diagnostic::new(message, location))
+        })?;
     let checker = Checker {
         file,
         text,
@@ -411,8 +462,6 @@ impl Checker<'_> {
         }
     }
 
-    /// Converts the YAML (or JSON string) policy to JSON and validates it; problems are
-    /// recorded with the position of the offending node.
     /// Converts the YAML (or JSON string) policy at `path` to JSON and validates it as a
     /// policy of `kind`; problems are recorded with the position of the offending node.
     /// `owner` names what the policy belongs to in messages ("bucket `lab`").
@@ -420,11 +469,11 @@ impl Checker<'_> {
         &mut self,
         path: &[&str],
         owner: &str,
-        value: serde_yaml::Value,
+        value: Value,
         kind: policy::PolicyKind<'_>,
     ) -> Option<Value> {
         let (document, embedded_json) = match value {
-            serde_yaml::Value::String(text) => match serde_json::from_str::<Value>(&text) {
+            Value::String(text) => match serde_json::from_str::<Value>(&text) {
                 Ok(document) => (document, true),
                 Err(error) => {
                     let location = self.value_location(path);
@@ -436,18 +485,7 @@ impl Checker<'_> {
                     return None;
                 }
             },
-            other => match serde_json::to_value(&other) {
-                Ok(document) => (document, false),
-                Err(error) => {
-                    let location = self.value_location(path);
-                    self.error(
-                        location,
-                        format!("the policy of {owner} cannot be read as JSON: {error}"),
-                        None,
-                    );
-                    return None;
-                }
-            },
+            document => (document, false),
         };
         let problems = policy::validate(&document, kind);
         if problems.is_empty() {

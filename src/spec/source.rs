@@ -1,14 +1,16 @@
 //! Where each key and value of a YAML document starts, so that errors found after
 //! deserialisation (an invalid bucket name, a bad policy) can still point at `file:line:column`.
 //!
-//! serde_yaml reports positions only for its own errors; this index is built from the event
-//! stream of a second, position-aware parser (yaml-rust2) over the same text. It knows nothing
-//! about the spec's meaning: paths are plain lists of mapping keys and sequence indices.
+//! The index is built by the same parser that reads the spec (serde-saphyr): the document is
+//! read a second time into a tree of [`Spanned`] nodes that keeps only positions, then
+//! flattened into paths. It knows nothing about the spec's meaning: paths are plain lists
+//! of mapping keys and sequence indices.
 
 use std::collections::HashMap;
+use std::fmt;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
 
 /// A 1-based line and column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,12 +19,16 @@ pub struct Position {
     pub column: usize,
 }
 
-impl From<Marker> for Position {
-    fn from(marker: Marker) -> Position {
-        // yaml-rust2 counts lines from 1 and columns from 0.
+impl Position {
+    fn of<T>(node: &Spanned<T>) -> Position {
+        let location = node.referenced;
         Position {
-            line: marker.line().max(1),
-            column: marker.col() + 1,
+            line: usize::try_from(location.line())
+                .unwrap_or(usize::MAX)
+                .max(1),
+            column: usize::try_from(location.column())
+                .unwrap_or(usize::MAX)
+                .max(1),
         }
     }
 }
@@ -41,16 +47,38 @@ pub struct SourceIndex {
 }
 
 impl SourceIndex {
-    /// Indexes `text`. A document that does not parse gives an empty index: serde_yaml reports
-    /// the syntax error itself, with its position.
+    /// Indexes `text`. A document that does not parse gives an empty index: the spec's own
+    /// parse reports the syntax error, with its position.
     pub fn build(text: &str) -> SourceIndex {
-        let mut builder = Builder::default();
-        let mut parser = Parser::new_from_str(text);
-        if parser.load(&mut builder, false).is_err() {
-            return SourceIndex::default();
+        let mut index = SourceIndex::default();
+        if let Ok(root) =
+            serde_saphyr::from_str_with_options::<Spanned<Node>>(text, super::yaml_options())
+        {
+            index.add(&mut Vec::new(), &root.value);
         }
-        SourceIndex {
-            entries: builder.entries,
+        index
+    }
+
+    fn add(&mut self, path: &mut Vec<String>, node: &Node) {
+        let children: Box<dyn Iterator<Item = (String, Entry, &Node)>> = match node {
+            Node::Other => return,
+            Node::Sequence(items) => Box::new(items.iter().enumerate().map(|(i, item)| {
+                let at = Position::of(item);
+                (i.to_string(), Entry { key: at, value: at }, &item.value)
+            })),
+            Node::Mapping(entries) => Box::new(entries.iter().map(|(key, value)| {
+                let entry = Entry {
+                    key: Position::of(key),
+                    value: Position::of(value),
+                };
+                (key.value.0.clone(), entry, &value.value)
+            })),
+        };
+        for (name, entry, child) in children {
+            path.push(name);
+            self.entries.insert(path.clone(), entry);
+            self.add(path, child);
+            path.pop();
         }
     }
 
@@ -65,6 +93,26 @@ impl SourceIndex {
         self.find(path).map(|entry| entry.value)
     }
 
+    /// The path of the node a parser error at `at` is about, as `buckets.data`: the mapping
+    /// that holds the key at `at` (an unknown or missing field), or the node whose value
+    /// starts at `at` (a value of the wrong type). `None` at the top level.
+    pub fn path_at(&self, at: Position) -> Option<String> {
+        let by_value = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.value == at)
+            .map(|(path, _)| path.as_slice())
+            .max_by_key(|path| path.len());
+        let by_key = || {
+            self.entries
+                .iter()
+                .find(|(_, entry)| entry.key == at)
+                .map(|(path, _)| &path[..path.len() - 1])
+        };
+        let path = by_value.or_else(by_key)?;
+        (!path.is_empty()).then(|| path.join("."))
+    }
+
     fn find(&self, path: &[&str]) -> Option<&Entry> {
         (1..=path.len()).rev().find_map(|len| {
             let key: Vec<String> = path[..len].iter().map(|s| s.to_string()).collect();
@@ -73,108 +121,137 @@ impl SourceIndex {
     }
 }
 
-enum Frame {
-    /// In a mapping; `pending` holds the key just read and its position, awaiting its value.
-    Mapping {
-        pending: Option<(String, Position)>,
-    },
-    Sequence {
-        next_index: usize,
-    },
+/// A YAML node reduced to its shape: the positions of what it contains.
+enum Node {
+    /// A scalar, or anything else without children.
+    Other,
+    Sequence(Vec<Spanned<Node>>),
+    Mapping(Vec<(Spanned<Key>, Spanned<Node>)>),
 }
 
-#[derive(Default)]
-struct Builder {
-    path: Vec<String>,
-    frames: Vec<Frame>,
-    entries: HashMap<Vec<String>, Entry>,
-    /// Set when the current node is a complex (non-scalar) mapping key, which the spec never
-    /// uses; its contents are not indexed.
-    depth_in_complex_key: usize,
-}
+/// A mapping key as text; a complex key (a sequence or mapping), which the spec never uses,
+/// is `?` and its contents are not indexed.
+struct Key(String);
 
-impl Builder {
-    /// Called at the start of every node. Returns true when the node is a mapping key.
-    fn start_node(&mut self, position: Position, scalar: Option<&str>) -> bool {
-        match self.frames.last_mut() {
-            Some(Frame::Mapping { pending }) => match pending.take() {
-                None => {
-                    // This node is a key.
-                    *pending = Some((scalar.unwrap_or("?").to_string(), position));
-                    true
-                }
-                Some((key, key_position)) => {
-                    self.path.push(key);
-                    self.entries.insert(
-                        self.path.clone(),
-                        Entry {
-                            key: key_position,
-                            value: position,
-                        },
-                    );
-                    false
-                }
-            },
-            Some(Frame::Sequence { next_index }) => {
-                self.path.push(next_index.to_string());
-                *next_index += 1;
-                self.entries.insert(
-                    self.path.clone(),
-                    Entry {
-                        key: position,
-                        value: position,
-                    },
-                );
-                false
-            }
-            None => false,
-        }
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping key")
     }
 
-    /// Called at the end of every value node (not keys).
-    fn end_value(&mut self) {
-        if !self.frames.is_empty() {
-            self.path.pop();
-        }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Key, E> {
+        Ok(Key(text.to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Key, E> {
+        Ok(Key(value.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Key, E> {
+        Ok(Key(value.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Key, E> {
+        Ok(Key(value.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Key, E> {
+        Ok(Key(value.to_string()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Key, E> {
+        Ok(Key("~".to_string()))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Key, E> {
+        self.visit_unit()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Key, A::Error> {
+        while items.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Key("?".to_string()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Key, A::Error> {
+        while entries.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Key("?".to_string()))
     }
 }
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, event: Event, marker: Marker) {
-        let position = Position::from(marker);
-        if self.depth_in_complex_key > 0 {
-            match event {
-                Event::MappingStart(..) | Event::SequenceStart(..) => {
-                    self.depth_in_complex_key += 1;
-                }
-                Event::MappingEnd | Event::SequenceEnd => self.depth_in_complex_key -= 1,
-                _ => {}
-            }
-            return;
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML node")
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Node, D::Error> {
+        Node::deserialize(inner)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Node, A::Error> {
+        let mut nodes = Vec::new();
+        while let Some(item) = items.next_element()? {
+            nodes.push(item);
         }
-        match event {
-            // A scalar or alias value is complete as soon as it starts.
-            Event::Scalar(value, ..) if !self.start_node(position, Some(&value)) => {
-                self.end_value();
-            }
-            Event::Alias(_) if !self.start_node(position, None) => self.end_value(),
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
-                if self.start_node(position, None) {
-                    self.depth_in_complex_key = 1;
-                    return;
-                }
-                let frame = match event {
-                    Event::MappingStart(..) => Frame::Mapping { pending: None },
-                    _ => Frame::Sequence { next_index: 0 },
-                };
-                self.frames.push(frame);
-            }
-            Event::MappingEnd | Event::SequenceEnd => {
-                self.frames.pop();
-                self.end_value();
-            }
-            _ => {}
+        Ok(Node::Sequence(nodes))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Node, A::Error> {
+        let mut nodes = Vec::new();
+        while let Some(key) = entries.next_key()? {
+            nodes.push((key, entries.next_value()?));
         }
+        Ok(Node::Mapping(nodes))
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
     }
 }
 

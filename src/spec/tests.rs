@@ -22,6 +22,10 @@ fn bad_input_is_reported_with_its_position() {
         ),
         ("unknown_bucket_key", "project: lab\nbuckets:\n  data:\n    public-read: true\n"),
         ("wrong_type", "project: lab\nbuckets:\n  data:\n    force_destroy: maybe\n"),
+        // YAML 1.1's `yes` is no boolean in YAML 1.2: it must not silently mean `true`.
+        ("yaml_1_1_boolean", "project: lab\nbuckets:\n  data:\n    public_read: yes\n"),
+        // A key given twice would silently drop one of its values.
+        ("duplicate_key", "project: lab\nbuckets:\n  data: {}\n  data: {force_destroy: true}\n"),
         ("missing_project", "region: us-east-1\n"),
         ("bad_project_name", "project: \"my lab\"\n"),
         ("bad_region", "project: lab\nregion: Frankfurt\n"),
