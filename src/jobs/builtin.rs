@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 use rayon::prelude::*;
 
 use super::count::{lines, WordCounter};
-use super::{millis, Event, Input, OnEvent, Options, Source, Status, TaskSummary};
+use super::{millis, Event, Input, OnEvent, Options, RunError, Source, Status, TaskSummary};
 use crate::aws::Cloud;
 use crate::spec::{Builtin, JobSpec};
 
@@ -22,7 +22,7 @@ pub async fn run(
     inputs: Vec<Input>,
     options: &Options,
     on_event: OnEvent<'_>,
-) -> Result<Vec<TaskSummary>, String> {
+) -> Result<Vec<TaskSummary>, RunError> {
     let (local, remote): (Vec<Input>, Vec<Input>) = inputs
         .into_iter()
         .partition(|i| matches!(i.source, Source::Local(_)));
@@ -36,8 +36,8 @@ pub async fn run(
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(cores)
                 .build()
-                .map_err(|e| format!("cannot start the counting threads: {e}"))?;
-            Ok::<_, String>(pool.install(|| {
+                .map_err(RunError::Threads)?;
+            Ok::<_, RunError>(pool.install(|| {
                 local
                     .par_iter()
                     .map(|input| {

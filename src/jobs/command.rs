@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
-use super::{millis, tail, Event, Input, OnEvent, Options, Source, Status, TaskSummary};
+use super::{millis, tail, Event, Input, OnEvent, Options, RunError, Source, Status, TaskSummary};
 use crate::aws::Cloud;
 use crate::spec::{
     JobSpec, Mode, Output, INPUT_VARIABLE, IO_TASKS_PER_CORE, MAX_IO_TASKS, OUTPUT_VARIABLE,
@@ -74,11 +74,11 @@ pub async fn run(
     inputs: Vec<Input>,
     options: &Options,
     on_event: OnEvent<'_>,
-) -> Result<Vec<TaskSummary>, String> {
+) -> Result<Vec<TaskSummary>, RunError> {
     let workdir = tempfile::Builder::new()
         .prefix(&format!("tether-{}-", job.name))
         .tempdir()
-        .map_err(|e| format!("cannot make a working directory: {e}"))?;
+        .map_err(RunError::WorkDir)?;
     let at_once = parallelism(settings.mode, options.cores, settings.parallelism);
     let stop = AtomicBool::new(false);
     let inputs: Vec<Option<Input>> = if job.inputs.is_none() {
@@ -261,7 +261,7 @@ async fn run_task(
             Ok(place) => summary.output = Some(place),
             Err(error) => {
                 summary.status = Status::Failed;
-                summary.error = Some(error);
+                summary.error = Some(error.to_string());
             }
         }
     }
@@ -276,27 +276,48 @@ async fn run_task(
     summary
 }
 
+/// Why a task's output could not be put where the job's `output` says.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The command succeeded without writing its output file.
+    #[error("the command succeeded but wrote nothing to {{output}}")]
+    NothingWritten,
+    /// The input's name would put the output outside the job's output prefix.
+    #[error("the input's name `{0}` climbs out of the output prefix (`..`); nothing was written")]
+    ClimbsOut(String),
+    /// The input's name has nothing left to name the output by.
+    #[error("the input's name `{0}` leaves no name for its output; nothing was written")]
+    NoName(String),
+    /// The upload to S3 failed.
+    #[error(transparent)]
+    Upload(#[from] crate::aws::AwsError),
+    /// Writing the local output file failed.
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The job's output names one file, not a place for one output per input.
+    #[error("the job's output is not a prefix")]
+    NotAPrefix,
+}
+
 /// The name a task's output takes below the job's output prefix or directory: the input's
 /// relative name with empty and `.` segments dropped (keys may hold `//` or start with
 /// `/`). A name with a `..` segment would put the output outside, whatever the store makes
 /// of it, so it is refused; so is a name with nothing left.
-pub fn output_name(relative: &str) -> Result<String, String> {
+pub fn output_name(relative: &str) -> Result<String, OutputError> {
     let mut segments = Vec::new();
     for segment in relative.split('/') {
         match segment {
             "" | "." => {}
-            ".." => {
-                return Err(format!(
-                    "the input's name `{relative}` climbs out of the output prefix (`..`); nothing was written"
-                ))
-            }
+            ".." => return Err(OutputError::ClimbsOut(relative.to_string())),
             _ => segments.push(segment),
         }
     }
     if segments.is_empty() {
-        return Err(format!(
-            "the input's name `{relative}` leaves no name for its output; nothing was written"
-        ));
+        return Err(OutputError::NoName(relative.to_string()));
     }
     Ok(segments.join("/"))
 }
@@ -308,32 +329,33 @@ async fn collect(
     output_path: &Path,
     relative: &str,
     options: &Options,
-) -> Result<String, String> {
+) -> Result<String, OutputError> {
     if !output_path.is_file() {
-        return Err("the command succeeded but wrote nothing to {output}".into());
+        return Err(OutputError::NothingWritten);
     }
     let relative = output_name(relative)?;
     match &job.output {
         Some(Output::S3Prefix { bucket, prefix }) => {
             let key = format!("{prefix}{relative}");
-            cloud
-                .upload(bucket, &key, output_path)
-                .await
-                .map_err(|e| e.to_string())?;
+            cloud.upload(bucket, &key, output_path).await?;
             Ok(format!("s3://{bucket}/{key}"))
         }
         Some(Output::Local(directory)) => {
             let target = options.base_dir.join(directory).join(&relative);
+            let write_error = |source| OutputError::Write {
+                path: target.display().to_string(),
+                source,
+            };
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(parent).map_err(write_error)?;
             }
             // Copy to a temporary name, then rename: the file appears complete or not at all.
             let partial = target.with_extension("partial");
-            std::fs::copy(output_path, &partial).map_err(|e| e.to_string())?;
-            std::fs::rename(&partial, &target).map_err(|e| e.to_string())?;
+            std::fs::copy(output_path, &partial).map_err(write_error)?;
+            std::fs::rename(&partial, &target).map_err(write_error)?;
             Ok(target.display().to_string())
         }
-        _ => Err("the job's output is not a prefix".into()),
+        _ => Err(OutputError::NotAPrefix),
     }
 }
 
@@ -366,7 +388,10 @@ mod tests {
         ] {
             match (output_name(relative), expected) {
                 (Ok(name), Ok(want)) => assert_eq!(name, want, "{relative}"),
-                (Err(error), Err(want)) => assert!(error.contains(want), "{relative}: {error}"),
+                (Err(error), Err(want)) => {
+                    let error = error.to_string();
+                    assert!(error.contains(want), "{relative}: {error}");
+                }
                 (got, want) => panic!("{relative}: {got:?}, expected {want:?}"),
             }
         }

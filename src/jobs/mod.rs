@@ -57,6 +57,17 @@ pub enum JobError {
     Aws(#[source] AwsError),
 }
 
+/// Why a job could not run its tasks at all (a task's own failure is in its summary).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The threads that count local files could not start.
+    #[error("cannot start the counting threads: {0}")]
+    Threads(#[source] rayon::ThreadPoolBuildError),
+    /// The job's working directory (for downloads and outputs) could not be made.
+    #[error("cannot make a working directory: {0}")]
+    WorkDir(#[source] std::io::Error),
+}
+
 /// How a job or task ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -454,7 +465,7 @@ pub(crate) async fn run_job(
         };
         let (tasks, notes) = match remote::run(context, job, inputs, options, on_event).await {
             Ok(done) => done,
-            Err(error) => return failed(error),
+            Err(error) => return failed(error.to_string()),
         };
         return finish(cloud, job, tasks, notes, started, options).await;
     }
@@ -492,7 +503,7 @@ pub(crate) async fn run_job(
     };
     let tasks = match tasks {
         Ok(tasks) => tasks,
-        Err(error) => return failed(error),
+        Err(error) => return failed(error.to_string()),
     };
     finish(cloud, job, tasks, Vec::new(), started, options).await
 }

@@ -22,6 +22,92 @@ const POLL_EVERY: Duration = Duration::from_secs(2);
 /// How long polls may keep failing before the instance counts as lost.
 const LOST_AFTER: Duration = Duration::from_secs(300);
 
+/// Why a share could not run on an instance. The text of each is one line, for the job's
+/// summary; the cause is part of it.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The spec gives the instance no SSH alias to reach it by.
+    #[error("instance `{instance}` has no SSH alias: declare one under `ssh.hosts` for the job to reach it")]
+    NoAlias { instance: String },
+    /// A local program (`ssh`, `scp`) could not be started.
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command on the instance (or ssh itself) failed; the tail of its error output.
+    #[error("{stderr}")]
+    Command { stderr: String },
+    /// Copying a file to the instance failed.
+    #[error("copying {local} to {instance}: {stderr}")]
+    Copy {
+        local: String,
+        instance: String,
+        stderr: String,
+    },
+    /// `--attach` found no session of the job to follow.
+    #[error("job `{job}` is not running on `{instance}` (no tmux session `{session}`); run it without --attach")]
+    NotRunning {
+        job: String,
+        instance: String,
+        session: String,
+    },
+    /// A running session's share (its run id) cannot be read, so it cannot be followed.
+    #[error("the session of job `{job}` on `{instance}` has no share this tether can read")]
+    UnreadableShare { job: String, instance: String },
+    /// This machine's tether binary, which is copied to the instance, cannot be found.
+    #[error("cannot find tether's own binary: {0}")]
+    OwnBinary(#[source] std::io::Error),
+    /// The instance's CPU architecture differs from this tether's.
+    #[error("instance `{instance}` is {remote} and this tether is {local}: choose an instance type of this architecture")]
+    Architecture {
+        instance: String,
+        remote: String,
+        local: &'static str,
+    },
+    /// The share file could not be written locally.
+    #[error("cannot write the share file: {0}")]
+    ShareFile(#[source] std::io::Error),
+    /// The job's `setup` failed on the instance.
+    #[error("setup failed on `{instance}`: {source}")]
+    Setup {
+        instance: String,
+        #[source]
+        source: Box<RemoteError>,
+    },
+    /// tmux is missing on the instance.
+    #[error("tmux is not installed on `{instance}`: install the `tmux` package (in `setup`, e.g. `sudo apt-get install -y tmux`)")]
+    NoTmux { instance: String },
+    /// The job's tmux session could not be started.
+    #[error("cannot start the tmux session on `{instance}`: {source}")]
+    StartSession {
+        instance: String,
+        #[source]
+        source: Box<RemoteError>,
+    },
+    /// Polls kept failing for longer than tether waits.
+    #[error("lost contact with `{instance}`: {source}")]
+    Lost {
+        instance: String,
+        #[source]
+        source: Box<RemoteError>,
+    },
+    /// The session is gone and the agent wrote no result; the tail of its log.
+    #[error("the job's session on `{instance}` ended without a result: {log}")]
+    EndedWithoutResult { instance: String, log: String },
+    /// Shares failed on instances, and none was left to run them again.
+    #[error("{}", .0.iter().map(|(instance, error)| format!("on {instance}: {error}")).collect::<Vec<_>>().join("; "))]
+    Failed(Vec<(String, RemoteError)>),
+    /// A failed instance's share failed again on a healthy one.
+    #[error("on {instance}, running a failed instance's share: {source}")]
+    Rerun {
+        instance: String,
+        #[source]
+        source: Box<RemoteError>,
+    },
+}
+
 /// What the agent on an instance is given: which job, which inputs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Share {
@@ -74,13 +160,13 @@ struct Target {
     host: String,
 }
 
-fn target(spec: &Spec, config_file: &Path, instance: &str) -> Result<Target, String> {
+fn target(spec: &Spec, config_file: &Path, instance: &str) -> Result<Target, RemoteError> {
     let host = spec
         .ssh
         .as_ref()
         .and_then(|ssh| ssh.hosts.values().find(|h| h.instance == instance))
-        .ok_or_else(|| {
-            format!("instance `{instance}` has no SSH alias: declare one under `ssh.hosts` for the job to reach it")
+        .ok_or_else(|| RemoteError::NoAlias {
+            instance: instance.to_string(),
         })?;
     let config = config_file.display().to_string();
     let common = vec![
@@ -102,7 +188,7 @@ fn target(spec: &Spec, config_file: &Path, instance: &str) -> Result<Target, Str
 }
 
 /// Runs `script` on the instance through `sh -c`; returns stdout, or stderr's tail.
-async fn remote(target: &Target, script: &str) -> Result<String, String> {
+async fn remote(target: &Target, script: &str) -> Result<String, RemoteError> {
     let output = tokio::process::Command::new("ssh")
         .args(&target.ssh)
         .arg("--")
@@ -111,19 +197,20 @@ async fn remote(target: &Target, script: &str) -> Result<String, String> {
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| format!("cannot run `ssh`: {e}"))?;
+        .map_err(|source| RemoteError::Spawn {
+            program: "ssh",
+            source,
+        })?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
-        Err(super::tail(
-            &String::from_utf8_lossy(&output.stderr),
-            10,
-            2000,
-        ))
+        Err(RemoteError::Command {
+            stderr: super::tail(&String::from_utf8_lossy(&output.stderr), 10, 2000),
+        })
     }
 }
 
-async fn copy(target: &Target, local: &Path, remote_path: &str) -> Result<(), String> {
+async fn copy(target: &Target, local: &Path, remote_path: &str) -> Result<(), RemoteError> {
     let output = tokio::process::Command::new("scp")
         .args(&target.scp)
         .arg("-q")
@@ -133,16 +220,18 @@ async fn copy(target: &Target, local: &Path, remote_path: &str) -> Result<(), St
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| format!("cannot run `scp`: {e}"))?;
+        .map_err(|source| RemoteError::Spawn {
+            program: "scp",
+            source,
+        })?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "copying {} to {}: {}",
-            local.display(),
-            target.instance,
-            super::tail(&String::from_utf8_lossy(&output.stderr), 10, 2000)
-        ))
+        Err(RemoteError::Copy {
+            local: local.display().to_string(),
+            instance: target.instance.clone(),
+            stderr: super::tail(&String::from_utf8_lossy(&output.stderr), 10, 2000),
+        })
     }
 }
 
@@ -254,7 +343,7 @@ pub async fn run(
     inputs: Vec<Input>,
     options: &Options,
     on_event: OnEvent<'_>,
-) -> Result<(Vec<TaskSummary>, Vec<String>), String> {
+) -> Result<(Vec<TaskSummary>, Vec<String>), RemoteError> {
     let remote = job.remote.as_ref().expect("a job on instances");
     on_event(Event::JobStarted {
         job: &job.name,
@@ -270,7 +359,7 @@ pub async fn run(
     let results = futures::future::join_all(runs).await;
     let mut tasks = Vec::new();
     let mut healthy = Vec::new();
-    let mut failed: Vec<(String, String, Vec<Input>)> = Vec::new();
+    let mut failed: Vec<(String, RemoteError, Vec<Input>)> = Vec::new();
     for ((instance, result), share) in remote.run_on.iter().zip(results).zip(shares) {
         match result {
             Ok(summary) => {
@@ -283,11 +372,11 @@ pub async fn run(
     let mut notes = Vec::new();
     if !failed.is_empty() {
         if healthy.is_empty() || context.attach_only {
-            let errors: Vec<String> = failed
+            let errors = failed
                 .into_iter()
-                .map(|(instance, error, _)| format!("on {instance}: {error}"))
+                .map(|(instance, error, _)| (instance, error))
                 .collect();
-            return Err(errors.join("; "));
+            return Err(RemoteError::Failed(errors));
         }
         let mut orphaned = Vec::new();
         for (instance, error, share) in failed {
@@ -306,9 +395,10 @@ pub async fn run(
             match result {
                 Ok(summary) => tasks.extend(summary.tasks),
                 Err(error) => {
-                    return Err(format!(
-                        "on {instance}, running a failed instance's share: {error}"
-                    ))
+                    return Err(RemoteError::Rerun {
+                        instance: instance.clone(),
+                        source: Box::new(error),
+                    })
                 }
             }
         }
@@ -324,7 +414,7 @@ async fn run_share(
     inputs: Vec<Input>,
     options: &Options,
     on_event: OnEvent<'_>,
-) -> Result<JobSummary, String> {
+) -> Result<JobSummary, RemoteError> {
     let project = &context.spec.project;
     let target = target(context.spec, context.config_file, instance)?;
     let dir = workdir(project, &job.name, instance);
@@ -343,10 +433,11 @@ async fn run_share(
     .trim()
         == "yes";
     if !running && context.attach_only {
-        return Err(format!(
-            "job `{}` is not running on `{instance}` (no tmux session `{session}`); run it without --attach",
-            job.name
-        ));
+        return Err(RemoteError::NotRunning {
+            job: job.name.clone(),
+            instance: instance.to_string(),
+            session,
+        });
     }
     let run_id = if running {
         // Following a session started earlier: its run id is in the share it was given.
@@ -357,18 +448,15 @@ async fn run_share(
         .await?;
         serde_json::from_str::<Share>(share.trim())
             .map(|share| share.run_id)
-            .map_err(|_| {
-                format!(
-                    "the session of job `{}` on `{instance}` has no share this tether can read",
-                    job.name
-                )
+            .map_err(|_| RemoteError::UnreadableShare {
+                job: job.name.clone(),
+                instance: instance.to_string(),
             })?
     } else {
         crate::lock::new_lock_id()
     };
     if !running {
-        let binary =
-            std::env::current_exe().map_err(|e| format!("cannot find tether's own binary: {e}"))?;
+        let binary = std::env::current_exe().map_err(RemoteError::OwnBinary)?;
         let local_arch = std::env::consts::ARCH;
         let prepared = remote(
             &target,
@@ -380,9 +468,11 @@ async fn run_share(
         // Paths for scp are absolute: not every server starts its file transfers at home.
         let home = facts.next().unwrap_or_default().trim().to_string();
         if remote_arch != local_arch && !(local_arch == "aarch64" && remote_arch == "arm64") {
-            return Err(format!(
-                "instance `{instance}` is {remote_arch} and this tether is {local_arch}: choose an instance type of this architecture"
-            ));
+            return Err(RemoteError::Architecture {
+                instance: instance.to_string(),
+                remote: remote_arch.to_string(),
+                local: local_arch,
+            });
         }
         // One copy of tether per build on the instance, reused by every job.
         let stamp = std::fs::metadata(&binary)
@@ -436,12 +526,12 @@ async fn run_share(
             retries: options.retries,
             fail_fast: options.fail_fast,
         };
-        let share_file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        let share_file = tempfile::NamedTempFile::new().map_err(RemoteError::ShareFile)?;
         std::fs::write(
             share_file.path(),
-            serde_json::to_vec(&share).map_err(|e| e.to_string())?,
+            serde_json::to_vec(&share).map_err(|e| RemoteError::ShareFile(e.into()))?,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(RemoteError::ShareFile)?;
         copy(
             &target,
             share_file.path(),
@@ -462,13 +552,16 @@ async fn run_share(
                 ),
             )
             .await
-            .map_err(|error| format!("setup failed on `{instance}`: {error}"))?;
+            .map_err(|error| RemoteError::Setup {
+                instance: instance.to_string(),
+                source: Box::new(error),
+            })?;
         }
         let has_tmux = remote(&target, "command -v tmux || true").await?;
         if has_tmux.trim().is_empty() {
-            return Err(format!(
-                "tmux is not installed on `{instance}`: install the `tmux` package (in `setup`, e.g. `sudo apt-get install -y tmux`)"
-            ));
+            return Err(RemoteError::NoTmux {
+                instance: instance.to_string(),
+            });
         }
         let env: String = context
             .agent_env
@@ -487,7 +580,10 @@ async fn run_share(
             ),
         )
         .await
-        .map_err(|error| format!("cannot start the tmux session on `{instance}`: {error}"))?;
+        .map_err(|error| RemoteError::StartSession {
+            instance: instance.to_string(),
+            source: Box::new(error),
+        })?;
     }
     follow(&target, &dir, &session, &run_id, &job.name, on_event).await
 }
@@ -498,7 +594,7 @@ pub async fn session_status(
     context: &Context<'_>,
     job: &JobSpec,
     instance: &str,
-) -> Result<(bool, Option<AgentStatus>), String> {
+) -> Result<(bool, Option<AgentStatus>), RemoteError> {
     let target = target(context.spec, context.config_file, instance)?;
     let dir = workdir(&context.spec.project, &job.name, instance);
     read_session(&target, &dir, &session(&context.spec.project, &job.name)).await
@@ -509,7 +605,7 @@ async fn read_session(
     target: &Target,
     dir: &str,
     session: &str,
-) -> Result<(bool, Option<AgentStatus>), String> {
+) -> Result<(bool, Option<AgentStatus>), RemoteError> {
     let text = remote(
         target,
         &format!(
@@ -532,7 +628,7 @@ async fn follow(
     run_id: &str,
     job: &str,
     on_event: OnEvent<'_>,
-) -> Result<JobSummary, String> {
+) -> Result<JobSummary, RemoteError> {
     let mut seen = 0usize;
     let mut failing_since: Option<Instant> = None;
     loop {
@@ -540,7 +636,10 @@ async fn follow(
             Err(error) => {
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > LOST_AFTER {
-                    return Err(format!("lost contact with `{}`: {error}", target.instance));
+                    return Err(RemoteError::Lost {
+                        instance: target.instance.clone(),
+                        source: Box::new(error),
+                    });
                 }
             }
             Ok((alive, status)) => {
@@ -567,11 +666,10 @@ async fn follow(
                     )
                     .await
                     .unwrap_or_default();
-                    return Err(format!(
-                        "the job's session on `{}` ended without a result: {}",
-                        target.instance,
-                        log.trim()
-                    ));
+                    return Err(RemoteError::EndedWithoutResult {
+                        instance: target.instance.clone(),
+                        log: log.trim().to_string(),
+                    });
                 }
             }
         }
