@@ -1,6 +1,6 @@
 //! Reading the account: what exists that the spec names or the project owns (buckets, IAM
-//! users and groups, key pairs, security groups, instances, Elastic IPs), and the account
-//! singletons the spec declares.
+//! users, groups, roles and instance profiles, key pairs, security groups, instances,
+//! Elastic IPs), and the account singletons the spec declares.
 //!
 //! Reads of independent resources run concurrently (bounded). The result is plain data
 //! (`LiveState`) for the planner; this module makes no decisions about it beyond which
@@ -14,7 +14,7 @@ use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo, VolumeI
 use crate::kinds::PrivateKeyRecord;
 use crate::kinds::{
     BucketState, DesiredResource, ElasticIpState, GroupState, InstanceState, KeyPairState,
-    LiveResource, LiveState, ResourceState, SecurityGroupState, UserState,
+    LiveResource, LiveState, ProfileState, ResourceState, RoleState, SecurityGroupState, UserState,
 };
 use crate::model::OwnershipRecord;
 use crate::model::{
@@ -43,17 +43,19 @@ pub enum Scope<'a> {
 /// groups and users, and the account singletons the scope names. The three families are
 /// read at the same time.
 pub async fn read(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<LiveState, AwsError> {
-    let (buckets, iam, ec2, instances, account) = tokio::join!(
+    let (buckets, iam, roles, ec2, instances, account) = tokio::join!(
         read_buckets(cloud, project, scope),
         read_iam(cloud, project, scope),
+        read_roles(cloud, project, scope),
         read_ec2(cloud, project, scope),
         read_instances(cloud, project, scope),
         read_account(cloud, project, scope),
     );
     // Errors are reported in a fixed order, not whichever came first.
-    let (buckets, iam, ec2, instances, account) = (buckets?, iam?, ec2?, instances?, account?);
+    let (buckets, iam, roles, ec2, instances, account) =
+        (buckets?, iam?, roles?, ec2?, instances?, account?);
     let mut live = LiveState::default();
-    for (resources, warnings) in [buckets, iam, ec2, instances, account] {
+    for (resources, warnings) in [buckets, iam, roles, ec2, instances, account] {
         live.resources
             .extend(resources.into_iter().map(|r| (r.address.clone(), r)));
         live.warnings.extend(warnings);
@@ -194,6 +196,87 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         .try_collect::<Vec<_>>();
     let (mut resources, users) = tokio::try_join!(group_reads, user_reads)?;
     resources.extend(users);
+    Ok((resources, Vec::new()))
+}
+
+/// IAM roles and instance profiles under the project's path, or that the scope names. One
+/// adopted from elsewhere keeps its own path (IAM cannot change it) and is owned by its
+/// tags: it is read while the spec names it, and left as it is once the spec drops it
+/// (finding it otherwise would mean reading the tags of every role in the account).
+async fn read_roles(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
+    let (named_roles, only) = named(scope, Kind::IamRole);
+    let (named_profiles, _) = named(scope, Kind::InstanceProfile);
+    if only && named_roles.is_empty() && named_profiles.is_empty() {
+        return Ok(Found::default());
+    }
+    let lists = tokio::try_join!(cloud.list_roles(), cloud.list_instance_profiles());
+    let names_nothing = named_roles.is_empty() && named_profiles.is_empty();
+    let (roles, profiles) =
+        match listed_or_skipped(lists, names_nothing, "IAM roles and instance profiles")? {
+            Ok(lists) => lists,
+            Err(skipped) => return Ok(skipped),
+        };
+    let owner_path = iam_path(project);
+    let relevant = |name: &str, path: &str, named: &BTreeSet<&str>| {
+        named.contains(name) || (!only && path == owner_path)
+    };
+    let role_reads = stream::iter(
+        roles
+            .into_iter()
+            .filter(|r| relevant(&r.name, &r.path, &named_roles)),
+    )
+    .map(|role| async move {
+        let (info, policies, inline) = tokio::try_join!(
+            cloud.role(&role.name),
+            cloud.role_policies(&role.name),
+            cloud.role_inline_policies(&role.name),
+        )?;
+        // Gone between the list and the read: as if never listed.
+        Ok::<_, AwsError>(info.map(|info| {
+            LiveResource {
+                address: Address::new(Kind::IamRole, &role.name),
+                depends_on: Vec::new(),
+                state: ResourceState::IamRole(RoleState {
+                    path: info.path,
+                    trust_policy: policy::normalise(&info.trust_policy),
+                    policies,
+                    inline_policies: inline
+                        .iter()
+                        .map(|(name, document)| (name.clone(), policy::normalise(document)))
+                        .collect(),
+                    tags: info.tags,
+                }),
+            }
+        }))
+    })
+    .buffer_unordered(READ_CONCURRENCY)
+    .try_collect::<Vec<_>>();
+    let profile_reads = stream::iter(
+        profiles
+            .into_iter()
+            .filter(|p| relevant(&p.name, &p.path, &named_profiles)),
+    )
+    .map(|profile| async move {
+        let tags = cloud.profile_tags(&profile.name).await?;
+        Ok::<_, AwsError>(Some(LiveResource {
+            address: Address::new(Kind::InstanceProfile, &profile.name),
+            // A profile refers to its role: the role is deleted after it.
+            depends_on: profile
+                .roles
+                .iter()
+                .map(|role| Address::new(Kind::IamRole, role))
+                .collect(),
+            state: ResourceState::InstanceProfile(ProfileState {
+                path: profile.path,
+                role: profile.roles.into_iter().next(),
+                tags,
+            }),
+        }))
+    })
+    .buffer_unordered(READ_CONCURRENCY)
+    .try_collect::<Vec<_>>();
+    let (roles, profiles) = tokio::try_join!(role_reads, profile_reads)?;
+    let resources = roles.into_iter().chain(profiles).flatten().collect();
     Ok((resources, Vec::new()))
 }
 
@@ -376,9 +459,12 @@ fn instance_resource(
             );
         }
     }
-    // An instance refers to its key pair and groups: they are deleted after it.
-    let depends_on =
-        crate::kinds::instance::references(instance.key_name.as_deref(), &instance.security_groups);
+    // An instance refers to its key pair, groups and profile: they are deleted after it.
+    let depends_on = crate::kinds::instance::references(
+        instance.key_name.as_deref(),
+        &instance.security_groups,
+        instance.instance_profile.as_deref(),
+    );
     LiveResource {
         address: Address::new(Kind::Instance, &name),
         depends_on,

@@ -46,6 +46,10 @@ pub enum Kind {
     Bucket,
     IamGroup,
     IamUser,
+    IamRole,
+    /// An IAM instance profile: what gives an instance its role.
+    #[serde(rename = "iam_instance_profile")]
+    InstanceProfile,
     KeyPair,
     SecurityGroup,
     Instance,
@@ -58,10 +62,12 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in address order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Bucket,
         Kind::IamGroup,
         Kind::IamUser,
+        Kind::IamRole,
+        Kind::InstanceProfile,
         Kind::KeyPair,
         Kind::SecurityGroup,
         Kind::Instance,
@@ -76,6 +82,8 @@ impl Kind {
             Kind::Bucket => "bucket",
             Kind::IamGroup => "iam_group",
             Kind::IamUser => "iam_user",
+            Kind::IamRole => "iam_role",
+            Kind::InstanceProfile => "iam_instance_profile",
             Kind::KeyPair => "key_pair",
             Kind::SecurityGroup => "security_group",
             Kind::Instance => "instance",
@@ -356,12 +364,12 @@ impl OwnershipRecord {
     }
 }
 
-/// The IAM path that marks a user or group as owned by `project`.
+/// The IAM path that marks a user, group, role or instance profile as owned by `project`.
 pub fn iam_path(project: &str) -> String {
     format!("/tether/{project}/")
 }
 
-/// Who owns an IAM user or group, according to its path (`/tether/<project>/`).
+/// Who owns an IAM user, group, role or instance profile, according to its path (`/tether/<project>/`).
 pub fn path_ownership(path: &str, project: &str) -> Ownership {
     match path
         .strip_prefix("/tether/")
@@ -412,6 +420,20 @@ impl Attribute {
             forces_replacement: true,
             ..self
         }
+    }
+}
+
+/// Who owns an IAM role or instance profile: its path (`/tether/<project>/`) when it is
+/// tether's, else its tags. IAM cannot change a role's or profile's path, so one adopted from
+/// elsewhere keeps its own path and is owned by the tags it is given.
+pub fn path_or_tag_ownership(
+    path: &str,
+    tags: &BTreeMap<String, String>,
+    project: &str,
+) -> Ownership {
+    match path_ownership(path, project) {
+        Ownership::Unowned => ownership(tags, project),
+        by_path => by_path,
     }
 }
 

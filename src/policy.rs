@@ -146,8 +146,57 @@ pub enum PolicyKind<'a> {
         bucket: &'a str,
         allow_public_write: bool,
     },
-    /// An identity policy (inline on a user or group): no principal, any service's actions.
+    /// An identity policy (inline on a user, group or role): no principal, any service's
+    /// actions.
     Identity,
+    /// A role's trust policy: who may assume the role. Every statement names a principal and
+    /// `sts:` actions, and no resource (the role is the resource).
+    Trust,
+}
+
+/// The trust policy that lets `services` (service principals) assume a role.
+pub fn service_trust_policy(services: &[String]) -> Value {
+    let principal = match services {
+        [one] => Value::String(one.clone()),
+        many => Value::Array(many.iter().cloned().map(Value::String).collect()),
+    };
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": principal},
+            "Action": "sts:AssumeRole",
+        }],
+    })
+}
+
+/// Whether a trust policy lets `service` assume the role: an `Allow` statement naming it as a
+/// service principal, with `sts:AssumeRole` (or `sts:*`, `*`).
+pub fn trusts_service(document: &Value, service: &str) -> bool {
+    statements(document).into_iter().any(|statement| {
+        let allows = statement.get("Effect").and_then(Value::as_str) == Some("Allow");
+        let names_service = statement
+            .get("Principal")
+            .and_then(|p| p.get("Service"))
+            .is_some_and(|services| one_or_many(services).any(|s| s == service));
+        let assumes = statement.get("Action").is_some_and(|actions| {
+            one_or_many(actions).any(|a| {
+                let a = a.to_ascii_lowercase();
+                a == "sts:assumerole" || a == "sts:*" || a == "*"
+            })
+        });
+        allows && names_service && assumes
+    })
+}
+
+/// The strings of a string-or-list node.
+fn one_or_many(value: &Value) -> impl Iterator<Item = &str> {
+    let items: Vec<&str> = match value {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    items.into_iter()
 }
 
 /// Checks what AWS would reject in an S3 bucket policy for `bucket`, and refuses public write
@@ -269,12 +318,24 @@ pub fn validate(document: &Value, kind: PolicyKind<'_>) -> Vec<Problem> {
             ),
         }
         let is_bucket_policy = matches!(kind, PolicyKind::Bucket { .. });
+        let is_trust_policy = matches!(kind, PolicyKind::Trust);
         for (positive, negative, what) in [
             ("Principal", "NotPrincipal", "a principal"),
             ("Action", "NotAction", "an action"),
             ("Resource", "NotResource", "a resource"),
         ] {
-            let required = positive != "Principal" || is_bucket_policy;
+            // What a statement of this kind of policy may not name, and why.
+            let forbidden = match (positive, &kind) {
+                ("Principal", PolicyKind::Identity) => Some((
+                    "a user's, group's or role's own policy names no principal",
+                    "the principal is whoever the policy is attached to",
+                )),
+                ("Resource", PolicyKind::Trust) => Some((
+                    "a trust policy names no resource",
+                    "the resource is the role itself",
+                )),
+                _ => None,
+            };
             match (
                 statement_map.contains_key(positive),
                 statement_map.contains_key(negative),
@@ -283,28 +344,33 @@ pub fn validate(document: &Value, kind: PolicyKind<'_>) -> Vec<Problem> {
                     &at(negative),
                     format!("a statement has either `{positive}` or `{negative}`, not both"),
                 )),
-                (false, false) if required => problems.push(Problem::new(
+                (false, false) if forbidden.is_none() => problems.push(Problem::new(
                     &at(""),
                     format!("the statement names no {positive}: a policy statement needs {what}"),
                 )),
-                (true, _) | (_, true) if !required => problems.push(
-                    Problem::new(
-                        &at(if statement_map.contains_key(positive) {
+                (true, _) | (_, true) => {
+                    if let Some((message, hint)) = forbidden {
+                        let key = if statement_map.contains_key(positive) {
                             positive
                         } else {
                             negative
-                        }),
-                        "a user's or group's own policy names no principal",
-                    )
-                    .with_hint("the principal is whoever the policy is attached to"),
-                ),
+                        };
+                        problems.push(Problem::new(&at(key), message).with_hint(hint));
+                    }
+                }
                 _ => {}
             }
         }
         for key in ["Action", "NotAction"] {
             for (action, path) in string_items(statement_map.get(key), &at(key), &mut problems) {
                 let lower = action.to_ascii_lowercase();
-                if is_bucket_policy && action != "*" && !lower.starts_with("s3:") {
+                if is_trust_policy && !lower.starts_with("sts:") {
+                    problems.push(
+                        Problem::new(&path, format!("`{action}` is not an STS action")).with_hint(
+                            "a trust policy allows `sts:AssumeRole` (or another `sts:` action)",
+                        ),
+                    );
+                } else if is_bucket_policy && action != "*" && !lower.starts_with("s3:") {
                     problems.push(
                         Problem::new(&path, format!("`{action}` is not an S3 action"))
                             .with_hint("bucket policies grant only `s3:` actions"),
@@ -325,6 +391,11 @@ pub fn validate(document: &Value, kind: PolicyKind<'_>) -> Vec<Problem> {
             // Identity policies: resources are any ARN or `*`; checked by shape above only.
             for key in ["Resource", "NotResource"] {
                 string_items(statement_map.get(key), &at(key), &mut problems);
+            }
+            if is_trust_policy {
+                if let Some(principal) = statement_map.get("Principal") {
+                    check_principal(principal, &at("Principal"), &mut problems);
+                }
             }
             continue;
         };
@@ -814,7 +885,7 @@ mod tests {
         assert_eq!(
             messages,
             [
-                "Statement.0.Principal: a user's or group's own policy names no principal",
+                "Statement.0.Principal: a user's, group's or role's own policy names no principal",
                 "Statement.0.Action: `GetObject` is not an action",
             ]
         );

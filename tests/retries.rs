@@ -25,7 +25,7 @@ fn empty_listing(form: &str) -> String {
         .find_map(|pair| pair.strip_prefix("Action="))
         .unwrap_or_default();
     match action {
-        "ListUsers" | "ListGroups" => {
+        "ListUsers" | "ListGroups" | "ListRoles" | "ListInstanceProfiles" => {
             let list = &action["List".len()..];
             format!("<{action}Response><{action}Result><{list}/><IsTruncated>false</IsTruncated></{action}Result></{action}Response>")
         }
@@ -48,7 +48,7 @@ fn empty_listing(form: &str) -> String {
 
 /// Serves each S3 request (a GET) with the next scripted `(status, body)`, the last one
 /// forever after, and counts them. IAM and EC2 requests (POSTs: the plan also lists users,
-/// groups, key pairs and security groups) get an empty, successful listing and are not
+/// groups, roles, instance profiles, key pairs and security groups) get an empty, successful listing and are not
 /// counted.
 fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) {
     serve(script, false)

@@ -746,7 +746,10 @@ impl Cloud {
     }
 }
 
-fn iam_tags(tags: &BTreeMap<String, String>, resource: &str) -> Result<Vec<Tag>, AwsError> {
+pub(super) fn iam_tags(
+    tags: &BTreeMap<String, String>,
+    resource: &str,
+) -> Result<Vec<Tag>, AwsError> {
     tags.iter()
         .map(|(key, value)| {
             Tag::builder()
@@ -759,7 +762,7 @@ fn iam_tags(tags: &BTreeMap<String, String>, resource: &str) -> Result<Vec<Tag>,
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986).
-fn decode_policy_document(encoded: &str, resource: &str) -> Result<Value, AwsError> {
+pub(super) fn decode_policy_document(encoded: &str, resource: &str) -> Result<Value, AwsError> {
     let decoded = percent_encoding::percent_decode_str(encoded)
         .decode_utf8()
         .map_err(|e| build_error("GetUserPolicy", resource.to_string(), e))?;

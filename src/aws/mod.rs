@@ -9,6 +9,7 @@ mod ec2;
 mod iam;
 mod instances;
 mod objects;
+mod roles;
 mod s3;
 mod ssm;
 
@@ -251,6 +252,7 @@ pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};
 pub use objects::{ObjectBody, ObjectInfo};
+pub use roles::{ProfileInfo, RoleInfo};
 pub use s3::ObjectsDeleted;
 pub use ssm::{Parameter, ParameterKind};
 

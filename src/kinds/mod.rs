@@ -30,8 +30,10 @@ pub mod account_alias;
 pub mod bucket;
 pub mod elastic_ip;
 pub mod iam_group;
+pub mod iam_role;
 pub mod iam_user;
 pub mod instance;
+pub mod instance_profile;
 pub mod key_pair;
 pub mod password_policy;
 pub mod record;
@@ -57,8 +59,10 @@ pub use account_alias::AccountAliasState;
 pub use bucket::BucketState;
 pub use elastic_ip::ElasticIpState;
 pub use iam_group::GroupState;
+pub use iam_role::RoleState;
 pub use iam_user::UserState;
 pub use instance::InstanceState;
+pub use instance_profile::ProfileState;
 pub use key_pair::{KeyPairState, PrivateKeyRecord};
 pub use password_policy::PasswordPolicySetting;
 pub use security_group::SecurityGroupState;
@@ -626,6 +630,8 @@ kinds! {
     Bucket => bucket::Bucket,
     IamGroup => iam_group::IamGroup,
     IamUser => iam_user::IamUser,
+    IamRole => iam_role::IamRole,
+    InstanceProfile => instance_profile::InstanceProfile,
     KeyPair => key_pair::KeyPair,
     SecurityGroup => security_group::SecurityGroup,
     Instance => instance::Instance,

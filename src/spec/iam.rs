@@ -1,5 +1,6 @@
 //! The `account:` and `iam:` sections of the spec: the account alias, the password policy,
-//! IAM groups and users. Shapes, defaults, and what IAM would reject, checked before any call.
+//! IAM groups, users and roles. Shapes, defaults, and what IAM would reject, checked before
+//! any call.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +64,38 @@ pub struct UserSpec {
     pub programmatic_access: bool,
     pub adopt: bool,
     pub location: Location,
+}
+
+/// One entry of `iam.roles`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoleSpec {
+    pub name: String,
+    /// Who may assume the role, validated: from `assumed_by` (services) or `trust_policy`.
+    pub trust_policy: Value,
+    /// Managed policy ARNs attached to the role.
+    pub policies: BTreeSet<String>,
+    /// Inline policies by name, validated.
+    pub inline_policies: BTreeMap<String, Value>,
+    /// Jobs whose S3 inputs the role may read and whose S3 outputs it may write (the
+    /// inline policy `tether-jobs`, derived when the plan is made).
+    pub jobs: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub adopt: bool,
+    pub location: Location,
+}
+
+/// The service principal of EC2: a role it may assume gets an instance profile.
+pub const EC2_SERVICE: &str = "ec2.amazonaws.com";
+
+/// The inline policy of a role's `jobs:` shorthand.
+pub const JOBS_POLICY: &str = "tether-jobs";
+
+impl RoleSpec {
+    /// Whether EC2 may assume the role, so that instances can be given it (through an
+    /// instance profile of the same name).
+    pub fn for_instances(&self) -> bool {
+        policy::trusts_service(&self.trust_policy, EC2_SERVICE)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -131,6 +164,35 @@ pub(super) struct RawIam {
     groups: BTreeMap<String, Option<RawGroup>>,
     #[serde(default)]
     users: BTreeMap<String, Option<RawUser>>,
+    #[serde(default)]
+    roles: BTreeMap<String, Option<RawRole>>,
+}
+
+/// A service or a list of services, as `assumed_by` takes them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    #[serde(default)]
+    assumed_by: Option<OneOrMany>,
+    #[serde(default)]
+    trust_policy: Option<Value>,
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    inline_policies: BTreeMap<String, Value>,
+    #[serde(default)]
+    jobs: Vec<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    adopt: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,7 +223,7 @@ struct RawUser {
     adopt: bool,
 }
 
-/// IAM allows 10 managed policies on a user or group by default.
+/// IAM allows 10 managed policies on a user, group or role by default.
 const MAX_ATTACHED_POLICIES: usize = 10;
 
 impl Checker<'_> {
@@ -265,8 +327,20 @@ impl Checker<'_> {
     pub(super) fn check_iam(
         &mut self,
         raw: Option<RawIam>,
-    ) -> (BTreeMap<String, GroupSpec>, BTreeMap<String, UserSpec>) {
+    ) -> (
+        BTreeMap<String, GroupSpec>,
+        BTreeMap<String, UserSpec>,
+        BTreeMap<String, RoleSpec>,
+    ) {
         let raw = raw.unwrap_or_default();
+        let roles = raw
+            .roles
+            .into_iter()
+            .map(|(name, role)| {
+                let role = self.check_role(&name, role.unwrap_or_default());
+                (name, role)
+            })
+            .collect();
         let mut groups = BTreeMap::new();
         for (name, group) in raw.groups {
             let group = group.unwrap_or_default();
@@ -311,30 +385,7 @@ impl Checker<'_> {
                 }
             }
             let policies = self.check_policy_arns(&key, &user.policies);
-            let mut inline_policies = BTreeMap::new();
-            for (policy_name, document) in user.inline_policies {
-                let path = [
-                    "iam",
-                    "users",
-                    name.as_str(),
-                    "inline_policies",
-                    policy_name.as_str(),
-                ];
-                if !is_iam_name(&policy_name, 128) {
-                    let location = self.key_location(&path);
-                    self.error(
-                        location,
-                        format!("invalid inline policy name `{policy_name}`"),
-                        Some("IAM names are 1-128 letters, digits and `+=,.@_-`".into()),
-                    );
-                }
-                let owner = format!("user `{name}` (inline policy `{policy_name}`)");
-                if let Some(document) =
-                    self.check_policy(&path, &owner, document, policy::PolicyKind::Identity)
-                {
-                    inline_policies.insert(policy_name, document);
-                }
-            }
+            let inline_policies = self.check_inline_policies(&key, "user", user.inline_policies);
             self.check_tags(&key, &user.tags);
             let location = self.key_location(&key);
             users.insert(
@@ -352,7 +403,122 @@ impl Checker<'_> {
                 },
             );
         }
-        (groups, users)
+        (groups, users, roles)
+    }
+
+    /// Inline policies of the user or role at `key`: names IAM takes, identity policies.
+    fn check_inline_policies(
+        &mut self,
+        key: &[&str],
+        what: &str,
+        raw: BTreeMap<String, Value>,
+    ) -> BTreeMap<String, Value> {
+        let name = key.last().copied().unwrap_or_default();
+        let mut inline_policies = BTreeMap::new();
+        for (policy_name, document) in raw {
+            let mut path = key.to_vec();
+            path.extend(["inline_policies", policy_name.as_str()]);
+            if !is_iam_name(&policy_name, 128) {
+                let location = self.key_location(&path);
+                self.error(
+                    location,
+                    format!("invalid inline policy name `{policy_name}`"),
+                    Some("IAM names are 1-128 letters, digits and `+=,.@_-`".into()),
+                );
+            }
+            let owner = format!("{what} `{name}` (inline policy `{policy_name}`)");
+            if let Some(document) =
+                self.check_policy(&path, &owner, document, policy::PolicyKind::Identity)
+            {
+                inline_policies.insert(policy_name, document);
+            }
+        }
+        inline_policies
+    }
+
+    /// One role: who may assume it (services, or a trust policy), its policies and tags.
+    /// Its `jobs` are checked against the spec's jobs later.
+    fn check_role(&mut self, name: &str, role: RawRole) -> RoleSpec {
+        let key = ["iam", "roles", name];
+        self.check_iam_name(&key, "role", name, 64);
+        let trust_policy = match (role.assumed_by, role.trust_policy) {
+            (Some(_), Some(_)) => {
+                let location = self.key_location(&["iam", "roles", name, "trust_policy"]);
+                self.error(
+                    location,
+                    format!("role `{name}` has both `assumed_by` and `trust_policy`"),
+                    Some("`assumed_by` is the short form of a trust policy: keep one".into()),
+                );
+                Value::Null
+            }
+            (None, None) => {
+                let location = self.key_location(&key);
+                self.error(
+                    location,
+                    format!("role `{name}` does not say who may assume it"),
+                    Some(
+                        "add `assumed_by: ec2.amazonaws.com` (for instances), or a `trust_policy`"
+                            .into(),
+                    ),
+                );
+                Value::Null
+            }
+            (Some(services), None) => {
+                let services = match services {
+                    OneOrMany::One(service) => vec![service],
+                    OneOrMany::Many(services) => services,
+                };
+                for (index, service) in services.iter().enumerate() {
+                    if !is_service_principal(service) {
+                        let index = index.to_string();
+                        let path: Vec<&str> = if services.len() == 1 {
+                            vec!["iam", "roles", name, "assumed_by"]
+                        } else {
+                            vec!["iam", "roles", name, "assumed_by", index.as_str()]
+                        };
+                        let location = self.value_location(&path);
+                        self.error(
+                            location,
+                            format!("`{service}` is not an AWS service principal"),
+                            Some("service principals look like `ec2.amazonaws.com` or `lambda.amazonaws.com`".into()),
+                        );
+                    }
+                }
+                policy::service_trust_policy(&services)
+            }
+            (None, Some(document)) => {
+                let owner = format!("role `{name}` (trust policy)");
+                self.check_policy(
+                    &["iam", "roles", name, "trust_policy"],
+                    &owner,
+                    document,
+                    policy::PolicyKind::Trust,
+                )
+                .unwrap_or(Value::Null)
+            }
+        };
+        let policies = self.check_policy_arns(&key, &role.policies);
+        if !role.jobs.is_empty() && role.inline_policies.contains_key(JOBS_POLICY) {
+            let location =
+                self.key_location(&["iam", "roles", name, "inline_policies", JOBS_POLICY]);
+            self.error(
+                location,
+                format!("the inline policy name `{JOBS_POLICY}` is the one `jobs:` makes"),
+                Some("rename the policy, or let `jobs:` grant the jobs' access".into()),
+            );
+        }
+        let inline_policies = self.check_inline_policies(&key, "role", role.inline_policies);
+        self.check_tags(&key, &role.tags);
+        RoleSpec {
+            name: name.to_string(),
+            trust_policy,
+            policies,
+            inline_policies,
+            jobs: role.jobs,
+            tags: role.tags,
+            adopt: role.adopt,
+            location: self.key_location(&key),
+        }
     }
 
     fn check_iam_name(&mut self, key: &[&str], what: &str, name: &str, max: usize) {
@@ -375,7 +541,7 @@ impl Checker<'_> {
             let location = self.key_location(&path);
             self.error(
                 location,
-                format!("{} managed policies is more than IAM's {MAX_ATTACHED_POLICIES} per user or group", arns.len()),
+                format!("{} managed policies is more than IAM's {MAX_ATTACHED_POLICIES} per user, group or role", arns.len()),
                 Some("group the permissions into fewer policies, or attach them to a group".into()),
             );
         }
@@ -445,4 +611,18 @@ pub fn check_account_alias(alias: &str) -> Result<(), String> {
         return Err("it must not look like an account id".into());
     }
     Ok(())
+}
+
+/// An AWS service principal: `<service>.amazonaws.com` (or `.amazonaws.com.cn`).
+pub fn is_service_principal(text: &str) -> bool {
+    let service = text
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| text.strip_suffix(".amazonaws.com.cn"));
+    service.is_some_and(|service| {
+        !service.is_empty()
+            && !service.starts_with(['.', '-'])
+            && service
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    })
 }

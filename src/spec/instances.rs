@@ -38,6 +38,9 @@ pub struct InstanceSpec {
     /// An existing IAM instance profile, by name: the role the instance's programs (and
     /// jobs) use, e.g. to read and write S3.
     pub instance_profile: Option<String>,
+    /// A role of `iam.roles`, given to the instance through its instance profile (of the
+    /// same name, which tether makes with the role).
+    pub role: Option<String>,
     pub state: RunState,
     /// The user's tags; `Name` defaults to the instance's key in the spec.
     pub tags: BTreeMap<String, String>,
@@ -96,6 +99,8 @@ pub(super) struct RawInstance {
     user_data: Option<String>,
     #[serde(default)]
     instance_profile: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
     #[serde(default = "running")]
     state: RunState,
     #[serde(default)]
@@ -364,6 +369,14 @@ impl Checker<'_> {
                     );
                 }
             }
+            if instance.role.is_some() && instance.instance_profile.is_some() {
+                let location = self.key_location(&["instances", &name, "role"]);
+                self.error(
+                    location,
+                    format!("instance `{name}` has both `role` and `instance_profile`"),
+                    Some("`role` gives it a declared role (through a profile tether makes); `instance_profile` one made elsewhere: keep one".into()),
+                );
+            }
             self.check_tags(&["instances", name.as_str()], &instance.tags);
             let mut tags = instance.tags;
             tags.entry("Name".to_string())
@@ -382,6 +395,7 @@ impl Checker<'_> {
                     volumes,
                     user_data,
                     instance_profile: instance.instance_profile,
+                    role: instance.role,
                     state: instance.state,
                     tags,
                     location,

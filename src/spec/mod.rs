@@ -21,8 +21,8 @@ use crate::diagnostic::{Diagnostic, Location};
 use crate::policy;
 pub use ec2::{IngressSpec, KeyPairSpec, KeySource, Protocol, SecurityGroupSpec};
 pub use iam::{
-    check_account_alias, is_iam_name, is_managed_policy_arn, AccountSpec, AliasSpec, GroupSpec,
-    PasswordPolicySpec, UserSpec,
+    check_account_alias, is_iam_name, is_managed_policy_arn, is_service_principal, AccountSpec,
+    AliasSpec, GroupSpec, PasswordPolicySpec, RoleSpec, UserSpec, EC2_SERVICE, JOBS_POLICY,
 };
 pub use instances::{is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, InstanceSpec, UserData};
 pub use jobs::{
@@ -54,6 +54,8 @@ pub struct Spec {
     pub groups: BTreeMap<String, GroupSpec>,
     /// `iam.users`, by name.
     pub users: BTreeMap<String, UserSpec>,
+    /// `iam.roles`, by name.
+    pub roles: BTreeMap<String, RoleSpec>,
     /// Where generated secrets are kept for the team (`secrets:`).
     pub secrets: SecretsMode,
     /// Where local copies of secrets go (credentials, passwords), as written in the spec
@@ -269,6 +271,66 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, SpecError> {
     checker.check(raw)
 }
 
+impl Checker<'_> {
+    /// What refers to roles, and what roles refer to: an instance's `role` is a declared
+    /// role that EC2 may assume; a role's `jobs` are declared jobs.
+    fn check_role_references(
+        &mut self,
+        roles: &BTreeMap<String, RoleSpec>,
+        instances: &BTreeMap<String, InstanceSpec>,
+        jobs: &BTreeMap<String, JobSpec>,
+    ) {
+        for instance in instances.values() {
+            let Some(role) = &instance.role else { continue };
+            let at = ["instances", instance.name.as_str(), "role"];
+            match roles.get(role) {
+                None => {
+                    let location = self.value_location(&at);
+                    self.error(
+                        location,
+                        format!("instance `{}` has role `{role}`, which the spec does not declare", instance.name),
+                        Some(format!("declare it under `iam.roles`, e.g. `{role}: {{assumed_by: {EC2_SERVICE}}}`")),
+                    );
+                }
+                Some(declared) if !declared.trust_policy.is_null() && !declared.for_instances() => {
+                    let location = self.value_location(&at);
+                    self.error(
+                        location,
+                        format!(
+                            "instance `{}` has role `{role}`, which EC2 may not assume",
+                            instance.name
+                        ),
+                        Some(format!("add `{EC2_SERVICE}` to the role's `assumed_by`")),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        for role in roles.values() {
+            for (index, job) in role.jobs.iter().enumerate() {
+                if !jobs.contains_key(job) {
+                    let index = index.to_string();
+                    let location = self.value_location(&[
+                        "iam",
+                        "roles",
+                        role.name.as_str(),
+                        "jobs",
+                        index.as_str(),
+                    ]);
+                    self.error(
+                        location,
+                        format!(
+                            "role `{}` grants job `{job}`, which the spec does not declare",
+                            role.name
+                        ),
+                        Some("name a job under `jobs:`".into()),
+                    );
+                }
+            }
+        }
+    }
+}
+
 struct Checker<'a> {
     file: &'a str,
     text: &'a str,
@@ -373,7 +435,7 @@ impl Checker<'_> {
             buckets.insert(name, spec);
         }
         let account = self.check_account(raw.account);
-        let (groups, users) = self.check_iam(raw.iam);
+        let (groups, users, roles) = self.check_iam(raw.iam);
         if raw.secrets == SecretsMode::ParameterStore {
             self.check_secret_owners(&users);
         }
@@ -383,6 +445,7 @@ impl Checker<'_> {
         let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
         let jobs = self.check_jobs(raw.jobs, &instances);
         let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
+        self.check_role_references(&roles, &instances, &jobs);
         // A job on an instance reaches it through its alias.
         for job in jobs.values() {
             for instance in job.remote.iter().flat_map(|r| &r.run_on) {
@@ -410,6 +473,7 @@ impl Checker<'_> {
             account,
             groups,
             users,
+            roles,
             secrets: raw.secrets,
             secrets_dir: raw
                 .secrets_dir

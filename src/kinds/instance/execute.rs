@@ -24,7 +24,7 @@ pub(super) async fn launch(
         Some(found) => found,
         None => {
             let request = launch_request(cloud, name, launch).await?;
-            let mut id = cloud.run_instance(name, &request).await?;
+            let mut id = while_profile_propagates(|| cloud.run_instance(name, &request)).await?;
             // A client token reused after its instance was terminated (the same name
             // destroyed and declared again) answers with that dead instance: launch anew
             // with a token of its own.
@@ -33,7 +33,7 @@ pub(super) async fn launch(
                     client_token: format!("{}-{}", request.client_token, nonce()?),
                     ..request
                 };
-                id = cloud.run_instance(name, &fresh).await?;
+                id = while_profile_propagates(|| cloud.run_instance(name, &fresh)).await?;
             }
             cloud
                 .wait_for_instance(
@@ -235,9 +235,7 @@ pub(super) async fn set_instance_profile(
     let instance = cloud
         .existing_instance("AssociateIamInstanceProfile", project, name)
         .await?;
-    cloud
-        .set_instance_profile(name, &instance.id, profile)
-        .await?;
+    while_profile_propagates(|| cloud.set_instance_profile(name, &instance.id, profile)).await?;
     Ok(())
 }
 
@@ -300,4 +298,106 @@ pub(super) async fn terminate(
             .await?;
     }
     Ok(())
+}
+
+/// How long EC2 may take to see an instance profile IAM has just made. AWS documents that
+/// IAM changes take a while to reach other services; a profile created in the same apply
+/// is refused by RunInstances as invalid until then.
+const PROFILE_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// EC2's answer while a new instance profile has not reached it yet.
+fn is_profile_not_yet_visible(error: &AwsError) -> bool {
+    error.is_code("InvalidParameterValue")
+        && error
+            .message
+            .to_ascii_lowercase()
+            .contains("instance profile")
+}
+
+/// Runs `call` again, with backoff, while EC2 does not see an instance profile yet.
+async fn while_profile_propagates<T, F, Fut>(call: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    retry_unseen_profile(std::time::Duration::from_secs(2), call).await
+}
+
+/// `while_profile_propagates`, starting with pauses of `pause`.
+async fn retry_unseen_profile<T, F, Fut>(
+    mut pause: std::time::Duration,
+    mut call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        match call().await {
+            Err(error)
+                if is_profile_not_yet_visible(&error)
+                    && started.elapsed() + pause < PROFILE_PROPAGATION =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(15));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::AwsErrorKind;
+
+    fn error(code: &str, message: &str) -> AwsError {
+        AwsError {
+            operation: "RunInstances",
+            resource: "instance.worker".into(),
+            code: Some(code.into()),
+            message: message.into(),
+            kind: AwsErrorKind::Service,
+        }
+    }
+
+    // Why it exists: a profile made in the same apply is invisible to EC2 for a few
+    // seconds, and the launch must wait for it rather than fail.
+    #[test]
+    fn only_an_unseen_instance_profile_is_waited_for() {
+        assert!(is_profile_not_yet_visible(&error(
+            "InvalidParameterValue",
+            "Value (lab-worker) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+        )));
+        assert!(!is_profile_not_yet_visible(&error(
+            "InvalidParameterValue",
+            "Invalid value 't9.huge' for InstanceType.",
+        )));
+        assert!(!is_profile_not_yet_visible(&error(
+            "UnauthorizedOperation",
+            "not authorized to pass the instance profile",
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_launch_waits_while_the_profile_propagates_then_succeeds() {
+        let mut calls = 0;
+        let result = retry_unseen_profile(std::time::Duration::from_millis(1), || {
+            calls += 1;
+            let attempt = calls;
+            async move {
+                if attempt < 3 {
+                    Err(error(
+                        "InvalidParameterValue",
+                        "Invalid IAM Instance Profile name",
+                    ))
+                } else {
+                    Ok(attempt)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(3));
+    }
 }

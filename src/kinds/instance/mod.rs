@@ -383,11 +383,12 @@ impl ResourceKind for Instance {
     }
 }
 
-/// What an instance refers to (its key pair and security groups), which must exist before
-/// it and may be deleted only after it.
+/// What an instance refers to (its key pair, security groups and instance profile), which
+/// must exist before it and may be deleted only after it.
 pub fn references(
     key_pair: Option<&str>,
     security_groups: &BTreeSet<String>,
+    instance_profile: Option<&str>,
 ) -> Vec<crate::model::Address> {
     use crate::model::Address;
     key_pair
@@ -398,6 +399,7 @@ pub fn references(
                 .iter()
                 .map(|group| Address::new(Kind::SecurityGroup, group)),
         )
+        .chain(instance_profile.map(|profile| Address::new(Kind::InstanceProfile, profile)))
         .collect()
 }
 
@@ -525,7 +527,16 @@ fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
         AmiSpec::Newest(lookup) => (String::new(), Some(lookup.key())),
     };
     let user_data = instance.user_data.as_ref();
-    let depends_on = references(instance.key_pair.as_deref(), &instance.security_groups);
+    // A declared role reaches the instance through its profile, of the role's name.
+    let instance_profile = instance
+        .role
+        .clone()
+        .or_else(|| instance.instance_profile.clone());
+    let depends_on = references(
+        instance.key_pair.as_deref(),
+        &instance.security_groups,
+        instance.role.as_deref(),
+    );
     DesiredResource {
         address: Address::new(Kind::Instance, &instance.name),
         state: ResourceState::Instance(InstanceState {
@@ -541,7 +552,7 @@ fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
             user_data_sha256: user_data
                 .and_then(|u| u.content.as_deref())
                 .map(crate::hash::sha256_hex),
-            instance_profile: instance.instance_profile.clone(),
+            instance_profile,
             state: instance.state,
             generation: 0,
             user_data: user_data
