@@ -1,5 +1,12 @@
 //! Content hashes: what tether compares user data by, derives launch client tokens and
-//! setup markers from, and records local secret files with. Pure.
+//! setup markers from, records local secret files with, and fingerprints SSH host keys
+//! with. Pure.
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
 
 /// SHA-256 of `bytes`, as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

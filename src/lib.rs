@@ -11,6 +11,7 @@ pub mod aws;
 pub mod coordinator;
 pub mod diagnostic;
 pub mod hash;
+pub mod hostkeys;
 pub mod jobs;
 pub mod kinds;
 pub mod live;

@@ -712,6 +712,7 @@ pub fn ssh_config_block(
                 file: file.display().to_string(),
                 block,
                 hosts: Vec::new(),
+                known_hosts: None,
             }),
             depends_on: Vec::new(),
         }),

@@ -48,16 +48,46 @@ fn end_marker(project: &str) -> String {
     format!("# END tether {project}")
 }
 
+/// Where tether keeps the instances' verified host keys (`hostkeys`), for the block to
+/// point ssh at, so that a plain `ssh <alias>` verifies as tether does: the file, and each
+/// instance's id (its `HostKeyAlias`), when it has one yet.
+pub struct HostKeys<'a> {
+    pub file: &'a str,
+    pub instance_id: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Whether `text` is an EC2 instance id (`i-` and hex): the only thing the block takes as a
+/// `HostKeyAlias`, since it comes from the account.
+fn is_instance_id(text: &str) -> bool {
+    text.strip_prefix("i-")
+        .is_some_and(|hex| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// The block's text, markers included, ending with a newline. `address` gives each
-/// host's instance address.
-pub fn render(project: &str, hosts: &[HostEntry], address: impl Fn(&str) -> HostAddress) -> String {
+/// host's instance address; `host_keys`, where its verified host keys are.
+pub fn render(
+    project: &str,
+    hosts: &[HostEntry],
+    address: impl Fn(&str) -> HostAddress,
+    host_keys: Option<&HostKeys<'_>>,
+) -> String {
     let mut text = format!(
         "{}\n# Managed by tether from the spec of project `{project}`; edits here are overwritten.\n",
         begin_marker(project)
     );
     for host in hosts {
         let hostname = match address(&host.instance) {
-            HostAddress::Known(ip) => ip,
+            // The address comes from the account: only an IP address goes into the file.
+            HostAddress::Known(ip) if ip.parse::<std::net::IpAddr>().is_ok() => ip,
+            HostAddress::Known(ip) => {
+                text.push_str(&format!(
+                    "# {}: instance `{}` reports `{}`, which is no IP address\n",
+                    host.alias,
+                    host.instance,
+                    ip.escape_debug()
+                ));
+                continue;
+            }
             HostAddress::AfterApply => KNOWN_AFTER_APPLY.to_string(),
             HostAddress::None => {
                 text.push_str(&format!(
@@ -74,6 +104,17 @@ pub fn render(project: &str, hosts: &[HostEntry], address: impl Fn(&str) -> Host
         if let Some(identity) = &host.identity_file {
             text.push_str(&format!("    IdentityFile \"{identity}\"\n"));
             text.push_str("    IdentitiesOnly yes\n");
+        }
+        if let Some(keys) = host_keys {
+            let alias = if hostname == KNOWN_AFTER_APPLY {
+                Some(KNOWN_AFTER_APPLY.to_string())
+            } else {
+                (keys.instance_id)(&host.instance).filter(|id| is_instance_id(id))
+            };
+            if let Some(alias) = alias {
+                text.push_str(&format!("    HostKeyAlias {alias}\n"));
+                text.push_str(&format!("    UserKnownHostsFile \"{}\"\n", keys.file));
+            }
         }
     }
     text.push_str(&end_marker(project));
@@ -233,18 +274,24 @@ mod tests {
     fn a_block_goes_in_and_out_leaving_everything_else_byte_for_byte() {
         let user_config =
             "Host github.com\n    User git\n\n# my notes\nHost *\n  ServerAliveInterval 60";
-        let block = render("lab", &hosts(), |_| {
-            HostAddress::Known("203.0.113.10".into())
-        });
+        let block = render(
+            "lab",
+            &hosts(),
+            |_| HostAddress::Known("203.0.113.10".into()),
+            None,
+        );
         let with = replace(user_config, "lab", Some(&block)).expect("balanced");
         assert!(with.starts_with(user_config));
         assert_eq!(find(&with, "lab").map(|(_, b)| b), Some(block.clone()));
         // Replacing keeps the rest; a second project's block is another block.
-        let other = render("other", &hosts(), |_| HostAddress::AfterApply);
+        let other = render("other", &hosts(), |_| HostAddress::AfterApply, None);
         let both = replace(&with, "other", Some(&other)).expect("balanced");
-        let moved = render("lab", &hosts(), |_| {
-            HostAddress::Known("198.51.100.2".into())
-        });
+        let moved = render(
+            "lab",
+            &hosts(),
+            |_| HostAddress::Known("198.51.100.2".into()),
+            None,
+        );
         let updated = replace(&both, "lab", Some(&moved)).expect("balanced");
         assert_eq!(find(&updated, "other").map(|(_, b)| b), Some(other.clone()));
         assert!(updated.contains("HostName 198.51.100.2"));
@@ -258,8 +305,40 @@ mod tests {
     }
 
     #[test]
+    fn the_block_points_ssh_at_the_verified_host_keys_of_each_instance() {
+        let id = |_: &str| Some("i-0123456789abcdef0".to_string());
+        let keys = HostKeys {
+            file: "/home/ds/.tether/known_hosts/lab",
+            instance_id: &id,
+        };
+        let block = render(
+            "lab",
+            &hosts(),
+            |_| HostAddress::Known("203.0.113.10".into()),
+            Some(&keys),
+        );
+        assert!(block.contains(
+            "    HostKeyAlias i-0123456789abcdef0\n    UserKnownHostsFile \"/home/ds/.tether/known_hosts/lab\"\n"
+        ));
+        // Text from the account that is no instance id or no address stays out.
+        let hostile = |_: &str| Some("i-1\n    ProxyCommand evil".to_string());
+        let keys = HostKeys {
+            file: "/k",
+            instance_id: &hostile,
+        };
+        let block = render(
+            "lab",
+            &hosts(),
+            |_| HostAddress::Known("1.2.3.4\nProxyCommand evil".into()),
+            Some(&keys),
+        );
+        assert!(!block.contains("ProxyCommand evil\n"), "{block}");
+        assert!(!block.contains("Host MyNewInstance"));
+    }
+
+    #[test]
     fn a_stopped_instance_without_an_address_is_left_out_with_a_comment() {
-        let block = render("lab", &hosts(), |_| HostAddress::None);
+        let block = render("lab", &hosts(), |_| HostAddress::None, None);
         assert!(!block.contains("Host MyNewInstance"));
         assert!(block.contains("# MyNewInstance: instance `worker` is stopped"));
     }
@@ -268,7 +347,7 @@ mod tests {
     // the user's own lines between the orphaned marker and the new block.
     #[test]
     fn unbalanced_or_repeated_markers_are_refused_naming_the_lines() {
-        let block = render("lab", &hosts(), |_| HostAddress::AfterApply);
+        let block = render("lab", &hosts(), |_| HostAddress::AfterApply, None);
         for (text, expected) in [
             (
                 "Host a\n# BEGIN tether lab\nHost mine\n    User me\n",

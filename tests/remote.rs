@@ -225,11 +225,16 @@ fn the_share_of_an_instance_that_cannot_be_reached_runs_on_the_others() {
         put_object(&s3, "lab-data", &format!("docs/{i}.txt"), "a b c\n");
     }
     gone.stop();
-    let run = run_tether(moto.dir.path(), &env, &["run"]);
+    let run = run_tether(moto.dir.path(), &env, &["run", "--ssh-timeout", "4s"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains("worker-2 failed") && run.stderr.contains("ran again on worker-1"),
         "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("did not answer ssh within"),
+        "the unreachable instance's failure says why: {}",
         run.stderr
     );
     let stored: Value = serde_json::from_slice(

@@ -41,6 +41,11 @@ fn block_of(text: &str) -> &str {
 }
 
 fn public_ip(moto: &Moto) -> String {
+    live_instance(moto).0
+}
+
+/// The public address and id of the instance that is not terminated.
+fn live_instance(moto: &Moto) -> (String, String) {
     support::block_on(async {
         let out = moto
             .ec2()
@@ -52,9 +57,13 @@ fn public_ip(moto: &Moto) -> String {
             .iter()
             .flat_map(|r| r.instances())
             .find(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated"))
-            .and_then(|i| i.public_ip_address())
+            .map(|i| {
+                (
+                    i.public_ip_address().unwrap_or_default().to_string(),
+                    i.instance_id().unwrap_or_default().to_string(),
+                )
+            })
             .unwrap_or_default()
-            .to_string()
     })
 }
 
@@ -70,14 +79,16 @@ fn the_alias_block_follows_the_address_and_never_touches_the_users_lines() {
         .expect_stderr("HostName (known after apply)");
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
 
-    let ip = public_ip(&moto);
+    let (ip, id) = live_instance(&moto);
     let text = config(&moto);
     let key = moto.dir.path().join(".ssh/lab-key.pem");
+    let known_hosts = moto.dir.path().join(".tether/known_hosts/lab");
     assert_eq!(
         text,
         format!(
-            "{USER_CONFIG}\n# BEGIN tether lab\n# Managed by tether from the spec of project `lab`; edits here are overwritten.\nHost MyNewInstance\n    HostName {ip}\n    User ubuntu\n    Port 22\n    IdentityFile \"{}\"\n    IdentitiesOnly yes\n# END tether lab\n",
-            key.display()
+            "{USER_CONFIG}\n# BEGIN tether lab\n# Managed by tether from the spec of project `lab`; edits here are overwritten.\nHost MyNewInstance\n    HostName {ip}\n    User ubuntu\n    Port 22\n    IdentityFile \"{}\"\n    IdentitiesOnly yes\n    HostKeyAlias {id}\n    UserKnownHostsFile \"{}\"\n# END tether lab\n",
+            key.display(),
+            known_hosts.display()
         )
     );
     let mode = std::fs::metadata(&path)
@@ -169,19 +180,39 @@ fn fake_ssh(moto: &Moto) -> Vec<(String, String)> {
 }
 
 #[test]
-fn tether_ssh_runs_ssh_through_the_alias_and_checks_the_key_first() {
+fn tether_ssh_waits_verifies_the_host_key_then_runs_ssh_through_the_alias() {
     let moto = Moto::start();
-    moto.write("tether.yaml", LAB);
-    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
-    let env = fake_ssh(&moto);
+    // A loopback sshd stands in for the instance (its address through the test hook), so
+    // that tether can wait for it and verify its key before handing over to ssh.
+    let sshd = support::Sshd::start();
+    let spec = format!("{LAB}      port: {}\n", sshd.port);
+    moto.write("tether.yaml", &spec);
+    let mut env = fake_ssh(&moto);
+    env.push(("TETHER_TEST_PUBLIC_IPS".into(), "worker=127.0.0.1".into()));
+    env.push((
+        "TETHER_TEST_CONSOLE_OUTPUT".into(),
+        format!("worker={}", sshd.console_file().display()),
+    ));
+    let apply = run_tether(moto.dir.path(), &env, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
     let run = run_tether(moto.dir.path(), &env, &["ssh", "worker", "--", "nproc"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let args = std::fs::read_to_string(moto.dir.path().join("ssh-args")).expect("ssh ran");
     let config = moto.dir.path().join("ssh-config");
+    let id = live_instance(&moto).1;
+    let known_hosts = moto.dir.path().join(".tether/known_hosts/lab");
     assert_eq!(
         args,
-        format!("-F\n{}\nMyNewInstance\n--\nnproc\n", config.display())
+        format!(
+            "-F\n{}\n-o\nHostName=127.0.0.1\n-o\nPort={}\n-o\nHostKeyAlias={id}\n-o\nUserKnownHostsFile={}\n-o\nStrictHostKeyChecking=yes\nMyNewInstance\n--\nnproc\n",
+            config.display(),
+            sshd.port,
+            known_hosts.display()
+        )
     );
+    assert!(std::fs::read_to_string(&known_hosts)
+        .expect("the verified key is recorded")
+        .starts_with(&format!("{id} ssh-ed25519 ")),);
 
     let key = moto.dir.path().join(".ssh/lab-key.pem");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("loosen");
@@ -200,26 +231,34 @@ fn tether_ssh_runs_ssh_through_the_alias_and_checks_the_key_first() {
         run.stderr
     );
 
-    // Without an alias, tether reaches the instance at its address with its key, as
-    // `tether show` would print it.
+    // Without an alias, tether reaches the instance at its address on port 22: nothing
+    // answers there, so it waits, then says why, and never runs ssh unverified.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).expect("tighten");
+    std::fs::remove_file(moto.dir.path().join("ssh-args")).expect("reset");
     let no_alias = &LAB[..LAB.find("ssh:").expect("ssh section")];
     moto.write("no-alias.yaml", no_alias);
     let run = run_tether(
         moto.dir.path(),
         &env,
-        &["ssh", "worker", "-f", "no-alias.yaml", "--", "nproc"],
+        &[
+            "ssh",
+            "worker",
+            "-f",
+            "no-alias.yaml",
+            "--ssh-timeout",
+            "2s",
+            "--",
+            "nproc",
+        ],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let args = std::fs::read_to_string(moto.dir.path().join("ssh-args")).expect("ssh ran");
-    assert_eq!(
-        args,
-        format!(
-            "-i\n{}\nubuntu@{}\n--\nnproc\n",
-            key.display(),
-            public_ip(&moto)
-        )
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("(127.0.0.1:22) did not answer ssh within"),
+        "{}",
+        run.stderr
     );
+    assert!(!moto.dir.path().join("ssh-args").exists(), "ssh never ran");
 
     let run = run_tether(moto.dir.path(), &env, &["ssh", "nobody"]);
     assert_eq!(run.code, 1);

@@ -117,6 +117,21 @@ fn public_ip_override(tags: &BTreeMap<String, String>) -> Option<String> {
     })
 }
 
+/// The test hook `TETHER_TEST_CONSOLE_OUTPUT=name=file,...`: the console output of the
+/// instance named `name` is that file's text instead of EC2's, so that tests can print the
+/// host keys of the loopback sshd standing in for it. Debug builds only, as above.
+fn console_output_override(name: &str) -> Option<String> {
+    let overrides = test_hook(
+        cfg!(debug_assertions),
+        std::env::var("TETHER_TEST_CONSOLE_OUTPUT").ok(),
+    )?;
+    let file = overrides.split(',').find_map(|pair| {
+        let (instance, file) = pair.split_once('=')?;
+        (instance == name).then_some(file)
+    })?;
+    std::fs::read_to_string(file).ok()
+}
+
 /// The gate of test hooks: the variable's value in a debug build, nothing in a release
 /// build whatever the environment says.
 fn test_hook(debug_build: bool, value: Option<String>) -> Option<String> {
@@ -905,6 +920,30 @@ impl Cloud {
     ) -> Result<(), AwsError> {
         self.retag(allocation_id, &address_address(name), tags, remove)
             .await
+    }
+}
+
+impl Cloud {
+    /// The instance's console output (what it printed at boot, as EC2 keeps it), decoded;
+    /// `None` when EC2 has none yet.
+    pub async fn console_output(&self, name: &str, id: &str) -> Result<Option<String>, AwsError> {
+        if let Some(text) = console_output_override(name) {
+            return Ok(Some(text));
+        }
+        let output = self
+            .ec2
+            .get_console_output()
+            .instance_id(id)
+            .send()
+            .await
+            .map_err(|e| classify("GetConsoleOutput", &instance_address(name), e))?;
+        Ok(output.output().map(|encoded| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_else(|_| encoded.to_string())
+        }))
     }
 }
 

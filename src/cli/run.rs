@@ -46,6 +46,14 @@ pub struct JobOptions {
     /// Run a failed task again, up to N times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
+    /// How long to wait for an instance's sshd to answer (a new or started instance boots
+    /// for a while after EC2 reports it running).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::parse_duration)]
+    pub ssh_timeout: Duration,
+    /// The tether binary to copy to instances for jobs on them (a static Linux build),
+    /// instead of the spec's `agent_binary` or this tether itself.
+    #[arg(long, value_name = "PATH")]
+    pub agent_binary: Option<PathBuf>,
 }
 
 pub async fn exec(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
@@ -60,7 +68,7 @@ pub async fn exec(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let path = super::spec_path(file);
     let spec = super::load_spec(&path)?;
     if status {
-        return show_status(printer, &spec, &jobs).await;
+        return show_status(printer, &spec, &jobs, options.ssh_timeout).await;
     }
     let cloud = super::connect(spec.region.as_deref()).await?;
     run_jobs(
@@ -78,24 +86,72 @@ pub async fn exec(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     .await
 }
 
+/// The context of jobs on instances: the spec's alias file, the project's known_hosts file
+/// and a fresh set of connections.
+fn remote_context<'a>(
+    spec: &'a Spec,
+    spec_file: &'a Path,
+    config_file: &'a Path,
+    agent_env: Vec<(String, String)>,
+    attach_only: bool,
+    ssh_timeout: Duration,
+    agent_binary: Option<PathBuf>,
+) -> anyhow::Result<tether::jobs::remote::Context<'a>> {
+    let home = super::home();
+    let known_hosts = tether::hostkeys::known_hosts_file(
+        home.as_deref().unwrap_or(Path::new(".")),
+        &spec.project,
+    );
+    Ok(tether::jobs::remote::Context {
+        spec,
+        spec_file,
+        config_file,
+        agent_env,
+        home,
+        attach_only,
+        known_hosts,
+        ssh_timeout,
+        connections: tether::jobs::remote::Connections::new()
+            .context("cannot make a private directory for ssh connections")?,
+        agent_binary,
+    })
+}
+
 /// `--status`: each remote job's session on each of its instances.
-async fn show_status(printer: &Printer, spec: &Spec, names: &[String]) -> anyhow::Result<Exit> {
+async fn show_status(
+    printer: &Printer,
+    spec: &Spec,
+    names: &[String],
+    ssh_timeout: Duration,
+) -> anyhow::Result<Exit> {
     let selected = tether::jobs::selection(spec, names)?;
     let config_file = super::ssh_config_file(spec);
-    let context = tether::jobs::remote::Context {
+    let context = remote_context(
         spec,
-        spec_file: Path::new(super::DEFAULT_SPEC),
-        config_file: &config_file,
-        agent_env: Vec::new(),
-        home: super::home(),
-        attach_only: true,
-    };
+        Path::new(super::DEFAULT_SPEC),
+        &config_file,
+        Vec::new(),
+        true,
+        ssh_timeout,
+        None,
+    )?;
+    let cloud = super::connect(spec.region.as_deref()).await?;
+    let progress = JobProgress::new(printer);
+    let on_event = |event: Event<'_>| progress.event(event);
     let mut lines = Vec::new();
     for name in &selected {
         let job = &spec.jobs[name];
         let Some(remote) = &job.remote else { continue };
         for instance in &remote.run_on {
-            let line = match tether::jobs::remote::session_status(&context, job, instance).await {
+            let reached =
+                tether::jobs::remote::reach_instance(&context, &cloud, instance, &on_event).await;
+            let status = match reached {
+                Ok(()) => tether::jobs::remote::session_status(&context, job, instance)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            let line = match status {
                 Err(error) => format!("{name} on {instance}: cannot tell ({error})"),
                 Ok((alive, status)) => {
                     let progress = status
@@ -120,6 +176,7 @@ async fn show_status(printer: &Printer, spec: &Spec, names: &[String]) -> anyhow
             lines.push(line);
         }
     }
+    context.connections.close(&context).await;
     if lines.is_empty() {
         printer.status("No job of the spec runs on instances.");
     } else {
@@ -148,7 +205,12 @@ pub async fn run_jobs(
     how: How,
 ) -> anyhow::Result<Exit> {
     let How { json, attach_only } = how;
-    let JobOptions { fail_fast, retries } = options;
+    let JobOptions {
+        fail_fast,
+        retries,
+        ssh_timeout,
+        agent_binary,
+    } = options;
     let selected = tether::jobs::selection(spec, names)?;
     if selected.is_empty() {
         printer.status("The spec declares no jobs.");
@@ -178,14 +240,21 @@ pub async fn run_jobs(
         }
     }
     let config_file = super::ssh_config_file(spec);
-    let remote = tether::jobs::remote::Context {
+    // The flag wins over the spec, whose path is relative to the spec's directory.
+    let agent_binary = agent_binary.clone().or_else(|| {
+        spec.agent_binary
+            .as_ref()
+            .map(|path| job_options.base_dir.join(path))
+    });
+    let remote = remote_context(
         spec,
-        spec_file: spec_path,
-        config_file: &config_file,
+        spec_path,
+        &config_file,
         agent_env,
-        home: super::home(),
         attach_only,
-    };
+        *ssh_timeout,
+        agent_binary,
+    )?;
     let summaries = tether::jobs::run(
         cloud,
         spec,
@@ -194,7 +263,10 @@ pub async fn run_jobs(
         Some(&remote),
         &on_event,
     )
-    .await?;
+    .await;
+    // One connection per instance for the whole run, closed at its end.
+    remote.connections.close(&remote).await;
+    let summaries = summaries?;
     if json {
         let mut text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");
         text.push('\n');
@@ -320,6 +392,21 @@ impl<'a> JobProgress<'a> {
                     None => {}
                 }
             }
+            Event::WaitingForSsh { instance, waited } => {
+                self.printer.status(&format!(
+                    "waiting for `{instance}` to answer ssh ({}s)",
+                    waited.as_secs()
+                ));
+            }
+            Event::Reached { instance, trust } => match trust {
+                tether::jobs::reach::Trust::Recorded => {}
+                tether::jobs::reach::Trust::Console => self.printer.status(&format!(
+                    "`{instance}`: host key verified against its console output"
+                )),
+                tether::jobs::reach::Trust::FirstUse => self.printer.status(&format!(
+                    "warning: `{instance}`: its console output shows no host key fingerprints (an image without cloud-init?), so its host key was trusted on first use and recorded; a different one later is refused"
+                )),
+            },
             Event::JobFinished { summary } => {
                 if let Some(bar) = state.get(&summary.job).and_then(|s| s.bar.as_ref()) {
                     bar.finish_and_clear();

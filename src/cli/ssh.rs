@@ -1,6 +1,9 @@
 //! `tether ssh <alias|instance> [-- command...]`: runs the system `ssh` with the right
-//! options, so the user's ssh config and agent apply as usual. Through the alias when the
+//! options, so the user's ssh config and agent apply. Through the alias when the
 //! spec declares one (the block apply wrote), else straight to the instance's address.
+//! First it waits for the instance's sshd (a new or started instance boots for a while)
+//! and verifies its host key as jobs do (`jobs::reach`), then connects with that key
+//! required.
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -19,9 +22,65 @@ pub struct SshArgs {
     /// The spec file.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// How long to wait for the instance's sshd to answer.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::parse_duration)]
+    pub ssh_timeout: std::time::Duration,
     /// A command to run there instead of a login shell (after `--`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// Waits for `instance`'s sshd and verifies its host key, printing progress; returns the
+/// ssh options that hold it to that key at its current address.
+async fn reach(
+    printer: &Printer,
+    cloud: &tether::aws::Cloud,
+    spec: &tether::spec::Spec,
+    instance: &str,
+    port: u16,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Vec<String>> {
+    let home = super::home();
+    let known_hosts = tether::hostkeys::known_hosts_file(
+        home.as_deref().unwrap_or(std::path::Path::new(".")),
+        &spec.project,
+    );
+    let on_wait = |waited: std::time::Duration| {
+        printer.status(&format!(
+            "waiting for `{instance}` to answer ssh ({}s)",
+            waited.as_secs()
+        ));
+    };
+    let reached = tether::jobs::reach::reach(
+        cloud,
+        &spec.project,
+        instance,
+        port,
+        &known_hosts,
+        timeout,
+        &on_wait,
+    )
+    .await
+    .map_err(|error| match error.hint() {
+        Some(hint) => anyhow::Error::new(WithHint::new(error.to_string(), hint)),
+        None => anyhow::Error::new(error),
+    })?;
+    if reached.trust == tether::jobs::reach::Trust::FirstUse {
+        printer.status(&format!(
+            "warning: `{instance}`: its console output shows no host key fingerprints, so its host key was trusted on first use and recorded; a different one later is refused"
+        ));
+    }
+    let option = |text: String| ["-o".to_string(), text];
+    Ok([
+        option(format!("HostName={}", reached.address)),
+        option(format!("Port={}", reached.port)),
+        option(format!("HostKeyAlias={}", reached.instance_id)),
+        option(format!("UserKnownHostsFile={}", known_hosts.display())),
+        option("StrictHostKeyChecking=yes".into()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect())
 }
 
 /// ssh refuses a private key that others can read; say so before it does, with the fix.
@@ -62,6 +121,7 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let SshArgs {
         target,
         file,
+        ssh_timeout,
         command,
     } = args;
     let spec = super::load_spec(&super::spec_path(file))?;
@@ -92,7 +152,17 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
             fetch_private_key(printer, &spec, &identity).await?;
             check_identity(&identity.display().to_string())?;
         }
-        ssh.arg("-F").arg(&config).arg(&host.alias);
+        let cloud = super::connect(spec.region.as_deref()).await?;
+        let options = reach(
+            printer,
+            &cloud,
+            &spec,
+            &host.instance,
+            host.port,
+            ssh_timeout,
+        )
+        .await?;
+        ssh.arg("-F").arg(&config).args(options).arg(&host.alias);
     } else if spec.instances.contains_key(&target) {
         let cloud = super::connect(spec.region.as_deref()).await?;
         let report = super::show::read_report(&cloud, &spec).await?;
@@ -112,6 +182,7 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
             check_identity(key)?;
             ssh.arg("-i").arg(key);
         }
+        ssh.args(reach(printer, &cloud, &spec, &target, 22, ssh_timeout).await?);
         ssh.arg(format!(
             "{}@{address}",
             view.user.as_deref().unwrap_or("ec2-user")

@@ -16,6 +16,7 @@ mod builtin;
 mod command;
 pub mod count;
 mod inputs;
+pub mod reach;
 pub mod remote;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -172,6 +173,17 @@ pub enum Event<'a> {
     JobFinished {
         summary: &'a JobSummary,
     },
+    /// The preflight waits for an instance's sshd to answer.
+    WaitingForSsh {
+        instance: &'a str,
+        waited: std::time::Duration,
+    },
+    /// An instance answered ssh and its host key is verified (or, for `FirstUse`, trusted
+    /// because nothing could verify it).
+    Reached {
+        instance: &'a str,
+        trust: reach::Trust,
+    },
 }
 
 /// Called with each event; must be cheap (it runs on the workers' threads).
@@ -256,7 +268,7 @@ pub async fn run(
 ) -> Result<Vec<JobSummary>, JobError> {
     let jobs: Vec<&JobSpec> = selected.iter().map(|name| &spec.jobs[name]).collect();
     if let Some(context) = remote {
-        let problems = remote::preflight(context, cloud, &jobs)
+        let problems = remote::preflight(context, cloud, &jobs, on_event)
             .await
             .map_err(JobError::Aws)?;
         if !problems.is_empty() {

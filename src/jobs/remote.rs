@@ -6,7 +6,9 @@
 //! This machine follows progress by polling the agent's status file over short ssh calls:
 //! a dropped connection or a closed laptop does not stop the job, and a poll that fails is
 //! simply tried again. Connections use the system `ssh`/`scp` through the spec's alias
-//! (`-F <config_file> <alias>`), so the user's ssh settings and agent apply.
+//! (`-F <config_file> <alias>`), so the user's ssh settings and agent apply; before the
+//! first, the preflight waits for each instance's sshd and verifies its host key
+//! ([`super::reach`]), and every call of the run goes over one connection per instance.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::reach::Reached;
 use super::{Event, Input, JobSummary, OnEvent, Options, Status, TaskSummary};
 use crate::spec::{JobSpec, Spec};
 
@@ -26,6 +29,9 @@ const LOST_AFTER: Duration = Duration::from_secs(300);
 /// summary; the cause is part of it.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    /// The preflight did not reach the instance, so no connection to it is verified.
+    #[error("{why}")]
+    NotReached { instance: String, why: String },
     /// The spec gives the instance no SSH alias to reach it by.
     #[error("instance `{instance}` has no SSH alias: declare one under `ssh.hosts` for the job to reach it")]
     NoAlias { instance: String },
@@ -59,12 +65,40 @@ pub enum RemoteError {
     /// This machine's tether binary, which is copied to the instance, cannot be found.
     #[error("cannot find tether's own binary: {0}")]
     OwnBinary(#[source] std::io::Error),
-    /// The instance's CPU architecture differs from this tether's.
-    #[error("instance `{instance}` is {remote} and this tether is {local}: choose an instance type of this architecture")]
-    Architecture {
+    /// The instance does not run Linux, the only system the agent runs on.
+    #[error(
+        "instance `{instance}` runs {system}, not Linux: jobs on instances need a Linux image"
+    )]
+    NotLinux { instance: String, system: String },
+    /// The agent binary cannot be read here.
+    #[error("cannot read the agent binary `{path}`: {source}")]
+    AgentUnreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The agent binary is no Linux executable (a macOS or Windows build, a script).
+    #[error("the agent binary `{path}` is {what}, not a Linux executable, so it cannot run on `{instance}`; {FIX}")]
+    AgentNotLinux {
+        path: String,
+        what: String,
+        instance: String,
+    },
+    /// The agent binary is built for another CPU than the instance's.
+    #[error("the agent binary `{path}` is built for {binary}, and instance `{instance}` is {remote}: choose an instance type of that architecture, or {FIX}")]
+    AgentArchitecture {
+        path: String,
+        binary: String,
         instance: String,
         remote: String,
-        local: &'static str,
+    },
+    /// The agent binary was copied but does not start there (a newer glibc than the
+    /// image's, a damaged file); nothing was started.
+    #[error("the agent binary `{path}` does not start on `{instance}` ({output}); nothing was started there; {FIX}")]
+    AgentWontStart {
+        path: String,
+        instance: String,
+        output: String,
     },
     /// The share file could not be written locally.
     #[error("cannot write the share file: {0}")]
@@ -106,6 +140,51 @@ pub enum RemoteError {
         #[source]
         source: Box<RemoteError>,
     },
+}
+
+/// How to get an agent binary that runs on any Linux instance, for error messages.
+const FIX: &str = "build a static Linux tether (`cargo build --release --target x86_64-unknown-linux-musl`, or `aarch64-unknown-linux-musl` for Graviton) and name it with `agent_binary:` in the spec or `--agent-binary`";
+
+/// What an executable's first bytes say it is: a Linux (ELF) binary's CPU, as `uname -m`
+/// names it, or what else it is.
+pub fn executable_kind(header: &[u8]) -> Result<String, String> {
+    match header {
+        [0x7f, b'E', b'L', b'F', _, data, ..] if header.len() >= 20 => {
+            let machine = if *data == 2 {
+                u16::from_be_bytes([header[18], header[19]])
+            } else {
+                u16::from_le_bytes([header[18], header[19]])
+            };
+            Ok(match machine {
+                62 => "x86_64".to_string(),
+                183 => "aarch64".to_string(),
+                3 => "i686".to_string(),
+                40 => "arm".to_string(),
+                other => format!("ELF machine {other}"),
+            })
+        }
+        [0xfe, 0xed, 0xfa, 0xce | 0xcf, ..]
+        | [0xce | 0xcf, 0xfa, 0xed, 0xfe, ..]
+        | [0xca, 0xfe, 0xba, 0xbe, ..] => Err("a macOS (Mach-O) binary".into()),
+        [b'M', b'Z', ..] => Err("a Windows (PE) binary".into()),
+        [b'#', b'!', ..] => Err("a script".into()),
+        _ => Err("no executable format tether knows".into()),
+    }
+}
+
+/// The first bytes of the file at `path`, enough to tell what executable it is.
+fn read_header(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut header = Vec::with_capacity(64);
+    std::fs::File::open(path)?
+        .take(64)
+        .read_to_end(&mut header)?;
+    Ok(header)
+}
+
+/// Whether an ELF binary for `binary` runs on a CPU `uname -m` calls `remote`.
+fn same_cpu(binary: &str, remote: &str) -> bool {
+    binary == remote || (binary == "aarch64" && remote == "arm64")
 }
 
 /// What the agent on an instance is given: which job, which inputs.
@@ -153,30 +232,38 @@ pub fn split(mut inputs: Vec<Input>, count: usize) -> Vec<Vec<Input>> {
 /// How to reach one instance with ssh.
 struct Target {
     instance: String,
-    /// Arguments before the command: `-F config alias`.
+    /// Arguments before the command: `-F config`, the options, `alias`.
     ssh: Vec<String>,
     /// The same for scp, and the host part of its paths.
     scp: Vec<String>,
     host: String,
 }
 
-fn target(spec: &Spec, config_file: &Path, instance: &str) -> Result<Target, RemoteError> {
-    let host = spec
-        .ssh
+/// The spec's alias for `instance`.
+fn alias_of<'s>(spec: &'s Spec, instance: &str) -> Result<&'s crate::spec::HostSpec, RemoteError> {
+    spec.ssh
         .as_ref()
         .and_then(|ssh| ssh.hosts.values().find(|h| h.instance == instance))
         .ok_or_else(|| RemoteError::NoAlias {
             instance: instance.to_string(),
+        })
+}
+
+fn target(context: &Context<'_>, instance: &str) -> Result<Target, RemoteError> {
+    let host = alias_of(context.spec, instance)?;
+    let reached = context
+        .connections
+        .reached(instance)
+        .ok_or_else(|| RemoteError::NotReached {
+            instance: instance.to_string(),
+            why: context
+                .connections
+                .why_unreachable(instance)
+                .unwrap_or_else(|| "the preflight did not reach it".into()),
         })?;
-    let config = config_file.display().to_string();
-    let common = vec![
-        "-F".to_string(),
-        config,
-        "-o".to_string(),
-        "BatchMode=yes".to_string(),
-        "-o".to_string(),
-        "ConnectTimeout=15".to_string(),
-    ];
+    let mut common = vec!["-F".to_string(), context.config_file.display().to_string()];
+    common.extend(context.connections.options(&reached, &context.known_hosts));
+    // The alias was checked at its spec line: it cannot pass for an option.
     let mut ssh = common.clone();
     ssh.push(host.alias.clone());
     Ok(Target {
@@ -185,6 +272,76 @@ fn target(spec: &Spec, config_file: &Path, instance: &str) -> Result<Target, Rem
         scp: common,
         host: host.alias.clone(),
     })
+}
+
+/// The run's ssh connections: a private directory (0700) for the masters that calls to
+/// one instance share, and the instances the preflight reached.
+pub struct Connections {
+    control_dir: tempfile::TempDir,
+    reached: std::sync::Mutex<std::collections::BTreeMap<String, Reached>>,
+    /// Why an instance could not be reached, for its share's failure.
+    unreachable: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl Connections {
+    pub fn new() -> std::io::Result<Connections> {
+        Ok(Connections {
+            control_dir: tempfile::Builder::new().prefix("tether-ssh-").tempdir()?,
+            reached: std::sync::Mutex::default(),
+            unreachable: std::sync::Mutex::default(),
+        })
+    }
+
+    fn unreachable(&self, instance: &str, why: &dyn std::fmt::Display) {
+        self.unreachable
+            .lock()
+            .expect("connections lock")
+            .insert(instance.to_string(), why.to_string());
+    }
+
+    fn why_unreachable(&self, instance: &str) -> Option<String> {
+        self.unreachable
+            .lock()
+            .expect("connections lock")
+            .get(instance)
+            .cloned()
+    }
+
+    fn reached(&self, instance: &str) -> Option<Reached> {
+        self.reached
+            .lock()
+            .expect("connections lock")
+            .get(instance)
+            .cloned()
+    }
+
+    fn insert(&self, reached: Reached) {
+        self.reached
+            .lock()
+            .expect("connections lock")
+            .insert(reached.instance.clone(), reached);
+    }
+
+    fn options(&self, reached: &Reached, known_hosts: &Path) -> Vec<String> {
+        super::reach::ssh_options(reached, known_hosts, self.control_dir.path())
+    }
+
+    /// Closes every shared connection of the run.
+    pub async fn close(&self, context: &Context<'_>) {
+        let reached: Vec<Reached> = self
+            .reached
+            .lock()
+            .expect("connections lock")
+            .values()
+            .cloned()
+            .collect();
+        for reached in reached {
+            if let Ok(host) = alias_of(context.spec, &reached.instance) {
+                let options = self.options(&reached, &context.known_hosts);
+                super::reach::close(context.config_file, &host.alias, &options).await;
+            }
+        }
+    }
 }
 
 /// Runs `script` on the instance through `sh -c`; returns stdout, or stderr's tail.
@@ -268,18 +425,30 @@ pub struct Context<'a> {
     pub home: Option<PathBuf>,
     /// Only follow sessions already running (`--attach`); start nothing.
     pub attach_only: bool,
+    /// The project's known_hosts file (`hostkeys::known_hosts_file`).
+    pub known_hosts: PathBuf,
+    /// How long the preflight waits for an instance's sshd.
+    pub ssh_timeout: Duration,
+    /// The run's connections.
+    pub connections: Connections,
+    /// The tether binary to copy to instances (`agent_binary`, `--agent-binary`); `None`:
+    /// this machine's own.
+    pub agent_binary: Option<PathBuf>,
 }
 
-/// Checks, before any job starts, that each instance of the remote jobs runs and that its
-/// identity file is one ssh will use.
+/// Checks, before any job starts, that each instance of the remote jobs runs, that its
+/// identity file is one ssh will use, and that it answers ssh with a host key tether can
+/// verify (waiting for it to boot).
 pub async fn preflight(
     context: &Context<'_>,
     cloud: &crate::aws::Cloud,
     jobs: &[&JobSpec],
+    on_event: OnEvent<'_>,
 ) -> Result<Vec<crate::diagnostic::Diagnostic>, crate::aws::AwsError> {
     let mut problems = Vec::new();
     let mut checked = std::collections::BTreeSet::new();
-    for job in jobs {
+    let mut to_reach: Vec<(&JobSpec, &str)> = Vec::new();
+    for job in jobs.iter().copied() {
         let Some(remote) = &job.remote else { continue };
         for instance in &remote.run_on {
             if !checked.insert(instance.clone()) {
@@ -289,17 +458,26 @@ pub async fn preflight(
                 crate::diagnostic::Diagnostic::new(message, Some(job.location.clone()))
                     .with_hint(hint)
             };
-            match cloud.find_instance(&context.spec.project, instance).await? {
-                Some(found) if found.state.is_up() => {}
-                Some(found) => problems.push(problem(
-                    format!("job `{}` runs on `{instance}`, which is {}", job.name, found.state),
-                    "declare it `state: running` and `tether apply` (add `then: stop` to stop it after the job)".into(),
-                )),
-                None => problems.push(problem(
-                    format!("job `{}` runs on `{instance}`, which is not launched", job.name),
-                    "`tether apply` launches it".into(),
-                )),
-            }
+            let up = match cloud.find_instance(&context.spec.project, instance).await? {
+                Some(found) if found.state.is_up() => true,
+                Some(found) => {
+                    problems.push(problem(
+                        format!("job `{}` runs on `{instance}`, which is {}", job.name, found.state),
+                        "declare it `state: running` and `tether apply` (add `then: stop` to stop it after the job)".into(),
+                    ));
+                    false
+                }
+                None => {
+                    problems.push(problem(
+                        format!(
+                            "job `{}` runs on `{instance}`, which is not launched",
+                            job.name
+                        ),
+                        "`tether apply` launches it".into(),
+                    ));
+                    false
+                }
+            };
             let identity = context
                 .spec
                 .ssh
@@ -328,9 +506,62 @@ pub async fn preflight(
                     problems.push(problem(message, hint));
                 }
             }
+            if up {
+                to_reach.push((job, instance));
+            }
+        }
+    }
+    // All instances at once: each may take a minute to boot.
+    let reaches = to_reach
+        .iter()
+        .map(|(_, instance)| reach_instance(context, cloud, instance, on_event));
+    let results = futures::future::join_all(reaches).await;
+    for ((job, instance), result) in to_reach.into_iter().zip(results) {
+        match result {
+            Ok(()) => {}
+            // An instance that does not answer fails its share, which the others run
+            // (when there are others); a host key that cannot be trusted stops everything.
+            Err(error @ super::reach::ReachError::NotAnswering { .. }) => {
+                context.connections.unreachable(instance, &error);
+            }
+            Err(error) => problems.push(
+                crate::diagnostic::Diagnostic::new(
+                    format!("job `{}` cannot reach `{instance}`: {error}", job.name),
+                    Some(job.location.clone()),
+                )
+                .with_hint(error.hint().unwrap_or_default()),
+            ),
         }
     }
     Ok(problems)
+}
+
+/// Waits for `instance`'s sshd and verifies its host key (see [`super::reach`]), then
+/// keeps it among the run's connections.
+pub async fn reach_instance(
+    context: &Context<'_>,
+    cloud: &crate::aws::Cloud,
+    instance: &str,
+    on_event: OnEvent<'_>,
+) -> Result<(), super::reach::ReachError> {
+    let port = alias_of(context.spec, instance).map_or(22, |host| host.port);
+    let on_wait = |waited: Duration| on_event(Event::WaitingForSsh { instance, waited });
+    let reached = super::reach::reach(
+        cloud,
+        &context.spec.project,
+        instance,
+        port,
+        &context.known_hosts,
+        context.ssh_timeout,
+        &on_wait,
+    )
+    .await?;
+    on_event(Event::Reached {
+        instance,
+        trust: reached.trust,
+    });
+    context.connections.insert(reached);
+    Ok(())
 }
 
 /// Runs the job's shares on its instances and merges what they report. The share of an
@@ -416,7 +647,7 @@ async fn run_share(
     on_event: OnEvent<'_>,
 ) -> Result<JobSummary, RemoteError> {
     let project = &context.spec.project;
-    let target = target(context.spec, context.config_file, instance)?;
+    let target = target(context, instance)?;
     let dir = workdir(project, &job.name, instance);
     let session = session(project, &job.name);
     let remote_job = job.remote.as_ref().expect("a job on instances");
@@ -456,22 +687,42 @@ async fn run_share(
         crate::lock::new_lock_id()
     };
     if !running {
-        let binary = std::env::current_exe().map_err(RemoteError::OwnBinary)?;
-        let local_arch = std::env::consts::ARCH;
+        let binary = match &context.agent_binary {
+            Some(binary) => binary.clone(),
+            None => std::env::current_exe().map_err(RemoteError::OwnBinary)?,
+        };
+        let shown = binary.display().to_string();
+        let header = read_header(&binary).map_err(|source| RemoteError::AgentUnreadable {
+            path: shown.clone(),
+            source,
+        })?;
+        let binary_cpu = executable_kind(&header).map_err(|what| RemoteError::AgentNotLinux {
+            path: shown.clone(),
+            what,
+            instance: instance.to_string(),
+        })?;
         let prepared = remote(
             &target,
-            &format!("mkdir -p {dir} .tether/bin && uname -m && pwd"),
+            &format!("mkdir -p {dir} .tether/bin && uname -s && uname -m && pwd"),
         )
         .await?;
         let mut facts = prepared.lines();
+        let system = facts.next().unwrap_or_default().trim();
         let remote_arch = facts.next().unwrap_or_default().trim();
         // Paths for scp are absolute: not every server starts its file transfers at home.
         let home = facts.next().unwrap_or_default().trim().to_string();
-        if remote_arch != local_arch && !(local_arch == "aarch64" && remote_arch == "arm64") {
-            return Err(RemoteError::Architecture {
+        if system != "Linux" {
+            return Err(RemoteError::NotLinux {
+                instance: instance.to_string(),
+                system: system.to_string(),
+            });
+        }
+        if !same_cpu(&binary_cpu, remote_arch) {
+            return Err(RemoteError::AgentArchitecture {
+                path: shown,
+                binary: binary_cpu,
                 instance: instance.to_string(),
                 remote: remote_arch.to_string(),
-                local: local_arch,
             });
         }
         // One copy of tether per build on the instance, reused by every job.
@@ -499,11 +750,21 @@ async fn run_share(
             // same build).
             let partial = format!("{remote_binary}.partial-{}-{instance}", std::process::id());
             copy(&target, &binary, &format!("{home}/{partial}")).await?;
-            remote(
+            // It must start there before it takes the place of a good copy: a binary
+            // linked against a newer glibc than the image's fails here, not mid-job.
+            let started = remote(
                 &target,
-                &format!("chmod 755 {partial} && mv -f {partial} {remote_binary}"),
+                &format!("chmod 755 {partial} && ./{partial} --version 2>&1 || rm -f {partial}"),
             )
             .await?;
+            if !started.starts_with("tether ") {
+                return Err(RemoteError::AgentWontStart {
+                    path: shown,
+                    instance: instance.to_string(),
+                    output: super::tail(started.trim(), 3, 400),
+                });
+            }
+            remote(&target, &format!("mv -f {partial} {remote_binary}")).await?;
         }
         copy(
             &target,
@@ -595,7 +856,7 @@ pub async fn session_status(
     job: &JobSpec,
     instance: &str,
 ) -> Result<(bool, Option<AgentStatus>), RemoteError> {
-    let target = target(context.spec, context.config_file, instance)?;
+    let target = target(context, instance)?;
     let dir = workdir(&context.spec.project, &job.name, instance);
     read_session(&target, &dir, &session(&context.spec.project, &job.name)).await
 }
@@ -748,6 +1009,33 @@ mod tests {
             },
             size,
         }
+    }
+
+    #[test]
+    fn executables_are_told_apart_by_their_first_bytes() {
+        let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1];
+        elf.resize(20, 0);
+        elf[18] = 62;
+        assert_eq!(executable_kind(&elf), Ok("x86_64".to_string()));
+        elf[18] = 183;
+        assert_eq!(executable_kind(&elf), Ok("aarch64".to_string()));
+        assert!(same_cpu("aarch64", "arm64") && !same_cpu("x86_64", "aarch64"));
+        for (header, what) in [
+            (&[0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1][..], "Mach-O"),
+            (&[0xca, 0xfe, 0xba, 0xbe][..], "Mach-O"),
+            (b"MZ\x90\x00".as_slice(), "Windows"),
+            (b"#!/bin/sh\n".as_slice(), "script"),
+            (b"".as_slice(), "no executable format"),
+        ] {
+            let error = executable_kind(header).expect_err(what);
+            assert!(error.contains(what), "{error}");
+        }
+        // This test's own binary is one for this machine.
+        let own = read_header(&std::env::current_exe().expect("exe")).expect("read");
+        assert_eq!(
+            executable_kind(&own),
+            Ok(std::env::consts::ARCH.to_string())
+        );
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct Spec {
     pub jobs: BTreeMap<String, JobSpec>,
     /// The `ssh:` section, when there is one.
     pub ssh: Option<SshSpec>,
+    /// The tether binary copied to instances for jobs on them (relative to the spec's
+    /// directory), when this machine's own is no Linux build for them.
+    pub agent_binary: Option<String>,
 }
 
 /// Where the secrets tether generates (access keys, console passwords, private keys) are
@@ -173,6 +176,8 @@ struct RawSpec {
     jobs: BTreeMap<String, jobs::RawJob>,
     #[serde(default)]
     ssh: Option<ssh::RawSsh>,
+    #[serde(default)]
+    agent_binary: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -462,6 +467,18 @@ impl Checker<'_> {
                 }
             }
         }
+        if raw
+            .agent_binary
+            .as_deref()
+            .is_some_and(|path| path.trim().is_empty())
+        {
+            let location = self.value_location(&["agent_binary"]);
+            self.error(
+                location,
+                "`agent_binary` is empty".into(),
+                Some("give the path of a Linux build of tether, e.g. `./target/x86_64-unknown-linux-musl/release/tether`".into()),
+            );
+        }
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));
         }
@@ -484,6 +501,7 @@ impl Checker<'_> {
             elastic_ips,
             jobs,
             ssh,
+            agent_binary: raw.agent_binary,
         })
     }
 

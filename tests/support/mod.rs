@@ -439,6 +439,16 @@ pub struct Sshd {
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::launch(None)
+    }
+
+    /// An sshd that starts listening only `delay` after this returns, as an instance's does
+    /// a while after EC2 reports it running: connections before then are refused.
+    pub fn start_after(delay: Duration) -> Sshd {
+        Sshd::launch(Some(delay))
+    }
+
+    fn launch(delay: Option<Duration>) -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
         // Installs sshd and tmux when either is missing; quick when both are there.
         {
@@ -500,13 +510,37 @@ impl Sshd {
                 ),
             )
             .expect("sshd_config");
-            let mut child = Command::new(sshd)
+            // sshd logs to stderr (`-e`), kept in `sshd.log` so tests can count connections.
+            let log = std::fs::File::create(dir.path().join("sshd.log")).expect("sshd.log");
+            let mut command = match delay {
+                None => Command::new(sshd),
+                Some(delay) => {
+                    // The shell becomes sshd after the delay (same pid, so it is killed).
+                    let mut command = Command::new("sh");
+                    command.args([
+                        "-c",
+                        &format!("sleep {}; exec \"$0\" \"$@\"", delay.as_secs_f64()),
+                    ]);
+                    command.arg(sshd);
+                    command
+                }
+            };
+            let mut child = command
                 .args(["-D", "-e", "-f"])
                 .arg(&config)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(log)
                 .spawn()
                 .expect("start sshd");
+            if delay.is_some() {
+                return Sshd {
+                    child,
+                    port,
+                    user_key: dir.path().join("user_key"),
+                    user,
+                    dir,
+                };
+            }
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -532,6 +566,36 @@ impl Sshd {
 }
 
 impl Sshd {
+    /// A console output as cloud-init prints it at an instance's first boot, with this
+    /// server's host key fingerprint, in a file for `TETHER_TEST_CONSOLE_OUTPUT`.
+    pub fn console_file(&self) -> PathBuf {
+        let output = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(self.dir.path().join("host_key.pub"))
+            .output()
+            .expect("ssh-keygen -lf");
+        let fingerprint = String::from_utf8(output.stdout).expect("fingerprint");
+        let file = self.dir.path().join("console.txt");
+        std::fs::write(
+            &file,
+            format!(
+                "[    4.1] cloud-init[600]: Cloud-init v. 23.1 running 'init'\n                 ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\n                 ec2: {}\n                 ec2: -----END SSH HOST KEY FINGERPRINTS-----\n                 [   9.8] cloud-init[700]: Cloud-init finished\n",
+                fingerprint.trim()
+            ),
+        )
+        .expect("console file");
+        file
+    }
+
+    /// How many ssh connections logged in (sshd's `Accepted publickey` lines).
+    pub fn logins(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("sshd.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("Accepted publickey"))
+            .count()
+    }
+
     /// Stops the server (an instance that cannot be reached), keeping its files.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -553,10 +617,10 @@ impl Drop for Sshd {
 
 // Jobs on instances: what the remote-job tests share.
 
-/// Host keys of throwaway servers are not worth checking; these lines sit in the user's
-/// part of the config file, outside tether's block.
-pub const USER_SSH_CONFIG: &str =
-    "Host *\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n    LogLevel ERROR\n";
+/// The user's own part of the config file, outside tether's block. Host keys are checked:
+/// tether verifies them itself (console output, else first use) and keeps them in the
+/// project's known_hosts file.
+pub const USER_SSH_CONFIG: &str = "Host *\n    LogLevel ERROR\n";
 
 /// A project name of this test run's own: the servers log in as the current user, whose
 /// home holds the jobs' directories, `~/.tether/<project>`.

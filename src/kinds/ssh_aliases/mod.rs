@@ -37,6 +37,10 @@ pub struct SshConfigState {
     /// addresses it finds then.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<crate::sshconfig::HostEntry>,
+    /// The project's known_hosts file (absolute; desired only), which the block points
+    /// ssh at for the host keys tether verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<String>,
 }
 
 /// The block's operations.
@@ -47,6 +51,7 @@ pub enum SshConfigOp {
     Write {
         file: PathBuf,
         hosts: Vec<crate::sshconfig::HostEntry>,
+        known_hosts: Option<String>,
     },
     /// Take the project's block out of `file`.
     Remove { file: PathBuf },
@@ -74,9 +79,28 @@ impl ResourceKind for SshAliases {
         _declared: &DesiredResource,
         settling: &Settling<'_>,
     ) -> Vec<Diagnostic> {
-        config.block = crate::sshconfig::render(settling.project, &config.hosts, |instance| {
-            host_address(instance, settling.desired, settling.live)
-        });
+        let instance_id = |instance: &str| match settling
+            .live
+            .resources
+            .get(&Address::new(Kind::Instance, instance))
+            .map(|r| &r.state)
+        {
+            Some(ResourceState::Instance(state)) => state.id.clone(),
+            _ => None,
+        };
+        let host_keys = config
+            .known_hosts
+            .as_deref()
+            .map(|file| crate::sshconfig::HostKeys {
+                file,
+                instance_id: &instance_id,
+            });
+        config.block = crate::sshconfig::render(
+            settling.project,
+            &config.hosts,
+            |instance| host_address(instance, settling.desired, settling.live),
+            host_keys.as_ref(),
+        );
         Vec::new()
     }
 
@@ -101,6 +125,7 @@ impl ResourceKind for SshAliases {
         vec![SshConfigOp::Write {
             file: PathBuf::from(&config.file),
             hosts: config.hosts.clone(),
+            known_hosts: config.known_hosts.clone(),
         }]
     }
 
@@ -115,6 +140,7 @@ impl ResourceKind for SshAliases {
         vec![SshConfigOp::Write {
             file: PathBuf::from(&config.file),
             hosts: config.hosts.clone(),
+            known_hosts: config.known_hosts.clone(),
         }]
     }
 
@@ -138,8 +164,19 @@ impl ResourceKind for SshAliases {
 
     async fn run(op: &SshConfigOp, step: &Step<'_>) -> Result<(), StepFailure> {
         match op {
-            SshConfigOp::Write { file, hosts } => {
-                write::write(step.cloud, step.project, file, hosts).await
+            SshConfigOp::Write {
+                file,
+                hosts,
+                known_hosts,
+            } => {
+                write::write(
+                    step.cloud,
+                    step.project,
+                    file,
+                    hosts,
+                    known_hosts.as_deref(),
+                )
+                .await
             }
             SshConfigOp::Remove { file } => write::remove(step.project, file),
         }
@@ -180,12 +217,18 @@ fn desired_ssh_config(spec: &Spec, ssh: &SshSpec, home: Option<&Path>) -> Desire
     );
     depends_on.sort();
     depends_on.dedup();
+    let known_hosts = home.map(|home| {
+        crate::hostkeys::known_hosts_file(home, &spec.project)
+            .display()
+            .to_string()
+    });
     DesiredResource {
         address: Address::new(Kind::SshConfig, SSH_ALIASES),
         state: ResourceState::SshConfig(SshConfigState {
             file: expand(&ssh.config_file),
             block: String::new(),
             hosts,
+            known_hosts,
         }),
         adopt: false,
         depends_on,

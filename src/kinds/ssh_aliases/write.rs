@@ -18,24 +18,25 @@ fn file_error(path: &Path, source: std::io::Error) -> StepFailure {
 }
 
 /// The instance's address now: its Elastic IP (among the project's `elastic`), else its
-/// public address while it runs.
+/// public address while it runs; and its id.
 async fn address_now(
     cloud: &Cloud,
     project: &str,
     instance: &str,
     elastic: &[crate::aws::AddressInfo],
-) -> Result<HostAddress, AwsError> {
+) -> Result<(HostAddress, Option<String>), AwsError> {
     let Some(found) = cloud.find_instance(project, instance).await? else {
-        return Ok(HostAddress::None);
+        return Ok((HostAddress::None, None));
     };
     let elastic = elastic
         .iter()
         .find(|a| a.instance_id.as_deref() == Some(found.id.as_str()));
-    Ok(match (elastic, found.public_ip) {
+    let address = match (elastic, found.public_ip) {
         (Some(address), _) => HostAddress::Known(address.public_ip.clone()),
         (None, Some(ip)) if found.state.is_up() => HostAddress::Known(ip),
         _ => HostAddress::None,
-    })
+    };
+    Ok((address, Some(found.id)))
 }
 
 /// Puts `block` into `file` (or takes the project's block out, with `None`).
@@ -80,21 +81,31 @@ pub(super) async fn write(
     project: &str,
     file: &Path,
     hosts: &[HostEntry],
+    known_hosts: Option<&str>,
 ) -> Result<(), StepFailure> {
     let mut addresses = std::collections::BTreeMap::new();
     let elastic = cloud.project_addresses(project, None).await?;
     for host in hosts {
         if !addresses.contains_key(&host.instance) {
-            let address = address_now(cloud, project, &host.instance, &elastic).await?;
-            addresses.insert(host.instance.clone(), address);
+            let found = address_now(cloud, project, &host.instance, &elastic).await?;
+            addresses.insert(host.instance.clone(), found);
         }
     }
-    let block = sshconfig::render(project, hosts, |instance| {
-        addresses
-            .get(instance)
-            .cloned()
-            .unwrap_or(HostAddress::None)
+    let instance_id = |instance: &str| addresses.get(instance).and_then(|(_, id)| id.clone());
+    let host_keys = known_hosts.map(|file| sshconfig::HostKeys {
+        file,
+        instance_id: &instance_id,
     });
+    let block = sshconfig::render(
+        project,
+        hosts,
+        |instance| {
+            addresses
+                .get(instance)
+                .map_or(HostAddress::None, |(address, _)| address.clone())
+        },
+        host_keys.as_ref(),
+    );
     put_block(file, project, Some(&block))
 }
 

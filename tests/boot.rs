@@ -1,0 +1,279 @@
+//! Jobs on instances as EC2 really hands them over: sshd answers a while after the
+//! instance reports `running`, its host key is new, and it is verified against the
+//! fingerprints cloud-init printed to the console. A loopback sshd stands in for the
+//! instance (as in `tests/remote.rs`), started late, with a fresh host key, and the test
+//! hook `TETHER_TEST_CONSOLE_OUTPUT` serves its fingerprints as the console output. No
+//! test config turns host key checking off.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{apply_job_lab, host, project, put_object, run_tether, Cleanup, Moto, Run, Sshd};
+
+const JOB: &str = "  count:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/count.json\n";
+
+/// One test's lab: moto, an sshd standing in for instance `worker`, the job lab applied
+/// with `job` and two documents in S3, and the environment that reaches the stand-in.
+struct Lab {
+    moto: Moto,
+    sshd: Sshd,
+    project: String,
+    env: Vec<(String, String)>,
+    _cleanup: Cleanup,
+}
+
+impl Lab {
+    fn new(test: &str, sshd: Sshd, job: &str) -> Lab {
+        let moto = Moto::start();
+        let project = project(test);
+        let cleanup = Cleanup(project.clone());
+        let env = apply_job_lab(
+            &moto,
+            &project,
+            &["worker"],
+            &host("box", "worker", &sshd),
+            job,
+        );
+        let s3 = moto.s3("us-east-1");
+        put_object(&s3, "lab-data", "docs/a.txt", "one two three\n");
+        put_object(&s3, "lab-data", "docs/b.txt", "four five\n");
+        Lab {
+            moto,
+            sshd,
+            project,
+            env,
+            _cleanup: cleanup,
+        }
+    }
+
+    /// Serves `file` as the instance's console output.
+    fn console(&mut self, file: &std::path::Path) {
+        self.env.push((
+            "TETHER_TEST_CONSOLE_OUTPUT".into(),
+            format!("worker={}", file.display()),
+        ));
+    }
+
+    /// Serves the console output cloud-init would print for the stand-in's own host key.
+    fn true_console(&mut self) {
+        let file = self.sshd.console_file();
+        self.console(&file);
+    }
+
+    fn tether(&self, args: &[&str]) -> Run {
+        run_tether(self.moto.dir.path(), &self.env, args)
+    }
+
+    fn known_hosts(&self) -> PathBuf {
+        self.moto
+            .dir
+            .path()
+            .join(".tether")
+            .join("known_hosts")
+            .join(&self.project)
+    }
+}
+
+#[test]
+fn a_job_waits_for_a_booting_instance_verifies_its_key_from_the_console_and_uses_one_connection() {
+    // The instance's sshd comes up seconds after EC2 says `running` (apply returns then).
+    let mut lab = Lab::new("boot", Sshd::start_after(Duration::from_secs(6)), JOB);
+    lab.true_console();
+
+    let run = lab.tether(&["run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("waiting for `worker` to answer ssh"),
+        "the first connections were refused, and tether waited: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`worker`: host key verified against its console output"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("trusted on first use"),
+        "{}",
+        run.stderr
+    );
+    // Every ssh and scp call of the run (setup, uploads, polls) went over one connection.
+    assert_eq!(lab.sshd.logins(), 1, "one login for the whole run");
+
+    // The key is kept under the instance's id, and the alias block points ssh at it: a
+    // plain `ssh box` verifies the host, with nothing turning checks off.
+    let recorded = std::fs::read_to_string(lab.known_hosts()).expect("known_hosts");
+    let id = recorded
+        .split_whitespace()
+        .next()
+        .expect("a line")
+        .to_string();
+    assert!(id.starts_with("i-"), "{recorded}");
+    // apply wrote the block before the key was known; applying again keeps it current.
+    let apply = lab.tether(&["apply", "--auto-approve", "--no-jobs"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let dir = lab.moto.dir.path();
+    let config = std::fs::read_to_string(dir.join("ssh-config")).expect("config");
+    assert!(
+        config.contains(&format!("    HostKeyAlias {id}\n")),
+        "{config}"
+    );
+    let plain = Command::new("ssh")
+        .env("HOME", dir)
+        .arg("-F")
+        .arg(dir.join("ssh-config"))
+        .args(["-o", "BatchMode=yes", "box", "true"])
+        .output()
+        .expect("ssh");
+    assert!(
+        plain.status.success(),
+        "plain ssh verifies through the block: {}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+}
+
+#[test]
+fn a_changed_host_key_for_the_same_instance_is_refused_before_anything_runs() {
+    let mut lab = Lab::new("rekey", Sshd::start(), JOB);
+    lab.true_console();
+    let first = lab.tether(&["run"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let logins = lab.sshd.logins();
+
+    // The instance now offers another key than the one recorded for its id.
+    let other = tempfile::tempdir().expect("temp dir");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(other.path().join("key"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+    let other_key = std::fs::read_to_string(other.path().join("key.pub")).expect("key");
+    let blob = other_key.split_whitespace().nth(1).expect("blob");
+    let file = lab.known_hosts();
+    let recorded = std::fs::read_to_string(&file).expect("known_hosts");
+    let id = recorded.split_whitespace().next().expect("id");
+    std::fs::write(&file, format!("{id} ssh-ed25519 {blob}\n")).expect("tamper");
+
+    let second = lab.tether(&["run"]);
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("changed since tether first met it") && second.stderr.contains(id),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(lab.sshd.logins(), logins, "nothing logged in");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("kept"),
+        format!("{id} ssh-ed25519 {blob}\n"),
+        "a changed key is never recorded over the old one"
+    );
+}
+
+#[test]
+fn a_host_key_the_console_does_not_vouch_for_is_refused() {
+    let mut lab = Lab::new("mitm", Sshd::start(), JOB);
+    let console = lab.moto.write(
+        "console.txt",
+        "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\nec2: 256 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU root@ip (ED25519)\nec2: -----END SSH HOST KEY FINGERPRINTS-----\n",
+    );
+    lab.console(&console);
+    let run = lab.tether(&["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("that its console output does not vouch for"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lab.sshd.logins(), 0);
+    assert!(!lab.known_hosts().exists(), "nothing recorded");
+}
+
+#[test]
+fn an_instance_that_never_answers_fails_with_the_end_of_its_console_output() {
+    let mut lab = Lab::new("silent", Sshd::start(), JOB);
+    let console = lab.moto.write(
+        "console.txt",
+        "[    1.0] Booting\n[   30.2] EXT4-fs error (device nvme0n1p1): bad superblock\n[   30.3] Kernel panic - not syncing\n",
+    );
+    lab.console(&console);
+    lab.sshd.stop();
+    let run = lab.tether(&["run", "--ssh-timeout", "3s"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did not answer ssh within")
+            && run.stderr.contains("Kernel panic - not syncing"),
+        "the error shows where the boot failed: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_agent_binary_for_another_system_or_that_will_not_start_is_refused_before_anything_runs() {
+    let job = "  count:\n    run_on: worker\n    setup: \"touch setup-ran\"\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/count.json\n";
+    let mut lab = Lab::new("agent", Sshd::start(), job);
+    lab.true_console();
+    let moto = &lab.moto;
+    let setup_ran = std::path::Path::new(&std::env::var("HOME").expect("HOME"))
+        .join(".tether")
+        .join(&lab.project)
+        .join("count/worker/setup-ran");
+
+    // A macOS build (by its first bytes), named in the spec.
+    let mut mach_o = vec![0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1];
+    mach_o.resize(4096, 0);
+    std::fs::write(moto.dir.path().join("tether-macos"), &mach_o).expect("write");
+    let spec = std::fs::read_to_string(moto.dir.path().join("tether.yaml")).expect("spec");
+    moto.write(
+        "tether.yaml",
+        &format!("{spec}agent_binary: ./tether-macos\n"),
+    );
+    let run = lab.tether(&["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("is a macOS (Mach-O) binary, not a Linux executable")
+            && run.stderr.contains("x86_64-unknown-linux-musl"),
+        "the error says what is wrong and how to fix it: {}",
+        run.stderr
+    );
+
+    // An ELF for this CPU that does not start (cut short), given on the command line.
+    let own = std::fs::read(env!("CARGO_BIN_EXE_tether")).expect("tether");
+    std::fs::write(moto.dir.path().join("tether-broken"), &own[..8192]).expect("write");
+    let run = lab.tether(&["run", "--agent-binary", "tether-broken"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("does not start on `worker`")
+            && run.stderr.contains("nothing was started there"),
+        "{}",
+        run.stderr
+    );
+    assert!(!setup_ran.exists(), "setup never ran");
+    let binaries: Vec<String> = std::fs::read_dir(
+        std::path::Path::new(&std::env::var("HOME").expect("HOME")).join(".tether/bin"),
+    )
+    .map(|dir| {
+        dir.filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    })
+    .unwrap_or_default();
+    assert!(
+        // Named by size and time: the broken copy is the one of 8192 bytes.
+        !binaries
+            .iter()
+            .any(|name| name.starts_with("tether-8192-") && name.contains("partial")),
+        "the copy that does not start is not left behind: {binaries:?}"
+    );
+
+    // This tether itself, as before: the job runs.
+    let run = lab.tether(&["run", "--agent-binary", env!("CARGO_BIN_EXE_tether")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(setup_ran.exists());
+}
