@@ -13,8 +13,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo, VolumeInfo};
 use crate::kinds::PrivateKeyRecord;
 use crate::kinds::{
-    BucketState, DesiredResource, ElasticIpState, GroupState, InstanceState, KeyPairState,
-    LiveResource, LiveState, ProfileState, ResourceState, RoleState, SecurityGroupState, UserState,
+    BucketState, DesiredResource, ElasticIpState, GroupState, InstanceState, JobQueueState,
+    KeyPairState, LiveResource, LiveState, ProfileState, ResourceState, RoleState,
+    SecurityGroupState, UserState,
 };
 use crate::model::OwnershipRecord;
 use crate::model::{
@@ -43,19 +44,20 @@ pub enum Scope<'a> {
 /// groups and users, and the account singletons the scope names. The three families are
 /// read at the same time.
 pub async fn read(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<LiveState, AwsError> {
-    let (buckets, iam, roles, ec2, instances, account) = tokio::join!(
+    let (buckets, iam, roles, ec2, instances, batch, account) = tokio::join!(
         read_buckets(cloud, project, scope),
         read_iam(cloud, project, scope),
         read_roles(cloud, project, scope),
         read_ec2(cloud, project, scope),
         read_instances(cloud, project, scope),
+        read_batch(cloud, project, scope),
         read_account(cloud, project, scope),
     );
     // Errors are reported in a fixed order, not whichever came first.
-    let (buckets, iam, roles, ec2, instances, account) =
-        (buckets?, iam?, roles?, ec2?, instances?, account?);
+    let (buckets, iam, roles, ec2, instances, batch, account) =
+        (buckets?, iam?, roles?, ec2?, instances?, batch?, account?);
     let mut live = LiveState::default();
-    for (resources, warnings) in [buckets, iam, roles, ec2, instances, account] {
+    for (resources, warnings) in [buckets, iam, roles, ec2, instances, batch, account] {
         live.resources
             .extend(resources.into_iter().map(|r| (r.address.clone(), r)));
         live.warnings.extend(warnings);
@@ -277,6 +279,121 @@ async fn read_roles(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
     .try_collect::<Vec<_>>();
     let (roles, profiles) = tokio::try_join!(role_reads, profile_reads)?;
     let resources = roles.into_iter().chain(profiles).flatten().collect();
+    Ok((resources, Vec::new()))
+}
+
+/// AWS Batch compute environments, job queues and job definitions (the newest active
+/// revision of each name) that the project owns (by tags) or the scope names.
+async fn read_batch(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
+    let (named_environments, only) = named(scope, Kind::BatchComputeEnvironment);
+    let (named_queues, _) = named(scope, Kind::BatchJobQueue);
+    let (named_definitions, _) = named(scope, Kind::BatchJobDefinition);
+    let names_nothing =
+        named_environments.is_empty() && named_queues.is_empty() && named_definitions.is_empty();
+    if only && names_nothing {
+        return Ok(Found::default());
+    }
+    let lists = tokio::try_join!(
+        cloud.compute_environments(),
+        cloud.job_queues(),
+        cloud.job_definitions(),
+    );
+    let (environments, queues, definitions) =
+        match listed_or_skipped(lists, names_nothing, "AWS Batch resources")? {
+            Ok(lists) => lists,
+            Err(skipped) => return Ok(skipped),
+        };
+    let relevant = |name: &str, tags: &BTreeMap<String, String>, named: &BTreeSet<&str>| {
+        named.contains(name) || (!only && ownership(tags, project) == Ownership::Owned)
+    };
+    let mut resources = Vec::new();
+    let environments: Vec<_> = environments
+        .into_iter()
+        .filter(|ce| ce.status != "DELETED" && relevant(&ce.name, &ce.tags, &named_environments))
+        .collect();
+    if !environments.is_empty() {
+        // Environments name their security groups by id; states, by name.
+        let group_names: BTreeMap<String, String> = cloud
+            .list_security_groups()
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g.name))
+            .collect();
+        for ce in &environments {
+            let state = crate::kinds::batch_compute_environment::state_of(ce, &group_names);
+            let mut depends_on: Vec<Address> = state
+                .security_groups
+                .iter()
+                .map(|g| Address::new(Kind::SecurityGroup, g))
+                .collect();
+            depends_on.extend(
+                state
+                    .instance_role
+                    .iter()
+                    .map(|p| Address::new(Kind::InstanceProfile, p)),
+            );
+            depends_on.extend(
+                state
+                    .service_role
+                    .iter()
+                    .map(|r| Address::new(Kind::IamRole, r)),
+            );
+            resources.push(LiveResource {
+                address: Address::new(Kind::BatchComputeEnvironment, &ce.name),
+                depends_on,
+                state: ResourceState::BatchComputeEnvironment(state),
+            });
+        }
+    }
+    for queue in queues
+        .into_iter()
+        .filter(|q| q.status != "DELETED" && relevant(&q.name, &q.tags, &named_queues))
+    {
+        resources.push(LiveResource {
+            address: Address::new(Kind::BatchJobQueue, &queue.name),
+            // A queue refers to its environments: they are deleted after it.
+            depends_on: queue
+                .compute_environments
+                .iter()
+                .map(|ce| Address::new(Kind::BatchComputeEnvironment, ce))
+                .collect(),
+            state: ResourceState::BatchJobQueue(JobQueueState {
+                tags: queue.tags,
+                priority: queue.priority,
+                compute_environments: queue.compute_environments,
+                status: Some(match queue.status_reason {
+                    Some(reason) => format!("{} {} ({reason})", queue.state, queue.status),
+                    None => format!("{} {}", queue.state, queue.status),
+                }),
+            }),
+        });
+    }
+    // The newest active revision of each name stands for the definition.
+    let mut newest: BTreeMap<String, crate::aws::JobDefinitionInfo> = BTreeMap::new();
+    for definition in definitions {
+        let newer = newest
+            .get(&definition.name)
+            .is_none_or(|seen| seen.revision < definition.revision);
+        if newer {
+            newest.insert(definition.name.clone(), definition);
+        }
+    }
+    for definition in newest
+        .into_values()
+        .filter(|d| relevant(&d.name, &d.tags, &named_definitions))
+    {
+        let state = crate::kinds::batch_job_definition::state_of(&definition);
+        resources.push(LiveResource {
+            address: Address::new(Kind::BatchJobDefinition, &definition.name),
+            depends_on: state
+                .job_role
+                .iter()
+                .chain(&state.execution_role)
+                .map(|role| Address::new(Kind::IamRole, role))
+                .collect(),
+            state: ResourceState::BatchJobDefinition(state),
+        });
+    }
     Ok((resources, Vec::new()))
 }
 

@@ -54,6 +54,12 @@ pub enum Kind {
     SecurityGroup,
     Instance,
     ElasticIp,
+    /// AWS Batch: a managed compute environment.
+    BatchComputeEnvironment,
+    /// AWS Batch: a job queue.
+    BatchJobQueue,
+    /// AWS Batch: a job definition (its active revision).
+    BatchJobDefinition,
     /// The project's block of aliases in an OpenSSH config file (a local file, not AWS).
     SshConfig,
     /// The account's singletons: `account.alias`, `account.password_policy`.
@@ -62,7 +68,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in address order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Bucket,
         Kind::IamGroup,
         Kind::IamUser,
@@ -72,6 +78,9 @@ impl Kind {
         Kind::SecurityGroup,
         Kind::Instance,
         Kind::ElasticIp,
+        Kind::BatchComputeEnvironment,
+        Kind::BatchJobQueue,
+        Kind::BatchJobDefinition,
         Kind::SshConfig,
         Kind::Account,
     ];
@@ -88,6 +97,9 @@ impl Kind {
             Kind::SecurityGroup => "security_group",
             Kind::Instance => "instance",
             Kind::ElasticIp => "elastic_ip",
+            Kind::BatchComputeEnvironment => "batch_compute_environment",
+            Kind::BatchJobQueue => "batch_job_queue",
+            Kind::BatchJobDefinition => "batch_job_definition",
             Kind::SshConfig => "ssh_config",
             Kind::Account => "account",
         }

@@ -1,6 +1,7 @@
 //! `tether show`: the live facts a user needs next about the spec's machines — instance
-//! ids and states, the address to reach each one (the Elastic IP when there is one), and a
-//! ready `ssh` command line. Pure: built from the spec, the live state and image names.
+//! ids and states, the address to reach each one (the Elastic IP when there is one), a
+//! ready `ssh` command line, and the states of AWS Batch compute environments and queues.
+//! Pure: built from the spec, the live state and image names.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -18,6 +19,18 @@ pub struct Report {
     pub project: String,
     pub instances: Vec<InstanceView>,
     pub elastic_ips: Vec<ElasticIpView>,
+    /// The spec's Batch compute environments and job queues.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batch: Vec<BatchView>,
+}
+
+/// A declared Batch compute environment or job queue as it is now.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BatchView {
+    /// `batch_compute_environment.<name>` or `batch_job_queue.<name>`.
+    pub address: String,
+    /// Batch's state and status (`ENABLED VALID`), with its reason; `not created`.
+    pub status: String,
 }
 
 /// One declared instance as it is now.
@@ -146,10 +159,34 @@ pub fn report(
             }
         })
         .collect();
+    let status = |address: Address| {
+        let status = match live.resources.get(&address).map(|r| &r.state) {
+            Some(ResourceState::BatchComputeEnvironment(ce)) => ce.status.clone(),
+            Some(ResourceState::BatchJobQueue(queue)) => queue.status.clone(),
+            _ => None,
+        };
+        BatchView {
+            address: address.to_string(),
+            status: status.unwrap_or_else(|| "not created".into()),
+        }
+    };
+    let batch = spec
+        .batch
+        .compute_environments
+        .keys()
+        .map(|name| status(Address::new(Kind::BatchComputeEnvironment, name)))
+        .chain(
+            spec.batch
+                .job_queues
+                .keys()
+                .map(|name| status(Address::new(Kind::BatchJobQueue, name))),
+        )
+        .collect();
     Report {
         project: spec.project.clone(),
         instances,
         elastic_ips,
+        batch,
     }
 }
 
@@ -169,8 +206,11 @@ fn key_file(spec: &Spec, state: &InstanceState, home: Option<&Path>) -> Option<S
 /// The report as text for people.
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
-    if report.instances.is_empty() && report.elastic_ips.is_empty() {
-        let _ = writeln!(out, "The spec declares no instances or Elastic IPs.");
+    if report.instances.is_empty() && report.elastic_ips.is_empty() && report.batch.is_empty() {
+        let _ = writeln!(
+            out,
+            "The spec declares no instances, Elastic IPs or Batch resources."
+        );
         return out;
     }
     for instance in &report.instances {
@@ -218,6 +258,9 @@ pub fn text(report: &Report) -> String {
                 .map(|i| format!(" -> {i}"))
                 .unwrap_or_default()
         );
+    }
+    for view in &report.batch {
+        let _ = writeln!(out, "{}  {}", view.address, view.status);
     }
     out
 }

@@ -46,6 +46,23 @@ fn empty_listing(form: &str) -> String {
     }
 }
 
+/// Batch's answer to credentials that may not describe it.
+const BATCH_DENIED: &str = r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform batch:DescribeComputeEnvironments"}"#;
+
+/// An empty Batch listing for the `POST /v1/describe...` request line.
+fn batch_listing(request_line: &str) -> String {
+    let list = if request_line.contains("describecomputeenvironments") {
+        "computeEnvironments"
+    } else if request_line.contains("describejobqueues") {
+        "jobQueues"
+    } else if request_line.contains("describejobdefinitions") {
+        "jobDefinitions"
+    } else {
+        panic!("the scripted server does not know {request_line}")
+    };
+    format!("{{\"{list}\":[]}}")
+}
+
 /// Serves each S3 request (a GET) with the next scripted `(status, body)`, the last one
 /// forever after, and counts them. IAM and EC2 requests (POSTs: the plan also lists users,
 /// groups, roles, instance profiles, key pairs and security groups) get an empty, successful listing and are not
@@ -76,7 +93,14 @@ fn serve(script: Vec<(u16, &'static str)>, deny_others: bool) -> (u16, Arc<Atomi
             }
             let mut body = vec![0; content_length];
             let _ = reader.read_exact(&mut body);
-            let (status, body) = if request_line.starts_with("POST") {
+            let (status, body) = if request_line.starts_with("POST /v1/") {
+                // AWS Batch (REST-JSON): nothing there, or denied.
+                if deny_others {
+                    (403, BATCH_DENIED.to_string())
+                } else {
+                    (200, batch_listing(&request_line))
+                }
+            } else if request_line.starts_with("POST") {
                 let form = String::from_utf8_lossy(&body);
                 if form.contains("Action=GetCallerIdentity") {
                     (200, empty_listing(&form))
@@ -169,5 +193,6 @@ fn credentials_that_may_only_use_s3_still_plan_a_spec_of_buckets_with_warnings()
         .expect_code(0)
         .expect_stderr("warning: skipped IAM users and groups: they cannot be listed")
         .expect_stderr("warning: skipped key pairs and security groups: they cannot be listed")
+        .expect_stderr("warning: skipped AWS Batch resources: they cannot be listed")
         .expect_stderr("No changes.");
 }

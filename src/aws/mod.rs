@@ -5,6 +5,7 @@
 //! It decides nothing: which calls to make, in what order, belongs to `live` and `apply`.
 //! Every `aws_sdk_*` import in the crate is in this module.
 
+mod batch;
 mod ec2;
 mod iam;
 mod instances;
@@ -35,6 +36,7 @@ pub struct Cloud {
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
     sts: aws_sdk_sts::Client,
+    batch: aws_sdk_batch::Client,
     region: String,
 }
 
@@ -77,6 +79,7 @@ impl Cloud {
             ec2: aws_sdk_ec2::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
+            batch: aws_sdk_batch::Client::new(&config),
             region,
         })
     }
@@ -248,6 +251,10 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
     }
 }
 
+pub use batch::{
+    arn_name, ComputeEnvironmentInfo, ComputeEnvironmentRequest, JobDefinitionInfo,
+    JobDefinitionRequest, JobQueueInfo,
+};
 pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};

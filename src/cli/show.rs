@@ -31,7 +31,15 @@ pub async fn read_report(
         tether::plan::desired_resources(spec, cloud.region(), super::home().as_deref())
             .into_iter()
             .map(|d| d.address)
-            .filter(|a| matches!(a.kind, Kind::Instance | Kind::ElasticIp))
+            .filter(|a| {
+                matches!(
+                    a.kind,
+                    Kind::Instance
+                        | Kind::ElasticIp
+                        | Kind::BatchComputeEnvironment
+                        | Kind::BatchJobQueue
+                )
+            })
             .collect();
     let live = tether::live::read(cloud, &spec.project, tether::live::Scope::Only(&addresses))
         .await

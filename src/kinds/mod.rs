@@ -27,6 +27,9 @@
 //!   if it cannot be stored; no operation carries a secret.
 
 pub mod account_alias;
+pub mod batch_compute_environment;
+pub mod batch_job_definition;
+pub mod batch_job_queue;
 pub mod bucket;
 pub mod elastic_ip;
 pub mod iam_group;
@@ -56,6 +59,9 @@ use crate::secrets;
 use crate::spec::{SecretsMode, Spec};
 
 pub use account_alias::AccountAliasState;
+pub use batch_compute_environment::ComputeEnvironmentState;
+pub use batch_job_definition::JobDefinitionState;
+pub use batch_job_queue::JobQueueState;
 pub use bucket::BucketState;
 pub use elastic_ip::ElasticIpState;
 pub use iam_group::GroupState;
@@ -636,6 +642,9 @@ kinds! {
     SecurityGroup => security_group::SecurityGroup,
     Instance => instance::Instance,
     ElasticIp => elastic_ip::ElasticIp,
+    BatchComputeEnvironment => batch_compute_environment::BatchComputeEnvironment,
+    BatchJobQueue => batch_job_queue::BatchJobQueue,
+    BatchJobDefinition => batch_job_definition::BatchJobDefinition,
     SshConfig => ssh_aliases::SshAliases,
     AccountAlias => account_alias::AccountAlias,
     PasswordPolicy => password_policy::PasswordPolicy,

@@ -5,6 +5,7 @@
 //! `file:line:column`. This module does no I/O: it is given the file's name and text.
 //! It does not know what exists in the account, nor how a spec becomes AWS calls.
 
+mod batch;
 mod ec2;
 mod iam;
 mod instances;
@@ -19,6 +20,10 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Location};
 use crate::policy;
+pub use batch::{
+    is_batch_name, is_image_name, BatchSpec, ComputeEnvironmentSpec, ComputeKind,
+    JobDefinitionSpec, JobQueueSpec, ECS_TASKS_SERVICE,
+};
 pub use ec2::{IngressSpec, KeyPairSpec, KeySource, Protocol, SecurityGroupSpec};
 pub use iam::{
     check_account_alias, is_iam_name, is_managed_policy_arn, is_service_principal, AccountSpec,
@@ -76,6 +81,8 @@ pub struct Spec {
     /// The tether binary copied to instances for jobs on them (relative to the spec's
     /// directory), when this machine's own is no Linux build for them.
     pub agent_binary: Option<String>,
+    /// The `batch:` section: compute environments, job queues, job definitions.
+    pub batch: BatchSpec,
 }
 
 /// Where the secrets tether generates (access keys, console passwords, private keys) are
@@ -178,6 +185,8 @@ struct RawSpec {
     ssh: Option<ssh::RawSsh>,
     #[serde(default)]
     agent_binary: Option<String>,
+    #[serde(default)]
+    batch: Option<batch::RawBatch>,
 }
 
 #[derive(Deserialize, Default)]
@@ -449,6 +458,7 @@ impl Checker<'_> {
         let instances = self.check_instances(raw.instances);
         let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
         let jobs = self.check_jobs(raw.jobs, &instances);
+        let batch = self.check_batch(raw.batch, &roles, &security_groups);
         let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
         self.check_role_references(&roles, &instances, &jobs);
         // A job on an instance reaches it through its alias.
@@ -502,6 +512,7 @@ impl Checker<'_> {
             jobs,
             ssh,
             agent_binary: raw.agent_binary,
+            batch,
         })
     }
 

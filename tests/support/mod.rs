@@ -164,6 +164,19 @@ impl Moto {
         aws_sdk_ec2::Client::from_conf(config)
     }
 
+    /// An AWS Batch client talking to moto directly, to check the account without tether.
+    pub fn batch(&self) -> aws_sdk_batch::Client {
+        let config = aws_sdk_batch::Config::builder()
+            .behavior_version(aws_sdk_batch::config::BehaviorVersion::latest())
+            .region(aws_sdk_batch::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_batch::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_batch::Client::from_conf(config)
+    }
+
     /// A Parameter Store client talking to moto directly, to check the account without tether.
     pub fn ssm(&self) -> aws_sdk_ssm::Client {
         let config = aws_sdk_ssm::Config::builder()

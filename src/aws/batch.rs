@@ -1,0 +1,765 @@
+//! AWS Batch: compute environments, job queues and job definitions, one function (or one
+//! idempotent sequence) each, in tether's types. Creating what exists and deleting what is
+//! gone succeed; a compute environment or queue is disabled before it is deleted, and the
+//! deletion waits until Batch has let it go, as Batch requires.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use aws_sdk_batch::types::{
+    CeState, ComputeEnvironmentOrder, ComputeResource, ComputeResourceUpdate, CrType, JobTimeout,
+    JqState, PlatformCapability, ResourceRequirement, ResourceType, RetryStrategy,
+};
+
+use super::{classify, AwsError, AwsErrorKind, Cloud};
+use crate::model::{Address, Kind};
+
+/// How long a compute environment or queue may take to settle (Batch documents minutes).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(900);
+
+fn address(kind: Kind, name: &str) -> String {
+    Address::new(kind, name).to_string()
+}
+
+fn service_error(operation: &'static str, resource: String, message: String) -> AwsError {
+    AwsError {
+        operation,
+        resource,
+        code: None,
+        message,
+        kind: AwsErrorKind::Service,
+    }
+}
+
+fn tags_of(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn hash_tags(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
+    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// The last segment of an ARN's resource path (`.../name` or `...:name`).
+pub fn arn_name(arn: &str) -> String {
+    arn.rsplit(['/', ':']).next().unwrap_or(arn).to_string()
+}
+
+/// A compute environment as Batch describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComputeEnvironmentInfo {
+    pub name: String,
+    pub arn: String,
+    /// `EC2`, `SPOT`, `FARGATE` or `FARGATE_SPOT`.
+    pub kind: String,
+    /// `ENABLED` or `DISABLED`.
+    pub state: String,
+    /// `CREATING`, `UPDATING`, `DELETING`, `DELETED`, `VALID` or `INVALID`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub max_vcpus: i32,
+    pub min_vcpus: Option<i32>,
+    pub instance_types: Vec<String>,
+    pub bid_percentage: Option<i32>,
+    pub security_group_ids: Vec<String>,
+    /// The instance profile (ARN or name) its instances get.
+    pub instance_role: Option<String>,
+    pub service_role: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What creating a compute environment takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComputeEnvironmentRequest {
+    pub kind: String,
+    pub max_vcpus: i32,
+    pub min_vcpus: Option<i32>,
+    pub instance_types: Vec<String>,
+    pub bid_percentage: Option<i32>,
+    pub subnets: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    /// The instance profile's ARN (EC2 and SPOT only).
+    pub instance_role: Option<String>,
+    /// The service role's ARN; `None`: Batch's service-linked role.
+    pub service_role: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A job queue as Batch describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobQueueInfo {
+    pub name: String,
+    pub arn: String,
+    pub state: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub priority: i32,
+    /// Compute environment names, in order.
+    pub compute_environments: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An active revision of a job definition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobDefinitionInfo {
+    pub name: String,
+    pub arn: String,
+    pub revision: i32,
+    pub image: String,
+    /// As Batch takes it: `1`, `0.25`, ...
+    pub vcpus: String,
+    pub memory_mb: String,
+    pub job_role: Option<String>,
+    pub execution_role: Option<String>,
+    pub attempts: Option<i32>,
+    pub timeout_seconds: Option<i32>,
+    /// `EC2` or `FARGATE`.
+    pub platform: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What registering a job definition revision takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobDefinitionRequest {
+    pub image: String,
+    pub vcpus: String,
+    pub memory_mb: String,
+    /// The job role's ARN.
+    pub job_role: Option<String>,
+    /// The execution role's ARN.
+    pub execution_role: Option<String>,
+    pub attempts: Option<i32>,
+    pub timeout_seconds: Option<i32>,
+    pub platform: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Cloud {
+    /// Every compute environment of the region.
+    pub async fn compute_environments(&self) -> Result<Vec<ComputeEnvironmentInfo>, AwsError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .batch
+            .describe_compute_environments()
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeComputeEnvironments", "", e))?;
+            for ce in page.compute_environments() {
+                let resources = ce.compute_resources();
+                found.push(ComputeEnvironmentInfo {
+                    name: ce
+                        .compute_environment_name()
+                        .unwrap_or_default()
+                        .to_string(),
+                    arn: ce.compute_environment_arn().unwrap_or_default().to_string(),
+                    kind: resources
+                        .and_then(|r| r.r#type())
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    state: ce
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    status: ce
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    status_reason: ce.status_reason().map(str::to_string),
+                    max_vcpus: resources.and_then(ComputeResource::maxv_cpus).unwrap_or(0),
+                    min_vcpus: resources.and_then(ComputeResource::minv_cpus),
+                    instance_types: resources
+                        .map(|r| r.instance_types().to_vec())
+                        .unwrap_or_default(),
+                    bid_percentage: resources.and_then(ComputeResource::bid_percentage),
+                    security_group_ids: resources
+                        .map(|r| r.security_group_ids().to_vec())
+                        .unwrap_or_default(),
+                    instance_role: resources
+                        .and_then(ComputeResource::instance_role)
+                        .map(str::to_string),
+                    service_role: ce.service_role().map(str::to_string),
+                    tags: tags_of(ce.tags()),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn compute_environment(
+        &self,
+        name: &str,
+    ) -> Result<Option<ComputeEnvironmentInfo>, AwsError> {
+        Ok(self
+            .compute_environments()
+            .await?
+            .into_iter()
+            .find(|ce| ce.name == name && ce.status != "DELETED"))
+    }
+
+    /// Creates a managed compute environment, unless it exists; then waits until it is
+    /// `VALID`.
+    pub async fn create_compute_environment(
+        &self,
+        name: &str,
+        request: &ComputeEnvironmentRequest,
+    ) -> Result<(), AwsError> {
+        let resource = address(Kind::BatchComputeEnvironment, name);
+        if self.compute_environment(name).await?.is_none() {
+            let fargate = request.kind.starts_with("FARGATE");
+            let mut resources = ComputeResource::builder()
+                .r#type(CrType::from(request.kind.as_str()))
+                .maxv_cpus(request.max_vcpus)
+                .set_subnets(Some(request.subnets.clone()))
+                .set_security_group_ids(Some(request.security_group_ids.clone()));
+            if !fargate {
+                resources = resources
+                    .minv_cpus(request.min_vcpus.unwrap_or(0))
+                    .set_instance_types(Some(request.instance_types.clone()))
+                    .set_instance_role(request.instance_role.clone())
+                    .set_bid_percentage(request.bid_percentage);
+            }
+            let resources = resources.build();
+            self.batch
+                .create_compute_environment()
+                .compute_environment_name(name)
+                .r#type(aws_sdk_batch::types::CeType::Managed)
+                .state(CeState::Enabled)
+                .compute_resources(resources)
+                .set_service_role(request.service_role.clone())
+                .set_tags(Some(hash_tags(&request.tags)))
+                .send()
+                .await
+                .map_err(|e| classify("CreateComputeEnvironment", &resource, e))?;
+        }
+        self.settle_compute_environment(name, false).await
+    }
+
+    /// Changes what Batch changes in place: vCPUs, security groups, the service role.
+    pub async fn update_compute_environment(
+        &self,
+        name: &str,
+        max_vcpus: i32,
+        min_vcpus: Option<i32>,
+        security_group_ids: &[String],
+        service_role: Option<&str>,
+    ) -> Result<(), AwsError> {
+        let resource = address(Kind::BatchComputeEnvironment, name);
+        let update = ComputeResourceUpdate::builder()
+            .maxv_cpus(max_vcpus)
+            .set_minv_cpus(min_vcpus)
+            .set_security_group_ids(Some(security_group_ids.to_vec()))
+            .build();
+        self.batch
+            .update_compute_environment()
+            .compute_environment(name)
+            .compute_resources(update)
+            .set_service_role(service_role.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateComputeEnvironment", &resource, e))?;
+        self.settle_compute_environment(name, false).await
+    }
+
+    pub async fn set_compute_environment_tags(
+        &self,
+        arn: &str,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<(), AwsError> {
+        self.retag_batch(
+            arn,
+            &address(Kind::BatchComputeEnvironment, name),
+            tags,
+            remove,
+        )
+        .await
+    }
+
+    /// Disables the compute environment, waits until Batch has settled it, deletes it and
+    /// waits until it is gone. Gone already is fine.
+    pub async fn delete_compute_environment(&self, name: &str) -> Result<(), AwsError> {
+        let resource = address(Kind::BatchComputeEnvironment, name);
+        let Some(found) = self.compute_environment(name).await? else {
+            return Ok(());
+        };
+        if found.state != "DISABLED" {
+            self.settle_compute_environment(name, false).await?;
+            self.batch
+                .update_compute_environment()
+                .compute_environment(name)
+                .state(CeState::Disabled)
+                .send()
+                .await
+                .map_err(|e| classify("UpdateComputeEnvironment", &resource, e))?;
+            self.settle_compute_environment(name, false).await?;
+        }
+        if found.status != "DELETING" {
+            self.batch
+                .delete_compute_environment()
+                .compute_environment(name)
+                .send()
+                .await
+                .map_err(|e| classify("DeleteComputeEnvironment", &resource, e))?;
+        }
+        self.settle_compute_environment(name, true).await
+    }
+
+    /// Waits until the compute environment is no longer being created, updated (or, with
+    /// `gone`, deleted); an `INVALID` one is an error with Batch's reason.
+    async fn settle_compute_environment(&self, name: &str, gone: bool) -> Result<(), AwsError> {
+        let resource = address(Kind::BatchComputeEnvironment, name);
+        let started = Instant::now();
+        loop {
+            let found = self.compute_environment(name).await?;
+            match found {
+                None if gone => return Ok(()),
+                None => {
+                    return Err(service_error(
+                        "DescribeComputeEnvironments",
+                        resource,
+                        "the compute environment does not exist".into(),
+                    ))
+                }
+                Some(ce) if ce.status == "INVALID" && !gone => {
+                    return Err(service_error(
+                        "DescribeComputeEnvironments",
+                        resource,
+                        format!(
+                            "the compute environment is INVALID: {}",
+                            ce.status_reason.unwrap_or_default()
+                        ),
+                    ))
+                }
+                Some(ce) if !gone && (ce.status == "VALID") => return Ok(()),
+                Some(_) => {}
+            }
+            if started.elapsed() > SETTLE_TIMEOUT {
+                return Err(service_error(
+                    "DescribeComputeEnvironments",
+                    resource,
+                    "the compute environment did not settle within 15 minutes".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }
+
+    /// Every job queue of the region.
+    pub async fn job_queues(&self) -> Result<Vec<JobQueueInfo>, AwsError> {
+        let mut found = Vec::new();
+        let mut pages = self.batch.describe_job_queues().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeJobQueues", "", e))?;
+            for queue in page.job_queues() {
+                let mut order: Vec<&ComputeEnvironmentOrder> =
+                    queue.compute_environment_order().iter().collect();
+                order.sort_by_key(|o| o.order());
+                found.push(JobQueueInfo {
+                    name: queue.job_queue_name().unwrap_or_default().to_string(),
+                    arn: queue.job_queue_arn().unwrap_or_default().to_string(),
+                    state: queue
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    status: queue
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    status_reason: queue.status_reason().map(str::to_string),
+                    priority: queue.priority().unwrap_or(0),
+                    compute_environments: order
+                        .iter()
+                        .filter_map(|o| o.compute_environment().map(arn_name))
+                        .collect(),
+                    tags: tags_of(queue.tags()),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn job_queue(&self, name: &str) -> Result<Option<JobQueueInfo>, AwsError> {
+        Ok(self
+            .job_queues()
+            .await?
+            .into_iter()
+            .find(|q| q.name == name && q.status != "DELETED"))
+    }
+
+    /// The queue's order of environments, by ARN (as Batch documents it) from names.
+    async fn order(
+        &self,
+        queue: &str,
+        compute_environments: &[String],
+    ) -> Result<Vec<ComputeEnvironmentOrder>, AwsError> {
+        let arns: BTreeMap<String, String> = self
+            .compute_environments()
+            .await?
+            .into_iter()
+            .filter(|ce| ce.status != "DELETED")
+            .map(|ce| (ce.name, ce.arn))
+            .collect();
+        compute_environments
+            .iter()
+            .zip(1..)
+            .map(|(ce, order)| {
+                let arn = arns.get(ce).ok_or_else(|| {
+                    service_error(
+                        "CreateJobQueue",
+                        address(Kind::BatchJobQueue, queue),
+                        format!("compute environment `{ce}` does not exist"),
+                    )
+                })?;
+                Ok(ComputeEnvironmentOrder::builder()
+                    .order(order)
+                    .compute_environment(arn)
+                    .build())
+            })
+            .collect()
+    }
+
+    /// Creates the queue, unless it exists; then waits until it is `VALID`.
+    pub async fn create_job_queue(
+        &self,
+        name: &str,
+        priority: i32,
+        compute_environments: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let resource = address(Kind::BatchJobQueue, name);
+        if self.job_queue(name).await?.is_none() {
+            self.batch
+                .create_job_queue()
+                .job_queue_name(name)
+                .priority(priority)
+                .state(JqState::Enabled)
+                .set_compute_environment_order(Some(self.order(name, compute_environments).await?))
+                .set_tags(Some(hash_tags(tags)))
+                .send()
+                .await
+                .map_err(|e| classify("CreateJobQueue", &resource, e))?;
+        }
+        self.settle_job_queue(name, false).await
+    }
+
+    pub async fn update_job_queue(
+        &self,
+        name: &str,
+        priority: i32,
+        compute_environments: &[String],
+    ) -> Result<(), AwsError> {
+        let resource = address(Kind::BatchJobQueue, name);
+        self.batch
+            .update_job_queue()
+            .job_queue(name)
+            .priority(priority)
+            .set_compute_environment_order(Some(self.order(name, compute_environments).await?))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateJobQueue", &resource, e))?;
+        self.settle_job_queue(name, false).await
+    }
+
+    pub async fn set_job_queue_tags(
+        &self,
+        arn: &str,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<(), AwsError> {
+        self.retag_batch(arn, &address(Kind::BatchJobQueue, name), tags, remove)
+            .await
+    }
+
+    /// Disables the queue, waits, deletes it and waits until it is gone.
+    pub async fn delete_job_queue(&self, name: &str) -> Result<(), AwsError> {
+        let resource = address(Kind::BatchJobQueue, name);
+        let Some(found) = self.job_queue(name).await? else {
+            return Ok(());
+        };
+        if found.state != "DISABLED" {
+            self.settle_job_queue(name, false).await?;
+            self.batch
+                .update_job_queue()
+                .job_queue(name)
+                .state(JqState::Disabled)
+                .send()
+                .await
+                .map_err(|e| classify("UpdateJobQueue", &resource, e))?;
+            self.settle_job_queue(name, false).await?;
+        }
+        if found.status != "DELETING" {
+            self.batch
+                .delete_job_queue()
+                .job_queue(name)
+                .send()
+                .await
+                .map_err(|e| classify("DeleteJobQueue", &resource, e))?;
+        }
+        self.settle_job_queue(name, true).await
+    }
+
+    async fn settle_job_queue(&self, name: &str, gone: bool) -> Result<(), AwsError> {
+        let resource = address(Kind::BatchJobQueue, name);
+        let started = Instant::now();
+        loop {
+            match self.job_queue(name).await? {
+                None if gone => return Ok(()),
+                None => {
+                    return Err(service_error(
+                        "DescribeJobQueues",
+                        resource,
+                        "the job queue does not exist".into(),
+                    ))
+                }
+                Some(queue) if queue.status == "INVALID" && !gone => {
+                    return Err(service_error(
+                        "DescribeJobQueues",
+                        resource,
+                        format!(
+                            "the job queue is INVALID: {}",
+                            queue.status_reason.unwrap_or_default()
+                        ),
+                    ))
+                }
+                Some(queue) if !gone && queue.status == "VALID" => return Ok(()),
+                Some(_) => {}
+            }
+            if started.elapsed() > SETTLE_TIMEOUT {
+                return Err(service_error(
+                    "DescribeJobQueues",
+                    resource,
+                    "the job queue did not settle within 15 minutes".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }
+
+    /// The active revisions of every job definition of the region.
+    pub async fn job_definitions(&self) -> Result<Vec<JobDefinitionInfo>, AwsError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .batch
+            .describe_job_definitions()
+            .status("ACTIVE")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeJobDefinitions", "", e))?;
+            for definition in page.job_definitions() {
+                let container = definition.container_properties();
+                let requirement = |kind: ResourceType| {
+                    container.and_then(|c| {
+                        c.resource_requirements()
+                            .iter()
+                            .find(|r| r.r#type() == Some(&kind))
+                            .and_then(|r| r.value().map(str::to_string))
+                    })
+                };
+                // Definitions registered before resource requirements carry these.
+                #[allow(deprecated)]
+                let legacy_vcpus = container.and_then(|c| c.vcpus()).map(|v| v.to_string());
+                #[allow(deprecated)]
+                let legacy_memory = container.and_then(|c| c.memory()).map(|v| v.to_string());
+                found.push(JobDefinitionInfo {
+                    name: definition
+                        .job_definition_name()
+                        .unwrap_or_default()
+                        .to_string(),
+                    arn: definition
+                        .job_definition_arn()
+                        .unwrap_or_default()
+                        .to_string(),
+                    revision: definition.revision().unwrap_or(0),
+                    image: container
+                        .and_then(|c| c.image())
+                        .unwrap_or_default()
+                        .to_string(),
+                    vcpus: requirement(ResourceType::Vcpu)
+                        .or(legacy_vcpus)
+                        .unwrap_or_default(),
+                    memory_mb: requirement(ResourceType::Memory)
+                        .or(legacy_memory)
+                        .unwrap_or_default(),
+                    job_role: container.and_then(|c| c.job_role_arn()).map(str::to_string),
+                    execution_role: container
+                        .and_then(|c| c.execution_role_arn())
+                        .map(str::to_string),
+                    attempts: definition
+                        .retry_strategy()
+                        .and_then(RetryStrategy::attempts),
+                    timeout_seconds: definition
+                        .timeout()
+                        .and_then(JobTimeout::attempt_duration_seconds),
+                    platform: if definition
+                        .platform_capabilities()
+                        .contains(&PlatformCapability::Fargate)
+                    {
+                        "FARGATE".to_string()
+                    } else {
+                        "EC2".to_string()
+                    },
+                    tags: tags_of(definition.tags()),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Registers a new revision of the job definition; returns its ARN.
+    pub async fn register_job_definition(
+        &self,
+        name: &str,
+        request: &JobDefinitionRequest,
+    ) -> Result<String, AwsError> {
+        let resource = address(Kind::BatchJobDefinition, name);
+        let requirement = |kind: ResourceType, value: &str| {
+            ResourceRequirement::builder()
+                .r#type(kind)
+                .value(value)
+                .build()
+        };
+        let container = aws_sdk_batch::types::ContainerProperties::builder()
+            .image(&request.image)
+            .resource_requirements(requirement(ResourceType::Vcpu, &request.vcpus))
+            .resource_requirements(requirement(ResourceType::Memory, &request.memory_mb))
+            .set_job_role_arn(request.job_role.clone())
+            .set_execution_role_arn(request.execution_role.clone())
+            .build();
+        let platform = if request.platform == "FARGATE" {
+            PlatformCapability::Fargate
+        } else {
+            PlatformCapability::Ec2
+        };
+        let output = self
+            .batch
+            .register_job_definition()
+            .job_definition_name(name)
+            .r#type(aws_sdk_batch::types::JobDefinitionType::Container)
+            .container_properties(container)
+            .platform_capabilities(platform)
+            .set_retry_strategy(
+                request
+                    .attempts
+                    .map(|attempts| RetryStrategy::builder().attempts(attempts).build()),
+            )
+            .set_timeout(request.timeout_seconds.map(|seconds| {
+                JobTimeout::builder()
+                    .attempt_duration_seconds(seconds)
+                    .build()
+            }))
+            .set_tags(Some(hash_tags(&request.tags)))
+            .send()
+            .await
+            .map_err(|e| classify("RegisterJobDefinition", &resource, e))?;
+        Ok(output.job_definition_arn().unwrap_or_default().to_string())
+    }
+
+    /// Deregisters one revision (by ARN); an inactive one is fine.
+    pub async fn deregister_job_definition(&self, name: &str, arn: &str) -> Result<(), AwsError> {
+        let result = self
+            .batch
+            .deregister_job_definition()
+            .job_definition(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                classify(
+                    "DeregisterJobDefinition",
+                    &address(Kind::BatchJobDefinition, name),
+                    e,
+                )
+            });
+        match result {
+            Err(error) if error.message.contains("INACTIVE") => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn retag_batch(
+        &self,
+        arn: &str,
+        resource: &str,
+        tags: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<(), AwsError> {
+        if !remove.is_empty() {
+            self.batch
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(remove.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("UntagResource", resource, e))?;
+        }
+        if !tags.is_empty() {
+            self.batch
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(hash_tags(tags)))
+                .send()
+                .await
+                .map_err(|e| classify("TagResource", resource, e))?;
+        }
+        Ok(())
+    }
+
+    /// The default VPC's default subnets (one per availability zone), where tether's
+    /// compute environments run.
+    pub async fn default_subnets(&self) -> Result<Vec<String>, AwsError> {
+        use aws_sdk_ec2::types::Filter;
+        let Some(vpc) = self.default_vpc().await? else {
+            return Ok(Vec::new());
+        };
+        let output = self
+            .ec2
+            .describe_subnets()
+            .filters(Filter::builder().name("vpc-id").values(vpc).build())
+            .send()
+            .await
+            .map_err(|e| classify("DescribeSubnets", "", e))?;
+        let mut subnets: Vec<String> = output
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_id().map(str::to_string))
+            .collect();
+        subnets.sort();
+        Ok(subnets)
+    }
+
+    /// A role's ARN, if it exists.
+    pub async fn role_arn(&self, role: &str) -> Result<Option<String>, AwsError> {
+        let result = self
+            .iam
+            .get_role()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| classify("GetRole", &address(Kind::IamRole, role), e));
+        Ok(super::none_if(result, "NoSuchEntity")?
+            .and_then(|out| out.role().map(|r| r.arn().to_string())))
+    }
+
+    /// An instance profile's ARN, if it exists.
+    pub async fn instance_profile_arn(&self, profile: &str) -> Result<Option<String>, AwsError> {
+        let result = self
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(profile)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "GetInstanceProfile",
+                    &address(Kind::InstanceProfile, profile),
+                    e,
+                )
+            });
+        Ok(super::none_if(result, "NoSuchEntity")?
+            .and_then(|out| out.instance_profile().map(|p| p.arn().to_string())))
+    }
+}
