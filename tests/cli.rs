@@ -87,3 +87,26 @@ fn missing_region_asks_for_one() {
         .expect_stderr("no AWS region is set")
         .expect_stderr("hint: set `region:` in the spec");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_arguments_the_parser_takes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (shell, marker) in [
+        ("bash", "_tether()"),
+        ("zsh", "#compdef tether"),
+        ("fish", "complete -c tether"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let run = tether(dir.path(), &["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        // Every command completes, the new ones included.
+        assert!(run.stdout.contains("rotate-key") && run.stdout.contains("force-unlock"));
+    }
+    let unknown = tether(dir.path(), &["completions", "cmd.exe"]);
+    assert_eq!(unknown.code, 2, "clap's usage error: {}", unknown.stderr);
+    let man = tether(dir.path(), &["man"]);
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(man.stdout.contains(".TH tether 1"), "{}", man.stdout);
+    assert!(man.stdout.contains("validate") && man.stdout.contains("secrets"));
+}

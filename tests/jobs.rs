@@ -372,3 +372,34 @@ fn an_interrupt_kills_the_running_tasks_and_uploads_nothing() {
     assert_eq!(running(), 0, "no task outlives tether");
     assert!(keys(&moto.s3("us-east-1"), "lab-data", "slow/").is_empty());
 }
+
+// Why it exists: a spec whose job reads and writes only local files failed with "set
+// region" on a laptop without any AWS setup, although nothing in it needs AWS.
+#[test]
+fn a_job_over_local_files_runs_without_any_aws_configuration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty_home = tempfile::tempdir().expect("home");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    std::fs::write(dir.path().join("data/a.txt"), "one two three\n").expect("a");
+    std::fs::write(dir.path().join("data/b.txt"), "four five\n").expect("b");
+    std::fs::write(
+        dir.path().join("tether.yaml"),
+        "project: offline\njobs:\n  count:\n    inputs: ./data/*.txt\n    builtin: word_count\n    output: ./results/count.json\n  remote-data:\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n",
+    )
+    .expect("spec");
+    // Nothing but a home with nothing in it: no region, credentials or endpoint.
+    let env = vec![("HOME".to_string(), empty_home.path().display().to_string())];
+    let validate = support::run_tether(dir.path(), &env, &["validate"]);
+    assert_eq!(validate.code, 0, "{}", validate.stderr);
+    let run = support::run_tether(dir.path(), &env, &["run", "count"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/count.json")).expect("summary"),
+    )
+    .expect("JSON");
+    assert_eq!(summary["total"], 5);
+    // A job that does read S3 still says what is missing.
+    let run = support::run_tether(dir.path(), &env, &["run", "remote-data"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("region"), "{}", run.stderr);
+}

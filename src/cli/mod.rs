@@ -4,8 +4,10 @@
 
 pub mod apply;
 pub mod audit;
+pub mod completions;
 pub mod destroy;
 pub mod force_unlock;
+pub mod man;
 pub mod plan;
 pub mod printer;
 pub mod rotate_key;
@@ -58,6 +60,10 @@ pub enum Command {
     Agent(run::AgentArgs),
     /// Open ssh to an alias or instance of the spec (or run a command there after `--`).
     Ssh(ssh::SshArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Print tether's man page (roff): `tether man > tether.1`.
+    Man(man::ManArgs),
     /// Run the spec's jobs (all, or those named, with the jobs they run after).
     Run(run::RunArgs),
     /// Show the spec's instances and Elastic IPs as they are: ids, states, addresses, and
@@ -106,6 +112,8 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Show(args) => show::exec(args, printer).await,
         Command::Run(args) => run::exec(args, printer).await,
         Command::Ssh(args) => ssh::exec(args, printer).await,
+        Command::Completions(args) => completions::exec(args, printer),
+        Command::Man(args) => man::exec(args, printer),
         Command::Agent(args) => run::agent(args, printer).await,
     }
 }

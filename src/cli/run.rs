@@ -70,7 +70,15 @@ pub async fn exec(args: RunArgs, printer: &Printer) -> anyhow::Result<Exit> {
     if status {
         return show_status(printer, &spec, &jobs, options.ssh_timeout).await;
     }
-    let cloud = super::connect(spec.region.as_deref()).await?;
+    let selected = tether::jobs::selection(&spec, &jobs)?;
+    let cloud = if selected.iter().any(|name| spec.jobs[name].needs_aws()) {
+        super::connect(spec.region.as_deref()).await?
+    } else {
+        // Jobs over local files make no AWS call: they run without any AWS configuration
+        // (no region, credentials or endpoint). The client exists, unused; credentials are
+        // only ever looked for when a call is made.
+        super::connect(Some(spec.region.as_deref().unwrap_or(LOCAL_ONLY_REGION))).await?
+    };
     run_jobs(
         printer,
         &cloud,
@@ -116,6 +124,9 @@ fn remote_context<'a>(
         agent_binary,
     })
 }
+
+/// The region a client for local-only jobs is made with; it never calls AWS.
+const LOCAL_ONLY_REGION: &str = "us-east-1";
 
 /// `--status`: each remote job's session on each of its instances.
 async fn show_status(

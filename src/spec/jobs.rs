@@ -49,6 +49,15 @@ pub struct Remote {
     pub then_stop: bool,
 }
 
+impl JobSpec {
+    /// Whether running the job calls AWS: S3 inputs or outputs, or instances to reach.
+    pub fn needs_aws(&self) -> bool {
+        self.remote.is_some()
+            || matches!(self.inputs, Some(Inputs::S3 { .. }))
+            || self.output.as_ref().and_then(Output::bucket).is_some()
+    }
+}
+
 /// Where a job's inputs come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inputs {
