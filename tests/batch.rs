@@ -237,3 +237,195 @@ batch:
         .expect_stderr("tether.yaml:11:62")
         .expect_stderr("`Not An Image` is not a container image name");
 }
+
+/// Switches moto's Batch to its no-Docker mode, in which a submitted job succeeds at once
+/// without running anything.
+fn batch_without_docker(moto: &Moto) {
+    let status = std::process::Command::new("curl")
+        .args(["-fsS", "-X", "POST", "-H", "Content-Type: application/json"])
+        .args(["-d", r#"{"batch": {"use_docker": false}}"#])
+        .arg(format!("{}/moto-api/config", moto.endpoint))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("curl");
+    assert!(status.success(), "moto's configuration endpoint");
+}
+
+const JOB: &str = "\
+buckets:
+  lab-data: {force_destroy: true}
+jobs:
+  count:
+    run_on: {batch: lab-queue, definition: count, shares: 2}
+    inputs: s3://lab-data/docs/
+    builtin: word_count
+    output: s3://lab-data/results/count.json
+";
+
+#[test]
+fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_merge() {
+    let moto = Moto::start();
+    batch_without_docker(&moto);
+    moto.write("tether.yaml", &format!("{SPEC}{JOB}"));
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    let docs = ["alpha beta gamma\n", "one two\nthree four five\n", "six\n"];
+    for (i, text) in docs.iter().enumerate() {
+        support::put_object(&s3, "lab-data", &format!("docs/{i}.txt"), text);
+    }
+
+    // moto's children "succeed" without running anything, so no share has a result.
+    let run = moto.tether(&["run", "count"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("share 0 wrote no result")
+            && run.stderr.contains("share 1 wrote no result"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("count: Batch job"),
+        "progress: {}",
+        run.stderr
+    );
+
+    // What was submitted: one array job of two children, tether's agent as the command, its
+    // data in the environment, and the definition's active revision.
+    let batch = moto.batch();
+    let job = block_on(async {
+        let listed = batch
+            .list_jobs()
+            .job_queue("lab-queue")
+            .send()
+            .await
+            .expect("list");
+        let id = listed
+            .job_summary_list()
+            .iter()
+            .find(|j| j.job_name() == Some("tether-batch-lab-count"))
+            .and_then(|j| j.job_id())
+            .expect("submitted")
+            .to_string();
+        batch
+            .describe_jobs()
+            .jobs(id)
+            .send()
+            .await
+            .expect("describe")
+            .jobs()
+            .first()
+            .cloned()
+            .expect("the job")
+    });
+    assert_eq!(job.array_properties().and_then(|a| a.size()), Some(2));
+    assert!(job
+        .job_definition()
+        .is_some_and(|d| d.ends_with("job-definition/count:1")));
+    let container = job.container().expect("container");
+    let command = container.command();
+    assert_eq!(command[..2], ["sh", "-c"]);
+    assert!(
+        command[2].contains("agent --batch \"$TETHER_STAGE\""),
+        "{command:?}"
+    );
+    let env: std::collections::BTreeMap<String, String> = container
+        .environment()
+        .iter()
+        .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
+        .collect();
+    let stage = env.get("TETHER_STAGE").expect("the stage");
+    assert!(
+        stage.starts_with("s3://lab-data/.tether/batch-lab/count/"),
+        "{stage}"
+    );
+    assert!(env.contains_key("TETHER_BINARY_URL"));
+    assert!(
+        !env.keys()
+            .any(|k| k.contains("SECRET") || k.contains("ACCESS_KEY")),
+        "no credentials: {env:?}"
+    );
+
+    // The worker side without Batch: each child's exact command, run here with its index
+    // against moto's S3 (the instance's credentials stand in for the job role). The first
+    // child runs twice, as after a spot reclaim: its result is the same.
+    for index in [0, 1, 0] {
+        let output = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&env)
+            .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("the child's command");
+        assert!(
+            output.status.success(),
+            "child {index}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    // Following the submitted job again merges what the children wrote.
+    let attach = moto.tether(&["run", "count", "--attach"]);
+    assert_eq!(attach.code, 0, "{}", attach.stderr);
+    assert!(
+        attach.stderr.contains("ran as Batch job"),
+        "{}",
+        attach.stderr
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        &support::get_object(&s3, "lab-data", "results/count.json").expect("the summary"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        summary["total"],
+        docs.iter().map(|d| support::words(d)).sum::<u64>()
+    );
+    assert_eq!(summary["tasks"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn a_batch_job_on_an_undeclared_queue_or_too_many_shares_is_refused_at_its_line() {
+    let moto = Moto::start();
+    moto.write(
+        "tether.yaml",
+        &format!(
+            "{SPEC}jobs:\n  count:\n    run_on: {{batch: nowhere, definition: count, shares: 20000}}\n    inputs: ./docs/*.txt\n    builtin: word_count\n"
+        ),
+    );
+    moto.tether(&["validate"])
+        .expect_code(1)
+        .expect_stderr("job `count` runs on Batch queue `nowhere`, which is not declared")
+        .expect_stderr("`shares` is 1 to 10000")
+        .expect_stderr("a Batch job reads its inputs from S3");
+}
+
+// The bundled example is a complete lab: it stays valid and applies against moto (the
+// job itself is left out: its bucket is empty here).
+#[test]
+fn the_bundled_batch_example_applies_and_converges() {
+    let moto = Moto::start();
+    let spec = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/batch/tether.yaml"),
+    )
+    .expect("the example");
+    moto.write("tether.yaml", &spec);
+    moto.tether(&["validate"]).expect_code(0);
+    let plan = moto.tether(&["plan", "--json"]).expect_code(0);
+    // The job role's grant covers the job's inputs, its output prefix and its stage.
+    assert!(
+        plan.stdout.contains("arn:aws:s3:::batch-lab-docs/docs/*")
+            && plan
+                .stdout
+                .contains("arn:aws:s3:::batch-lab-docs/.tether/batch-lab/count-words/*"),
+        "{}",
+        plan.stdout
+    );
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+}

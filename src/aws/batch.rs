@@ -762,4 +762,220 @@ impl Cloud {
         Ok(super::none_if(result, "NoSuchEntity")?
             .and_then(|out| out.instance_profile().map(|p| p.arn().to_string())))
     }
+
+    /// Submits a job (an array job of `size` children when `size` > 1) with the command and
+    /// environment given; returns its id.
+    pub async fn submit_job(&self, job: &SubmitRequest) -> Result<String, AwsError> {
+        let resource = address(Kind::BatchJobQueue, &job.queue);
+        let environment: Vec<aws_sdk_batch::types::KeyValuePair> = job
+            .environment
+            .iter()
+            .map(|(name, value)| {
+                aws_sdk_batch::types::KeyValuePair::builder()
+                    .name(name)
+                    .value(value)
+                    .build()
+            })
+            .collect();
+        let overrides = aws_sdk_batch::types::ContainerOverrides::builder()
+            .set_command(Some(job.command.clone()))
+            .set_environment(Some(environment))
+            .build();
+        let mut request = self
+            .batch
+            .submit_job()
+            .job_name(&job.name)
+            .job_queue(&job.queue)
+            .job_definition(&job.definition)
+            .container_overrides(overrides)
+            .set_tags(Some(hash_tags(&job.tags)));
+        if job.size > 1 {
+            request = request.array_properties(
+                aws_sdk_batch::types::ArrayProperties::builder()
+                    .size(job.size)
+                    .build(),
+            );
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|e| classify("SubmitJob", &resource, e))?;
+        Ok(output.job_id().unwrap_or_default().to_string())
+    }
+
+    /// A submitted job's status, its children's counts by status, and what it was given.
+    pub async fn job_status(&self, id: &str) -> Result<Option<JobStatusInfo>, AwsError> {
+        let output = self
+            .batch
+            .describe_jobs()
+            .jobs(id)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeJobs", id, e))?;
+        Ok(output.jobs().first().map(|job| JobStatusInfo {
+            id: job.job_id().unwrap_or_default().to_string(),
+            name: job.job_name().unwrap_or_default().to_string(),
+            status: job
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            status_reason: job.status_reason().map(str::to_string),
+            size: job.array_properties().and_then(|a| a.size()).unwrap_or(1),
+            children: job
+                .array_properties()
+                .and_then(|a| a.status_summary())
+                .map(|summary| {
+                    summary
+                        .iter()
+                        .map(|(status, count)| (status.clone(), *count))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            environment: job
+                .container()
+                .map(|c| {
+                    c.environment()
+                        .iter()
+                        .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            created: job.created_at().unwrap_or(0),
+        }))
+    }
+
+    /// The failed children of an array job: index, reason, log stream.
+    pub async fn failed_children(&self, id: &str) -> Result<Vec<FailedChild>, AwsError> {
+        let mut ids = Vec::new();
+        let mut pages = self
+            .batch
+            .list_jobs()
+            .array_job_id(id)
+            .job_status(aws_sdk_batch::types::JobStatus::Failed)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListJobs", id, e))?;
+            ids.extend(
+                page.job_summary_list()
+                    .iter()
+                    .filter_map(|child| child.job_id().map(str::to_string)),
+            );
+        }
+        // The log stream is only in a child's full description (100 per call).
+        let mut found = Vec::new();
+        for chunk in ids.chunks(100) {
+            let output = self
+                .batch
+                .describe_jobs()
+                .set_jobs(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("DescribeJobs", id, e))?;
+            for child in output.jobs() {
+                found.push(FailedChild {
+                    index: child.array_properties().and_then(|a| a.index()),
+                    reason: child.status_reason().map(str::to_string).or_else(|| {
+                        child
+                            .container()
+                            .and_then(|c| c.reason())
+                            .map(str::to_string)
+                    }),
+                    log_stream: child
+                        .container()
+                        .and_then(|c| c.log_stream_name())
+                        .map(str::to_string),
+                });
+            }
+        }
+        found.sort_by_key(|child| child.index);
+        Ok(found)
+    }
+
+    /// The ids of the jobs named `name` in `queue`, newest first.
+    pub async fn jobs_named(&self, queue: &str, name: &str) -> Result<Vec<String>, AwsError> {
+        let mut found: Vec<(i64, String)> = Vec::new();
+        let mut pages = self
+            .batch
+            .list_jobs()
+            .job_queue(queue)
+            .filters(
+                aws_sdk_batch::types::KeyValuesPair::builder()
+                    .name("JOB_NAME")
+                    .values(name)
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| classify("ListJobs", &address(Kind::BatchJobQueue, queue), e))?;
+            for job in page.job_summary_list() {
+                // A child's id is its array job's and its index (`<id>:<index>`); only the
+                // array job itself is followed.
+                let child = job.array_properties().and_then(|a| a.index()).is_some()
+                    || job.job_id().is_some_and(|id| id.contains(':'));
+                if job.job_name() == Some(name) && !child {
+                    found.push((
+                        job.created_at().unwrap_or(0),
+                        job.job_id().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().rev().map(|(_, id)| id).collect())
+    }
+
+    /// Asks Batch to end the job (and its children).
+    pub async fn terminate_job(&self, id: &str, reason: &str) -> Result<(), AwsError> {
+        self.batch
+            .terminate_job()
+            .job_id(id)
+            .reason(reason)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("TerminateJob", id, e))
+    }
+}
+
+/// What submitting a job takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmitRequest {
+    pub name: String,
+    pub queue: String,
+    /// The definition's name (its active revision) or ARN.
+    pub definition: String,
+    /// Children of the array job; 1: a plain job.
+    pub size: i32,
+    pub command: Vec<String>,
+    pub environment: Vec<(String, String)>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A submitted job as Batch describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobStatusInfo {
+    pub id: String,
+    pub name: String,
+    /// `SUBMITTED`, `PENDING`, `RUNNABLE`, `STARTING`, `RUNNING`, `SUCCEEDED` or `FAILED`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// Children of the array job; 1 for a plain job.
+    pub size: i32,
+    /// Children by status (array jobs).
+    pub children: BTreeMap<String, i32>,
+    /// The container's environment as submitted.
+    pub environment: BTreeMap<String, String>,
+    /// Milliseconds since the Unix epoch.
+    pub created: i64,
+}
+
+/// A child that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedChild {
+    pub index: Option<i32>,
+    pub reason: Option<String>,
+    pub log_stream: Option<String>,
 }

@@ -252,8 +252,8 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
 }
 
 pub use batch::{
-    arn_name, ComputeEnvironmentInfo, ComputeEnvironmentRequest, JobDefinitionInfo,
-    JobDefinitionRequest, JobQueueInfo,
+    arn_name, ComputeEnvironmentInfo, ComputeEnvironmentRequest, FailedChild, JobDefinitionInfo,
+    JobDefinitionRequest, JobQueueInfo, JobStatusInfo, SubmitRequest,
 };
 pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};

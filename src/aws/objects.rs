@@ -164,4 +164,73 @@ impl Cloud {
             .map(|_| ())
             .map_err(|e| classify("PutObject", &url(bucket, key), e))
     }
+
+    /// The whole object, when it exists (small documents: results, manifests).
+    pub async fn object_bytes(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        let result = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify("GetObject", &url(bucket, key), e));
+        let Some(output) = super::none_if(result, "NoSuchKey")? else {
+            return Ok(None);
+        };
+        let bytes = output.body.collect().await.map_err(|error| AwsError {
+            operation: "GetObject",
+            resource: url(bucket, key),
+            code: None,
+            message: error.to_string(),
+            kind: AwsErrorKind::Unreachable,
+        })?;
+        Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    /// Whether the object exists.
+    pub async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, AwsError> {
+        let result = self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("HeadObject", &url(bucket, key), e));
+        match result {
+            Ok(()) => Ok(true),
+            Err(error) if error.is_code("NotFound") || error.is_code("NoSuchKey") => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A URL that lets whoever holds it GET the object (and nothing else) for `valid_for`.
+    pub async fn presigned_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        valid_for: std::time::Duration,
+    ) -> Result<String, AwsError> {
+        let config =
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for).map_err(|error| {
+                AwsError {
+                    operation: "GetObject",
+                    resource: url(bucket, key),
+                    code: None,
+                    message: error.to_string(),
+                    kind: AwsErrorKind::Service,
+                }
+            })?;
+        let request = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| classify("GetObject", &url(bucket, key), e))?;
+        Ok(request.uri().to_string())
+    }
 }

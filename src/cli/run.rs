@@ -403,6 +403,10 @@ impl<'a> JobProgress<'a> {
                     None => {}
                 }
             }
+            Event::BatchStatus { job, id, status } => {
+                self.printer
+                    .status(&format!("{job}: Batch job {id}: {}", status.to_lowercase()));
+            }
             Event::WaitingForSsh { instance, waited } => {
                 self.printer.status(&format!(
                     "waiting for `{instance}` to answer ssh ({}s)",
@@ -520,11 +524,40 @@ fn unit_of(summary: &JobSummary) -> &'static str {
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// The share file tether wrote for this instance.
-    pub share: PathBuf,
+    #[arg(required_unless_present = "batch")]
+    pub share: Option<PathBuf>,
+    /// Run this Batch child's share from the job's stage (`s3://bucket/prefix/`); the share
+    /// is `AWS_BATCH_JOB_ARRAY_INDEX`'s.
+    #[arg(long, value_name = "STAGE", conflicts_with = "share")]
+    pub batch: Option<String>,
+}
+
+/// `tether agent --batch STAGE`: one Batch child.
+async fn batch_agent(stage: &str) -> anyhow::Result<Exit> {
+    let stage = tether::jobs::batch::Stage::parse(stage)
+        .with_context(|| format!("`{stage}` is no stage (s3://bucket/prefix/)"))?;
+    let index = match std::env::var("AWS_BATCH_JOB_ARRAY_INDEX") {
+        Ok(text) => text
+            .parse()
+            .with_context(|| format!("AWS_BATCH_JOB_ARRAY_INDEX is `{text}`"))?,
+        Err(_) => 0,
+    };
+    let cloud = super::connect(None).await?;
+    let scratch = tempfile::tempdir().context("cannot make a scratch directory")?;
+    let summary = tether::jobs::batch::agent(&cloud, &stage, index, scratch.path()).await?;
+    Ok(if summary.status == Status::Succeeded {
+        Exit::Success
+    } else {
+        Exit::Error
+    })
 }
 
 pub async fn agent(args: AgentArgs, _printer: &Printer) -> anyhow::Result<Exit> {
-    let AgentArgs { share } = args;
+    let AgentArgs { share, batch } = args;
+    if let Some(stage) = batch {
+        return batch_agent(&stage).await;
+    }
+    let share = share.context("the share file is missing")?;
     let text = std::fs::read_to_string("tether.yaml").context("cannot read the job's spec")?;
     // The spec's local files (user data) stayed on the machine that started the job.
     let spec = tether::spec::parse("tether.yaml", &text)?;

@@ -12,6 +12,7 @@
 //! parallelism. Each job ends with a [`JobSummary`], the JSON document written to the job's
 //! `output` when that names one file.
 
+pub mod batch;
 mod builtin;
 mod command;
 pub mod count;
@@ -177,6 +178,12 @@ pub enum Event<'a> {
     WaitingForSsh {
         instance: &'a str,
         waited: std::time::Duration,
+    },
+    /// A Batch job's status changed: `RUNNING: 3 running, 5 succeeded`.
+    BatchStatus {
+        job: &'a str,
+        id: &'a str,
+        status: &'a str,
     },
     /// An instance answered ssh and its host key is verified (or, for `FirstUse`, trusted
     /// because nothing could verify it).
@@ -468,6 +475,17 @@ pub(crate) async fn run_job(
             Err(inputs::ResolveError::Aws(error)) => return failed(error.to_string()),
         },
     };
+    if job.batch.is_some() {
+        let Some(context) = remote else {
+            return failed("this job runs on AWS Batch, which this run cannot submit to".into());
+        };
+        let (tasks, notes) = match batch::run(cloud, context, job, inputs, options, on_event).await
+        {
+            Ok(done) => done,
+            Err(error) => return failed(error.to_string()),
+        };
+        return finish(cloud, job, tasks, notes, started, options).await;
+    }
     if job.remote.is_none() && remote.is_some_and(|r| r.attach_only) {
         return failed("this job runs on this machine: there is nothing to attach to".into());
     }

@@ -954,6 +954,7 @@ pub async fn agent(
         .cloned()
         .expect("the share's job is in the spec");
     job.remote = None;
+    job.batch = None;
     if matches!(job.output, Some(crate::spec::Output::S3Object { .. })) {
         job.output = None;
     }

@@ -34,7 +34,34 @@ pub struct JobSpec {
     pub inputs_location: Location,
     /// Run on these declared instances instead of this machine.
     pub remote: Option<Remote>,
+    /// Run as an AWS Batch array job instead of this machine.
+    pub batch: Option<BatchRun>,
 }
+
+/// How a job runs on AWS Batch: one array child per share of the inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchRun {
+    /// A declared job queue.
+    pub queue: String,
+    /// A declared job definition (its active revision).
+    pub definition: String,
+    pub shares: Shares,
+    /// The definition's image has `tether` on its PATH; otherwise each child fetches this
+    /// machine's build (or `agent_binary`) from the project's bucket with `curl`.
+    pub tether_in_image: bool,
+}
+
+/// How a Batch job's inputs are shared out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shares {
+    /// This many children (fewer when there are fewer inputs).
+    Count(u32),
+    /// Children of about this many bytes of input each.
+    Size(u64),
+}
+
+/// Batch's largest array job.
+pub const MAX_ARRAY_SIZE: u32 = 10_000;
 
 /// How a job runs on instances.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,9 +77,10 @@ pub struct Remote {
 }
 
 impl JobSpec {
-    /// Whether running the job calls AWS: S3 inputs or outputs, or instances to reach.
+    /// Whether running the job calls AWS: S3 inputs or outputs, instances, or Batch.
     pub fn needs_aws(&self) -> bool {
         self.remote.is_some()
+            || self.batch.is_some()
             || matches!(self.inputs, Some(Inputs::S3 { .. }))
             || self.output.as_ref().and_then(Output::bucket).is_some()
     }
@@ -185,6 +213,20 @@ pub(super) struct RawJob {
 enum RawRunOn {
     One(String),
     Many(Vec<String>),
+    Batch(RawBatchRun),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBatchRun {
+    batch: String,
+    definition: String,
+    #[serde(default)]
+    shares: Option<i64>,
+    #[serde(default)]
+    share_size: Option<i64>,
+    #[serde(default)]
+    tether_in_image: bool,
 }
 
 /// What to do with the instances after a remote job.
@@ -397,7 +439,50 @@ impl Checker<'_> {
                     Work::Builtin(Builtin::WordCount)
                 }
             };
-            let remote = match job.run_on {
+            let (run_on, batch) = match job.run_on {
+                Some(RawRunOn::Batch(raw)) => {
+                    let batch = self.check_batch_run(&name, raw);
+                    for (field, given) in [
+                        ("upload", !job.upload.is_empty()),
+                        ("setup", job.setup.is_some()),
+                        ("then", job.then.is_some()),
+                    ] {
+                        if given {
+                            let location = self.key_location(&["jobs", name.as_str(), field]);
+                            self.error(
+                                location,
+                                format!("`{field}` applies only to jobs that `run_on` instances, not to Batch"),
+                                Some("a Batch job's image carries what it needs".into()),
+                            );
+                        }
+                    }
+                    if !matches!(inputs, Some(Inputs::S3 { .. })) {
+                        let location = inputs_location.clone();
+                        self.error(
+                            location,
+                            "a Batch job reads its inputs from S3".into(),
+                            Some(
+                                "push the files to S3 first, and use `inputs: s3://bucket/prefix/`"
+                                    .into(),
+                            ),
+                        );
+                    }
+                    if output
+                        .as_ref()
+                        .is_some_and(|o| matches!(o, Output::Local(_)) && o.is_collection())
+                    {
+                        let location = at(self, "output");
+                        self.error(
+                            location,
+                            "a Batch job's tasks write their outputs to S3: a local directory is on this machine".into(),
+                            Some("use `s3://bucket/prefix/`".into()),
+                        );
+                    }
+                    (None, Some(batch))
+                }
+                other => (other, None),
+            };
+            let remote = match run_on {
                 None => {
                     for (field, given) in [
                         ("upload", !job.upload.is_empty()),
@@ -419,6 +504,7 @@ impl Checker<'_> {
                     let run_on = match run_on {
                         RawRunOn::One(one) => vec![one],
                         RawRunOn::Many(many) => many,
+                        RawRunOn::Batch(_) => Vec::new(),
                     };
                     for (index, instance) in run_on.iter().enumerate() {
                         let Some(declared) = instances.get(instance) else {
@@ -527,6 +613,7 @@ impl Checker<'_> {
                     location,
                     inputs_location,
                     remote,
+                    batch,
                 },
             );
         }
@@ -653,4 +740,54 @@ pub fn command_script(template: &str) -> Result<String, String> {
         return Err("the command has an unclosed quote".into());
     }
     Ok(script)
+}
+
+impl Checker<'_> {
+    /// A job's `run_on: {batch: ...}`: how many children, and how they get tether. The queue
+    /// and definition are checked against the `batch:` section once it is read.
+    fn check_batch_run(&mut self, name: &str, raw: RawBatchRun) -> BatchRun {
+        let at = |field: &'static str| ["jobs", name, "run_on", field];
+        let shares = match (raw.shares, raw.share_size) {
+            (Some(_), Some(_)) => {
+                let location = self.key_location(&at("share_size"));
+                self.error(
+                    location,
+                    "give `shares` or `share_size`, not both".into(),
+                    None,
+                );
+                Shares::Count(1)
+            }
+            (Some(count), None) => match u32::try_from(count) {
+                Ok(count) if (1..=MAX_ARRAY_SIZE).contains(&count) => Shares::Count(count),
+                _ => {
+                    let location = self.value_location(&at("shares"));
+                    self.error(
+                        location,
+                        format!("`shares` is 1 to {MAX_ARRAY_SIZE} (Batch's largest array job), not {count}"),
+                        None,
+                    );
+                    Shares::Count(1)
+                }
+            },
+            (None, Some(size)) => match u64::try_from(size) {
+                Ok(size) if size > 0 => Shares::Size(size),
+                _ => {
+                    let location = self.value_location(&at("share_size"));
+                    self.error(
+                        location,
+                        format!("`share_size` is a positive number of bytes, not {size}"),
+                        None,
+                    );
+                    Shares::Count(1)
+                }
+            },
+            (None, None) => Shares::Count(1),
+        };
+        BatchRun {
+            queue: raw.batch,
+            definition: raw.definition,
+            shares,
+            tether_in_image: raw.tether_in_image,
+        }
+    }
 }

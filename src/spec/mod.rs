@@ -31,8 +31,8 @@ pub use iam::{
 };
 pub use instances::{is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, InstanceSpec, UserData};
 pub use jobs::{
-    command_script, parse_s3_url, Builtin, Inputs, JobSpec, Mode, Output, Remote, Work,
-    INPUT_VARIABLE, IO_TASKS_PER_CORE, MAX_IO_TASKS, OUTPUT_VARIABLE,
+    command_script, parse_s3_url, BatchRun, Builtin, Inputs, JobSpec, Mode, Output, Remote, Shares,
+    Work, INPUT_VARIABLE, IO_TASKS_PER_CORE, MAX_ARRAY_SIZE, MAX_IO_TASKS, OUTPUT_VARIABLE,
 };
 pub use source::{Position, SourceIndex};
 pub use ssh::{HostSpec, SshSpec, DEFAULT_SSH_CONFIG};
@@ -286,6 +286,36 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, SpecError> {
 }
 
 impl Checker<'_> {
+    /// A Batch job's queue and definition are declared in `batch:`.
+    fn check_batch_jobs(&mut self, batch: &BatchSpec, jobs: &BTreeMap<String, JobSpec>) {
+        for job in jobs.values() {
+            let Some(run) = &job.batch else { continue };
+            if !batch.job_queues.contains_key(&run.queue) {
+                let location = self.value_location(&["jobs", job.name.as_str(), "run_on", "batch"]);
+                self.error(
+                    location,
+                    format!(
+                        "job `{}` runs on Batch queue `{}`, which is not declared",
+                        job.name, run.queue
+                    ),
+                    Some("declare it under `batch.job_queues`".into()),
+                );
+            }
+            if !batch.job_definitions.contains_key(&run.definition) {
+                let location =
+                    self.value_location(&["jobs", job.name.as_str(), "run_on", "definition"]);
+                self.error(
+                    location,
+                    format!(
+                        "job `{}` uses Batch job definition `{}`, which is not declared",
+                        job.name, run.definition
+                    ),
+                    Some("declare it under `batch.job_definitions`".into()),
+                );
+            }
+        }
+    }
+
     /// What refers to roles, and what roles refer to: an instance's `role` is a declared
     /// role that EC2 may assume; a role's `jobs` are declared jobs.
     fn check_role_references(
@@ -459,6 +489,7 @@ impl Checker<'_> {
         let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
         let jobs = self.check_jobs(raw.jobs, &instances);
         let batch = self.check_batch(raw.batch, &roles, &security_groups);
+        self.check_batch_jobs(&batch, &jobs);
         let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
         self.check_role_references(&roles, &instances, &jobs);
         // A job on an instance reaches it through its alias.
