@@ -429,3 +429,30 @@ fn the_bundled_batch_example_applies_and_converges() {
     moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
     moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
 }
+
+#[test]
+fn failed_children_are_named_with_batchs_reason_and_log_stream() {
+    // moto's no-Docker Batch fails every job at once under MOTO_SIMPLE_BATCH_FAIL_AFTER=0.
+    let moto = Moto::start_with_env(&[("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")]);
+    batch_without_docker(&moto);
+    moto.write("tether.yaml", &format!("{SPEC}{JOB}"));
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    for i in 0..3 {
+        support::put_object(&s3, "lab-data", &format!("docs/{i}.txt"), "a b\n");
+    }
+    let run = moto.tether(&["run", "count"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("(FAILED): share 0 failed (")
+            && run.stderr.contains("share 1 failed (")
+            && run.stderr.contains("log stream "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        support::get_object(&s3, "lab-data", "results/count.json").is_none(),
+        "no summary of a job that failed is written as if it had run"
+    );
+}

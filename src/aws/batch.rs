@@ -873,8 +873,13 @@ impl Cloud {
                 .await
                 .map_err(|e| classify("DescribeJobs", id, e))?;
             for child in output.jobs() {
+                // A child's id is `<array job id>:<index>`, as Batch documents it.
+                let from_id = child
+                    .job_id()
+                    .and_then(|id| id.rsplit_once(':'))
+                    .and_then(|(_, index)| index.parse().ok());
                 found.push(FailedChild {
-                    index: child.array_properties().and_then(|a| a.index()),
+                    index: child.array_properties().and_then(|a| a.index()).or(from_id),
                     reason: child.status_reason().map(str::to_string).or_else(|| {
                         child
                             .container()
