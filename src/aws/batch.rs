@@ -45,6 +45,52 @@ pub fn arn_name(arn: &str) -> String {
     arn.rsplit(['/', ':']).next().unwrap_or(arn).to_string()
 }
 
+/// Waits until a compute environment or queue is no longer being created or updated (or,
+/// with `gone`, deleted): `look` gives its status and reason, `None` once it is gone. An
+/// `INVALID` one is an error with Batch's reason.
+async fn settle<F, Fut>(
+    operation: &'static str,
+    resource: String,
+    what: &str,
+    gone: bool,
+    mut look: F,
+) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<(String, Option<String>)>, AwsError>>,
+{
+    let started = Instant::now();
+    loop {
+        match look().await? {
+            None if gone => return Ok(()),
+            None => {
+                return Err(service_error(
+                    operation,
+                    resource,
+                    format!("the {what} does not exist"),
+                ))
+            }
+            Some((status, reason)) if !gone && status == "INVALID" => {
+                return Err(service_error(
+                    operation,
+                    resource,
+                    format!("the {what} is INVALID: {}", reason.unwrap_or_default()),
+                ))
+            }
+            Some((status, _)) if !gone && status == "VALID" => return Ok(()),
+            Some(_) => {}
+        }
+        if started.elapsed() > SETTLE_TIMEOUT {
+            return Err(service_error(
+                operation,
+                resource,
+                format!("the {what} did not settle within 15 minutes"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
 /// A compute environment as Batch describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ComputeEnvironmentInfo {
@@ -309,41 +355,19 @@ impl Cloud {
     /// Waits until the compute environment is no longer being created, updated (or, with
     /// `gone`, deleted); an `INVALID` one is an error with Batch's reason.
     async fn settle_compute_environment(&self, name: &str, gone: bool) -> Result<(), AwsError> {
-        let resource = address(Kind::BatchComputeEnvironment, name);
-        let started = Instant::now();
-        loop {
-            let found = self.compute_environment(name).await?;
-            match found {
-                None if gone => return Ok(()),
-                None => {
-                    return Err(service_error(
-                        "DescribeComputeEnvironments",
-                        resource,
-                        "the compute environment does not exist".into(),
-                    ))
-                }
-                Some(ce) if ce.status == "INVALID" && !gone => {
-                    return Err(service_error(
-                        "DescribeComputeEnvironments",
-                        resource,
-                        format!(
-                            "the compute environment is INVALID: {}",
-                            ce.status_reason.unwrap_or_default()
-                        ),
-                    ))
-                }
-                Some(ce) if !gone && (ce.status == "VALID") => return Ok(()),
-                Some(_) => {}
-            }
-            if started.elapsed() > SETTLE_TIMEOUT {
-                return Err(service_error(
-                    "DescribeComputeEnvironments",
-                    resource,
-                    "the compute environment did not settle within 15 minutes".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
+        settle(
+            "DescribeComputeEnvironments",
+            address(Kind::BatchComputeEnvironment, name),
+            "compute environment",
+            gone,
+            || async {
+                Ok(self
+                    .compute_environment(name)
+                    .await?
+                    .map(|ce| (ce.status, ce.status_reason)))
+            },
+        )
+        .await
     }
 
     /// Every job queue of the region.
@@ -502,40 +526,19 @@ impl Cloud {
     }
 
     async fn settle_job_queue(&self, name: &str, gone: bool) -> Result<(), AwsError> {
-        let resource = address(Kind::BatchJobQueue, name);
-        let started = Instant::now();
-        loop {
-            match self.job_queue(name).await? {
-                None if gone => return Ok(()),
-                None => {
-                    return Err(service_error(
-                        "DescribeJobQueues",
-                        resource,
-                        "the job queue does not exist".into(),
-                    ))
-                }
-                Some(queue) if queue.status == "INVALID" && !gone => {
-                    return Err(service_error(
-                        "DescribeJobQueues",
-                        resource,
-                        format!(
-                            "the job queue is INVALID: {}",
-                            queue.status_reason.unwrap_or_default()
-                        ),
-                    ))
-                }
-                Some(queue) if !gone && queue.status == "VALID" => return Ok(()),
-                Some(_) => {}
-            }
-            if started.elapsed() > SETTLE_TIMEOUT {
-                return Err(service_error(
-                    "DescribeJobQueues",
-                    resource,
-                    "the job queue did not settle within 15 minutes".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
+        settle(
+            "DescribeJobQueues",
+            address(Kind::BatchJobQueue, name),
+            "job queue",
+            gone,
+            || async {
+                Ok(self
+                    .job_queue(name)
+                    .await?
+                    .map(|queue| (queue.status, queue.status_reason)))
+            },
+        )
+        .await
     }
 
     /// The active revisions of every job definition of the region.
