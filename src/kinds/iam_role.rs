@@ -17,8 +17,8 @@ use crate::policy;
 use crate::spec::{Inputs, Output, RoleSpec, Spec, JOBS_POLICY};
 
 use super::{
-    removed_keys, Context, DesiredResource, Intent, ResourceKind, ResourceState, SpecContext, Step,
-    StepFailure,
+    policy_changes, removed_keys, Context, DesiredResource, Intent, ResourceKind, ResourceState,
+    SpecContext, Step, StepFailure,
 };
 
 /// The comparable state of an IAM role.
@@ -180,38 +180,32 @@ impl ResourceKind for IamRole {
                 trust_policy: after.trust_policy.clone(),
             });
         }
-        ops.extend(
-            after
-                .policies
-                .difference(&before.policies)
-                .map(|arn| RoleOp::AttachPolicy {
-                    role: role(),
-                    arn: arn.clone(),
-                }),
+        let changes = policy_changes(
+            (&before.policies, &before.inline_policies),
+            (&after.policies, &after.inline_policies),
         );
-        for (policy, document) in &after.inline_policies {
-            if before.inline_policies.get(policy) != Some(document) {
-                ops.push(RoleOp::PutInlinePolicy {
+        ops.extend(changes.attach.into_iter().map(|arn| RoleOp::AttachPolicy {
+            role: role(),
+            arn: arn.clone(),
+        }));
+        ops.extend(
+            changes
+                .put
+                .into_iter()
+                .map(|(policy, document)| RoleOp::PutInlinePolicy {
                     role: role(),
                     name: policy.clone(),
                     document: document.clone(),
-                });
-            }
-        }
-        ops.extend(
-            before
-                .policies
-                .difference(&after.policies)
-                .map(|arn| RoleOp::DetachPolicy {
-                    role: role(),
-                    arn: arn.clone(),
                 }),
         );
+        ops.extend(changes.detach.into_iter().map(|arn| RoleOp::DetachPolicy {
+            role: role(),
+            arn: arn.clone(),
+        }));
         ops.extend(
-            before
-                .inline_policies
-                .keys()
-                .filter(|policy| !after.inline_policies.contains_key(*policy))
+            changes
+                .delete
+                .into_iter()
                 .map(|policy| RoleOp::DeleteInlinePolicy {
                     role: role(),
                     name: policy.clone(),

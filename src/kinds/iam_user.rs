@@ -21,8 +21,8 @@ use crate::spec::{Spec, UserSpec};
 
 use super::secret::{self as secret_store, SecretDestination};
 use super::{
-    removed_keys, Context, DesiredResource, Intent, ResourceKind, ResourceState, SpecContext, Step,
-    StepFailure, UnheldSecret,
+    policy_changes, removed_keys, Context, DesiredResource, Intent, ResourceKind, ResourceState,
+    SpecContext, Step, StepFailure, UnheldSecret,
 };
 
 /// The comparable state of an IAM user.
@@ -356,24 +356,24 @@ fn update_user(
                 group: group.clone(),
             }),
     );
-    ops.extend(
-        after
-            .policies
-            .difference(&before.policies)
-            .map(|arn| UserOp::AttachPolicy {
-                user: user(),
-                arn: arn.clone(),
-            }),
+    let changes = policy_changes(
+        (&before.policies, &before.inline_policies),
+        (&after.policies, &after.inline_policies),
     );
-    for (policy, document) in &after.inline_policies {
-        if before.inline_policies.get(policy) != Some(document) {
-            ops.push(UserOp::PutInlinePolicy {
+    ops.extend(changes.attach.into_iter().map(|arn| UserOp::AttachPolicy {
+        user: user(),
+        arn: arn.clone(),
+    }));
+    ops.extend(
+        changes
+            .put
+            .into_iter()
+            .map(|(policy, document)| UserOp::PutInlinePolicy {
                 user: user(),
                 name: policy.clone(),
                 document: document.clone(),
-            });
-        }
-    }
+            }),
+    );
     ops.extend(
         before
             .groups
@@ -383,20 +383,14 @@ fn update_user(
                 group: group.clone(),
             }),
     );
+    ops.extend(changes.detach.into_iter().map(|arn| UserOp::DetachPolicy {
+        user: user(),
+        arn: arn.clone(),
+    }));
     ops.extend(
-        before
-            .policies
-            .difference(&after.policies)
-            .map(|arn| UserOp::DetachPolicy {
-                user: user(),
-                arn: arn.clone(),
-            }),
-    );
-    ops.extend(
-        before
-            .inline_policies
-            .keys()
-            .filter(|policy| !after.inline_policies.contains_key(*policy))
+        changes
+            .delete
+            .into_iter()
             .map(|policy| UserOp::DeleteInlinePolicy {
                 user: user(),
                 name: policy.clone(),

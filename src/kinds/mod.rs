@@ -650,6 +650,41 @@ kinds! {
     PasswordPolicy => password_policy::PasswordPolicy,
 }
 
+/// How an identity's (a user's, a role's) policies change from `before` to `after`:
+/// managed policies to attach and detach, inline policies to put (new or changed) and to
+/// delete. Callers add grants before they take old ones away, so that the identity never
+/// briefly has neither.
+pub(crate) struct PolicyChanges<'a> {
+    pub attach: Vec<&'a String>,
+    pub put: Vec<(&'a String, &'a serde_json::Value)>,
+    pub detach: Vec<&'a String>,
+    pub delete: Vec<&'a String>,
+}
+
+pub(crate) fn policy_changes<'a>(
+    (before_policies, before_inline): (
+        &'a std::collections::BTreeSet<String>,
+        &'a BTreeMap<String, serde_json::Value>,
+    ),
+    (after_policies, after_inline): (
+        &'a std::collections::BTreeSet<String>,
+        &'a BTreeMap<String, serde_json::Value>,
+    ),
+) -> PolicyChanges<'a> {
+    PolicyChanges {
+        attach: after_policies.difference(before_policies).collect(),
+        put: after_inline
+            .iter()
+            .filter(|(name, document)| before_inline.get(*name) != Some(*document))
+            .collect(),
+        detach: before_policies.difference(after_policies).collect(),
+        delete: before_inline
+            .keys()
+            .filter(|name| !after_inline.contains_key(*name))
+            .collect(),
+    }
+}
+
 /// The names of the tags `before` has and `after` lacks, for tag updates that remove.
 pub(crate) fn removed_keys(
     before: &BTreeMap<String, String>,
