@@ -129,6 +129,16 @@ pub async fn reach(
             state: found.state.to_string(),
         });
     };
+    if !is_plain_target(&address, &found.id) {
+        return Err(ReachError::NoAddress {
+            instance: instance.to_string(),
+            state: format!(
+                "EC2 reports the address `{}` and the id `{}`, which tether does not take",
+                address.escape_debug(),
+                found.id.escape_debug()
+            ),
+        });
+    }
     let started = Instant::now();
     let mut pause = Duration::from_secs(1);
     let offered = loop {
@@ -206,6 +216,15 @@ pub async fn reach(
         port,
         trust,
     })
+}
+
+/// Whether what the account says of an instance may go into ssh's options and the
+/// known_hosts file: an IP address and an instance id (`i-` and hex), never other text.
+fn is_plain_target(address: &str, id: &str) -> bool {
+    let id_is_plain = id
+        .strip_prefix("i-")
+        .is_some_and(|hex| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()));
+    address.parse::<std::net::IpAddr>().is_ok() && id_is_plain
 }
 
 /// Whether something accepts a TCP connection at `address:port` within a few seconds.
@@ -302,4 +321,21 @@ pub async fn close(config_file: &Path, alias: &str, options: &[String]) {
         .kill_on_drop(true)
         .status()
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Why it exists: the address and id come from the account, and go into ssh's `-o`
+    // options and the known_hosts file.
+    #[test]
+    fn only_an_ip_and_an_instance_id_from_the_account_reach_ssh() {
+        assert!(is_plain_target("203.0.113.7", "i-0123456789abcdef0"));
+        assert!(is_plain_target("2001:db8::1", "i-1"));
+        assert!(!is_plain_target("203.0.113.7 -oProxyCommand=x", "i-1"));
+        assert!(!is_plain_target("example.com", "i-1"));
+        assert!(!is_plain_target("203.0.113.7", "i-1\nevil"));
+        assert!(!is_plain_target("203.0.113.7", "host"));
+    }
 }
