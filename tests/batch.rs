@@ -368,6 +368,16 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         );
     }
 
+    let status = moto.tether(&["run", "--status"]).expect_code(0);
+    assert!(
+        status
+            .stdout
+            .contains("count on Batch queue lab-queue: job ")
+            && status.stdout.contains(" succeeded"),
+        "{}",
+        status.stdout
+    );
+
     // Following the submitted job again merges what the children wrote.
     let attach = moto.tether(&["run", "count", "--attach"]);
     assert_eq!(attach.code, 0, "{}", attach.stderr);

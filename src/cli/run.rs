@@ -152,6 +152,15 @@ async fn show_status(
     let mut lines = Vec::new();
     for name in &selected {
         let job = &spec.jobs[name];
+        if job.batch.is_some() {
+            lines.push(
+                match tether::jobs::batch::status_line(&cloud, &spec.project, job).await {
+                    Ok(line) => line,
+                    Err(error) => format!("{name} on Batch: cannot tell ({error})"),
+                },
+            );
+            continue;
+        }
         let Some(remote) = &job.remote else { continue };
         for instance in &remote.run_on {
             let reached =
@@ -189,7 +198,7 @@ async fn show_status(
     }
     context.connections.close(&context).await;
     if lines.is_empty() {
-        printer.status("No job of the spec runs on instances.");
+        printer.status("No job of the spec runs on instances or on Batch.");
     } else {
         printer.data(&format!("{}\n", lines.join("\n")))?;
     }

@@ -353,6 +353,34 @@ fn progress(status: &str, children: &BTreeMap<String, i32>) -> String {
     }
 }
 
+/// What `tether run --status` says of a job on Batch: the newest array job of its name in
+/// its queue, with its children by status.
+pub async fn status_line(cloud: &Cloud, project: &str, job: &JobSpec) -> Result<String, AwsError> {
+    let batch = job.batch.as_ref().expect("a job on Batch");
+    let name = job_name(project, &job.name);
+    let Some(id) = cloud
+        .jobs_named(&batch.queue, &name)
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(format!(
+            "{} on Batch queue {}: not submitted",
+            job.name, batch.queue
+        ));
+    };
+    let status = cloud.job_status(&id).await?.map_or_else(
+        || "unknown".to_string(),
+        |info| progress(&info.status, &info.children),
+    );
+    Ok(format!(
+        "{} on Batch queue {}: job {id} {}",
+        job.name,
+        batch.queue,
+        status.to_lowercase()
+    ))
+}
+
 /// Runs one child's share, for `tether agent --batch <stage>`: the share of
 /// `AWS_BATCH_JOB_ARRAY_INDEX` (0 for a plain job), with the spec staged next to it, in a
 /// scratch directory; its summary goes back to the stage as `result-<index>.json`.
