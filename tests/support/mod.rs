@@ -44,6 +44,22 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A free loopback port below the kernel's ephemeral range (32768 and up), for a server
+/// that binds it only seconds later: no outgoing connection of the tests (which take
+/// ephemeral ports) can take it in the meantime.
+fn quiet_port() -> u16 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    (0..1000u32)
+        .map(|i| {
+            20_000 + u16::try_from((seed.wrapping_add(i.wrapping_mul(7919))) % 10_000).unwrap_or(0)
+        })
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port below the ephemeral range")
+}
+
 /// A running moto server.
 pub struct Moto {
     child: Child,
@@ -506,7 +522,11 @@ impl Sshd {
         .trim()
         .to_string();
         for attempt in 0..5 {
-            let port = free_port();
+            let port = if delay.is_some() {
+                quiet_port()
+            } else {
+                free_port()
+            };
             let config = dir.path().join("sshd_config");
             std::fs::write(
                 &config,
