@@ -294,9 +294,9 @@ async fn read_batch(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
         return Ok(Found::default());
     }
     let lists = tokio::try_join!(
-        cloud.compute_environments(),
-        cloud.job_queues(),
-        cloud.job_definitions(),
+        cloud.compute_environments(&[]),
+        cloud.job_queues(&[]),
+        cloud.job_definitions(None),
     );
     let (environments, queues, definitions) =
         match listed_or_skipped(lists, names_nothing, "AWS Batch resources")? {

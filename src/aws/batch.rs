@@ -181,12 +181,16 @@ pub struct JobDefinitionRequest {
 }
 
 impl Cloud {
-    /// Every compute environment of the region.
-    pub async fn compute_environments(&self) -> Result<Vec<ComputeEnvironmentInfo>, AwsError> {
+    /// The compute environments named (all of the region's when `names` is empty).
+    pub async fn compute_environments(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<ComputeEnvironmentInfo>, AwsError> {
         let mut found = Vec::new();
         let mut pages = self
             .batch
             .describe_compute_environments()
+            .set_compute_environments((!names.is_empty()).then(|| names.to_vec()))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -232,12 +236,13 @@ impl Cloud {
         Ok(found)
     }
 
-    async fn compute_environment(
+    /// The compute environment of this name, unless it is gone.
+    pub async fn compute_environment(
         &self,
         name: &str,
     ) -> Result<Option<ComputeEnvironmentInfo>, AwsError> {
         Ok(self
-            .compute_environments()
+            .compute_environments(&[name.to_string()])
             .await?
             .into_iter()
             .find(|ce| ce.name == name && ce.status != "DELETED"))
@@ -370,10 +375,15 @@ impl Cloud {
         .await
     }
 
-    /// Every job queue of the region.
-    pub async fn job_queues(&self) -> Result<Vec<JobQueueInfo>, AwsError> {
+    /// The job queues named (all of the region's when `names` is empty).
+    pub async fn job_queues(&self, names: &[String]) -> Result<Vec<JobQueueInfo>, AwsError> {
         let mut found = Vec::new();
-        let mut pages = self.batch.describe_job_queues().into_paginator().send();
+        let mut pages = self
+            .batch
+            .describe_job_queues()
+            .set_job_queues((!names.is_empty()).then(|| names.to_vec()))
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("DescribeJobQueues", "", e))?;
             for queue in page.job_queues() {
@@ -404,9 +414,10 @@ impl Cloud {
         Ok(found)
     }
 
-    async fn job_queue(&self, name: &str) -> Result<Option<JobQueueInfo>, AwsError> {
+    /// The job queue of this name, unless it is gone.
+    pub async fn job_queue(&self, name: &str) -> Result<Option<JobQueueInfo>, AwsError> {
         Ok(self
-            .job_queues()
+            .job_queues(&[name.to_string()])
             .await?
             .into_iter()
             .find(|q| q.name == name && q.status != "DELETED"))
@@ -419,7 +430,7 @@ impl Cloud {
         compute_environments: &[String],
     ) -> Result<Vec<ComputeEnvironmentOrder>, AwsError> {
         let arns: BTreeMap<String, String> = self
-            .compute_environments()
+            .compute_environments(compute_environments)
             .await?
             .into_iter()
             .filter(|ce| ce.status != "DELETED")
@@ -541,13 +552,17 @@ impl Cloud {
         .await
     }
 
-    /// The active revisions of every job definition of the region.
-    pub async fn job_definitions(&self) -> Result<Vec<JobDefinitionInfo>, AwsError> {
+    /// The active revisions of the job definitions named `name` (of all when `None`).
+    pub async fn job_definitions(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<JobDefinitionInfo>, AwsError> {
         let mut found = Vec::new();
         let mut pages = self
             .batch
             .describe_job_definitions()
             .status("ACTIVE")
+            .set_job_definition_name(name.map(str::to_string))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {

@@ -255,10 +255,8 @@ impl ResourceKind for BatchComputeEnvironment {
             }
             ComputeEnvironmentOp::SetTags { name, tags, remove } => {
                 let arn = cloud
-                    .compute_environments()
+                    .compute_environment(name)
                     .await?
-                    .into_iter()
-                    .find(|ce| &ce.name == name)
                     .map(|ce| ce.arn)
                     .ok_or_else(|| {
                         refused(

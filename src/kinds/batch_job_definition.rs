@@ -167,10 +167,9 @@ impl ResourceKind for BatchJobDefinition {
             JobDefinitionOp::Register { name, state } => {
                 // A repeated step finds the revision it registered: active, and equal.
                 let current = cloud
-                    .job_definitions()
+                    .job_definitions(Some(name))
                     .await?
                     .into_iter()
-                    .filter(|d| &d.name == name)
                     .max_by_key(|d| d.revision);
                 let done = current.is_some_and(|current| {
                     let mut found = state_of(&current);
@@ -186,12 +185,10 @@ impl ResourceKind for BatchJobDefinition {
                 cloud.deregister_job_definition(name, arn).await?;
             }
             JobDefinitionOp::DeregisterAll { name } => {
-                for definition in cloud.job_definitions().await? {
-                    if &definition.name == name {
-                        cloud
-                            .deregister_job_definition(name, &definition.arn)
-                            .await?;
-                    }
+                for definition in cloud.job_definitions(Some(name)).await? {
+                    cloud
+                        .deregister_job_definition(name, &definition.arn)
+                        .await?;
                 }
             }
         }

@@ -185,19 +185,13 @@ impl ResourceKind for BatchJobQueue {
                     .await?;
             }
             JobQueueOp::SetTags { name, tags, remove } => {
-                let arn = cloud
-                    .job_queues()
-                    .await?
-                    .into_iter()
-                    .find(|q| &q.name == name)
-                    .map(|q| q.arn)
-                    .ok_or_else(|| {
-                        refused(
-                            "TagResource",
-                            Address::new(Kind::BatchJobQueue, name).to_string(),
-                            "the job queue does not exist".into(),
-                        )
-                    })?;
+                let arn = cloud.job_queue(name).await?.map(|q| q.arn).ok_or_else(|| {
+                    refused(
+                        "TagResource",
+                        Address::new(Kind::BatchJobQueue, name).to_string(),
+                        "the job queue does not exist".into(),
+                    )
+                })?;
                 cloud.set_job_queue_tags(&arn, name, tags, remove).await?;
             }
             JobQueueOp::Delete { name } => cloud.delete_job_queue(name).await?,
