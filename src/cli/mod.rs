@@ -141,6 +141,13 @@ pub async fn connect(region: Option<&str>) -> anyhow::Result<Cloud> {
     Ok(Cloud::connect(region).await?)
 }
 
+/// The warning for an instance whose host key nothing could vouch for (`Trust::FirstUse`).
+pub fn first_use_warning(instance: &str) -> String {
+    format!(
+        "warning: `{instance}`: its console output shows no host key fingerprints (an image without cloud-init?), so its host key was trusted on first use and recorded; a different one later is refused"
+    )
+}
+
 /// Asks for `yes` on the terminal. Refuses, rather than waiting, when stdin is not one.
 /// The answer is read on a blocking thread, so Ctrl-C at the prompt is still handled (and
 /// releases the project lock) while the read waits.

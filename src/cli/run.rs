@@ -427,9 +427,9 @@ impl<'a> JobProgress<'a> {
                 tether::jobs::reach::Trust::Console => self.printer.status(&format!(
                     "`{instance}`: host key verified against its console output"
                 )),
-                tether::jobs::reach::Trust::FirstUse => self.printer.status(&format!(
-                    "warning: `{instance}`: its console output shows no host key fingerprints (an image without cloud-init?), so its host key was trusted on first use and recorded; a different one later is refused"
-                )),
+                tether::jobs::reach::Trust::FirstUse => {
+                    self.printer.status(&super::first_use_warning(instance));
+                }
             },
             Event::JobFinished { summary } => {
                 if let Some(bar) = state.get(&summary.job).and_then(|s| s.bar.as_ref()) {

@@ -66,21 +66,12 @@ async fn reach(
         None => anyhow::Error::new(error),
     })?;
     if reached.trust == tether::jobs::reach::Trust::FirstUse {
-        printer.status(&format!(
-            "warning: `{instance}`: its console output shows no host key fingerprints, so its host key was trusted on first use and recorded; a different one later is refused"
-        ));
+        printer.status(&super::first_use_warning(instance));
     }
-    let option = |text: String| ["-o".to_string(), text];
-    Ok([
-        option(format!("HostName={}", reached.address)),
-        option(format!("Port={}", reached.port)),
-        option(format!("HostKeyAlias={}", reached.instance_id)),
-        option(format!("UserKnownHostsFile={}", known_hosts.display())),
-        option("StrictHostKeyChecking=yes".into()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect())
+    Ok(tether::jobs::reach::verified_options(
+        &reached,
+        &known_hosts,
+    ))
 }
 
 /// ssh refuses a private key that others can read; say so before it does, with the fix.

@@ -281,22 +281,42 @@ fn tail(text: &str, lines: usize) -> String {
 /// connection (a master in `control_dir`, closed with [`close`]).
 pub fn ssh_options(reached: &Reached, known_hosts: &Path, control_dir: &Path) -> Vec<String> {
     let option = |text: String| ["-o".to_string(), text];
-    [
+    let mut options: Vec<String> = [
         option("BatchMode=yes".into()),
         option("ConnectTimeout=15".into()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    options.extend(verified_options(reached, known_hosts));
+    options.extend(
+        [
+            option("CheckHostIP=no".into()),
+            option("ControlMaster=auto".into()),
+            option(format!(
+                "ControlPath={}",
+                control_path(control_dir).display()
+            )),
+            // A master left by a killed run closes itself after ten idle minutes.
+            option("ControlPersist=600".into()),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    options
+}
+
+/// The ssh options that hold a connection to a reached instance's verified host key (kept
+/// in `known_hosts` under its id) at its current address: what every ssh tether runs to
+/// an instance has, `tether ssh`'s included.
+pub fn verified_options(reached: &Reached, known_hosts: &Path) -> Vec<String> {
+    let option = |text: String| ["-o".to_string(), text];
+    [
         option(format!("HostName={}", reached.address)),
         option(format!("Port={}", reached.port)),
         option(format!("HostKeyAlias={}", reached.instance_id)),
         option(format!("UserKnownHostsFile={}", known_hosts.display())),
         option("StrictHostKeyChecking=yes".into()),
-        option("CheckHostIP=no".into()),
-        option("ControlMaster=auto".into()),
-        option(format!(
-            "ControlPath={}",
-            control_path(control_dir).display()
-        )),
-        // A master left by a killed run closes itself after ten idle minutes.
-        option("ControlPersist=600".into()),
     ]
     .into_iter()
     .flatten()
