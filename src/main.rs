@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         tokio::select! {
             biased;
             _ = &mut interrupted => {
-                cli::release_held_lock().await;
+                cli::interrupt::clean_up(&printer).await;
                 printer.status("\ninterrupted: every step is safe to repeat, so run the command again to finish");
                 cli::Exit::Interrupted
             }

@@ -4,11 +4,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use support::http::{self, Response};
 use support::{run_tether, sealed_env, Run};
 
 const EMPTY_LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -73,55 +72,32 @@ fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) 
 
 /// `scripted_server`, where IAM and EC2 requests are denied when `deny_others` is set.
 fn serve(script: Vec<(u16, &'static str)>, deny_others: bool) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let port = listener.local_addr().expect("address").port();
     let count = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&count);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-            let mut request_line = String::new();
-            let _ = reader.read_line(&mut request_line);
-            let mut content_length = 0;
-            let mut line = String::new();
-            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) && line != "\r\n" {
-                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    content_length = value.trim().parse().unwrap_or(0);
-                }
-                line.clear();
-            }
-            let mut body = vec![0; content_length];
-            let _ = reader.read_exact(&mut body);
-            let (status, body) = if request_line.starts_with("POST /v1/") {
-                // AWS Batch (REST-JSON): nothing there, or denied.
-                if deny_others {
-                    (403, BATCH_DENIED.to_string())
-                } else {
-                    (200, batch_listing(&request_line))
-                }
-            } else if request_line.starts_with("POST") {
-                let form = String::from_utf8_lossy(&body);
-                if form.contains("Action=GetCallerIdentity") {
-                    (200, empty_listing(&form))
-                } else if deny_others && form.contains("Action=Describe") {
-                    (403, EC2_DENIED.to_string())
-                } else if deny_others {
-                    (403, IAM_DENIED.to_string())
-                } else {
-                    (200, empty_listing(&String::from_utf8_lossy(&body)))
-                }
+    let port = http::serve(move |request| {
+        if request.line.starts_with("POST /v1/") {
+            // AWS Batch (REST-JSON): nothing there, or denied.
+            return if deny_others {
+                Response::xml(403, BATCH_DENIED)
             } else {
-                let index = seen.fetch_add(1, Ordering::SeqCst);
-                let (status, body) = script[index.min(script.len() - 1)];
-                (status, body.to_string())
+                Response::xml(200, batch_listing(&request.line))
             };
-            let response = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
         }
+        if request.line.starts_with("POST") {
+            let form = request.text();
+            return if form.contains("Action=GetCallerIdentity") {
+                Response::xml(200, empty_listing(&form))
+            } else if deny_others && form.contains("Action=Describe") {
+                Response::xml(403, EC2_DENIED)
+            } else if deny_others {
+                Response::xml(403, IAM_DENIED)
+            } else {
+                Response::xml(200, empty_listing(&form))
+            };
+        }
+        let index = seen.fetch_add(1, Ordering::SeqCst);
+        let (status, body) = script[index.min(script.len() - 1)];
+        Response::xml(status, body)
     });
     (port, count)
 }

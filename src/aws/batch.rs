@@ -859,7 +859,57 @@ impl Cloud {
                 })
                 .unwrap_or_default(),
             created: job.created_at().unwrap_or(0),
+            queue: arn_name(job.job_queue().unwrap_or_default()),
+            attempts_allowed: job
+                .retry_strategy()
+                .and_then(RetryStrategy::attempts)
+                .unwrap_or(1),
+            attempts: job.attempts().iter().map(attempt_reason).collect(),
         }))
+    }
+
+    /// The children of array job `id` that succeeded after more than one attempt (a spot
+    /// instance reclaimed under them, say), with why each earlier attempt ended.
+    pub async fn retried_children(&self, id: &str) -> Result<Vec<RetriedChild>, AwsError> {
+        let mut ids = Vec::new();
+        let mut pages = self
+            .batch
+            .list_jobs()
+            .array_job_id(id)
+            .job_status(aws_sdk_batch::types::JobStatus::Succeeded)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListJobs", id, e))?;
+            ids.extend(
+                page.job_summary_list()
+                    .iter()
+                    .filter_map(|child| child.job_id().map(str::to_string)),
+            );
+        }
+        // Attempts are only in a child's full description (100 per call).
+        let mut found = Vec::new();
+        for chunk in ids.chunks(100) {
+            let output = self
+                .batch
+                .describe_jobs()
+                .set_jobs(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("DescribeJobs", id, e))?;
+            for child in output.jobs().iter().filter(|c| c.attempts().len() > 1) {
+                let attempts = child.attempts();
+                found.push(RetriedChild {
+                    index: child_index(child),
+                    ended: attempts[..attempts.len() - 1]
+                        .iter()
+                        .map(attempt_reason)
+                        .collect(),
+                });
+            }
+        }
+        found.sort_by_key(|child| child.index);
+        Ok(found)
     }
 
     /// The failed children of an array job: index, reason, log stream.
@@ -891,13 +941,8 @@ impl Cloud {
                 .await
                 .map_err(|e| classify("DescribeJobs", id, e))?;
             for child in output.jobs() {
-                // A child's id is `<array job id>:<index>`, as Batch documents it.
-                let from_id = child
-                    .job_id()
-                    .and_then(|id| id.rsplit_once(':'))
-                    .and_then(|(_, index)| index.parse().ok());
                 found.push(FailedChild {
-                    index: child.array_properties().and_then(|a| a.index()).or(from_id),
+                    index: child_index(child),
                     reason: child.status_reason().map(str::to_string).or_else(|| {
                         child
                             .container()
@@ -963,6 +1008,36 @@ impl Cloud {
     }
 }
 
+/// A child's index in its array job: from its array properties, or from its id
+/// (`<array job id>:<index>`, as Batch documents it).
+fn child_index(child: &aws_sdk_batch::types::JobDetail) -> Option<i32> {
+    child
+        .array_properties()
+        .and_then(|a| a.index())
+        .or_else(|| {
+            child
+                .job_id()
+                .and_then(|id| id.rsplit_once(':'))
+                .and_then(|(_, index)| index.parse().ok())
+        })
+}
+
+/// Why an attempt ended: its status reason (`Host EC2 (instance i-…) terminated.` after a
+/// spot reclaim), else its container's reason or exit code.
+fn attempt_reason(attempt: &aws_sdk_batch::types::AttemptDetail) -> String {
+    let container = attempt.container();
+    attempt
+        .status_reason()
+        .or_else(|| container.and_then(|c| c.reason()))
+        .map(str::to_string)
+        .or_else(|| {
+            container
+                .and_then(|c| c.exit_code())
+                .map(|code| format!("exit code {code}"))
+        })
+        .unwrap_or_else(|| "no reason given".to_string())
+}
+
 /// What submitting a job takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubmitRequest {
@@ -993,6 +1068,20 @@ pub struct JobStatusInfo {
     pub environment: BTreeMap<String, String>,
     /// Milliseconds since the Unix epoch.
     pub created: i64,
+    /// The queue's name.
+    pub queue: String,
+    /// Attempts its retry strategy allows (1: no retry).
+    pub attempts_allowed: i32,
+    /// Why each ended attempt of a plain job ended (an array job's are its children's).
+    pub attempts: Vec<String>,
+}
+
+/// A child that succeeded on a later attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetriedChild {
+    pub index: Option<i32>,
+    /// Why each earlier attempt ended.
+    pub ended: Vec<String>,
 }
 
 /// A child that failed.

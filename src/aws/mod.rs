@@ -253,7 +253,7 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
 
 pub use batch::{
     arn_name, ComputeEnvironmentInfo, ComputeEnvironmentRequest, FailedChild, JobDefinitionInfo,
-    JobDefinitionRequest, JobQueueInfo, JobStatusInfo, SubmitRequest,
+    JobDefinitionRequest, JobQueueInfo, JobStatusInfo, RetriedChild, SubmitRequest,
 };
 pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};

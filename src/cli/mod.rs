@@ -7,6 +7,7 @@ pub mod audit;
 pub mod completions;
 pub mod destroy;
 pub mod force_unlock;
+pub mod interrupt;
 pub mod man;
 pub mod plan;
 pub mod printer;

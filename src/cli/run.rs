@@ -250,7 +250,10 @@ pub async fn run_jobs(
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let progress = JobProgress::new(printer);
-    let on_event = |event: Event<'_>| progress.event(event);
+    let on_event = |event: Event<'_>| {
+        super::interrupt::track(cloud, &event);
+        progress.event(event);
+    };
     // A job on instances gets the region and endpoint settings, never credentials: the
     // instance has its own.
     let mut agent_env = vec![("AWS_REGION".to_string(), cloud.region().to_string())];
@@ -411,6 +414,16 @@ impl<'a> JobProgress<'a> {
                     }
                     None => {}
                 }
+            }
+            Event::BatchSubmitted { job, id } => {
+                self.printer.status(&format!(
+                    "{job}: submitted Batch job {id} (Ctrl-C terminates it)"
+                ));
+            }
+            Event::BatchEnded { .. } => {}
+            Event::BatchNote { job, id, note } => {
+                self.printer
+                    .status(&format!("{job}: Batch job {id}: {note}"));
             }
             Event::BatchStatus { job, id, status } => {
                 self.printer

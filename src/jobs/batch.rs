@@ -29,6 +29,13 @@ const BINARY_URL_VALID_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How often a submitted job's status is read.
 const POLL_EVERY: Duration = Duration::from_secs(10);
 
+/// How often, while a job waits in `RUNNABLE`, its queue and compute environments are read.
+const CHECK_QUEUE_EVERY: Duration = Duration::from_secs(60);
+
+/// How long a job may wait in `RUNNABLE` on healthy environments before tether says why
+/// that usually happens.
+const RUNNABLE_NOTE_AFTER: Duration = Duration::from_secs(5 * 60);
+
 /// The command of a child that fetches tether first. Its data is in the environment.
 const FETCH_AND_RUN: &str = "set -e; d=$(mktemp -d); curl -fsSL \"$TETHER_BINARY_URL\" -o \"$d/tether\"; chmod 755 \"$d/tether\"; exec \"$d/tether\" agent --batch \"$TETHER_STAGE\"";
 
@@ -55,6 +62,9 @@ pub enum BatchJobError {
         status: String,
         missing: Vec<String>,
     },
+    /// The job waits in `RUNNABLE` on a queue that cannot run it.
+    #[error("Batch job {id} cannot start: {reason}. It stays queued: fix that (`tether plan` shows what differs from the spec) and follow it with `tether run --attach`, or end it with `aws batch terminate-job --job-id {id} --reason cancelled`")]
+    CannotStart { id: String, reason: String },
     /// `--attach` found no submitted job to follow.
     #[error("no Batch job `{name}` was submitted to queue `{queue}`; run it without --attach")]
     NotSubmitted { name: String, queue: String },
@@ -217,6 +227,10 @@ pub async fn run(
             tags: crate::model::ownership_tags(&context.spec.project, &job.name),
         })
         .await?;
+    on_event(Event::BatchSubmitted {
+        job: &job.name,
+        id: &id,
+    });
     follow_and_collect(cloud, &job.name, &id, on_event).await
 }
 
@@ -260,6 +274,8 @@ async fn follow_and_collect(
     on_event: OnEvent<'_>,
 ) -> Result<(Vec<TaskSummary>, Vec<String>), BatchJobError> {
     let mut last = String::new();
+    let mut queue_checked: Option<std::time::Instant> = None;
+    let mut noted_wait = false;
     let info = loop {
         let info = cloud.job_status(id).await?.ok_or_else(|| {
             BatchJobError::Aws(AwsError {
@@ -280,7 +296,37 @@ async fn follow_and_collect(
             last = line;
         }
         if info.status == "SUCCEEDED" || info.status == "FAILED" {
+            on_event(Event::BatchEnded { job, id });
             break info;
+        }
+        if waiting_for_capacity(&info)
+            && queue_checked.is_none_or(|at| at.elapsed() >= CHECK_QUEUE_EVERY)
+        {
+            queue_checked = Some(std::time::Instant::now());
+            let queue = cloud.job_queue(&info.queue).await?;
+            let environments = match &queue {
+                Some(queue) => {
+                    cloud
+                        .compute_environments(&queue.compute_environments)
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            if let Some(reason) = cannot_start(&info.queue, queue.as_ref(), &environments) {
+                return Err(BatchJobError::CannotStart {
+                    id: id.to_string(),
+                    reason,
+                });
+            }
+            let waited = waited_since(info.created);
+            if !noted_wait && waited >= RUNNABLE_NOTE_AFTER {
+                noted_wait = true;
+                on_event(Event::BatchNote {
+                    job,
+                    id,
+                    note: &runnable_note(&info, waited, &environments),
+                });
+            }
         }
         tokio::time::sleep(POLL_EVERY).await;
     };
@@ -332,11 +378,155 @@ async fn follow_and_collect(
         });
     }
     tasks.sort_by(|a, b| a.input.cmp(&b.input));
-    let notes = vec![format!(
+    let mut notes = vec![format!(
         "ran as Batch job {id} ({size} {})",
         if size == 1 { "job" } else { "children" }
     )];
+    if info.attempts_allowed > 1 {
+        notes.extend(retry_notes(cloud, id, &info).await);
+    }
     Ok((tasks, notes))
+}
+
+/// Which shares ran more than once, and why their earlier attempts ended (a spot instance
+/// reclaimed under them reads `Host EC2 (instance i-…) terminated.`).
+async fn retry_notes(cloud: &Cloud, id: &str, info: &crate::aws::JobStatusInfo) -> Vec<String> {
+    let retried = if info.size > 1 {
+        match cloud.retried_children(id).await {
+            Ok(children) => children
+                .into_iter()
+                .map(|child| (child.index.unwrap_or_default(), child.ended))
+                .collect(),
+            Err(error) => return vec![format!("cannot tell which shares Batch retried: {error}")],
+        }
+    } else {
+        let ended = info.attempts.len().saturating_sub(1);
+        if ended == 0 {
+            Vec::new()
+        } else {
+            vec![(0, info.attempts[..ended].to_vec())]
+        }
+    };
+    retried
+        .into_iter()
+        .map(|(index, ended)| retry_note(index, &ended))
+        .collect()
+}
+
+/// `share 3 succeeded on attempt 2 (attempt 1: Host EC2 (instance i-…) terminated.)`.
+fn retry_note(index: i32, ended: &[String]) -> String {
+    let earlier: Vec<String> = ended
+        .iter()
+        .enumerate()
+        .map(|(n, reason)| format!("attempt {}: {reason}", n + 1))
+        .collect();
+    format!(
+        "share {index} succeeded on attempt {} ({})",
+        ended.len() + 1,
+        earlier.join("; ")
+    )
+}
+
+/// Whether no child has started yet: the job (or every unfinished child) waits for Batch
+/// to place it on an instance.
+fn waiting_for_capacity(info: &crate::aws::JobStatusInfo) -> bool {
+    let count = |status: &str| info.children.get(status).copied().unwrap_or(0);
+    info.status == "RUNNABLE"
+        || (count("RUNNABLE") > 0 && count("STARTING") == 0 && count("RUNNING") == 0)
+}
+
+/// How long ago a job was created (Batch's `createdAt`, milliseconds since the epoch).
+fn waited_since(created_ms: i64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.saturating_sub(Duration::from_millis(
+        u64::try_from(created_ms).unwrap_or(0),
+    ))
+}
+
+/// Why a job in `queue` can never leave `RUNNABLE` as things stand: the queue is gone,
+/// disabled or invalid, or none of its compute environments is enabled and valid. `None`
+/// while some environment can still take it.
+fn cannot_start(
+    queue_name: &str,
+    queue: Option<&crate::aws::JobQueueInfo>,
+    environments: &[crate::aws::ComputeEnvironmentInfo],
+) -> Option<String> {
+    let Some(queue) = queue else {
+        return Some(format!("its queue `{queue_name}` no longer exists"));
+    };
+    if queue.state == "DISABLED" {
+        return Some(format!("its queue `{}` is DISABLED", queue.name));
+    }
+    if queue.status == "INVALID" {
+        return Some(format!(
+            "its queue `{}` is INVALID ({})",
+            queue.name,
+            queue.status_reason.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    let usable = |ce: &&crate::aws::ComputeEnvironmentInfo| {
+        ce.state == "ENABLED" && matches!(ce.status.as_str(), "VALID" | "CREATING" | "UPDATING")
+    };
+    if environments.iter().any(|ce| usable(&ce)) {
+        return None;
+    }
+    let each: Vec<String> = queue
+        .compute_environments
+        .iter()
+        .map(
+            |name| match environments.iter().find(|ce| &ce.name == name) {
+                None => format!("`{name}` no longer exists"),
+                Some(ce) if ce.state != "ENABLED" => format!("`{name}` is {}", ce.state),
+                Some(ce) => format!(
+                    "`{name}` is {} ({})",
+                    ce.status,
+                    ce.status_reason.as_deref().unwrap_or("no reason given")
+                ),
+            },
+        )
+        .collect();
+    Some(format!(
+        "no compute environment of queue `{}` can run it: {}",
+        queue.name,
+        if each.is_empty() {
+            "it has none".to_string()
+        } else {
+            each.join("; ")
+        }
+    ))
+}
+
+/// What tether says of a job that has waited long in `RUNNABLE` on healthy environments.
+fn runnable_note(
+    info: &crate::aws::JobStatusInfo,
+    waited: Duration,
+    environments: &[crate::aws::ComputeEnvironmentInfo],
+) -> String {
+    let waiting = info.children.get("RUNNABLE").copied().unwrap_or(1);
+    let each: Vec<String> = environments
+        .iter()
+        .map(|ce| {
+            format!(
+                "`{}` {}, at most {} vCPUs of {}",
+                ce.name,
+                ce.kind,
+                ce.max_vcpus,
+                if ce.instance_types.is_empty() {
+                    "any type".to_string()
+                } else {
+                    ce.instance_types.join(", ")
+                }
+            )
+        })
+        .collect();
+    format!(
+        "{waiting} {} RUNNABLE for {}m on healthy environments ({}): Batch has found no capacity yet. Check that the job definition's vCPUs and memory fit one instance type, that max vCPUs leave room, and the account's EC2 vCPU quota; spot capacity may also be short",
+        if waiting == 1 { "job" } else { "children" },
+        waited.as_secs() / 60,
+        each.join("; ")
+    )
 }
 
 /// `RUNNING: 3 running, 5 succeeded` from the job's status and its children's counts.
@@ -482,6 +672,110 @@ mod tests {
                 ])
             ),
             "RUNNING: 2 running, 1 succeeded"
+        );
+    }
+
+    fn environment(name: &str, state: &str, status: &str) -> crate::aws::ComputeEnvironmentInfo {
+        crate::aws::ComputeEnvironmentInfo {
+            name: name.into(),
+            arn: format!("arn:aws:batch:us-east-1:1:compute-environment/{name}"),
+            kind: "SPOT".into(),
+            state: state.into(),
+            status: status.into(),
+            status_reason: (status == "INVALID").then(|| "CLIENT_ERROR - no role".into()),
+            max_vcpus: 16,
+            min_vcpus: None,
+            instance_types: vec!["m5.large".into()],
+            bid_percentage: None,
+            security_group_ids: Vec::new(),
+            instance_role: None,
+            service_role: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn queue(state: &str, environments: &[&str]) -> crate::aws::JobQueueInfo {
+        crate::aws::JobQueueInfo {
+            name: "q".into(),
+            arn: "arn:aws:batch:us-east-1:1:job-queue/q".into(),
+            state: state.into(),
+            status: "VALID".into(),
+            status_reason: None,
+            priority: 1,
+            compute_environments: environments.iter().map(|e| e.to_string()).collect(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_job_cannot_start_when_no_environment_of_its_queue_is_enabled_and_valid() {
+        let both = queue("ENABLED", &["a", "b"]);
+        let invalid = environment("a", "ENABLED", "INVALID");
+        let disabled = environment("b", "DISABLED", "VALID");
+        assert_eq!(
+            cannot_start("q", Some(&both), &[invalid.clone(), disabled.clone()]).as_deref(),
+            Some("no compute environment of queue `q` can run it: `a` is INVALID (CLIENT_ERROR - no role); `b` is DISABLED")
+        );
+        let valid = environment("b", "ENABLED", "VALID");
+        assert_eq!(
+            cannot_start("q", Some(&both), &[invalid.clone(), valid]),
+            None
+        );
+        assert_eq!(
+            cannot_start("q", Some(&queue("ENABLED", &["a", "gone"])), &[invalid]).as_deref(),
+            Some("no compute environment of queue `q` can run it: `a` is INVALID (CLIENT_ERROR - no role); `gone` no longer exists")
+        );
+        assert_eq!(
+            cannot_start("q", Some(&queue("DISABLED", &["b"])), &[disabled]).as_deref(),
+            Some("its queue `q` is DISABLED")
+        );
+        assert_eq!(
+            cannot_start("q", None, &[]).as_deref(),
+            Some("its queue `q` no longer exists")
+        );
+    }
+
+    fn status(status: &str, children: &[(&str, i32)]) -> crate::aws::JobStatusInfo {
+        crate::aws::JobStatusInfo {
+            id: "j".into(),
+            name: "n".into(),
+            status: status.into(),
+            status_reason: None,
+            size: 4,
+            children: children.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+            environment: BTreeMap::new(),
+            created: 0,
+            queue: "q".into(),
+            attempts_allowed: 1,
+            attempts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_job_waits_for_capacity_until_some_child_starts() {
+        assert!(waiting_for_capacity(&status("RUNNABLE", &[])));
+        assert!(waiting_for_capacity(&status("PENDING", &[("RUNNABLE", 4)])));
+        assert!(!waiting_for_capacity(&status(
+            "RUNNING",
+            &[("RUNNABLE", 3), ("RUNNING", 1)]
+        )));
+        assert!(!waiting_for_capacity(&status("SUBMITTED", &[])));
+        let note = runnable_note(
+            &status("PENDING", &[("RUNNABLE", 4)]),
+            Duration::from_secs(600),
+            &[environment("a", "ENABLED", "VALID")],
+        );
+        assert!(
+            note.starts_with("4 children RUNNABLE for 10m on healthy environments (`a` SPOT, at most 16 vCPUs of m5.large)"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_retried_share_names_why_each_earlier_attempt_ended() {
+        assert_eq!(
+            retry_note(3, &["Host EC2 (instance i-0abc) terminated.".into()]),
+            "share 3 succeeded on attempt 2 (attempt 1: Host EC2 (instance i-0abc) terminated.)"
         );
     }
 }

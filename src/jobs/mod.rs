@@ -179,6 +179,23 @@ pub enum Event<'a> {
         instance: &'a str,
         waited: std::time::Duration,
     },
+    /// This run submitted a Batch job; until `BatchEnded`, stopping the run early should
+    /// terminate it (nothing else will: Batch keeps a job after its submitter is gone).
+    BatchSubmitted {
+        job: &'a str,
+        id: &'a str,
+    },
+    /// A Batch job this run follows reached `SUCCEEDED` or `FAILED`.
+    BatchEnded {
+        job: &'a str,
+        id: &'a str,
+    },
+    /// Something the operator should know about a Batch job that is not a status change.
+    BatchNote {
+        job: &'a str,
+        id: &'a str,
+        note: &'a str,
+    },
     /// A Batch job's status changed: `RUNNING: 3 running, 5 succeeded`.
     BatchStatus {
         job: &'a str,

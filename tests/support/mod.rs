@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
+pub mod http;
+
 /// The moto_server executable: `TETHER_MOTO_SERVER`, else installed by
 /// `tests/support/install-moto.sh` (once per machine).
 fn moto_server_path() -> PathBuf {

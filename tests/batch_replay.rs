@@ -1,0 +1,456 @@
+//! What moto's Batch cannot show, replayed: a scripted loopback server answers Batch's
+//! REST-JSON calls (jobs stuck in `RUNNABLE`, a compute environment gone `INVALID`, a child
+//! retried after a spot reclaim, a run interrupted by Ctrl-C) while moto serves S3, and the
+//! real `tether` binary is checked for what it reports and what it calls.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::http::{self, Request, Response};
+use support::Moto;
+
+const ACCOUNT: &str = "arn:aws:batch:us-east-1:123456789012";
+const JOB_ID: &str = "job-1";
+
+/// The spec: the Batch resources only need to be declared (nothing here applies them); the
+/// job's image carries tether, so children run `tether agent --batch STAGE`.
+const SPEC: &str = "\
+project: replay
+region: us-east-1
+security_groups:
+  batch-workers:
+    description: Batch workers (egress only)
+iam:
+  roles:
+    batch-instance: {assumed_by: ec2.amazonaws.com}
+    batch-job: {assumed_by: ecs-tasks.amazonaws.com}
+batch:
+  compute_environments:
+    lab-spot:
+      type: SPOT
+      max_vcpus: 16
+      instance_types: [m5.large]
+      security_groups: [batch-workers]
+      instance_role: batch-instance
+  job_queues:
+    lab-queue:
+      priority: 5
+      compute_environments: [lab-spot]
+  job_definitions:
+    count:
+      image: public.ecr.aws/amazonlinux/amazonlinux:2023
+      vcpus: 1
+      memory_mb: 2048
+      job_role: batch-job
+      attempts: 3
+buckets:
+  lab-data: {force_destroy: true}
+jobs:
+  count:
+    run_on: {batch: lab-queue, definition: count, shares: 2, tether_in_image: true}
+    inputs: s3://lab-data/docs/
+    builtin: word_count
+    output: s3://lab-data/results/count.json
+";
+
+const DOCS: [&str; 3] = ["alpha beta gamma\n", "one two\nthree four five\n", "six\n"];
+
+/// What the scripted Batch says of the array job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Runnable,
+    Running,
+    /// Succeeded, child 1 on its second attempt after a spot reclaim.
+    Succeeded,
+}
+
+/// The scripted Batch: its answers depend on `phase` and `environment`; it records what
+/// tether submitted and terminated, and any call it does not know.
+struct Batch {
+    phase: Phase,
+    /// The compute environment's status: `VALID` or `INVALID`.
+    environment: &'static str,
+    /// The job's `createdAt`, milliseconds since the epoch.
+    created: i64,
+    submitted: Option<Value>,
+    terminated: Vec<Value>,
+    unknown: Vec<String>,
+}
+
+const RECLAIMED: &str = "Host EC2 (instance i-0123456789abcdef0) terminated.";
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("milliseconds")
+}
+
+impl Batch {
+    fn answer(&mut self, request: &Request) -> Response {
+        let path = request
+            .line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        let body = request.json();
+        let answer = match path.as_str() {
+            "/v1/submitjob" => {
+                self.submitted = Some(body);
+                json!({"jobArn": format!("{ACCOUNT}:job/{JOB_ID}"), "jobName": "tether-replay-count", "jobId": JOB_ID})
+            }
+            "/v1/terminatejob" => {
+                self.terminated.push(body);
+                json!({})
+            }
+            "/v1/describejobs" => {
+                let ids = body["jobs"].as_array().cloned().unwrap_or_default();
+                let jobs: Vec<Value> = ids
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|id| self.job(id))
+                    .collect();
+                json!({ "jobs": jobs })
+            }
+            "/v1/listjobs" => {
+                let summaries: Vec<Value> = if body["arrayJobId"].is_string() {
+                    let wanted = body["jobStatus"].as_str().unwrap_or("RUNNING");
+                    let status = if self.phase == Phase::Succeeded {
+                        "SUCCEEDED"
+                    } else {
+                        "RUNNING"
+                    };
+                    if wanted == status {
+                        (0..2)
+                            .map(|i| json!({"jobId": format!("{JOB_ID}:{i}"), "jobName": "tether-replay-count", "status": status, "arrayProperties": {"index": i}}))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    }
+                } else {
+                    vec![
+                        json!({"jobId": JOB_ID, "jobName": "tether-replay-count", "createdAt": self.created, "status": self.status(), "arrayProperties": {"size": 2}}),
+                    ]
+                };
+                json!({ "jobSummaryList": summaries })
+            }
+            "/v1/describejobqueues" => json!({"jobQueues": [{
+                "jobQueueName": "lab-queue",
+                "jobQueueArn": format!("{ACCOUNT}:job-queue/lab-queue"),
+                "state": "ENABLED",
+                "status": "VALID",
+                "priority": 5,
+                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": format!("{ACCOUNT}:compute-environment/lab-spot")}]
+            }]}),
+            "/v1/describecomputeenvironments" => {
+                let mut environment = json!({
+                    "computeEnvironmentName": "lab-spot",
+                    "computeEnvironmentArn": format!("{ACCOUNT}:compute-environment/lab-spot"),
+                    "type": "MANAGED",
+                    "state": "ENABLED",
+                    "status": self.environment,
+                    "computeResources": {"type": "SPOT", "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["m5.large"], "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"]}
+                });
+                if self.environment == "INVALID" {
+                    environment["statusReason"] =
+                        json!("CLIENT_ERROR - The instance role is not an instance profile");
+                }
+                json!({ "computeEnvironments": [environment] })
+            }
+            _ => {
+                self.unknown.push(request.line.clone());
+                return Response::json(
+                    400,
+                    &json!({"__type": "ClientException", "message": "not scripted"}),
+                );
+            }
+        };
+        Response::json(200, &answer)
+    }
+
+    fn status(&self) -> &'static str {
+        match self.phase {
+            Phase::Runnable => "RUNNABLE",
+            Phase::Running => "RUNNING",
+            Phase::Succeeded => "SUCCEEDED",
+        }
+    }
+
+    /// The parent (`job-1`) or a child (`job-1:<index>`) as DescribeJobs gives it.
+    fn job(&self, id: &str) -> Value {
+        let submitted = self.submitted.clone().unwrap_or(Value::Null);
+        let overrides = &submitted["containerOverrides"];
+        let mut job = json!({
+            "jobId": id,
+            "jobName": "tether-replay-count",
+            "jobArn": format!("{ACCOUNT}:job/{id}"),
+            "jobQueue": format!("{ACCOUNT}:job-queue/lab-queue"),
+            "jobDefinition": format!("{ACCOUNT}:job-definition/count:1"),
+            "status": self.status(),
+            "createdAt": self.created,
+            "startedAt": self.created,
+            "retryStrategy": {"attempts": 3},
+            "dependsOn": [],
+            "parameters": {},
+            "container": {
+                "command": overrides["command"].clone(),
+                "environment": overrides["environment"].clone(),
+            },
+        });
+        if let Some((_, index)) = id.split_once(':') {
+            let index: i32 = index.parse().expect("child index");
+            job["arrayProperties"] = json!({"index": index});
+            let done = json!({"container": {"exitCode": 0, "logStreamName": format!("count/default/{index}")}, "statusReason": "Essential container in task exited"});
+            job["attempts"] = if index == 1 {
+                json!([{"container": {"logStreamName": "count/default/reclaimed"}, "statusReason": RECLAIMED}, done])
+            } else {
+                json!([done])
+            };
+        } else {
+            let summary = match self.phase {
+                Phase::Runnable => json!({"RUNNABLE": 2}),
+                Phase::Running => json!({"RUNNING": 2}),
+                Phase::Succeeded => json!({"SUCCEEDED": 2}),
+            };
+            job["arrayProperties"] = json!({"size": 2, "statusSummary": summary});
+        }
+        job
+    }
+}
+
+/// moto (for S3, with the inputs in place), the scripted Batch, and the environment that
+/// sends Batch's calls to the script and everything else to moto.
+struct Lab {
+    moto: Moto,
+    batch: Arc<Mutex<Batch>>,
+    env: Vec<(String, String)>,
+}
+
+fn lab(phase: Phase, environment: &'static str, created: i64) -> Lab {
+    let moto = Moto::start();
+    moto.write("tether.yaml", SPEC);
+    let s3 = moto.s3("us-east-1");
+    support::create_bucket(&s3, "lab-data");
+    for (i, text) in DOCS.iter().enumerate() {
+        support::put_object(&s3, "lab-data", &format!("docs/{i}.txt"), text);
+    }
+    let batch = Arc::new(Mutex::new(Batch {
+        phase,
+        environment,
+        created,
+        submitted: None,
+        terminated: Vec::new(),
+        unknown: Vec::new(),
+    }));
+    let script = Arc::clone(&batch);
+    let port = http::serve(move |request| script.lock().expect("script").answer(request));
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_BATCH".into(),
+        format!("http://127.0.0.1:{port}"),
+    ));
+    Lab { moto, batch, env }
+}
+
+/// A running `tether` whose standard error is collected as it comes.
+struct Running {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Lab {
+    fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(args)
+            .current_dir(self.moto.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tether");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().expect("stderr");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Running { child, stderr }
+    }
+
+    fn script(&self) -> std::sync::MutexGuard<'_, Batch> {
+        self.batch.lock().expect("script")
+    }
+}
+
+impl Running {
+    /// Waits until standard error holds `text`.
+    #[track_caller]
+    fn wait_for(&self, text: &str) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if self.stderr.lock().expect("stderr").contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "tether never said {text:?}\n--- stderr\n{}",
+            self.stderr.lock().expect("stderr")
+        );
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the exit; returns its code and standard error.
+    fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().expect("wait for tether");
+        // The reader thread ends with the pipe.
+        std::thread::sleep(Duration::from_millis(100));
+        let stderr = self.stderr.lock().expect("stderr").clone();
+        (status.code().unwrap_or(-1), stderr)
+    }
+}
+
+#[test]
+fn ctrl_c_terminates_the_array_job_this_run_submitted_but_not_one_it_only_follows() {
+    let lab = lab(Phase::Running, "VALID", now_ms());
+    let run = lab.spawn(&["run", "count"]);
+    run.wait_for("count: Batch job job-1: running");
+    run.interrupt();
+    let (code, stderr) = run.finish();
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("count: terminated Batch job job-1"),
+        "{stderr}"
+    );
+    {
+        let script = lab.script();
+        assert_eq!(
+            script.terminated,
+            [json!({"jobId": JOB_ID, "reason": "tether run was interrupted (Ctrl-C)"})]
+        );
+        assert!(script.unknown.is_empty(), "{:?}", script.unknown);
+    }
+
+    // Following the job from elsewhere and interrupting leaves it to its submitter.
+    let attach = lab.spawn(&["run", "count", "--attach"]);
+    attach.wait_for("count: Batch job job-1: running");
+    attach.interrupt();
+    let (code, stderr) = attach.finish();
+    assert_eq!(code, 130, "{stderr}");
+    assert!(!stderr.contains("terminated"), "{stderr}");
+    assert_eq!(lab.script().terminated.len(), 1, "no second TerminateJob");
+}
+
+#[test]
+fn a_job_stuck_on_an_invalid_compute_environment_fails_with_batchs_reason_and_stays_queued() {
+    let lab = lab(Phase::Runnable, "INVALID", now_ms());
+    let (code, stderr) = lab.spawn(&["run", "count"]).finish();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("Batch job job-1 cannot start: no compute environment of queue `lab-queue` can run it: `lab-spot` is INVALID (CLIENT_ERROR - The instance role is not an instance profile)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("It stays queued") && stderr.contains("tether run --attach"),
+        "{stderr}"
+    );
+    let script = lab.script();
+    assert!(script.submitted.is_some());
+    assert!(
+        script.terminated.is_empty(),
+        "a queued job is the operator's to end"
+    );
+    assert!(script.unknown.is_empty(), "{:?}", script.unknown);
+}
+
+#[test]
+fn a_long_wait_in_runnable_is_explained_and_a_share_retried_after_a_spot_reclaim_is_named() {
+    // Created 20 minutes ago: tether explains the wait at its first look.
+    let lab = lab(Phase::Runnable, "VALID", now_ms() - 20 * 60 * 1000);
+    let run = lab.spawn(&["run", "count"]);
+    run.wait_for("2 children RUNNABLE for 20m on healthy environments (`lab-spot` SPOT, at most 16 vCPUs of m5.large)");
+
+    // The children, run here as Batch would run them: the submitted command, with the
+    // submitted environment and each child's index, against moto's S3.
+    let (command, environment) = {
+        let script = lab.script();
+        let overrides = &script.submitted.as_ref().expect("submitted")["containerOverrides"];
+        let command: Vec<String> = serde_json::from_value(overrides["command"].clone())
+            .expect("the command is a list of words");
+        let environment: Vec<(String, String)> = overrides["environment"]
+            .as_array()
+            .expect("environment")
+            .iter()
+            .map(|kv| {
+                (
+                    kv["name"].as_str().expect("name").to_string(),
+                    kv["value"].as_str().expect("value").to_string(),
+                )
+            })
+            .collect();
+        (command, environment)
+    };
+    assert_eq!(command[..3], ["tether", "agent", "--batch"]);
+    for index in [0, 1, 1] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(&command[1..])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(lab.moto.env())
+            .envs(environment.iter().cloned())
+            .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
+            .output()
+            .expect("a child");
+        assert!(
+            output.status.success(),
+            "child {index}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    lab.script().phase = Phase::Succeeded;
+
+    let (code, stderr) = run.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "count: share 1 succeeded on attempt 2 (attempt 1: {RECLAIMED})"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("share 0 succeeded on attempt"), "{stderr}");
+    let summary: Value = serde_json::from_slice(
+        &support::get_object(&lab.moto.s3("us-east-1"), "lab-data", "results/count.json")
+            .expect("the summary"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        summary["total"],
+        DOCS.iter().map(|d| support::words(d)).sum::<u64>()
+    );
+    let script = lab.script();
+    assert!(script.terminated.is_empty());
+    assert!(script.unknown.is_empty(), "{:?}", script.unknown);
+}

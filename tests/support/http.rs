@@ -1,0 +1,90 @@
+//! A scripted HTTP server on loopback that stands in for an AWS service where moto cannot
+//! show a behaviour (throttling, a job stuck in `RUNNABLE`, a spot reclaim): each request is
+//! read whole and answered by the test's handler, one connection per request.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+
+/// One request as the server read it.
+pub struct Request {
+    /// `POST /v1/describejobs HTTP/1.1`
+    pub line: String,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The body as JSON (Batch's REST-JSON requests); `null` when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The body as text (the query protocol's form of IAM, EC2 and STS).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// An answer: status, content type and body.
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Response {
+    pub fn xml(status: u16, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type: "text/xml",
+            body: body.into(),
+        }
+    }
+
+    pub fn json(status: u16, body: &serde_json::Value) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            body: body.to_string(),
+        }
+    }
+}
+
+/// Serves every request with `handler` on a fresh loopback port, which it returns. The
+/// server thread lives as long as the test process.
+pub fn serve(handler: impl Fn(&Request) -> Response + Send + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let mut content_length = 0;
+            let mut header = String::new();
+            while reader
+                .read_line(&mut header)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+                && header != "\r\n"
+            {
+                if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    content_length = value.trim().parse().unwrap_or(0);
+                }
+                header.clear();
+            }
+            let mut body = vec![0; content_length];
+            let _ = reader.read_exact(&mut body);
+            let answer = handler(&Request { line, body });
+            let response = format!(
+                "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                answer.status,
+                answer.content_type,
+                answer.body.len(),
+                answer.body
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
