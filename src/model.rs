@@ -250,10 +250,12 @@ impl fmt::Display for IngressRule {
 }
 
 /// How an instance is bought.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Market {
+    /// Billed by the second at the on-demand price; EC2 never takes it back.
     OnDemand,
+    /// A persistent spot request: far cheaper, stopped when EC2 needs the capacity back.
     Spot,
 }
 
@@ -332,10 +334,12 @@ impl fmt::Display for InstanceStatus {
 }
 
 /// Whether an instance should be running (and billed) or stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
+    /// Running, billed by the second.
     Running,
+    /// Stopped: only its disks are billed. Its Elastic IP keeps its address.
     Stopped,
 }
 

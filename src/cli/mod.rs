@@ -13,6 +13,7 @@ pub mod plan;
 pub mod printer;
 pub mod rotate_key;
 pub mod run;
+pub mod schema;
 pub mod secrets;
 pub mod show;
 pub mod ssh;
@@ -65,6 +66,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print tether's man page (roff): `tether man > tether.1`.
     Man(man::ManArgs),
+    /// Print the spec's JSON Schema, for editors: `tether schema > tether.schema.json`.
+    Schema(schema::SchemaArgs),
     /// Run the spec's jobs (all, or those named, with the jobs they run after).
     Run(run::RunArgs),
     /// Show the spec's instances and Elastic IPs as they are: ids, states, addresses, and
@@ -115,6 +118,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Ssh(args) => ssh::exec(args, printer).await,
         Command::Completions(args) => completions::exec(args, printer),
         Command::Man(args) => man::exec(args, printer),
+        Command::Schema(args) => schema::exec(args, printer),
         Command::Agent(args) => run::agent(args, printer).await,
     }
 }

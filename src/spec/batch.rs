@@ -21,14 +21,18 @@ pub struct BatchSpec {
 }
 
 /// Where a compute environment's containers run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
 pub enum ComputeKind {
+    /// On-demand EC2 instances that Batch starts and stops.
     #[serde(rename = "EC2")]
     Ec2,
+    /// Spot instances: cheaper, reclaimed when EC2 needs them (a child then retries).
     #[serde(rename = "SPOT")]
     Spot,
+    /// Fargate: no instances to manage.
     #[serde(rename = "FARGATE")]
     Fargate,
+    /// Fargate Spot.
     #[serde(rename = "FARGATE_SPOT")]
     FargateSpot,
 }
@@ -107,49 +111,80 @@ pub struct JobDefinitionSpec {
     pub location: Location,
 }
 
-#[derive(Deserialize, Default)]
+/// AWS Batch resources, owned by the project's tags.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Batch")]
 pub(super) struct RawBatch {
+    /// Managed compute environments by name, in the default VPC.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": super::schema::BATCH_NAME}))]
     compute_environments: BTreeMap<String, RawComputeEnvironment>,
+    /// Job queues by name.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": super::schema::BATCH_NAME}))]
     job_queues: BTreeMap<String, RawJobQueue>,
+    /// Job definitions by name (a change registers the next revision).
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": super::schema::BATCH_NAME}))]
     job_definitions: BTreeMap<String, RawJobDefinition>,
 }
 
-#[derive(Deserialize)]
+/// A managed compute environment.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ComputeEnvironment")]
 struct RawComputeEnvironment {
+    /// `EC2`, `SPOT`, `FARGATE` or `FARGATE_SPOT`.
     #[serde(rename = "type")]
     kind: ComputeKind,
+    /// The most vCPUs it runs at once.
+    #[schemars(range(min = 1))]
     max_vcpus: i64,
+    /// vCPUs kept running when idle (EC2 and SPOT; default 0).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     min_vcpus: Option<i64>,
+    /// Instance types (EC2 and SPOT; default `optimal`).
     #[serde(default)]
     instance_types: Option<Vec<String>>,
+    /// SPOT: the highest price as a percentage of on-demand (1 to 100).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     bid_percentage: Option<i64>,
+    /// Declared security groups for its instances or tasks.
     #[serde(default)]
     security_groups: Vec<String>,
+    /// A declared role EC2 may assume, for its instances (EC2 and SPOT).
     #[serde(default)]
     instance_role: Option<String>,
+    /// A declared role Batch may assume; default Batch's service-linked role.
     #[serde(default)]
     service_role: Option<String>,
+    /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// Take over an existing environment of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
 }
 
-#[derive(Deserialize)]
+/// A job queue.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "JobQueue")]
 struct RawJobQueue {
+    /// Higher runs first among queues sharing environments (0 to 1000).
     #[serde(default = "one")]
+    #[schemars(range(min = 0, max = 1000))]
     priority: i64,
+    /// 1 to 3 declared compute environments, tried in order; not Fargate and EC2 mixed.
+    #[schemars(length(min = 1, max = 3))]
     compute_environments: Vec<String>,
+    /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// Take over an existing queue of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
 }
@@ -158,24 +193,42 @@ fn one() -> i64 {
     1
 }
 
-#[derive(Deserialize)]
+/// A container job definition.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "JobDefinition")]
 struct RawJobDefinition {
+    /// The container image, `[registry/]repository[:tag][@digest]`.
+    #[schemars(example = &"public.ecr.aws/amazonlinux/amazonlinux:2023")]
     image: String,
+    /// vCPUs per child (Fargate: 0.25, 0.5, 1, 2, 4, 8 or 16).
+    #[schemars(range(min = 0.25))]
     vcpus: f64,
+    /// Memory per child in MiB (Fargate: one of the sizes it pairs with the vCPUs).
+    #[schemars(range(min = 4))]
     memory_mb: i64,
+    /// A declared role the containers use (`ecs-tasks.amazonaws.com` may assume it).
     #[serde(default)]
     job_role: Option<String>,
+    /// Fargate: a declared role that pulls the image and writes logs.
     #[serde(default)]
     execution_role: Option<String>,
+    /// Attempts per child, 1 to 10: a child whose instance is reclaimed runs again.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 10))]
     attempts: Option<i64>,
+    /// Seconds a child may run (at least 60).
     #[serde(default)]
+    #[schemars(range(min = 60))]
     timeout_seconds: Option<i64>,
+    /// `EC2` (the default) or `FARGATE`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["EC2", "FARGATE"]))]
     platform: Option<String>,
+    /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// Take over an existing definition of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
 }

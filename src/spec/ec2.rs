@@ -61,7 +61,18 @@ pub struct IngressSpec {
     pub cidr: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
@@ -77,35 +88,57 @@ impl Protocol {
     }
 }
 
-#[derive(Deserialize, Default)]
+/// An EC2 key pair. Unless `public_key_file` imports one, EC2 makes it and tether keeps
+/// its private key as a secret.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "KeyPair")]
 pub(super) struct RawKeyPair {
+    /// Where this machine keeps a copy of the private key (mode 0400), e.g.
+    /// `~/.ssh/lab.pem`.
     #[serde(default)]
+    #[schemars(example = &"~/.ssh/lab.pem")]
     private_key_file: Option<String>,
+    /// Import this OpenSSH public key instead of letting EC2 make a key pair.
     #[serde(default)]
     public_key_file: Option<String>,
+    /// Take over an existing key pair of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
 }
 
-#[derive(Deserialize, Default)]
+/// A security group in the default VPC: inbound rules only (all outbound is allowed).
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SecurityGroup")]
 pub(super) struct RawSecurityGroup {
+    /// EC2's description of the group (it cannot change after creation).
     #[serde(default)]
     description: Option<String>,
+    /// Inbound rules.
     #[serde(default)]
     ingress: Vec<RawIngress>,
+    /// Take over an existing group of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
 }
 
-#[derive(Deserialize)]
+/// One inbound rule: a port open to an address range.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Ingress")]
 struct RawIngress {
+    /// The port (22 for SSH, 8888 for Jupyter).
+    #[schemars(range(min = 0, max = 65535), example = 22)]
     port: i64,
+    /// Who may connect, as a CIDR block: your own address is `203.0.113.7/32`.
+    #[schemars(pattern(super::schema::CIDR), example = &"203.0.113.7/32")]
     cidr: String,
+    /// `tcp` (the default) or `udp`.
     #[serde(default = "tcp")]
     protocol: Protocol,
+    /// Allow `0.0.0.0/0` (or `::/0`) on SSH, RDP and Jupyter ports, which is refused
+    /// otherwise.
     #[serde(default)]
     allow_world: bool,
 }

@@ -98,52 +98,78 @@ impl RoleSpec {
     }
 }
 
-#[derive(Deserialize, Default)]
+/// Account-wide settings (singletons of the account, shared by every project in it).
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Account")]
 pub(super) struct RawAccount {
+    /// The account alias: the sign-in link becomes `https://<alias>.signin.aws.amazon.com/console`.
     #[serde(default)]
     alias: Option<RawAlias>,
+    /// The IAM password policy for users' console passwords.
     #[serde(default)]
     password_policy: Option<RawPasswordPolicy>,
 }
 
 /// `alias: name`, or `alias: {name: ..., adopt: true}` to take over an existing alias.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Alias")]
 enum RawAlias {
-    Name(String),
+    /// The alias: 3-63 lower-case letters, digits and single hyphens.
+    Name(#[schemars(pattern(super::schema::ACCOUNT_ALIAS))] String),
     Full(RawAliasFull),
 }
 
-#[derive(Deserialize)]
+/// An alias that may replace one set outside tether.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AliasFull")]
 struct RawAliasFull {
+    /// The alias: 3-63 lower-case letters, digits and single hyphens.
+    #[schemars(pattern(super::schema::ACCOUNT_ALIAS))]
     name: String,
+    /// Replace an alias that tether did not set.
     #[serde(default)]
     adopt: bool,
 }
 
-#[derive(Deserialize)]
+/// The account's password policy for IAM users.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PasswordPolicy")]
 struct RawPasswordPolicy {
+    /// Shortest password allowed (IAM: 6 to 128).
     #[serde(default = "default_minimum_length")]
+    #[schemars(range(min = 6, max = 128))]
     minimum_length: u16,
+    /// Require a non-alphanumeric character.
     #[serde(default)]
     require_symbols: bool,
+    /// Require a digit.
     #[serde(default)]
     require_numbers: bool,
+    /// Require an upper-case letter.
     #[serde(default)]
     require_uppercase: bool,
+    /// Require a lower-case letter.
     #[serde(default)]
     require_lowercase: bool,
+    /// Let users change their own password.
     #[serde(default = "yes")]
     allow_users_to_change_password: bool,
+    /// Days a password stays valid (IAM: 1 to 1095); unset: forever.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 1095))]
     max_age_days: Option<u16>,
+    /// How many earlier passwords may not be reused (IAM: 1 to 24).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 24))]
     reuse_prevention: Option<u16>,
+    /// An expired password can only be reset by an administrator.
     #[serde(default)]
     hard_expiry: bool,
+    /// Replace a policy that tether did not set.
     #[serde(default)]
     adopt: bool,
 }
@@ -157,68 +183,107 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize, Default)]
+/// IAM groups, users and roles, each under the project's path `/tether/<project>/`.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Iam")]
 pub(super) struct RawIam {
+    /// Groups by name, with the managed policies their members get.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": super::schema::IAM_GROUP}))]
     groups: BTreeMap<String, Option<RawGroup>>,
+    /// Users by name: an admin for the console and the CLI instead of the root account.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": super::schema::IAM_USER_OR_ROLE}))]
     users: BTreeMap<String, Option<RawUser>>,
+    /// Roles by name, for instances (with an instance profile of the same name) and
+    /// Batch.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": super::schema::IAM_USER_OR_ROLE}))]
     roles: BTreeMap<String, Option<RawRole>>,
 }
 
 /// A service or a list of services, as `assumed_by` takes them.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
+    One(#[schemars(pattern(super::schema::SERVICE_PRINCIPAL))] String),
+    Many(#[schemars(inner(pattern(super::schema::SERVICE_PRINCIPAL)))] Vec<String>),
 }
 
-#[derive(Deserialize, Default)]
+/// An IAM role: who may assume it, and what it may do.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Role")]
 struct RawRole {
+    /// The AWS services that may assume it (`ec2.amazonaws.com`, `batch.amazonaws.com`,
+    /// `ecs-tasks.amazonaws.com`); or give `trust_policy`.
     #[serde(default)]
+    #[schemars(example = &"ec2.amazonaws.com")]
     assumed_by: Option<OneOrMany>,
+    /// A full trust policy document, instead of `assumed_by`.
     #[serde(default)]
     trust_policy: Option<Value>,
+    /// Managed policy ARNs to attach (at most 10).
     #[serde(default)]
+    #[schemars(inner(pattern(super::schema::MANAGED_POLICY_ARN)))]
     policies: Vec<String>,
+    /// Inline policy documents by name.
     #[serde(default)]
     inline_policies: BTreeMap<String, Value>,
+    /// Jobs whose inputs it may read and whose outputs it may write (and nothing more):
+    /// the inline policy `tether-jobs`.
     #[serde(default)]
     jobs: Vec<String>,
+    /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// Take over an existing role of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
 }
 
-#[derive(Deserialize, Default)]
+/// An IAM group.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Group")]
 struct RawGroup {
+    /// Managed policy ARNs to attach (at most 10), e.g.
+    /// `arn:aws:iam::aws:policy/AdministratorAccess`.
     #[serde(default)]
+    #[schemars(inner(pattern(super::schema::MANAGED_POLICY_ARN)))]
     policies: Vec<String>,
+    /// Take over an existing group of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
 }
 
-#[derive(Deserialize, Default)]
+/// An IAM user.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "User")]
 struct RawUser {
+    /// Declared groups the user belongs to.
     #[serde(default)]
     groups: Vec<String>,
+    /// Managed policy ARNs to attach (at most 10).
     #[serde(default)]
+    #[schemars(inner(pattern(super::schema::MANAGED_POLICY_ARN)))]
     policies: Vec<String>,
+    /// Inline policy documents by name.
     #[serde(default)]
     inline_policies: BTreeMap<String, serde_json::Value>,
+    /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// A console password (generated, must be changed at first sign-in), stored as a
+    /// secret.
     #[serde(default)]
     console_access: bool,
+    /// An access key for the CLI and SDKs, stored as a secret.
     #[serde(default)]
     programmatic_access: bool,
+    /// Take over an existing user of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
 }

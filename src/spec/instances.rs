@@ -77,32 +77,105 @@ pub struct ElasticIpSpec {
     pub location: Location,
 }
 
-#[derive(Deserialize)]
+/// An EC2 instance in the default VPC, known by its `Name` tag.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Instance")]
 pub(super) struct RawInstance {
+    /// The image: an AMI id, or a lookup of the newest image by name pattern and owner.
     ami: RawAmi,
+    /// The instance type, `family.size`.
     #[serde(rename = "type")]
+    #[schemars(pattern(super::schema::INSTANCE_TYPE), example = &"t3.micro")]
     instance_type: String,
+    /// `on-demand` (the default) or `spot`.
     #[serde(default = "on_demand")]
     market: Market,
+    /// With `market: spot`: the highest price per hour, in dollars; unset: the on-demand
+    /// price.
     #[serde(default)]
+    #[schemars(pattern(super::schema::PRICE), example = &"0.05")]
     max_price: Option<String>,
+    /// A declared key pair for SSH.
     #[serde(default)]
     key_pair: Option<String>,
+    /// Declared security groups.
     #[serde(default)]
     security_groups: Vec<String>,
+    /// The root volume's size in GiB; unset: the image's.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 16384))]
     root_volume_gb: Option<i64>,
+    /// Extra EBS volumes, deleted with the instance.
     #[serde(default)]
     volumes: Vec<RawVolume>,
+    /// A file (relative to the spec) given to the instance as user data at launch.
     #[serde(default)]
     user_data: Option<String>,
+    /// An existing instance profile, by name (or use `role`).
     #[serde(default)]
     instance_profile: Option<String>,
+    /// A role of `iam.roles` that EC2 may assume, given through its instance profile.
     #[serde(default)]
     role: Option<String>,
+    /// `running` (the default) or `stopped`: stop it when idle, and pay for its disks
+    /// only.
     #[serde(default = "running")]
     state: RunState,
+    /// Tags; `Name` is the instance's key in the spec.
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// An AMI id, or a lookup of the newest image matching a name pattern.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Ami")]
+enum RawAmi {
+    /// An AMI id: `ami-` and 8 or 17 hex digits.
+    Id(#[schemars(pattern(super::schema::AMI_ID))] String),
+    Lookup(RawImageLookup),
+}
+
+/// The newest image whose name matches `name` among `owner`'s.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ImageLookup")]
+struct RawImageLookup {
+    /// A name pattern (`*` and `?` as wildcards).
+    #[schemars(example = &"al2023-ami-2023.*-x86_64")]
+    name: String,
+    /// `amazon`, `self`, `aws-marketplace` or a 12-digit account id.
+    #[schemars(pattern(super::schema::IMAGE_OWNER))]
+    owner: String,
+}
+
+/// An extra EBS volume.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Volume")]
+struct RawVolume {
+    /// The device name: `/dev/sdf`, `/dev/xvdb`, ...
+    #[schemars(pattern(super::schema::DEVICE), example = &"/dev/sdf")]
+    device: String,
+    /// Its size in GiB.
+    #[schemars(range(min = 1, max = 16384))]
+    size_gb: i64,
+    /// The EBS volume type.
+    #[serde(default = "gp3", rename = "type")]
+    #[schemars(extend("enum" = VOLUME_TYPES))]
+    volume_type: String,
+}
+
+/// An Elastic IP: an address that survives the instance's stops.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ElasticIp")]
+pub(super) struct RawElasticIp {
+    /// A declared instance to associate it with.
+    #[serde(default)]
+    instance: Option<String>,
+    /// Tags.
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -115,40 +188,8 @@ fn running() -> RunState {
     RunState::Running
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawAmi {
-    Id(String),
-    Lookup(RawImageLookup),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawImageLookup {
-    name: String,
-    owner: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawVolume {
-    device: String,
-    size_gb: i64,
-    #[serde(default = "gp3", rename = "type")]
-    volume_type: String,
-}
-
 fn gp3() -> String {
     "gp3".to_string()
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawElasticIp {
-    #[serde(default)]
-    instance: Option<String>,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
 }
 
 /// `ami-` and 8 or 17 lower-case hex digits.

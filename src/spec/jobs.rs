@@ -147,7 +147,9 @@ pub enum Work {
 }
 
 /// The built-in kernels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Builtin {
     /// Words: maximal runs of bytes that are not ASCII whitespace, as `wc -w` counts them
@@ -170,7 +172,9 @@ impl Builtin {
 }
 
 /// How a command's tasks use the machine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// CPU-bound: one task per core.
@@ -179,67 +183,107 @@ pub enum Mode {
     Io,
 }
 
-#[derive(Deserialize)]
+/// A job: a builtin or a shell command over many input files, run in parallel on this
+/// machine, on declared instances (over SSH, in tmux), or as an AWS Batch array job.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Job")]
 pub(super) struct RawJob {
+    /// The input files: a local glob relative to the spec (`./data/*.txt`), or an S3
+    /// prefix (`s3://bucket/prefix/`).
     #[serde(default)]
+    #[schemars(example = &"s3://lab-data/docs/")]
     inputs: Option<String>,
+    /// A built-in task, run on every core (or give `command`).
     #[serde(default)]
     builtin: Option<Builtin>,
+    /// A command run once per input: `{input}` stands for the input's local path and
+    /// `{output}` for where it writes its result (passed as data, never pasted as code).
     #[serde(default)]
     command: Option<String>,
+    /// `cpu` (one task per core, in processes) or `io` (many tasks at once).
     #[serde(default)]
     mode: Option<Mode>,
+    /// How many tasks run at once: `auto` or 1 to 4096.
     #[serde(default)]
     parallelism: Option<RawParallelism>,
+    /// Where the results go: a local path or an S3 URL (a file for builtins, a prefix for
+    /// commands).
     #[serde(default)]
     output: Option<String>,
+    /// Jobs that must succeed first.
     #[serde(default)]
     after: Vec<String>,
+    /// Succeed when `inputs` matches nothing (an error otherwise).
     #[serde(default)]
     allow_empty: bool,
+    /// Where it runs: a declared instance, a list of them, or `{batch: QUEUE, ...}`;
+    /// unset: this machine.
     #[serde(default)]
     run_on: Option<RawRunOn>,
+    /// Local files (relative to the spec) copied to each instance before it runs.
     #[serde(default)]
     upload: Vec<String>,
+    /// A shell command run once on each instance before the job (installing packages,
+    /// say).
     #[serde(default)]
     setup: Option<String>,
+    /// `stop`: stop the job's instances when it ends.
     #[serde(default)]
     then: Option<Then>,
 }
 
-#[derive(Deserialize)]
+/// A declared instance, several, or an AWS Batch queue.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "RunOn")]
 enum RawRunOn {
+    /// One declared instance.
     One(String),
+    /// Declared instances; the inputs are shared out among them.
     Many(Vec<String>),
     Batch(RawBatchRun),
 }
 
-#[derive(Deserialize)]
+/// A job run as one AWS Batch array job, one child per share of the inputs.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "BatchRun")]
 struct RawBatchRun {
+    /// A declared job queue.
     batch: String,
+    /// A declared job definition.
     definition: String,
+    /// How many children (1 to 10000; never more than inputs).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 10000))]
     shares: Option<i64>,
+    /// Or: children of about this many bytes of input each.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     share_size: Option<i64>,
+    /// The image has `tether` on its PATH; otherwise each child fetches tether's own build
+    /// from the input bucket.
     #[serde(default)]
     tether_in_image: bool,
 }
 
 /// What to do with the instances after a remote job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Then {
+    /// Stop them (their disks and Elastic IPs stay).
     Stop,
 }
 
-#[derive(Deserialize)]
+/// `auto` or a number of tasks.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Parallelism")]
 enum RawParallelism {
-    Count(i64),
+    Count(#[schemars(range(min = 1, max = 4096))] i64),
+    /// `auto`: from the cores and the mode.
+    #[schemars(extend("const" = "auto"))]
     Word(String),
 }
 

@@ -10,6 +10,7 @@ mod ec2;
 mod iam;
 mod instances;
 mod jobs;
+pub mod schema;
 mod source;
 mod ssh;
 
@@ -87,7 +88,9 @@ pub struct Spec {
 
 /// Where the secrets tether generates (access keys, console passwords, private keys) are
 /// kept, so that whoever applies the spec leaves them where the team can fetch them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretsMode {
     /// `SecureString` parameters in the account's Parameter Store (the default): a key
@@ -155,53 +158,88 @@ fn render_all(diagnostics: &[Diagnostic]) -> String {
     text
 }
 
-#[derive(Deserialize)]
+/// A tether spec: one team's AWS lab (buckets, IAM, key pairs, security groups, instances,
+/// Elastic IPs, SSH aliases, AWS Batch) and the jobs that run on it.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Spec")]
 struct RawSpec {
+    /// The project's name: every resource tether makes is tagged with it, and only
+    /// resources so tagged (or adopted) are ever changed or deleted.
+    #[schemars(pattern(schema::PROJECT), example = &"lab")]
     project: String,
+    /// The AWS region; else `AWS_REGION` or the AWS config file's.
     #[serde(default)]
+    #[schemars(pattern(schema::REGION), example = &"us-east-1")]
     region: Option<String>,
+    /// S3 buckets by name (3-63 lower-case letters, digits, `.` and `-`; no underscores).
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": schema::BUCKET}))]
     buckets: BTreeMap<String, Option<RawBucket>>,
+    /// Account-wide settings: the sign-in alias and the password policy.
     #[serde(default)]
     account: Option<iam::RawAccount>,
+    /// IAM groups, users and roles.
     #[serde(default)]
     iam: Option<iam::RawIam>,
+    /// Where secrets (private keys, access keys, console passwords) are kept.
     #[serde(default)]
     secrets: SecretsMode,
+    /// With `secrets: local`: the directory for users' access keys and console passwords
+    /// (files of mode 0600).
     #[serde(default)]
     secrets_dir: Option<String>,
+    /// EC2 key pairs by name.
     #[serde(default)]
     key_pairs: BTreeMap<String, Option<ec2::RawKeyPair>>,
+    /// Security groups (in the default VPC) by name.
     #[serde(default)]
     security_groups: BTreeMap<String, Option<ec2::RawSecurityGroup>>,
+    /// EC2 instances by name (their `Name` tag).
     #[serde(default)]
     instances: BTreeMap<String, instances::RawInstance>,
+    /// Elastic IPs by name, each optionally associated with an instance.
     #[serde(default)]
     elastic_ips: BTreeMap<String, Option<instances::RawElasticIp>>,
+    /// Jobs by name: run on this machine, on instances over SSH, or on AWS Batch.
     #[serde(default)]
     jobs: BTreeMap<String, jobs::RawJob>,
+    /// SSH aliases for the instances, kept in a marked block of an ssh config file.
     #[serde(default)]
     ssh: Option<ssh::RawSsh>,
+    /// A Linux build of tether to copy to instances and Batch jobs (relative to the spec),
+    /// when this tether is not one.
     #[serde(default)]
     agent_binary: Option<String>,
+    /// AWS Batch compute environments, job queues and job definitions.
     #[serde(default)]
     batch: Option<batch::RawBatch>,
 }
 
-#[derive(Deserialize, Default)]
+/// An S3 bucket: private unless `public_read`; public write only with
+/// `allow_public_write`.
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Bucket")]
 struct RawBucket {
+    /// Allow anonymous `s3:GetObject` on every object (turns off the bucket's public access
+    /// block for policies).
     #[serde(default)]
     public_read: bool,
+    /// An extra bucket policy document (JSON as YAML); statements granting public write
+    /// are refused.
     #[serde(default)]
     policy: Option<Value>,
+    /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    /// Let `destroy` (or removing the bucket from the spec) delete its objects first.
     #[serde(default)]
     force_destroy: bool,
+    /// Take over an existing bucket of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
+    /// Permit `policy` statements that let anyone write or delete (refused otherwise).
     #[serde(default)]
     allow_public_write: bool,
 }

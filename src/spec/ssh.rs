@@ -33,23 +33,36 @@ pub struct HostSpec {
     pub location: Location,
 }
 
-#[derive(Deserialize)]
+/// SSH aliases, kept in a marked block of an ssh config file (nothing outside it is
+/// touched); each follows its instance's current address and verified host key.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Ssh")]
 pub(super) struct RawSsh {
+    /// The ssh config file; default `~/.ssh/config`.
     #[serde(default)]
     config_file: Option<String>,
+    /// Aliases by name: `ssh <alias>` reaches the instance.
     #[serde(default)]
     hosts: BTreeMap<String, RawHost>,
 }
 
-#[derive(Deserialize)]
+/// One alias.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Host")]
 struct RawHost {
+    /// The declared instance it reaches.
     instance: String,
+    /// The login user; default `ec2-user`.
     #[serde(default)]
+    #[schemars(example = &"ec2-user")]
     user: Option<String>,
+    /// sshd's port; default 22.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 65535))]
     port: Option<i64>,
+    /// The private key; default the instance's key pair's `private_key_file`.
     #[serde(default)]
     identity_file: Option<String>,
 }

@@ -39,6 +39,11 @@ fn moto_server_path() -> PathBuf {
     .clone()
 }
 
+/// The Python of moto's virtual environment, which also has jsonschema and PyYAML.
+pub fn venv_python() -> PathBuf {
+    moto_server_path().with_file_name("python")
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
