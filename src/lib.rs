@@ -20,6 +20,7 @@ pub mod model;
 pub mod plan;
 pub mod planning;
 pub mod policy;
+pub mod pricing;
 pub mod pull;
 pub mod render;
 pub mod secrets;

@@ -78,6 +78,118 @@ pub fn plan_text(plan: &Plan) -> String {
     out
 }
 
+/// What the planned instances and Elastic IPs cost, one line per instance, then the totals
+/// and what the stopped instances save.
+pub fn costs_text(costs: &crate::pricing::Costs) -> String {
+    use crate::model::{Market, RunState};
+    let mut out = format!(
+        "Cost while running (AWS list prices of {} in {}, {}; tether's own table):\n",
+        costs.prices_as_of, costs.region, costs.currency
+    );
+    let width = costs
+        .instances
+        .iter()
+        .map(|i| i.name.len())
+        .max()
+        .unwrap_or(0);
+    let type_width = costs
+        .instances
+        .iter()
+        .map(|i| i.instance_type.len())
+        .max()
+        .unwrap_or(0);
+    for instance in &costs.instances {
+        let market = match instance.market {
+            Market::OnDemand => "on-demand",
+            Market::Spot => "spot",
+        };
+        let state = match instance.state {
+            RunState::Running => "running",
+            RunState::Stopped => "stopped",
+        };
+        let hourly = match instance.hourly {
+            Some(price) if instance.hourly_is_ceiling => format!("at most {}/h", dollars(price)),
+            Some(price) => format!("{}/h", dollars(price)),
+            None => "price unknown".to_string(),
+        };
+        let disks = match instance.disks_monthly {
+            Some(monthly) => format!("disks {} GiB {}/month", instance.disk_gib, cents(monthly)),
+            None => "disks: price unknown".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:width$}  {:type_width$}  {market:9}  {state:7}  {hourly:18}  {disks}",
+            instance.name, instance.instance_type
+        );
+    }
+    if costs.elastic_ips > 0 {
+        let _ = writeln!(
+            out,
+            "  {} Elastic IP{}: {}",
+            costs.elastic_ips,
+            if costs.elastic_ips == 1 { "" } else { "s" },
+            costs
+                .elastic_ips_hourly
+                .map_or("price unknown".to_string(), |p| format!(
+                    "{}/h, running instances or not",
+                    dollars(p)
+                ))
+        );
+    }
+    let running = costs.running_hourly.map_or(
+        "price unknown (a type or region outside the table)".to_string(),
+        |p| {
+            format!(
+                "{}/h (about {} a month)",
+                dollars(p),
+                cents(p * crate::pricing::HOURS_PER_MONTH)
+            )
+        },
+    );
+    let disks = costs
+        .disks_monthly
+        .map_or("price unknown".to_string(), |p| {
+            format!("{}/month", cents(p))
+        });
+    let _ = writeln!(out, "  Total: {running}; disks {disks}.");
+    let stopped: Vec<&str> = costs
+        .instances
+        .iter()
+        .filter(|i| i.state == RunState::Stopped)
+        .map(|i| i.name.as_str())
+        .collect();
+    if !stopped.is_empty() {
+        let saves = costs
+            .stopped_saves_hourly
+            .map_or("their compute (price unknown)".to_string(), |p| {
+                format!("{}/h", dollars(p))
+            });
+        let _ = writeln!(
+            out,
+            "  `state: stopped` saves {saves} on {}: stopped instances pay for their disks only.",
+            stopped.join(", ")
+        );
+    }
+    out
+}
+
+/// `$0.192`, `$0.0104`: up to four decimals, trailing zeros dropped (two at least).
+fn dollars(price: f64) -> String {
+    let text = format!("{price:.4}");
+    let trimmed = text.trim_end_matches('0');
+    let decimals = trimmed.split_once('.').map_or(0, |(_, d)| d.len());
+    if decimals < 2 {
+        format!("${price:.2}")
+    } else {
+        format!("${trimmed}")
+    }
+}
+
+/// `$12.64`.
+fn cents(amount: f64) -> String {
+    format!("${amount:.2}")
+}
+
 /// `Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.` or `No changes.`; adoptions
 /// are named only when there are some.
 pub fn summary_line(plan: &Plan) -> String {

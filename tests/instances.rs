@@ -227,9 +227,21 @@ fn stop_and_start_keep_the_elastic_ip_associated() {
         "    tags: {team: ds}\n    state: stopped\n",
     );
     moto.write("tether.yaml", &stopped);
+    // The plan prices the lab, and says what stopping saves: the compute, not the disks
+    // (the root volume's size is the live instance's) nor the address.
     moto.tether(&["plan"])
         .expect_code(0)
-        .expect_stderr("~ instance.worker  (update in place: stops the instance");
+        .expect_stderr("~ instance.worker  (update in place: stops the instance")
+        .expect_stderr("worker  m5.xlarge  on-demand  stopped  $0.192/h")
+        .expect_stderr("disks 150 GiB $12.00/month")
+        .expect_stderr("Total: $0.005/h (about $3.65 a month); disks $12.00/month.")
+        .expect_stderr("`state: stopped` saves $0.192/h on worker");
+    let json = moto.tether(&["plan", "--json"]).expect_code(0);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
+    assert_eq!(plan["costs"]["instances"][0]["hourly"], 0.192);
+    assert_eq!(plan["costs"]["instances"][0]["state"], "stopped");
+    assert_eq!(plan["costs"]["stopped_saves_hourly"], 0.192);
+    assert_eq!(plan["costs"]["prices_as_of"], "2025-01", "the table's date");
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
     assert_eq!(live_instances(&ec2)[0].state, "stopped");
     assert_eq!(addresses(&ec2), [(address.clone(), Some(id.clone()))]);

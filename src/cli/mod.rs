@@ -228,10 +228,15 @@ pub fn plan_json(plan: &tether::plan::Plan) -> String {
         #[serde(flatten)]
         plan: &'a tether::plan::Plan,
         summary: tether::plan::Summary,
+        /// What the planned instances and Elastic IPs cost (not read back from a saved
+        /// plan: the prices are tether's, not the account's).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        costs: Option<tether::pricing::Costs>,
     }
     let document = Document {
         plan,
         summary: plan.summary(),
+        costs: tether::pricing::plan_costs(plan),
     };
     let mut text = serde_json::to_string_pretty(&document).expect("a plan always serialises");
     text.push('\n');

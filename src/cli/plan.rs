@@ -44,6 +44,12 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
         printer.data(&super::plan_json(&plan))?;
     } else {
         printer.status(tether::render::plan_text(&plan).trim_end());
+        if let Some(costs) = tether::pricing::plan_costs(&plan) {
+            printer.status(&format!(
+                "\n{}",
+                tether::render::costs_text(&costs).trim_end()
+            ));
+        }
         if !spec.jobs.is_empty() {
             printer.status(&jobs_text(&spec));
         }

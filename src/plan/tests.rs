@@ -749,3 +749,85 @@ fn the_bundled_examples_plan_the_same() {
         insta::assert_json_snapshot!(format!("example_{name}_json"), plan);
     }
 }
+
+#[test]
+fn the_plan_prices_its_instances_disks_and_addresses_and_what_stopping_saves() {
+    let yaml = "project: lab
+region: us-east-1
+instances:
+  worker:
+    ami: ami-0123456789abcdef0
+    type: m5.xlarge
+    root_volume_gb: 50
+    volumes: [{device: /dev/sdf, size_gb: 100, type: gp3}]
+  spare:
+    ami: ami-0123456789abcdef0
+    type: t3.micro
+    market: spot
+    root_volume_gb: 8
+    state: stopped
+  odd:
+    ami: ami-0123456789abcdef0
+    type: x9z.huge
+    root_volume_gb: 8
+    state: stopped
+elastic_ips:
+  worker-ip: {instance: worker}
+";
+    let plan = plan_of(yaml, &LiveState::default(), Mode::Apply);
+    let costs = crate::pricing::plan_costs(&plan).expect("instances to price");
+    let by_name = |name: &str| {
+        costs
+            .instances
+            .iter()
+            .find(|i| i.name == name)
+            .expect("priced")
+            .clone()
+    };
+    let worker = by_name("worker");
+    assert_eq!(worker.hourly, Some(0.192));
+    assert_eq!(worker.disk_gib, 150);
+    assert!((worker.disks_monthly.expect("known") - 12.0).abs() < 1e-9);
+    let spare = by_name("spare");
+    assert_eq!(
+        spare.hourly,
+        Some(0.0104),
+        "a spot ceiling: the on-demand price"
+    );
+    assert!(spare.hourly_is_ceiling);
+    assert_eq!(by_name("odd").hourly, None);
+    // Running: the worker and the address; the stopped ones pay for disks only.
+    assert!((costs.running_hourly.expect("known") - 0.197).abs() < 1e-9);
+    assert_eq!(
+        costs.stopped_saves_hourly, None,
+        "one stopped type is unknown"
+    );
+    assert!((costs.disks_monthly.expect("known") - (150.0 + 8.0 + 8.0) * 0.08).abs() < 1e-9);
+    let text = render::costs_text(&costs);
+    for line in [
+        "Cost while running (AWS list prices of 2025-01 in us-east-1, USD; tether's own table):",
+        "worker  m5.xlarge  on-demand  running  $0.192/h",
+        "disks 150 GiB $12.00/month",
+        "spare   t3.micro   spot       stopped  at most $0.0104/h",
+        "odd     x9z.huge   on-demand  stopped  price unknown",
+        "1 Elastic IP: $0.005/h, running instances or not",
+        "Total: $0.197/h (about $143.81 a month); disks $13.28/month.",
+        "`state: stopped` saves their compute (price unknown) on odd, spare",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from\n{text}");
+    }
+    // Outside the table's regions every price is unknown, never guessed.
+    let mut elsewhere = plan.clone();
+    elsewhere.region = "eu-west-1".into();
+    let costs = crate::pricing::plan_costs(&elsewhere).expect("instances");
+    assert!(costs
+        .instances
+        .iter()
+        .all(|i| i.hourly.is_none() && i.disks_monthly.is_none()));
+    assert_eq!(costs.running_hourly, None);
+    // A destroy plan keeps nothing to price.
+    assert_eq!(
+        crate::pricing::plan_costs(&plan_of(yaml, &applied(yaml), Mode::Destroy)),
+        None
+    );
+}
