@@ -137,28 +137,60 @@ pub async fn run_plan(
         return Ok(Exit::Success);
     }
     printer.status("");
+    // On a terminal a wait is a spinner per resource, cleared when the resource is done;
+    // elsewhere a line now and then.
+    let live = super::live::Live::new(printer);
+    let waiting =
+        std::sync::Mutex::new(std::collections::BTreeMap::<String, indicatif::ProgressBar>::new());
+    let done_waiting = |address: &tether::model::Address| {
+        if let Some(spinner) = waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&address.to_string())
+        {
+            spinner.finish_and_clear();
+        }
+    };
     let progress = |event: Progress<'_>| match event {
         Progress::Started { address, operation } => {
-            printer.status(&format!("{address}: {}...", operation.describe()));
+            live.status(&format!("{address}: {}...", operation.describe()));
         }
         Progress::Finished {
             address,
             action,
             elapsed,
-        } => printer.status(&format!(
-            "{address}: {} in {:.1}s",
-            past_tense(action),
-            elapsed.as_secs_f64()
-        )),
-        Progress::Failed { address, .. } => printer.status(&format!("{address}: failed")),
+        } => {
+            done_waiting(address);
+            live.status(&format!(
+                "{address}: {} in {:.1}s",
+                past_tense(action),
+                elapsed.as_secs_f64()
+            ));
+        }
+        Progress::Failed { address, .. } => {
+            done_waiting(address);
+            live.status(&format!("{address}: failed"));
+        }
         Progress::Waiting {
             address,
             state,
             elapsed,
-        } => printer.status(&format!(
-            "{address}: still {state} after {}s...",
-            elapsed.as_secs()
-        )),
+        } => {
+            let mut spinners = waiting.lock().unwrap_or_else(|e| e.into_inner());
+            let message = format!("still {state}");
+            match spinners.get(&address.to_string()) {
+                Some(spinner) => spinner.set_message(message),
+                None => match live.spinner(&address.to_string(), &message) {
+                    Some(spinner) => {
+                        spinners.insert(address.to_string(), spinner);
+                    }
+                    None => printer.status(&format!(
+                        "{address}: still {state} after {}s...",
+                        elapsed.as_secs()
+                    )),
+                },
+            }
+        }
     };
     let report = tether::apply::apply(
         cloud,

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod destroy;
 pub mod force_unlock;
 pub mod interrupt;
+pub mod live;
 pub mod man;
 pub mod plan;
 pub mod printer;

@@ -2,7 +2,6 @@
 //! machine, without planning or applying. `apply` runs them too, after a successful apply.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -10,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 
+use super::live::Live;
 use super::printer::Printer;
 use super::Exit;
 use tether::jobs::{Event, JobSummary, Status};
@@ -315,11 +315,13 @@ pub async fn run_jobs(
     })
 }
 
-/// Progress as jobs run: a bar per job on a terminal, a line now and then otherwise.
+/// Progress as jobs run: a bar per job (and a spinner per Batch job) on a terminal, a line
+/// now and then otherwise.
 struct JobProgress<'a> {
-    printer: &'a Printer,
-    bars: Option<indicatif::MultiProgress>,
+    live: Live<'a>,
     state: Mutex<BTreeMap<String, JobState>>,
+    /// Batch jobs being followed, by job name: their spinners.
+    batch: Mutex<BTreeMap<String, indicatif::ProgressBar>>,
 }
 
 struct JobState {
@@ -335,13 +337,10 @@ struct JobState {
 
 impl<'a> JobProgress<'a> {
     fn new(printer: &'a Printer) -> JobProgress<'a> {
-        let bars = std::io::stderr()
-            .is_terminal()
-            .then(indicatif::MultiProgress::new);
         JobProgress {
-            printer,
-            bars,
+            live: Live::new(printer),
             state: Mutex::new(BTreeMap::new()),
+            batch: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -351,24 +350,19 @@ impl<'a> JobProgress<'a> {
             Event::JobStarted { job, tasks, bytes } => {
                 // The bar counts tasks (a remote job reports tasks, not bytes); the bytes
                 // of the inputs and their rate are in the message.
-                let bar = self.bars.as_ref().map(|bars| {
-                    let bar = bars.add(indicatif::ProgressBar::new(tasks.max(1) as u64));
-                    bar.set_style(
-                        indicatif::ProgressStyle::with_template(
-                            "{prefix:>14} [{bar:30}] {pos}/{len} tasks, {msg}, ETA {eta}",
-                        )
-                        .expect("a valid template")
-                        .progress_chars("=> "),
-                    );
-                    bar.set_prefix(job.to_string());
-                    bar.set_message(format!("0 B of {}", human_bytes(bytes)));
-                    bar
-                });
-                if bar.is_none() {
-                    self.printer.status(&format!(
+                let bar = self.live.bar(
+                    tasks as u64,
+                    "{prefix:>14} [{bar:30}] {pos}/{len} tasks, {msg}, ETA {eta}",
+                );
+                match &bar {
+                    Some(bar) => {
+                        bar.set_prefix(job.to_string());
+                        bar.set_message(format!("0 B of {}", human_bytes(bytes)));
+                    }
+                    None => self.live.status(&format!(
                         "{job}: started, {tasks} task(s), {}",
                         human_bytes(bytes)
-                    ));
+                    )),
                 }
                 state.insert(
                     job.to_string(),
@@ -407,7 +401,7 @@ impl<'a> JobProgress<'a> {
                     }
                     None if job_state.last_line.elapsed() >= Duration::from_secs(2) => {
                         job_state.last_line = Instant::now();
-                        self.printer.status(&format!(
+                        self.live.status(&format!(
                             "{job}: {}/{} tasks done, {} failed",
                             job_state.done, job_state.total, job_state.failed
                         ));
@@ -416,32 +410,50 @@ impl<'a> JobProgress<'a> {
                 }
             }
             Event::BatchSubmitted { job, id } => {
-                self.printer.status(&format!(
+                self.live.status(&format!(
                     "{job}: submitted Batch job {id} (Ctrl-C terminates it)"
                 ));
             }
-            Event::BatchEnded { .. } => {}
+            Event::BatchEnded { job, .. } => {
+                if let Some(spinner) = self.batch.lock().expect("progress lock").remove(job) {
+                    spinner.finish_and_clear();
+                }
+            }
             Event::BatchNote { job, id, note } => {
-                self.printer
-                    .status(&format!("{job}: Batch job {id}: {note}"));
+                self.live.status(&format!("{job}: Batch job {id}: {note}"));
             }
             Event::BatchStatus { job, id, status } => {
-                self.printer
-                    .status(&format!("{job}: Batch job {id}: {}", status.to_lowercase()));
+                let status = status.to_lowercase();
+                let mut spinners = self.batch.lock().expect("progress lock");
+                match spinners.get(job) {
+                    Some(spinner) => spinner.set_message(status.clone()),
+                    None => {
+                        if let Some(spinner) = self
+                            .live
+                            .spinner(&format!("{job}: Batch job {id}"), &status)
+                        {
+                            spinners.insert(job.to_string(), spinner);
+                        }
+                    }
+                }
+                // Every change is also a line: in a log it is the only trace, and on a
+                // terminal it stays above the spinner as the job's history.
+                self.live
+                    .status(&format!("{job}: Batch job {id}: {status}"));
             }
             Event::WaitingForSsh { instance, waited } => {
-                self.printer.status(&format!(
+                self.live.status(&format!(
                     "waiting for `{instance}` to answer ssh ({}s)",
                     waited.as_secs()
                 ));
             }
             Event::Reached { instance, trust } => match trust {
                 tether::jobs::reach::Trust::Recorded => {}
-                tether::jobs::reach::Trust::Console => self.printer.status(&format!(
+                tether::jobs::reach::Trust::Console => self.live.status(&format!(
                     "`{instance}`: host key verified against its console output"
                 )),
                 tether::jobs::reach::Trust::FirstUse => {
-                    self.printer.status(&super::first_use_warning(instance));
+                    self.live.status(&super::first_use_warning(instance));
                 }
             },
             Event::JobFinished { summary } => {
@@ -461,7 +473,7 @@ impl<'a> JobProgress<'a> {
                         summary.error.as_deref().unwrap_or("not run")
                     ),
                 };
-                self.printer.status(&line);
+                self.live.status(&line);
             }
         }
     }
