@@ -285,8 +285,10 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         run.stderr
     );
     assert!(
-        run.stderr.contains("count: Batch job"),
-        "progress: {}",
+        run.stderr.contains("count: Batch job")
+            && run.stderr.contains("count: uploading ")
+            && run.stderr.contains(" MiB to s3://lab-data"),
+        "progress, and the upload of tether's build: {}",
         run.stderr
     );
 

@@ -95,6 +95,13 @@ ssh:
 
     let run = run_tether(moto.dir.path(), &env, &["run", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // Off a terminal the uploads (tether's build when the instance lacks it, the job's
+    // `upload` files) are a plain line.
+    assert!(
+        run.stderr.contains("shout: uploading ") && run.stderr.contains(" B to worker"),
+        "the upload is reported: {}",
+        run.stderr
+    );
     let summaries: Value = serde_json::from_str(&run.stdout).expect("JSON");
     let stored: Value = serde_json::from_slice(
         &get_object(&s3, "lab-data", "results/word-count.json").expect("summary in S3"),

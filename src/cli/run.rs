@@ -322,6 +322,8 @@ struct JobProgress<'a> {
     state: Mutex<BTreeMap<String, JobState>>,
     /// Batch jobs being followed, by job name: their spinners.
     batch: Mutex<BTreeMap<String, indicatif::ProgressBar>>,
+    /// Uploads under way, by job and destination: their spinners.
+    uploads: Mutex<BTreeMap<String, indicatif::ProgressBar>>,
 }
 
 struct JobState {
@@ -341,6 +343,7 @@ impl<'a> JobProgress<'a> {
             live: Live::new(printer),
             state: Mutex::new(BTreeMap::new()),
             batch: Mutex::new(BTreeMap::new()),
+            uploads: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -407,6 +410,27 @@ impl<'a> JobProgress<'a> {
                         ));
                     }
                     None => {}
+                }
+            }
+            Event::Uploading { job, to, bytes } => {
+                if bytes == 0 {
+                    return;
+                }
+                let message = format!("uploading {}", human_bytes(bytes));
+                match self.live.spinner(&format!("{job} to {to}"), &message) {
+                    Some(spinner) => {
+                        self.uploads
+                            .lock()
+                            .expect("progress lock")
+                            .insert(format!("{job} {to}"), spinner);
+                    }
+                    None => self.live.status(&format!("{job}: {message} to {to}")),
+                }
+            }
+            Event::Uploaded { job, to } => {
+                let key = format!("{job} {to}");
+                if let Some(spinner) = self.uploads.lock().expect("progress lock").remove(&key) {
+                    spinner.finish_and_clear();
                 }
             }
             Event::BatchSubmitted { job, id } => {

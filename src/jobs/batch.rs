@@ -208,7 +208,7 @@ pub async fn run(
             stage.url(),
         ]
     } else {
-        let url = stage_binary(cloud, context, &stage).await?;
+        let url = stage_binary(cloud, context, &job.name, &stage, on_event).await?;
         environment.push(("TETHER_BINARY_URL".to_string(), url));
         vec![
             "sh".to_string(),
@@ -238,7 +238,9 @@ pub async fn run(
 async fn stage_binary(
     cloud: &Cloud,
     context: &remote::Context<'_>,
+    job: &str,
     stage: &Stage,
+    on_event: OnEvent<'_>,
 ) -> Result<String, BatchJobError> {
     let binary = match &context.agent_binary {
         Some(binary) => binary.clone(),
@@ -258,7 +260,14 @@ async fn stage_binary(
         &hash[..16]
     );
     if !cloud.object_exists(&stage.bucket, &key).await? {
+        let to = format!("s3://{}", stage.bucket);
+        on_event(Event::Uploading {
+            job,
+            to: &to,
+            bytes: bytes.len() as u64,
+        });
         cloud.upload(&stage.bucket, &key, &binary).await?;
+        on_event(Event::Uploaded { job, to: &to });
     }
     Ok(cloud
         .presigned_get(&stage.bucket, &key, BINARY_URL_VALID_FOR)

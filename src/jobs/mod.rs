@@ -179,6 +179,18 @@ pub enum Event<'a> {
         instance: &'a str,
         waited: std::time::Duration,
     },
+    /// Files go to an instance or a bucket before a job starts there (tether's own build,
+    /// the job's `upload` files): `bytes` in all.
+    Uploading {
+        job: &'a str,
+        to: &'a str,
+        bytes: u64,
+    },
+    /// The uploads announced by `Uploading` are done.
+    Uploaded {
+        job: &'a str,
+        to: &'a str,
+    },
     /// This run submitted a Batch job; until `BatchEnded`, stopping the run early should
     /// terminate it (nothing else will: Batch keeps a job after its submitter is gone).
     BatchSubmitted {

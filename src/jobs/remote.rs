@@ -744,6 +744,22 @@ async fn run_share(
             &format!("test -x {remote_binary} && echo yes || true"),
         )
         .await?;
+        let upload_bytes: u64 = remote_job
+            .upload
+            .iter()
+            .filter_map(|file| std::fs::metadata(options.base_dir.join(file)).ok())
+            .map(|m| m.len())
+            .sum();
+        let binary_bytes = if present.trim() == "yes" {
+            0
+        } else {
+            std::fs::metadata(&binary).map_or(0, |m| m.len())
+        };
+        on_event(Event::Uploading {
+            job: &job.name,
+            to: instance,
+            bytes: binary_bytes + upload_bytes,
+        });
         if present.trim() != "yes" {
             // A partial name of this run's own: two runs may upload to one instance at once,
             // and the rename makes whichever finishes last the one in place (both are the
@@ -780,6 +796,10 @@ async fn run_share(
                 .unwrap_or_default();
             copy(&target, &local, &format!("{home}/{dir}/{name}")).await?;
         }
+        on_event(Event::Uploaded {
+            job: &job.name,
+            to: instance,
+        });
         let share = Share {
             job: job.name.clone(),
             run_id: run_id.clone(),
