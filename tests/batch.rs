@@ -399,6 +399,33 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         docs.iter().map(|d| support::words(d)).sum::<u64>()
     );
     assert_eq!(summary["tasks"].as_array().map(Vec::len), Some(3));
+
+    // The collected run's stage keeps only its merged tasks; following the job again
+    // still finds them, and writes the same summary.
+    let prefix = stage.trim_start_matches("s3://lab-data/").to_string();
+    let left: Vec<String> = block_on(async {
+        s3.list_objects_v2()
+            .bucket("lab-data")
+            .prefix(&prefix)
+            .send()
+            .await
+            .expect("list the stage")
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    });
+    assert_eq!(left, [format!("{prefix}merged.json")]);
+    let again = moto.tether(&["run", "count", "--attach"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let summary: serde_json::Value = serde_json::from_slice(
+        &support::get_object(&s3, "lab-data", "results/count.json").expect("the summary"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        summary["total"],
+        docs.iter().map(|d| support::words(d)).sum::<u64>()
+    );
 }
 
 #[test]

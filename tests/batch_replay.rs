@@ -78,6 +78,9 @@ struct Batch {
     /// The job's `createdAt`, milliseconds since the epoch.
     created: i64,
     submitted: Option<Value>,
+    /// Stands in for the job's environment when nothing was submitted (a job found by
+    /// `--attach`, submitted by someone else).
+    foreign_environment: Option<Value>,
     terminated: Vec<Value>,
     unknown: Vec<String>,
 }
@@ -187,7 +190,9 @@ impl Batch {
 
     /// The parent (`job-1`) or a child (`job-1:<index>`) as DescribeJobs gives it.
     fn job(&self, id: &str) -> Value {
-        let submitted = self.submitted.clone().unwrap_or(Value::Null);
+        let submitted = self.submitted.clone().unwrap_or_else(|| {
+            json!({"containerOverrides": {"command": ["tether"], "environment": self.foreign_environment.clone()}})
+        });
         let overrides = &submitted["containerOverrides"];
         let mut job = json!({
             "jobId": id,
@@ -248,6 +253,7 @@ fn lab(phase: Phase, environment: &'static str, created: i64) -> Lab {
         environment,
         created,
         submitted: None,
+        foreign_environment: None,
         terminated: Vec::new(),
         unknown: Vec::new(),
     }));
@@ -453,4 +459,41 @@ fn a_long_wait_in_runnable_is_explained_and_a_share_retried_after_a_spot_reclaim
     let script = lab.script();
     assert!(script.terminated.is_empty());
     assert!(script.unknown.is_empty(), "{:?}", script.unknown);
+}
+
+#[test]
+fn a_job_whose_stage_is_not_this_jobs_is_neither_read_nor_tidied() {
+    // Someone allowed to submit jobs names a stage outside this job's runs.
+    let lab = lab(Phase::Succeeded, "VALID", now_ms());
+    let s3 = lab.moto.s3("us-east-1");
+    for key in [
+        "important/spec.yaml",
+        "important/result-0.json",
+        "important/share-0.json",
+    ] {
+        support::put_object(&s3, "lab-data", key, "keep me");
+    }
+    lab.script().foreign_environment = Some(json!([
+        {"name": "TETHER_STAGE", "value": "s3://lab-data/important/"}
+    ]));
+    let (code, stderr) = lab.spawn(&["run", "count", "--attach"]).finish();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "names no stage of this job's runs (under s3://lab-data/.tether/replay/count/)"
+        ),
+        "{stderr}"
+    );
+    for key in [
+        "important/spec.yaml",
+        "important/result-0.json",
+        "important/share-0.json",
+    ] {
+        assert_eq!(
+            support::get_object(&s3, "lab-data", key).as_deref(),
+            Some(&b"keep me"[..]),
+            "{key} is untouched"
+        );
+    }
+    assert!(support::get_object(&s3, "lab-data", "results/count.json").is_none());
 }

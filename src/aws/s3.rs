@@ -314,36 +314,64 @@ impl Cloud {
             if identifiers.is_empty() {
                 return Ok(ObjectsDeleted(deleted));
             }
-            let count = identifiers.len();
-            let delete = Delete::builder()
-                .set_objects(Some(identifiers))
-                .quiet(true)
-                .build()
-                .map_err(|e| invalid_request("DeleteObjects", bucket, e.to_string()))?;
-            let output = self
-                .s3
-                .delete_objects()
-                .bucket(bucket)
-                .delete(delete)
-                .send()
-                .await
-                .map_err(|e| classify("DeleteObjects", &address(bucket), e))?;
-            if let Some(failure) = output.errors().first() {
-                return Err(AwsError {
-                    operation: "DeleteObjects",
-                    resource: address(bucket),
-                    code: failure.code().map(str::to_string),
-                    message: format!(
-                        "could not delete `{}`: {} ({} objects failed)",
-                        failure.key().unwrap_or_default(),
-                        failure.message().unwrap_or("no message"),
-                        output.errors().len()
-                    ),
-                    kind: AwsErrorKind::Service,
-                });
-            }
-            deleted += count;
+            deleted += self.delete_identifiers(bucket, identifiers).await?;
         }
+    }
+
+    /// Deletes exactly these keys (their current versions), 1,000 per call. Keys already
+    /// gone count as deleted.
+    pub async fn delete_keys(&self, bucket: &str, keys: &[String]) -> Result<usize, AwsError> {
+        let mut deleted = 0;
+        for chunk in keys.chunks(DELETE_BATCH) {
+            let identifiers = chunk
+                .iter()
+                .map(|key| {
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .build()
+                        .map_err(|e| invalid_request("DeleteObjects", bucket, e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            deleted += self.delete_identifiers(bucket, identifiers).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// One DeleteObjects call (quiet); any object it could not delete is an error.
+    async fn delete_identifiers(
+        &self,
+        bucket: &str,
+        identifiers: Vec<ObjectIdentifier>,
+    ) -> Result<usize, AwsError> {
+        let count = identifiers.len();
+        let delete = Delete::builder()
+            .set_objects(Some(identifiers))
+            .quiet(true)
+            .build()
+            .map_err(|e| invalid_request("DeleteObjects", bucket, e.to_string()))?;
+        let output = self
+            .s3
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteObjects", &address(bucket), e))?;
+        if let Some(failure) = output.errors().first() {
+            return Err(AwsError {
+                operation: "DeleteObjects",
+                resource: address(bucket),
+                code: failure.code().map(str::to_string),
+                message: format!(
+                    "could not delete `{}`: {} ({} objects failed)",
+                    failure.key().unwrap_or_default(),
+                    failure.message().unwrap_or("no message"),
+                    output.errors().len()
+                ),
+                kind: AwsErrorKind::Service,
+            });
+        }
+        Ok(count)
     }
 
     /// Deletes the (empty) bucket. Safe to repeat: a bucket already gone counts as deleted.

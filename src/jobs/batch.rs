@@ -124,9 +124,56 @@ impl Stage {
         })
     }
 
+    /// The stage of run `run_id` of `job` in `project`, in `bucket`.
+    fn for_run(bucket: &str, project: &str, job: &str, run_id: &str) -> Stage {
+        Stage {
+            bucket: bucket.to_string(),
+            prefix: format!(".tether/{project}/{job}/{run_id}/"),
+        }
+    }
+
+    /// The stage a Batch job's `TETHER_STAGE` names, when it is a stage of this job's runs:
+    /// in the job's input bucket, under `.tether/<project>/<job>/<run id>/`. The variable
+    /// comes from the account, where anyone allowed to submit jobs could set it: nothing
+    /// else is read from, nor deleted.
+    pub fn of_job(url: &str, bucket: &str, project: &str, job: &str) -> Option<Stage> {
+        let stage = Stage::parse(url)?;
+        let run_id = stage
+            .prefix
+            .strip_prefix(&format!(".tether/{project}/{job}/"))?
+            .strip_suffix('/')?;
+        let is_run_id = run_id.len() == 16 && run_id.chars().all(|c| c.is_ascii_hexdigit());
+        (stage.bucket == bucket && is_run_id).then_some(stage)
+    }
+
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
+
+    /// What the submitting run wrote and the children wrote back, by name: the spec, and
+    /// each child's share and result. Deleted once the results are merged.
+    fn scratch_keys(&self, size: i32) -> Vec<String> {
+        std::iter::once(self.key("spec.yaml"))
+            .chain((0..size).flat_map(|i| {
+                [
+                    self.key(&format!("share-{i}.json")),
+                    self.key(&format!("result-{i}.json")),
+                ]
+            }))
+            .collect()
+    }
+}
+
+/// The merged tasks of a run, kept in its stage once the shares' files are deleted, so that
+/// following the job again (`--attach`) still finds its results.
+const MERGED: &str = "merged.json";
+
+/// Where a job on Batch stages its runs: its input bucket, and the project and job names
+/// that its stages' prefixes must carry.
+struct Home<'a> {
+    bucket: &'a str,
+    project: &'a str,
+    job: &'a str,
 }
 
 /// Stages and submits the job's shares as one array job, follows it, and merges what the
@@ -141,6 +188,14 @@ pub async fn run(
 ) -> Result<(Vec<TaskSummary>, Vec<String>), BatchJobError> {
     let batch = job.batch.as_ref().expect("a job on Batch");
     let name = job_name(&context.spec.project, &job.name);
+    let Some(Inputs::S3 { bucket, .. }) = &job.inputs else {
+        return Err(BatchJobError::NotS3);
+    };
+    let home = Home {
+        bucket,
+        project: &context.spec.project,
+        job: &job.name,
+    };
     if context.attach_only {
         let id = cloud
             .jobs_named(&batch.queue, &name)
@@ -151,11 +206,8 @@ pub async fn run(
                 name: name.clone(),
                 queue: batch.queue.clone(),
             })?;
-        return follow_and_collect(cloud, &job.name, &id, on_event).await;
+        return follow_and_collect(cloud, &home, &id, on_event).await;
     }
-    let Some(Inputs::S3 { bucket, .. }) = &job.inputs else {
-        return Err(BatchJobError::NotS3);
-    };
     on_event(Event::JobStarted {
         job: &job.name,
         tasks: inputs.len(),
@@ -164,10 +216,7 @@ pub async fn run(
     let count = share_count(batch.shares, &inputs);
     let shares = remote::split(inputs, count);
     let run_id = crate::lock::new_lock_id();
-    let stage = Stage {
-        bucket: bucket.clone(),
-        prefix: format!(".tether/{}/{}/{run_id}/", context.spec.project, job.name),
-    };
+    let stage = Stage::for_run(bucket, &context.spec.project, &job.name, &run_id);
     let spec_text = std::fs::read(context.spec_file).map_err(|source| BatchJobError::Read {
         path: context.spec_file.display().to_string(),
         source,
@@ -231,7 +280,7 @@ pub async fn run(
         job: &job.name,
         id: &id,
     });
-    follow_and_collect(cloud, &job.name, &id, on_event).await
+    follow_and_collect(cloud, &home, &id, on_event).await
 }
 
 /// Uploads the agent binary under its content hash (once), and returns a presigned URL.
@@ -278,10 +327,11 @@ async fn stage_binary(
 /// (named in its environment).
 async fn follow_and_collect(
     cloud: &Cloud,
-    job: &str,
+    home: &Home<'_>,
     id: &str,
     on_event: OnEvent<'_>,
 ) -> Result<(Vec<TaskSummary>, Vec<String>), BatchJobError> {
+    let job = home.job;
     let mut last = String::new();
     let mut queue_checked: Option<std::time::Instant> = None;
     let mut noted_wait = false;
@@ -342,12 +392,51 @@ async fn follow_and_collect(
     let stage = info
         .environment
         .get("TETHER_STAGE")
-        .and_then(|url| Stage::parse(url))
+        .and_then(|url| Stage::of_job(url, home.bucket, home.project, home.job))
         .ok_or_else(|| BatchJobError::Children {
             id: id.to_string(),
             status: info.status.clone(),
-            missing: vec!["the job was not submitted by tether (no stage)".into()],
+            missing: vec![format!(
+                "the job names no stage of this job's runs (under s3://{}/.tether/{}/{}/): it was not submitted by tether for this job",
+                home.bucket, home.project, home.job
+            )],
         })?;
+    let size = info.size.max(1);
+    let mut notes = Vec::new();
+    // A run collected before left its merged tasks, and deleted the shares' files.
+    let merged = cloud
+        .object_bytes(&stage.bucket, &stage.key(MERGED))
+        .await?
+        .and_then(|bytes| serde_json::from_slice::<Vec<TaskSummary>>(&bytes).ok());
+    let tasks = match merged {
+        Some(tasks) => tasks,
+        None => {
+            let tasks = collect_results(cloud, &stage, id, &info).await?;
+            notes.extend(tidy_stage(cloud, &stage, size, &tasks).await);
+            tasks
+        }
+    };
+    notes.insert(
+        0,
+        format!(
+            "ran as Batch job {id} ({size} {})",
+            if size == 1 { "job" } else { "children" }
+        ),
+    );
+    if info.attempts_allowed > 1 {
+        notes.extend(retry_notes(cloud, id, &info).await);
+    }
+    Ok((tasks, notes))
+}
+
+/// Every child's result from the stage, merged; an error naming each share that left none
+/// (with Batch's reason and log stream for a child that failed).
+async fn collect_results(
+    cloud: &Cloud,
+    stage: &Stage,
+    id: &str,
+    info: &crate::aws::JobStatusInfo,
+) -> Result<Vec<TaskSummary>, BatchJobError> {
     let size = info.size.max(1);
     let mut tasks = Vec::new();
     let mut missing = Vec::new();
@@ -382,19 +471,39 @@ async fn follow_and_collect(
             .collect();
         return Err(BatchJobError::Children {
             id: id.to_string(),
-            status: info.status,
+            status: info.status.clone(),
             missing,
         });
     }
     tasks.sort_by(|a, b| a.input.cmp(&b.input));
-    let mut notes = vec![format!(
-        "ran as Batch job {id} ({size} {})",
-        if size == 1 { "job" } else { "children" }
-    )];
-    if info.attempts_allowed > 1 {
-        notes.extend(retry_notes(cloud, id, &info).await);
+    Ok(tasks)
+}
+
+/// Keeps the merged tasks in the stage, then deletes what the run and its children wrote
+/// there (the spec, and each share and result, by name). A stage that cannot be tidied is
+/// a note, not a failure: the results are merged.
+async fn tidy_stage(cloud: &Cloud, stage: &Stage, size: i32, tasks: &[TaskSummary]) -> Vec<String> {
+    let merged = serde_json::to_vec(tasks).expect("tasks serialise");
+    let tidied = async {
+        cloud
+            .put_document(
+                &stage.bucket,
+                &stage.key(MERGED),
+                merged,
+                "application/json",
+            )
+            .await?;
+        cloud
+            .delete_keys(&stage.bucket, &stage.scratch_keys(size))
+            .await
+    };
+    match tidied.await {
+        Ok(_) => Vec::new(),
+        Err(error) => vec![format!(
+            "the results are merged, but the stage {} keeps its files: {error}",
+            stage.url()
+        )],
     }
-    Ok((tasks, notes))
 }
 
 /// Which shares ran more than once, and why their earlier attempts ended (a spot instance
@@ -670,6 +779,33 @@ mod tests {
         let stage = Stage::parse("s3://lab-data/.tether/p/count/abc/").expect("stage");
         assert_eq!(stage.url(), "s3://lab-data/.tether/p/count/abc/");
         assert!(Stage::parse("s3://lab-data/no-slash").is_none());
+        // Only a stage of this job's runs, in its bucket, is read or tidied.
+        let run = "s3://lab-data/.tether/p/count/0123456789abcdef/";
+        assert!(Stage::of_job(run, "lab-data", "p", "count").is_some());
+        for foreign in [
+            "s3://other/.tether/p/count/0123456789abcdef/",
+            "s3://lab-data/.tether/p/other/0123456789abcdef/",
+            "s3://lab-data/.tether/q/count/0123456789abcdef/",
+            "s3://lab-data/.tether/p/count/0123456789abcdef/../../../../",
+            "s3://lab-data/important/",
+            "s3://lab-data/.tether/p/count/notarunid/",
+        ] {
+            assert!(
+                Stage::of_job(foreign, "lab-data", "p", "count").is_none(),
+                "{foreign}"
+            );
+        }
+        let stage = Stage::of_job(run, "lab-data", "p", "count").expect("stage");
+        assert_eq!(
+            stage.scratch_keys(2),
+            [
+                ".tether/p/count/0123456789abcdef/spec.yaml",
+                ".tether/p/count/0123456789abcdef/share-0.json",
+                ".tether/p/count/0123456789abcdef/result-0.json",
+                ".tether/p/count/0123456789abcdef/share-1.json",
+                ".tether/p/count/0123456789abcdef/result-1.json",
+            ]
+        );
         assert_eq!(job_name("lab", "word.count"), "tether-lab-word-count");
         assert_eq!(
             progress(
