@@ -199,6 +199,54 @@ fn batch_resources_apply_converge_follow_drift_revise_and_are_destroyed_in_batch
     assert_eq!(memory_of_active(&moto).as_deref(), Some("4096"));
     moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
 
+    // Retrying only reclaimed attempts is Batch's `evaluateOnExit`: a reclaimed host
+    // retries, any other failure ends the child.
+    moto.write(
+        "tether.yaml",
+        &SPEC
+            .replace("memory_mb: 2048", "memory_mb: 4096")
+            .replace("attempts: 3\n", "attempts: 3\n      retry_on: reclaim\n"),
+    );
+    moto.tether(&["plan"])
+        .expect_code(0)
+        .expect_stderr("retry_on")
+        .expect_stderr("reclaim");
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let strategy = block_on(async {
+        moto.batch()
+            .describe_job_definitions()
+            .job_definition_name("count")
+            .status("ACTIVE")
+            .send()
+            .await
+            .expect("describe")
+            .job_definitions()
+            .first()
+            .and_then(|d| d.retry_strategy().cloned())
+            .expect("a retry strategy")
+    });
+    assert_eq!(strategy.attempts(), Some(3));
+    let conditions: Vec<(Option<&str>, Option<&str>, Option<String>)> = strategy
+        .evaluate_on_exit()
+        .iter()
+        .map(|c| {
+            (
+                c.on_status_reason(),
+                c.on_reason(),
+                // Batch takes actions in any case and may answer in lower case.
+                c.action().map(|a| a.as_str().to_ascii_uppercase()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conditions,
+        [
+            (Some("Host EC2*"), None, Some("RETRY".to_string())),
+            (None, Some("*"), Some("EXIT".to_string()))
+        ]
+    );
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
     // Destroy: the queue (disabled first) before its environment (disabled first), the
     // definition deregistered, then the roles.
     moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
@@ -226,6 +274,7 @@ batch:
   job_definitions:
     small: {image: python:3.12-slim, vcpus: 0.25, memory_mb: 4096, platform: FARGATE}
     named: {image: Not An Image, vcpus: 1, memory_mb: 512}
+    once: {image: python:3.12-slim, vcpus: 1, memory_mb: 512, retry_on: reclaim}
 ",
     );
     moto.tether(&["validate"])
@@ -235,7 +284,9 @@ batch:
         .expect_stderr("job queue `mixed` mixes Fargate and EC2 compute environments")
         .expect_stderr("Fargate does not pair 4096 MiB with 0.25 vCPU")
         .expect_stderr("tether.yaml:11:62")
-        .expect_stderr("`Not An Image` is not a container image name");
+        .expect_stderr("`Not An Image` is not a container image name")
+        .expect_stderr("`retry_on` says which attempts run again, but `attempts` allows none")
+        .expect_stderr("tether.yaml:13:63");
 }
 
 /// Switches moto's Batch to its no-Docker mode, in which a submitted job succeeds at once

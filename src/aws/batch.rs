@@ -158,6 +158,9 @@ pub struct JobDefinitionInfo {
     pub job_role: Option<String>,
     pub execution_role: Option<String>,
     pub attempts: Option<i32>,
+    /// Its retry strategy retries only attempts whose host was terminated (see
+    /// `RECLAIMED`).
+    pub retry_on_reclaim_only: bool,
     pub timeout_seconds: Option<i32>,
     /// `EC2` or `FARGATE`.
     pub platform: String,
@@ -175,9 +178,47 @@ pub struct JobDefinitionRequest {
     /// The execution role's ARN.
     pub execution_role: Option<String>,
     pub attempts: Option<i32>,
+    /// Retry only attempts whose host was terminated (a spot reclaim).
+    pub retry_on_reclaim_only: bool,
     pub timeout_seconds: Option<i32>,
     pub platform: String,
     pub tags: BTreeMap<String, String>,
+}
+
+/// How Batch words an attempt whose instance went away (a spot reclaim among them), as a
+/// pattern of `evaluateOnExit`'s `onStatusReason`.
+const RECLAIMED: &str = "Host EC2*";
+
+/// The retry strategy's conditions for `retry_on: reclaim`: retry a reclaimed attempt, end
+/// the job on any other failure.
+fn reclaim_only() -> Vec<aws_sdk_batch::types::EvaluateOnExit> {
+    use aws_sdk_batch::types::{EvaluateOnExit, RetryAction};
+    vec![
+        EvaluateOnExit::builder()
+            .on_status_reason(RECLAIMED)
+            .action(RetryAction::Retry)
+            .build(),
+        EvaluateOnExit::builder()
+            .on_reason("*")
+            .action(RetryAction::Exit)
+            .build(),
+    ]
+}
+
+/// Whether a retry strategy's conditions are `reclaim_only`'s. Batch takes actions in any
+/// case and may give them back in lower case (`retry`), so they are compared without it.
+fn is_reclaim_only(conditions: &[aws_sdk_batch::types::EvaluateOnExit]) -> bool {
+    let action = |c: &aws_sdk_batch::types::EvaluateOnExit, wanted: &str| {
+        c.action()
+            .is_some_and(|a| a.as_str().eq_ignore_ascii_case(wanted))
+    };
+    let retries_reclaim = conditions
+        .iter()
+        .any(|c| action(c, "RETRY") && c.on_status_reason() == Some(RECLAIMED));
+    let exits_otherwise = conditions
+        .iter()
+        .any(|c| action(c, "EXIT") && c.on_reason() == Some("*"));
+    retries_reclaim && exits_otherwise
 }
 
 impl Cloud {
@@ -609,6 +650,9 @@ impl Cloud {
                     attempts: definition
                         .retry_strategy()
                         .and_then(RetryStrategy::attempts),
+                    retry_on_reclaim_only: definition
+                        .retry_strategy()
+                        .is_some_and(|r| is_reclaim_only(r.evaluate_on_exit())),
                     timeout_seconds: definition
                         .timeout()
                         .and_then(JobTimeout::attempt_duration_seconds),
@@ -659,11 +703,12 @@ impl Cloud {
             .r#type(aws_sdk_batch::types::JobDefinitionType::Container)
             .container_properties(container)
             .platform_capabilities(platform)
-            .set_retry_strategy(
-                request
-                    .attempts
-                    .map(|attempts| RetryStrategy::builder().attempts(attempts).build()),
-            )
+            .set_retry_strategy(request.attempts.map(|attempts| {
+                RetryStrategy::builder()
+                    .attempts(attempts)
+                    .set_evaluate_on_exit(request.retry_on_reclaim_only.then(reclaim_only))
+                    .build()
+            }))
             .set_timeout(request.timeout_seconds.map(|seconds| {
                 JobTimeout::builder()
                     .attempt_duration_seconds(seconds)

@@ -10,7 +10,7 @@ use crate::aws::{Cloud, JobDefinitionInfo, JobDefinitionRequest};
 use crate::model::{
     attribute, ownership, ownership_tags, Address, Attribute, AttributeFormat, Kind, Ownership,
 };
-use crate::spec::Spec;
+use crate::spec::{RetryOn, Spec};
 
 use super::{
     refused, Context, DesiredResource, Intent, ResourceKind, ResourceState, SpecContext, Step,
@@ -28,6 +28,9 @@ pub struct JobDefinitionState {
     pub job_role: Option<String>,
     pub execution_role: Option<String>,
     pub attempts: Option<i32>,
+    /// Which failed attempts run again.
+    #[serde(default)]
+    pub retry_on: RetryOn,
     pub timeout_seconds: Option<i32>,
     /// `EC2` or `FARGATE`.
     pub platform: String,
@@ -75,6 +78,7 @@ impl ResourceKind for BatchJobDefinition {
                         job_role: definition.job_role.clone(),
                         execution_role: definition.execution_role.clone(),
                         attempts: definition.attempts,
+                        retry_on: definition.retry_on,
                         timeout_seconds: definition.timeout_seconds,
                         platform: definition.platform.clone(),
                         arn: None,
@@ -101,6 +105,7 @@ impl ResourceKind for BatchJobDefinition {
             attribute("job_role", &definition.job_role, Scalar),
             attribute("execution_role", &definition.execution_role, Scalar),
             attribute("attempts", definition.attempts, Scalar),
+            attribute("retry_on", definition.retry_on, Scalar),
             attribute("timeout_seconds", definition.timeout_seconds, Scalar),
             attribute("platform", &definition.platform, Scalar),
             attribute("tags", &definition.tags, Map),
@@ -217,6 +222,11 @@ pub fn state_of(info: &JobDefinitionInfo) -> JobDefinitionState {
         job_role: info.job_role.as_deref().map(crate::aws::arn_name),
         execution_role: info.execution_role.as_deref().map(crate::aws::arn_name),
         attempts: info.attempts,
+        retry_on: if info.retry_on_reclaim_only {
+            RetryOn::Reclaim
+        } else {
+            RetryOn::Failure
+        },
         timeout_seconds: info.timeout_seconds,
         platform: info.platform.clone(),
         arn: Some(info.arn.clone()),
@@ -251,6 +261,7 @@ async fn request(
         job_role,
         execution_role,
         attempts: state.attempts,
+        retry_on_reclaim_only: state.retry_on == RetryOn::Reclaim,
         timeout_seconds: state.timeout_seconds,
         platform: state.platform.clone(),
         tags: state.tags.clone(),

@@ -103,6 +103,8 @@ pub struct JobDefinitionSpec {
     pub execution_role: Option<String>,
     /// Attempts per job, retries included (1 to 10).
     pub attempts: Option<i32>,
+    /// Which failed attempts are tried again.
+    pub retry_on: RetryOn,
     pub timeout_seconds: Option<i32>,
     /// `EC2` or `FARGATE`.
     pub platform: String,
@@ -217,6 +219,10 @@ struct RawJobDefinition {
     #[serde(default)]
     #[schemars(range(min = 1, max = 10))]
     attempts: Option<i64>,
+    /// `failure` (the default): any failed attempt runs again; `reclaim`: only one whose
+    /// spot instance was reclaimed (retries through Batch's `evaluateOnExit`).
+    #[serde(default)]
+    retry_on: Option<RetryOn>,
     /// Seconds a child may run (at least 60).
     #[serde(default)]
     #[schemars(range(min = 60))]
@@ -231,6 +237,21 @@ struct RawJobDefinition {
     /// Take over an existing definition of this name that tether did not make.
     #[serde(default)]
     adopt: bool,
+}
+
+/// Which failed attempts of a child Batch tries again (up to `attempts`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryOn {
+    /// Any failed attempt (Batch's own behaviour).
+    #[default]
+    Failure,
+    /// Only an attempt whose instance was taken away under it (a spot reclaim: Batch's
+    /// reason reads `Host EC2 (instance i-…) terminated.`); a failure of the job itself ends
+    /// the child at once (tether's agent retries tasks itself, `--retries`).
+    Reclaim,
 }
 
 /// Batch's name rule for environments, queues and definitions: 1 to 128 letters, digits,
@@ -692,6 +713,14 @@ impl Checker<'_> {
             let location = self.value_location(&at("attempts"));
             self.error(location, format!("`attempts` is 1 to 10, not {a}"), None);
         }
+        if raw.retry_on.is_some() && attempts.is_none_or(|a| a < 2) {
+            let location = self.key_location(&at("retry_on"));
+            self.error(
+                location,
+                "`retry_on` says which attempts run again, but `attempts` allows none".into(),
+                Some("set `attempts` to 2 or more (3 rides out most spot reclaims)".into()),
+            );
+        }
         let timeout_seconds = raw.timeout_seconds.map(|t| i32::try_from(t).unwrap_or(0));
         if let Some(t) = timeout_seconds.filter(|t| *t < 60) {
             let location = self.value_location(&at("timeout_seconds"));
@@ -718,6 +747,7 @@ impl Checker<'_> {
             job_role: raw.job_role,
             execution_role: raw.execution_role,
             attempts,
+            retry_on: raw.retry_on.unwrap_or_default(),
             timeout_seconds,
             platform,
             tags: raw.tags,

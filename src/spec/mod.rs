@@ -23,7 +23,7 @@ use crate::diagnostic::{Diagnostic, Location};
 use crate::policy;
 pub use batch::{
     is_batch_name, is_image_name, BatchSpec, ComputeEnvironmentSpec, ComputeKind,
-    JobDefinitionSpec, JobQueueSpec, ECS_TASKS_SERVICE,
+    JobDefinitionSpec, JobQueueSpec, RetryOn, ECS_TASKS_SERVICE,
 };
 pub use ec2::{IngressSpec, KeyPairSpec, KeySource, Protocol, SecurityGroupSpec};
 pub use iam::{
