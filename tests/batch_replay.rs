@@ -497,3 +497,136 @@ fn a_job_whose_stage_is_not_this_jobs_is_neither_read_nor_tidied() {
     }
     assert!(support::get_object(&s3, "lab-data", "results/count.json").is_none());
 }
+
+/// A compute environment as the scripted Batch keeps it: what tether created, changed since
+/// by hand or by tether's own updates.
+struct Environments {
+    /// The create request's body, updated in place; `None` until created.
+    created: Option<Value>,
+    /// Describe calls that still answer `UPDATING` after an update.
+    updating: u32,
+    updates: Vec<Value>,
+    unknown: Vec<String>,
+}
+
+impl Environments {
+    fn answer(&mut self, request: &Request) -> Response {
+        let path = request.line.split_whitespace().nth(1).unwrap_or_default();
+        let body = request.json();
+        let arn = format!("{ACCOUNT}:compute-environment/lab-spot");
+        let answer = match path {
+            "/v1/createcomputeenvironment" => {
+                self.created = Some(body);
+                json!({"computeEnvironmentName": "lab-spot", "computeEnvironmentArn": arn})
+            }
+            "/v1/updatecomputeenvironment" => {
+                let created = self.created.as_mut().expect("updated after created");
+                for (key, value) in body["computeResources"].as_object().into_iter().flatten() {
+                    created["computeResources"][key] = value.clone();
+                }
+                self.updating = 1;
+                self.updates.push(body);
+                json!({"computeEnvironmentName": "lab-spot", "computeEnvironmentArn": arn})
+            }
+            "/v1/describecomputeenvironments" => match &self.created {
+                None => json!({"computeEnvironments": []}),
+                Some(created) => {
+                    let status = if self.updating > 0 {
+                        self.updating -= 1;
+                        "UPDATING"
+                    } else {
+                        "VALID"
+                    };
+                    json!({"computeEnvironments": [{
+                        "computeEnvironmentName": "lab-spot",
+                        "computeEnvironmentArn": arn,
+                        "type": "MANAGED",
+                        "state": "ENABLED",
+                        "status": status,
+                        "computeResources": created["computeResources"].clone(),
+                        "tags": created["tags"].clone(),
+                    }]})
+                }
+            },
+            "/v1/describejobqueues" => json!({"jobQueues": []}),
+            "/v1/describejobdefinitions" => json!({"jobDefinitions": []}),
+            _ => {
+                self.unknown.push(request.line.clone());
+                return Response::json(
+                    400,
+                    &json!({"__type": "ClientException", "message": "not scripted"}),
+                );
+            }
+        };
+        Response::json(200, &answer)
+    }
+}
+
+#[test]
+fn a_compute_environment_changed_by_hand_is_planned_and_updated_in_place() {
+    // moto ignores updates to an environment's resources; the scripted Batch keeps them.
+    let moto = Moto::start();
+    moto.write(
+        "tether.yaml",
+        "project: replay-ce
+region: us-east-1
+security_groups:
+  batch-workers: {description: Batch workers}
+iam:
+  roles:
+    batch-instance: {assumed_by: ec2.amazonaws.com}
+batch:
+  compute_environments:
+    lab-spot:
+      type: SPOT
+      max_vcpus: 16
+      instance_types: [m5.large]
+      security_groups: [batch-workers]
+      instance_role: batch-instance
+",
+    );
+    let environments = Arc::new(Mutex::new(Environments {
+        created: None,
+        updating: 0,
+        updates: Vec::new(),
+        unknown: Vec::new(),
+    }));
+    let script = Arc::clone(&environments);
+    let port = http::serve(move |request| script.lock().expect("script").answer(request));
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_BATCH".into(),
+        format!("http://127.0.0.1:{port}"),
+    ));
+    let tether = |args: &[&str]| support::run_tether(moto.dir.path(), &env, args);
+
+    tether(&["apply", "--auto-approve"]).expect_code(0);
+    tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    // Someone halves the environment's vCPUs in the console.
+    environments
+        .lock()
+        .expect("script")
+        .created
+        .as_mut()
+        .expect("created")["computeResources"]["maxvCpus"] = json!(8);
+    tether(&["plan", "--detailed-exitcode"])
+        .expect_code(2)
+        .expect_stderr("~ batch_compute_environment.lab-spot")
+        .expect_stderr("max_vcpus");
+    tether(&["apply", "--auto-approve"]).expect_code(0);
+    {
+        let environments = environments.lock().expect("script");
+        assert_eq!(environments.updates.len(), 1, "{:?}", environments.updates);
+        let update = &environments.updates[0];
+        assert_eq!(update["computeEnvironment"], "lab-spot");
+        assert_eq!(update["computeResources"]["maxvCpus"], 16);
+        assert!(
+            environments.unknown.is_empty(),
+            "{:?}",
+            environments.unknown
+        );
+    }
+    // The update waited through UPDATING; the account now matches the spec.
+    tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
