@@ -23,7 +23,7 @@ pub fn track(cloud: &Cloud, event: &Event<'_>) {
         Event::BatchSubmitted { job, id } => {
             submitted.push((cloud.clone(), (*job).to_string(), (*id).to_string()));
         }
-        Event::BatchEnded { id, .. } => submitted.retain(|(_, _, held)| held != id),
+        Event::BatchReleased { id, .. } => submitted.retain(|(_, _, held)| held != id),
         _ => {}
     }
 }

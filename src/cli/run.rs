@@ -438,7 +438,7 @@ impl<'a> JobProgress<'a> {
                     "{job}: submitted Batch job {id} (Ctrl-C terminates it)"
                 ));
             }
-            Event::BatchEnded { job, .. } => {
+            Event::BatchReleased { job, .. } => {
                 if let Some(spinner) = self.batch.lock().expect("progress lock").remove(job) {
                     spinner.finish_and_clear();
                 }

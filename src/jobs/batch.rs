@@ -355,7 +355,7 @@ async fn follow_and_collect(
             last = line;
         }
         if info.status == "SUCCEEDED" || info.status == "FAILED" {
-            on_event(Event::BatchEnded { job, id });
+            on_event(Event::BatchReleased { job, id });
             break info;
         }
         if waiting_for_capacity(&info)
@@ -372,6 +372,8 @@ async fn follow_and_collect(
                 None => Vec::new(),
             };
             if let Some(reason) = cannot_start(&info.queue, queue.as_ref(), &environments) {
+                // Left queued for whoever fixes the queue: not this run's to terminate.
+                on_event(Event::BatchReleased { job, id });
                 return Err(BatchJobError::CannotStart {
                     id: id.to_string(),
                     reason,

@@ -191,14 +191,16 @@ pub enum Event<'a> {
         job: &'a str,
         to: &'a str,
     },
-    /// This run submitted a Batch job; until `BatchEnded`, stopping the run early should
+    /// This run submitted a Batch job; until `BatchReleased`, stopping the run early should
     /// terminate it (nothing else will: Batch keeps a job after its submitter is gone).
     BatchSubmitted {
         job: &'a str,
         id: &'a str,
     },
-    /// A Batch job this run follows reached `SUCCEEDED` or `FAILED`.
-    BatchEnded {
+    /// The run is done with a Batch job it follows: the job ended (`SUCCEEDED` or
+    /// `FAILED`), or it is left queued on purpose (it cannot start as things stand); from
+    /// here on, stopping the run early does not concern it.
+    BatchReleased {
         job: &'a str,
         id: &'a str,
     },
