@@ -298,11 +298,13 @@ async fn stage_binary(
             source,
         })?,
     };
-    let bytes = std::fs::read(&binary).map_err(|source| BatchJobError::Read {
-        path: binary.display().to_string(),
-        source,
-    })?;
-    let hash = crate::hash::sha256_hex(&bytes);
+    // Hashed in pieces: the build is tens of MiB, and only its name depends on it.
+    let (hash, size) = std::fs::File::open(&binary)
+        .and_then(crate::hash::sha256_hex_of)
+        .map_err(|source| BatchJobError::Read {
+            path: binary.display().to_string(),
+            source,
+        })?;
     let key = format!(
         ".tether/{}/bin/tether-{}",
         context.spec.project,
@@ -313,7 +315,7 @@ async fn stage_binary(
         on_event(Event::Uploading {
             job,
             to: &to,
-            bytes: bytes.len() as u64,
+            bytes: size,
         });
         cloud.upload(&stage.bucket, &key, &binary).await?;
         on_event(Event::Uploaded { job, to: &to });
