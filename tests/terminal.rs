@@ -144,6 +144,45 @@ fn on_a_terminal_a_job_draws_a_bar_mid_run_and_leaves_only_finished_lines() {
     );
 }
 
+/// An interrupt sent to tether mid-run (as a supervisor or a CI runner sends it) leaves no
+/// drawing behind. (Ctrl-C typed on the terminal itself also makes the terminal echo `^C`
+/// where indicatif leaves the cursor, past the drawing's last column: the drawing's last
+/// frame can then stay above the final lines.)
+#[test]
+fn an_interrupt_mid_run_leaves_no_bar_behind() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    slow_lab(dir.path());
+    let terminal = Terminal::start(dir.path());
+    terminal.wait_for("the job's bar", |screen| screen.contains("/12 tasks"));
+    let shell = terminal
+        .tmux()
+        .args(["display-message", "-p", "-t", "t", "#{pane_pid}"])
+        .output()
+        .expect("the pane's shell");
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    // The shell's child: `env`, which became tether.
+    let tether = Command::new("pgrep")
+        .args(["-P", &shell])
+        .output()
+        .expect("pgrep");
+    let tether = String::from_utf8_lossy(&tether.stdout).trim().to_string();
+    assert!(!tether.is_empty(), "tether runs in the pane");
+    let status = Command::new("kill")
+        .args(["-INT", &tether])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let end = terminal.wait_for("the end of the run", |screen| {
+        screen.contains("tether-exit-")
+    });
+    assert!(end.contains("tether-exit-130"), "{end}");
+    assert!(end.contains("interrupted"), "{end}");
+    assert!(
+        !end.contains("/12 tasks") && !end.contains("ETA"),
+        "the bar is cleared when the run is cut short:\n{end}"
+    );
+}
+
 #[test]
 fn into_a_pipe_the_same_run_prints_plain_lines_without_control_sequences() {
     let dir = tempfile::tempdir().expect("temp dir");
