@@ -164,8 +164,11 @@ impl Batch {
                     "computeResources": {"type": "SPOT", "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["m5.large"], "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"]}
                 });
                 if self.environment == "INVALID" {
-                    environment["statusReason"] =
-                        json!("CLIENT_ERROR - The instance role is not an instance profile");
+                    // A reason carrying a terminal escape (a window title): text from the
+                    // account must reach the terminal inert.
+                    environment["statusReason"] = json!(
+                        "CLIENT_ERROR - \u{1b}]0;pwned\u{7}The instance role is not an instance profile"
+                    );
                 }
                 json!({ "computeEnvironments": [environment] })
             }
@@ -376,8 +379,12 @@ fn a_job_stuck_on_an_invalid_compute_environment_fails_with_batchs_reason_and_st
     let (code, stderr) = lab.spawn(&["run", "count"]).finish();
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("Batch job job-1 cannot start: no compute environment of queue `lab-queue` can run it: `lab-spot` is INVALID (CLIENT_ERROR - The instance role is not an instance profile)"),
+        stderr.contains("Batch job job-1 cannot start: no compute environment of queue `lab-queue` can run it: `lab-spot` is INVALID (CLIENT_ERROR - \\x1b]0;pwned\\x07The instance role is not an instance profile)"),
         "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "no control character reaches the terminal: {stderr:?}"
     );
     assert!(
         stderr.contains("It stays queued") && stderr.contains("tether run --attach"),

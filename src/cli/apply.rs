@@ -179,7 +179,9 @@ pub async fn run_plan(
             let mut spinners = waiting.lock().unwrap_or_else(|e| e.into_inner());
             let message = format!("still {state}");
             match spinners.get(&address.to_string()) {
-                Some(spinner) => spinner.set_message(message),
+                Some(spinner) => {
+                    spinner.set_message(super::printer::terminal_safe(&message).into_owned());
+                }
                 None => match live.spinner(&address.to_string(), &message) {
                     Some(spinner) => {
                         spinners.insert(address.to_string(), spinner);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::printer::Printer;
+use super::printer::{terminal_safe, Printer};
 
 /// How often a spinner turns (and its elapsed time moves) while nothing else happens.
 const TICK: Duration = Duration::from_millis(120);
@@ -56,8 +56,8 @@ impl<'a> Live<'a> {
             ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})")
                 .expect("a valid template"),
         );
-        spinner.set_prefix(prefix.to_string());
-        spinner.set_message(message.to_string());
+        spinner.set_prefix(terminal_safe(prefix).into_owned());
+        spinner.set_message(terminal_safe(message).into_owned());
         spinner.enable_steady_tick(TICK);
         Some(spinner)
     }

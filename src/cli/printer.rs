@@ -1,7 +1,14 @@
 //! All output goes through the `Printer`: human text and progress to stderr, data (JSON
 //! plans) to stdout. Styles are ANSI codes that `anstream` strips when the stream is not a
 //! colour terminal or `NO_COLOR` is set; meaning never rests on colour alone.
+//!
+//! Text from the account (tags, Batch's status reasons, which anyone allowed to terminate a
+//! job can write, an instance's console output, S3 keys) reaches the terminal here, so every
+//! control character but newline and tab is shown escaped (`\x1b`), never sent: no such
+//! text can move the cursor, rewrite a line, set the window title or the clipboard. Only
+//! colour (SGR) sequences pass, which tether's own styles are.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Write;
 
@@ -18,20 +25,20 @@ impl Printer {
     /// A line of human text on stderr.
     pub fn status(&self, text: &str) {
         let mut stderr = anstream::stderr().lock();
-        let _ = writeln!(stderr, "{text}");
+        let _ = writeln!(stderr, "{}", terminal_safe(text));
     }
 
     /// Text without a newline on stderr, flushed (a prompt).
     pub fn prompt(&self, text: &str) {
         let mut stderr = anstream::stderr().lock();
-        let _ = write!(stderr, "{text}");
+        let _ = write!(stderr, "{}", terminal_safe(text));
         let _ = stderr.flush();
     }
 
     /// Data on stdout. A closed pipe is reported to the caller, which exits quietly.
     pub fn data(&self, text: &str) -> std::io::Result<()> {
         let mut stdout = anstream::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
+        stdout.write_all(terminal_safe(text).as_bytes())?;
         stdout.flush()
     }
 
@@ -54,6 +61,47 @@ impl Printer {
         }
         self.status(&text);
     }
+}
+
+/// `text` with every control character but newline and tab written out (`\x1b`, `\r`,
+/// `\u{9b}`), except colour sequences (`ESC [ digits;... m`).
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\u{1b}' {
+            if let Some(length) = sgr_length(rest) {
+                out.push_str(&rest[..length]);
+                rest = &rest[length..];
+                continue;
+            }
+        }
+        if unsafe_char(c) {
+            match c {
+                '\r' => out.push_str("\\r"),
+                c if u32::from(c) < 0x100 => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+                c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            }
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    Cow::Owned(out)
+}
+
+/// The length of the colour sequence `ESC [ [0-9;]* m` that `text` starts with, if it does.
+fn sgr_length(text: &str) -> Option<usize> {
+    let body = text.strip_prefix("\u{1b}[")?;
+    let parameters = body
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b';')
+        .count();
+    (body.as_bytes().get(parameters) == Some(&b'm')).then_some(2 + parameters + 1)
 }
 
 /// The hint carried by any error in the chain that knows one.
@@ -101,3 +149,31 @@ impl fmt::Display for WithHint {
 }
 
 impl std::error::Error for WithHint {}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn text_from_the_account_cannot_drive_the_terminal() {
+        assert_eq!(terminal_safe("plain\n\tline"), "plain\n\tline");
+        // Colour passes; a title, a clipboard write, a cursor move, a carriage return and
+        // a C1 control are shown, not sent.
+        assert_eq!(
+            terminal_safe("\u{1b}[1;31merror\u{1b}[0m"),
+            "\u{1b}[1;31merror\u{1b}[0m"
+        );
+        assert_eq!(
+            terminal_safe("a\u{1b}]0;pwned\u{7}b"),
+            "a\\x1b]0;pwned\\x07b"
+        );
+        assert_eq!(
+            terminal_safe("\u{1b}]52;c;ZXZpbA==\u{7}"),
+            "\\x1b]52;c;ZXZpbA==\\x07"
+        );
+        assert_eq!(terminal_safe("ok\u{1b}[2Aup"), "ok\\x1b[2Aup");
+        assert_eq!(terminal_safe("real\rfake"), "real\\rfake");
+        assert_eq!(terminal_safe("c1\u{9b}31m"), "c1\\x9b31m");
+        assert_eq!(terminal_safe("end\u{1b}"), "end\\x1b");
+    }
+}

@@ -450,7 +450,9 @@ impl<'a> JobProgress<'a> {
                 let status = status.to_lowercase();
                 let mut spinners = self.batch.lock().expect("progress lock");
                 match spinners.get(job) {
-                    Some(spinner) => spinner.set_message(status.clone()),
+                    Some(spinner) => {
+                        spinner.set_message(super::printer::terminal_safe(&status).into_owned());
+                    }
                     None => {
                         if let Some(spinner) = self
                             .live
