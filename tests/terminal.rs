@@ -144,6 +144,20 @@ fn on_a_terminal_a_job_draws_a_bar_mid_run_and_leaves_only_finished_lines() {
     );
 }
 
+/// The processes whose parent is `pid`, from `/proc` (no procps needed).
+fn children_of(pid: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{name}/stat")).ok()?;
+            // `pid (comm) state ppid ...`: the command may hold spaces, so split after `)`.
+            let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+            (parent == pid).then_some(name)
+        })
+        .collect()
+}
+
 /// An interrupt sent to tether mid-run (as a supervisor or a CI runner sends it) leaves no
 /// drawing behind. (Ctrl-C typed on the terminal itself also makes the terminal echo `^C`
 /// where indicatif leaves the cursor, past the drawing's last column: the drawing's last
@@ -161,12 +175,9 @@ fn an_interrupt_mid_run_leaves_no_bar_behind() {
         .expect("the pane's shell");
     let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
     // The shell's child: `env`, which became tether.
-    let tether = Command::new("pgrep")
-        .args(["-P", &shell])
-        .output()
-        .expect("pgrep");
-    let tether = String::from_utf8_lossy(&tether.stdout).trim().to_string();
-    assert!(!tether.is_empty(), "tether runs in the pane");
+    let tether = children_of(&shell);
+    assert_eq!(tether.len(), 1, "tether runs in the pane: {tether:?}");
+    let tether = tether[0].clone();
     let status = Command::new("kill")
         .args(["-INT", &tether])
         .status()
