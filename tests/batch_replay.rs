@@ -85,6 +85,16 @@ struct Batch {
     unknown: Vec<String>,
 }
 
+/// Batch's refusal of a call the script does not know, which is noted for the test to
+/// check (tether made a call nobody expected).
+fn not_scripted(unknown: &mut Vec<String>, request: &Request) -> Response {
+    unknown.push(request.line.clone());
+    Response::json(
+        400,
+        &json!({"__type": "ClientException", "message": "not scripted"}),
+    )
+}
+
 const RECLAIMED: &str = "Host EC2 (instance i-0123456789abcdef0) terminated.";
 
 fn now_ms() -> i64 {
@@ -172,13 +182,7 @@ impl Batch {
                 }
                 json!({ "computeEnvironments": [environment] })
             }
-            _ => {
-                self.unknown.push(request.line.clone());
-                return Response::json(
-                    400,
-                    &json!({"__type": "ClientException", "message": "not scripted"}),
-                );
-            }
+            _ => return not_scripted(&mut self.unknown, request),
         };
         Response::json(200, &answer)
     }
@@ -557,13 +561,7 @@ impl Environments {
             },
             "/v1/describejobqueues" => json!({"jobQueues": []}),
             "/v1/describejobdefinitions" => json!({"jobDefinitions": []}),
-            _ => {
-                self.unknown.push(request.line.clone());
-                return Response::json(
-                    400,
-                    &json!({"__type": "ClientException", "message": "not scripted"}),
-                );
-            }
+            _ => return not_scripted(&mut self.unknown, request),
         };
         Response::json(200, &answer)
     }
