@@ -916,55 +916,65 @@ impl Cloud {
     /// The children of array job `id` that succeeded after more than one attempt (a spot
     /// instance reclaimed under them, say), with why each earlier attempt ended.
     pub async fn retried_children(&self, id: &str) -> Result<Vec<RetriedChild>, AwsError> {
-        let mut ids = Vec::new();
-        let mut pages = self
-            .batch
-            .list_jobs()
-            .array_job_id(id)
-            .job_status(aws_sdk_batch::types::JobStatus::Succeeded)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("ListJobs", id, e))?;
-            ids.extend(
-                page.job_summary_list()
-                    .iter()
-                    .filter_map(|child| child.job_id().map(str::to_string)),
-            );
-        }
-        // Attempts are only in a child's full description (100 per call).
-        let mut found = Vec::new();
-        for chunk in ids.chunks(100) {
-            let output = self
-                .batch
-                .describe_jobs()
-                .set_jobs(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| classify("DescribeJobs", id, e))?;
-            for child in output.jobs().iter().filter(|c| c.attempts().len() > 1) {
+        let children = self
+            .children(id, aws_sdk_batch::types::JobStatus::Succeeded)
+            .await?;
+        let mut found: Vec<RetriedChild> = children
+            .iter()
+            .filter(|child| child.attempts().len() > 1)
+            .map(|child| {
                 let attempts = child.attempts();
-                found.push(RetriedChild {
+                RetriedChild {
                     index: child_index(child),
                     ended: attempts[..attempts.len() - 1]
                         .iter()
                         .map(attempt_reason)
                         .collect(),
-                });
-            }
-        }
+                }
+            })
+            .collect();
         found.sort_by_key(|child| child.index);
         Ok(found)
     }
 
     /// The failed children of an array job: index, reason, log stream.
     pub async fn failed_children(&self, id: &str) -> Result<Vec<FailedChild>, AwsError> {
+        let children = self
+            .children(id, aws_sdk_batch::types::JobStatus::Failed)
+            .await?;
+        let mut found: Vec<FailedChild> = children
+            .iter()
+            .map(|child| FailedChild {
+                index: child_index(child),
+                reason: child.status_reason().map(str::to_string).or_else(|| {
+                    child
+                        .container()
+                        .and_then(|c| c.reason())
+                        .map(str::to_string)
+                }),
+                log_stream: child
+                    .container()
+                    .and_then(|c| c.log_stream_name())
+                    .map(str::to_string),
+            })
+            .collect();
+        found.sort_by_key(|child| child.index);
+        Ok(found)
+    }
+
+    /// The full descriptions of array job `id`'s children in `status`: listed, then
+    /// described 100 per call (attempts and log streams are only in a description).
+    async fn children(
+        &self,
+        id: &str,
+        status: aws_sdk_batch::types::JobStatus,
+    ) -> Result<Vec<aws_sdk_batch::types::JobDetail>, AwsError> {
         let mut ids = Vec::new();
         let mut pages = self
             .batch
             .list_jobs()
             .array_job_id(id)
-            .job_status(aws_sdk_batch::types::JobStatus::Failed)
+            .job_status(status)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -975,8 +985,7 @@ impl Cloud {
                     .filter_map(|child| child.job_id().map(str::to_string)),
             );
         }
-        // The log stream is only in a child's full description (100 per call).
-        let mut found = Vec::new();
+        let mut described = Vec::new();
         for chunk in ids.chunks(100) {
             let output = self
                 .batch
@@ -985,24 +994,9 @@ impl Cloud {
                 .send()
                 .await
                 .map_err(|e| classify("DescribeJobs", id, e))?;
-            for child in output.jobs() {
-                found.push(FailedChild {
-                    index: child_index(child),
-                    reason: child.status_reason().map(str::to_string).or_else(|| {
-                        child
-                            .container()
-                            .and_then(|c| c.reason())
-                            .map(str::to_string)
-                    }),
-                    log_stream: child
-                        .container()
-                        .and_then(|c| c.log_stream_name())
-                        .map(str::to_string),
-                });
-            }
+            described.extend(output.jobs().iter().cloned());
         }
-        found.sort_by_key(|child| child.index);
-        Ok(found)
+        Ok(described)
     }
 
     /// The ids of the jobs named `name` in `queue`, newest first.
