@@ -313,6 +313,14 @@ jobs:
     output: s3://lab-data/results/count.json
 ";
 
+/// The job's summary as written to its output.
+fn written_summary(s3: &aws_sdk_s3::Client) -> serde_json::Value {
+    serde_json::from_slice(
+        &support::get_object(s3, "lab-data", "results/count.json").expect("the summary"),
+    )
+    .expect("JSON")
+}
+
 #[test]
 fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_merge() {
     let moto = Moto::start();
@@ -441,10 +449,7 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         "no retried share here, and the children's attempts were read: {}",
         attach.stderr
     );
-    let summary: serde_json::Value = serde_json::from_slice(
-        &support::get_object(&s3, "lab-data", "results/count.json").expect("the summary"),
-    )
-    .expect("JSON");
+    let summary = written_summary(&s3);
     assert_eq!(
         summary["total"],
         docs.iter().map(|d| support::words(d)).sum::<u64>()
@@ -469,10 +474,7 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
     assert_eq!(left, [format!("{prefix}merged.json")]);
     let again = moto.tether(&["run", "count", "--attach"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    let summary: serde_json::Value = serde_json::from_slice(
-        &support::get_object(&s3, "lab-data", "results/count.json").expect("the summary"),
-    )
-    .expect("JSON");
+    let summary = written_summary(&s3);
     assert_eq!(
         summary["total"],
         docs.iter().map(|d| support::words(d)).sum::<u64>()

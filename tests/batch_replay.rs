@@ -239,6 +239,21 @@ impl Batch {
     }
 }
 
+/// moto's environment, with Batch's calls sent to a scripted server answering with
+/// `answer` instead.
+fn with_scripted_batch(
+    moto: &Moto,
+    answer: impl Fn(&Request) -> Response + Send + 'static,
+) -> Vec<(String, String)> {
+    let port = http::serve(answer);
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_BATCH".into(),
+        format!("http://127.0.0.1:{port}"),
+    ));
+    env
+}
+
 /// moto (for S3, with the inputs in place), the scripted Batch, and the environment that
 /// sends Batch's calls to the script and everything else to moto.
 struct Lab {
@@ -265,12 +280,9 @@ fn lab(phase: Phase, environment: &'static str, created: i64) -> Lab {
         unknown: Vec::new(),
     }));
     let script = Arc::clone(&batch);
-    let port = http::serve(move |request| script.lock().expect("script").answer(request));
-    let mut env = moto.env();
-    env.push((
-        "AWS_ENDPOINT_URL_BATCH".into(),
-        format!("http://127.0.0.1:{port}"),
-    ));
+    let env = with_scripted_batch(&moto, move |request| {
+        script.lock().expect("script").answer(request)
+    });
     Lab { moto, batch, env }
 }
 
@@ -597,12 +609,9 @@ batch:
         unknown: Vec::new(),
     }));
     let script = Arc::clone(&environments);
-    let port = http::serve(move |request| script.lock().expect("script").answer(request));
-    let mut env = moto.env();
-    env.push((
-        "AWS_ENDPOINT_URL_BATCH".into(),
-        format!("http://127.0.0.1:{port}"),
-    ));
+    let env = with_scripted_batch(&moto, move |request| {
+        script.lock().expect("script").answer(request)
+    });
     let tether = |args: &[&str]| support::run_tether(moto.dir.path(), &env, args);
 
     tether(&["apply", "--auto-approve"]).expect_code(0);
