@@ -153,6 +153,17 @@ fn the_schema_and_tether_validate_agree_on_what_is_wrong() {
         (case("account:\n  alias: '123456789012'\n"), false),
         (case("jobs:\n  count:\n    inputs: ./data/*.txt\n    command: wc -w {input}\n    parallelism: many\n"), false),
         (case("jobs:\n  count:\n    inputs: ./data/*.txt\n    command: wc -w {input}\n    parallelism: auto\n"), true),
+        (case("buckets:\n  lab-data: {tags: {team: ds}}\n"), true),
+        (case("buckets:\n  lab-data: {tags: {'tether:project': x}}\n"), false),
+        (case("buckets:\n  lab-data: {tags: {'AWS:thing': x}}\n"), false),
+        (case(&format!("buckets:\n  lab-data: {{tags: {{team: {}}}}}\n", "x".repeat(257))), false),
+        (
+            case(&format!(
+                "buckets:\n  lab-data:\n    tags:\n{}",
+                (0..48).map(|i| format!("      k{i}: v\n")).collect::<String>()
+            )),
+            false,
+        ),
         ("region: us-east-1\n".to_string(), false),
     ];
     let texts: Vec<String> = cases.iter().map(|(text, _)| text.clone()).collect();

@@ -165,6 +165,7 @@ struct RawComputeEnvironment {
     service_role: Option<String>,
     /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
     /// Take over an existing environment of this name that tether did not make.
     #[serde(default)]
@@ -185,6 +186,7 @@ struct RawJobQueue {
     compute_environments: Vec<String>,
     /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
     /// Take over an existing queue of this name that tether did not make.
     #[serde(default)]
@@ -233,6 +235,7 @@ struct RawJobDefinition {
     platform: Option<String>,
     /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
     /// Take over an existing definition of this name that tether did not make.
     #[serde(default)]

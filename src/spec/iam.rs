@@ -237,6 +237,7 @@ struct RawRole {
     jobs: Vec<String>,
     /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
     /// Take over an existing role of this name that tether did not make.
     #[serde(default)]
@@ -275,6 +276,7 @@ struct RawUser {
     inline_policies: BTreeMap<String, serde_json::Value>,
     /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
     /// A console password (generated, must be changed at first sign-in), stored as a
     /// secret.

@@ -124,6 +124,7 @@ pub(super) struct RawInstance {
     state: RunState,
     /// Tags; `Name` is the instance's key in the spec.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
 }
 
@@ -177,6 +178,7 @@ pub(super) struct RawElasticIp {
     instance: Option<String>,
     /// Tags.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
 }
 

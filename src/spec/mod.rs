@@ -232,6 +232,7 @@ struct RawBucket {
     policy: Option<Value>,
     /// Tags (keys starting with `tether:` are reserved).
     #[serde(default)]
+    #[schemars(schema_with = "schema::tags")]
     tags: BTreeMap<String, String>,
     /// Let `destroy` (or removing the bucket from the spec) delete its objects first.
     #[serde(default)]

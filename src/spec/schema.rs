@@ -29,6 +29,20 @@ pub(super) const DEVICE: &str = "^/dev/(sd|xvd)[a-z][a-z0-9]*$";
 pub(super) const PRICE: &str = r"^(?=.*[1-9])[0-9]+(\.[0-9]+)?$";
 pub(super) const BATCH_NAME: &str = "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$";
 
+/// A tag key: 1 to 128 characters, not starting with `aws:` (in any case) or `tether:`.
+const TAG_KEY: &str = r"^(?![Aa][Ww][Ss]:|tether:)[\s\S]{1,128}$";
+
+/// Every `tags:` mapping: at most 47 tags (AWS's 50 less tether's own), keys as
+/// `TAG_KEY`, values up to 256 characters.
+pub(super) fn tags(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": super::MAX_USER_TAGS,
+        "propertyNames": {"pattern": TAG_KEY},
+        "additionalProperties": {"type": "string", "maxLength": 256},
+    })
+}
+
 /// The spec's JSON Schema, as `tether schema` prints it and `schema/` holds it.
 pub fn json_schema() -> serde_json::Value {
     let generator = SchemaSettings::draft2020_12().into_generator();
