@@ -277,3 +277,59 @@ fn an_agent_binary_for_another_system_or_that_will_not_start_is_refused_before_a
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(setup_ran.exists());
 }
+
+#[test]
+fn apply_can_wait_until_a_booting_instance_answers_ssh_so_its_alias_works_at_once() {
+    let mut lab = Lab::new("await", Sshd::start_after(Duration::from_secs(8)), JOB);
+    lab.true_console();
+
+    let apply = lab.tether(&["apply", "--auto-approve", "--no-jobs", "--wait-for-ssh"]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("waiting for `worker` to answer ssh")
+            && apply
+                .stderr
+                .contains("`worker` answers ssh; its host key is verified and recorded"),
+        "{}",
+        apply.stderr
+    );
+    assert!(lab.known_hosts().exists(), "the key is recorded");
+    // Right after apply, a plain `ssh box` verifies the host through the alias block.
+    let dir = lab.moto.dir.path();
+    let plain = Command::new("ssh")
+        .env("HOME", dir)
+        .arg("-F")
+        .arg(dir.join("ssh-config"))
+        .args(["-o", "BatchMode=yes", "box", "true"])
+        .output()
+        .expect("ssh");
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+}
+
+#[test]
+fn apply_waiting_for_ssh_refuses_a_key_the_console_does_not_vouch_for() {
+    let mut lab = Lab::new("await-mitm", Sshd::start(), JOB);
+    let console = lab.moto.write(
+        "console.txt",
+        "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\nec2: 256 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU root@ip (ED25519)\nec2: -----END SSH HOST KEY FINGERPRINTS-----\n",
+    );
+    lab.console(&console);
+    let apply = lab.tether(&["apply", "--auto-approve", "--no-jobs", "--wait-for-ssh"]);
+    assert_eq!(apply.code, 1, "{}", apply.stderr);
+    assert!(
+        apply
+            .stderr
+            .contains("`worker` is applied but not reachable")
+            && apply
+                .stderr
+                .contains("that its console output does not vouch for"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(lab.sshd.logins(), 0);
+    assert!(!lab.known_hosts().exists(), "nothing recorded");
+}

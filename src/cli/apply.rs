@@ -23,6 +23,11 @@ pub struct ApplyArgs {
     /// Do not run the spec's jobs after a successful apply.
     #[arg(long)]
     pub no_jobs: bool,
+    /// After a successful apply, wait until every running instance answers ssh and its
+    /// host key is verified and recorded (up to --ssh-timeout), so that its alias works at
+    /// once.
+    #[arg(long, conflicts_with = "plan")]
+    pub wait_for_ssh: bool,
     #[command(flatten)]
     pub job_options: super::run::JobOptions,
 }
@@ -56,6 +61,7 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 empty_tagged_buckets,
             },
         no_jobs,
+        wait_for_ssh,
         job_options,
     } = args;
     let path = match plan {
@@ -106,7 +112,16 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
         Ok(applied)
     };
     let applied = super::with_lock(printer, &cloud, &spec.project, "apply", &lock, apply).await?;
-    if applied != Exit::Success || !run_jobs {
+    if applied != Exit::Success {
+        return Ok(applied);
+    }
+    if wait_for_ssh
+        && wait_for_instances(printer, &cloud, &spec, job_options.ssh_timeout).await
+            != Exit::Success
+    {
+        return Ok(Exit::Error);
+    }
+    if !run_jobs {
         return Ok(applied);
     }
     printer.status(
@@ -123,6 +138,53 @@ Running the jobs:",
         super::run::How::default(),
     )
     .await
+}
+
+/// `--wait-for-ssh`: reaches every instance the spec wants running, at once, on its alias's
+/// port (22 without one), verifying and recording its host key as `tether ssh` does.
+async fn wait_for_instances(
+    printer: &Printer,
+    cloud: &tether::aws::Cloud,
+    spec: &tether::spec::Spec,
+    timeout: std::time::Duration,
+) -> Exit {
+    let running: Vec<(&str, u16)> = spec
+        .instances
+        .values()
+        .filter(|instance| instance.state == tether::model::RunState::Running)
+        .map(|instance| {
+            let port = spec
+                .ssh
+                .iter()
+                .flat_map(|ssh| ssh.hosts.values())
+                .find(|host| host.instance == instance.name)
+                .map_or(22, |host| host.port);
+            (instance.name.as_str(), port)
+        })
+        .collect();
+    if running.is_empty() {
+        return Exit::Success;
+    }
+    printer.status("\nWaiting for the instances to answer ssh:");
+    let reached = futures::future::join_all(
+        running
+            .iter()
+            .map(|(name, port)| super::ssh::reach(printer, cloud, spec, name, *port, timeout)),
+    )
+    .await;
+    let mut status = Exit::Success;
+    for ((name, _), result) in running.iter().zip(reached) {
+        match result {
+            Ok(_) => printer.status(&format!(
+                "`{name}` answers ssh; its host key is verified and recorded"
+            )),
+            Err(error) => {
+                printer.error(&error.context(format!("`{name}` is applied but not reachable")));
+                status = Exit::Error;
+            }
+        }
+    }
+    status
 }
 
 /// Applies `plan` and prints progress and the per-resource report. Shared with `destroy`.

@@ -32,7 +32,7 @@ pub struct SshArgs {
 
 /// Waits for `instance`'s sshd and verifies its host key, printing progress; returns the
 /// ssh options that hold it to that key at its current address.
-async fn reach(
+pub(super) async fn reach(
     printer: &Printer,
     cloud: &tether::aws::Cloud,
     spec: &tether::spec::Spec,
