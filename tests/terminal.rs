@@ -158,40 +158,61 @@ fn children_of(pid: &str) -> Vec<String> {
         .collect()
 }
 
-/// An interrupt sent to tether mid-run (as a supervisor or a CI runner sends it) leaves no
-/// drawing behind. (Ctrl-C typed on the terminal itself also makes the terminal echo `^C`
-/// where indicatif leaves the cursor, past the drawing's last column: the drawing's last
-/// frame can then stay above the final lines.)
-#[test]
-fn an_interrupt_mid_run_leaves_no_bar_behind() {
+/// How a run is interrupted.
+enum Interrupt {
+    /// Ctrl-C typed on the terminal: the terminal sends SIGINT and echoes `^C` itself.
+    Typed,
+    /// SIGINT sent by another process (a supervisor, a CI runner).
+    Sent,
+}
+
+/// The final screen of a run interrupted mid-bar.
+fn interrupted_screen(how: Interrupt) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     slow_lab(dir.path());
     let terminal = Terminal::start(dir.path());
     terminal.wait_for("the job's bar", |screen| screen.contains("/12 tasks"));
-    let shell = terminal
-        .tmux()
-        .args(["display-message", "-p", "-t", "t", "#{pane_pid}"])
-        .output()
-        .expect("the pane's shell");
-    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
-    // The shell's child: `env`, which became tether.
-    let tether = children_of(&shell);
-    assert_eq!(tether.len(), 1, "tether runs in the pane: {tether:?}");
-    let tether = tether[0].clone();
-    let status = Command::new("kill")
-        .args(["-INT", &tether])
-        .status()
-        .expect("kill");
+    let status = match how {
+        Interrupt::Typed => terminal
+            .tmux()
+            .args(["send-keys", "-t", "t", "C-c"])
+            .status()
+            .expect("type Ctrl-C"),
+        Interrupt::Sent => {
+            let shell = terminal
+                .tmux()
+                .args(["display-message", "-p", "-t", "t", "#{pane_pid}"])
+                .output()
+                .expect("the pane's shell");
+            let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+            // The shell's child: `env`, which became tether.
+            let tether = children_of(&shell);
+            assert_eq!(tether.len(), 1, "tether runs in the pane: {tether:?}");
+            Command::new("kill")
+                .args(["-INT", &tether[0]])
+                .status()
+                .expect("kill")
+        }
+    };
     assert!(status.success());
-    let end = terminal.wait_for("the end of the run", |screen| {
+    terminal.wait_for("the end of the run", |screen| {
         screen.contains("tether-exit-")
-    });
-    assert!(end.contains("tether-exit-130"), "{end}");
-    assert!(end.contains("interrupted"), "{end}");
-    assert!(
-        !end.contains("/12 tasks") && !end.contains("ETA"),
-        "the bar is cleared when the run is cut short:\n{end}"
-    );
+    })
+}
+
+/// An interrupted run leaves no drawing behind, whether Ctrl-C was typed (the terminal
+/// then echoes `^C` where the cursor is, which the drawing leaves room for) or sent.
+#[test]
+fn an_interrupt_mid_run_leaves_no_bar_behind() {
+    for how in [Interrupt::Typed, Interrupt::Sent] {
+        let end = interrupted_screen(how);
+        assert!(end.contains("tether-exit-130"), "{end}");
+        assert!(end.contains("interrupted"), "{end}");
+        assert!(
+            !end.contains("/12 tasks") && !end.contains("ETA"),
+            "the bar is cleared when the run is cut short:\n{end}"
+        );
+    }
 }
 
 #[test]

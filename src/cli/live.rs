@@ -7,9 +7,65 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use super::printer::{terminal_safe, Printer};
+
+/// How often the drawing may be redrawn (indicatif's default for a terminal).
+const REFRESHES_PER_SECOND: u8 = 20;
+
+/// Columns left free at the end of every drawn line.
+const ECHO_ROOM: u16 = 2;
+
+/// stderr as indicatif's terminal, `ECHO_ROOM` columns narrower than it is. indicatif pads
+/// each line to the terminal's width and parks the cursor past the last column; a typed
+/// Ctrl-C's `^C`, which the terminal itself echoes there, would then wrap onto a line of
+/// its own and the final clearing would miss the drawing by one line. With two columns
+/// to spare the echo stays on the drawing's line and is cleared with it.
+#[derive(Debug)]
+struct Narrowed(console::Term);
+
+impl TermLike for Narrowed {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(ECHO_ROOM).max(1)
+    }
+
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
 
 /// How often a spinner turns (and its elapsed time moves) while nothing else happens.
 const TICK: Duration = Duration::from_millis(120);
@@ -22,10 +78,13 @@ pub struct Live<'a> {
 
 impl<'a> Live<'a> {
     pub fn new(printer: &'a Printer) -> Live<'a> {
-        Live {
-            printer,
-            bars: std::io::stderr().is_terminal().then(MultiProgress::new),
-        }
+        let bars = std::io::stderr().is_terminal().then(|| {
+            MultiProgress::with_draw_target(ProgressDrawTarget::term_like_with_hz(
+                Box::new(Narrowed(console::Term::stderr())),
+                REFRESHES_PER_SECOND,
+            ))
+        });
+        Live { printer, bars }
     }
 
     /// A status line, above whatever is drawn.
