@@ -63,6 +63,34 @@ impl Lab {
         self.console(&file);
     }
 
+    /// Serves a console output whose fingerprint is not the stand-in's key.
+    fn unvouched_console(&mut self) {
+        let console = self.moto.write(
+            "console.txt",
+            "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\nec2: 256 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU root@ip (ED25519)\nec2: -----END SSH HOST KEY FINGERPRINTS-----\n",
+        );
+        self.console(&console);
+    }
+
+    /// Asserts that a plain `ssh box true` (batch mode, nothing turning checks off)
+    /// verifies the host through the alias block and runs.
+    #[track_caller]
+    fn plain_ssh_works(&self) {
+        let dir = self.moto.dir.path();
+        let plain = Command::new("ssh")
+            .env("HOME", dir)
+            .arg("-F")
+            .arg(dir.join("ssh-config"))
+            .args(["-o", "BatchMode=yes", "box", "true"])
+            .output()
+            .expect("ssh");
+        assert!(
+            plain.status.success(),
+            "plain ssh verifies through the block: {}",
+            String::from_utf8_lossy(&plain.stderr)
+        );
+    }
+
     fn tether(&self, args: &[&str]) -> Run {
         run_tether(self.moto.dir.path(), &self.env, args)
     }
@@ -122,18 +150,7 @@ fn a_job_waits_for_a_booting_instance_verifies_its_key_from_the_console_and_uses
         config.contains(&format!("    HostKeyAlias {id}\n")),
         "{config}"
     );
-    let plain = Command::new("ssh")
-        .env("HOME", dir)
-        .arg("-F")
-        .arg(dir.join("ssh-config"))
-        .args(["-o", "BatchMode=yes", "box", "true"])
-        .output()
-        .expect("ssh");
-    assert!(
-        plain.status.success(),
-        "plain ssh verifies through the block: {}",
-        String::from_utf8_lossy(&plain.stderr)
-    );
+    lab.plain_ssh_works();
 }
 
 #[test]
@@ -177,11 +194,7 @@ fn a_changed_host_key_for_the_same_instance_is_refused_before_anything_runs() {
 #[test]
 fn a_host_key_the_console_does_not_vouch_for_is_refused() {
     let mut lab = Lab::new("mitm", Sshd::start(), JOB);
-    let console = lab.moto.write(
-        "console.txt",
-        "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\nec2: 256 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU root@ip (ED25519)\nec2: -----END SSH HOST KEY FINGERPRINTS-----\n",
-    );
-    lab.console(&console);
+    lab.unvouched_console();
     let run = lab.tether(&["run"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -295,29 +308,13 @@ fn apply_can_wait_until_a_booting_instance_answers_ssh_so_its_alias_works_at_onc
     );
     assert!(lab.known_hosts().exists(), "the key is recorded");
     // Right after apply, a plain `ssh box` verifies the host through the alias block.
-    let dir = lab.moto.dir.path();
-    let plain = Command::new("ssh")
-        .env("HOME", dir)
-        .arg("-F")
-        .arg(dir.join("ssh-config"))
-        .args(["-o", "BatchMode=yes", "box", "true"])
-        .output()
-        .expect("ssh");
-    assert!(
-        plain.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plain.stderr)
-    );
+    lab.plain_ssh_works();
 }
 
 #[test]
 fn apply_waiting_for_ssh_refuses_a_key_the_console_does_not_vouch_for() {
     let mut lab = Lab::new("await-mitm", Sshd::start(), JOB);
-    let console = lab.moto.write(
-        "console.txt",
-        "ec2: -----BEGIN SSH HOST KEY FINGERPRINTS-----\nec2: 256 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU root@ip (ED25519)\nec2: -----END SSH HOST KEY FINGERPRINTS-----\n",
-    );
-    lab.console(&console);
+    lab.unvouched_console();
     let apply = lab.tether(&["apply", "--auto-approve", "--no-jobs", "--wait-for-ssh"]);
     assert_eq!(apply.code, 1, "{}", apply.stderr);
     assert!(
