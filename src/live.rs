@@ -806,9 +806,11 @@ async fn read_bucket(
 }
 
 /// The project's SSH alias block in `file`, if the file holds one. Reads a local file.
+/// Refuses a file whose own lines (outside the block) claim one of `aliases`.
 pub fn ssh_config_block(
     file: &std::path::Path,
     project: &str,
+    aliases: &[&str],
 ) -> std::io::Result<Option<LiveResource>> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
@@ -822,6 +824,13 @@ pub fn ssh_config_block(
             format!("{problem}: fix the markers by hand (one `# BEGIN tether {project}` line, then one `# END tether {project}` line)"),
         )
     })?;
+    let clashes = crate::sshconfig::clashing_hosts(&text, project, aliases);
+    if let Some((line, alias)) = clashes.first() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line {line} is a `Host` entry of its own for `{alias}`, which ssh would follow instead of tether's alias: rename the alias in the spec, or remove that entry"),
+        ));
+    }
     Ok(
         crate::sshconfig::find(&text, project).map(|(_, block)| LiveResource {
             address: Address::new(Kind::SshConfig, crate::model::SSH_ALIASES),

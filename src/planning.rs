@@ -120,12 +120,18 @@ pub async fn plan_spec(
     live.images = images.map_err(PlanningError::Images)?;
     let account_id = account_id.map_err(PlanningError::Identity)?;
     let ssh_config = ssh_config_file(spec, home);
-    let block = crate::live::ssh_config_block(&ssh_config, &spec.project).map_err(|source| {
-        PlanningError::SshConfig {
-            path: ssh_config.display().to_string(),
-            source,
-        }
-    })?;
+    let aliases: Vec<&str> = spec
+        .ssh
+        .iter()
+        .flat_map(|ssh| ssh.hosts.keys().map(String::as_str))
+        .collect();
+    let block =
+        crate::live::ssh_config_block(&ssh_config, &spec.project, &aliases).map_err(|source| {
+            PlanningError::SshConfig {
+                path: ssh_config.display().to_string(),
+                source,
+            }
+        })?;
     if let Some(block) = block {
         live.resources.insert(block.address.clone(), block);
     }

@@ -222,7 +222,7 @@ fn change_text(out: &mut String, plan: &Plan, change: &Change) {
     let reason = change
         .reason
         .as_deref()
-        .map(|r| format!(": {r}"))
+        .map(|r| format!(": {}", one_line(r)))
         .unwrap_or_default();
     let _ = writeln!(
         out,
@@ -281,7 +281,7 @@ fn attribute_text(out: &mut String, action: Action, attribute: &AttributeChange,
             keys.sort();
             keys.dedup();
             for key in keys {
-                let name = format!("{}.{key}", attribute.name);
+                let name = format!("{}.{}", attribute.name, one_line(key));
                 value_line(out, action, &name, before.get(key), after.get(key), &forces);
             }
         }
@@ -309,6 +309,21 @@ fn attribute_text(out: &mut String, action: Action, attribute: &AttributeChange,
             document_diff(out, &attribute.before, &attribute.after);
         }
     }
+}
+
+/// `text` (a tag key, a reason: text anyone in the account may write) as one line, with
+/// every control character written out (`\n`, `\x7f`), so that it can neither break the
+/// plan's layout nor forge a line of it.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\t' => "\\t".to_string(),
+            '\r' => "\\r".to_string(),
+            c if c.is_control() => format!("\\x{:02x}", u32::from(c)),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn non_null(value: &Value) -> Option<&Value> {

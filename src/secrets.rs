@@ -178,6 +178,17 @@ pub fn held_access_key_id(path: &Path) -> Option<String> {
     })
 }
 
+/// A new temporary directory of mode 0700 (its name starts with `prefix`), removed when
+/// dropped: job scratch space (downloaded inputs, outputs on their way to S3) and ssh's
+/// control sockets, which no other user may read, list or put files in. `tempfile` makes
+/// directories with the umask's mode (usually 0755) unless told otherwise.
+pub fn private_temp_dir(prefix: &str) -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir()
+}
+
 /// Writes `contents` to `path` with mode 0600, creating missing directories with mode 0700.
 /// The file appears whole or not at all: the text goes to a temporary file beside it, which
 /// is renamed over `path`.

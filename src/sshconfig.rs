@@ -112,8 +112,16 @@ pub fn render(
                 (keys.instance_id)(&host.instance).filter(|id| is_instance_id(id))
             };
             if let Some(alias) = alias {
+                // ssh adds a key it accepts (`-o StrictHostKeyChecking=accept-new`, a
+                // user's `Host *` line, a "yes" typed at its question) to the first file
+                // listed: /dev/null, so nothing but tether ever writes the file of keys
+                // it verified, and a plain ssh refuses what that file does not hold.
                 text.push_str(&format!("    HostKeyAlias {alias}\n"));
-                text.push_str(&format!("    UserKnownHostsFile \"{}\"\n", keys.file));
+                text.push_str(&format!(
+                    "    UserKnownHostsFile /dev/null \"{}\"\n",
+                    keys.file
+                ));
+                text.push_str("    StrictHostKeyChecking yes\n");
             }
         }
     }
@@ -158,6 +166,54 @@ pub fn check_markers(file_text: &str, project: &str) -> Result<(), String> {
         ([b], []) => Err(format!("`{begin}` at line {b} has no `{end}`")),
         (_, e) => Err(format!("`{end}` at line {} has no `{begin}`", list(e))),
     }
+}
+
+/// The user's own `Host` lines (outside the project's block) that name one of `aliases`
+/// literally: ssh takes the first value it finds for each setting, so such a line would
+/// decide where the alias goes, and with what host key checking, instead of the block.
+/// Patterns (`Host *`, `Host lab-*`) are the user's defaults, not a claim on the name.
+/// Returns each clash as its line number and the alias. Call after `check_markers`.
+pub fn clashing_hosts(file_text: &str, project: &str, aliases: &[&str]) -> Vec<(usize, String)> {
+    let (begin, end) = (begin_marker(project), end_marker(project));
+    let mut inside = false;
+    let mut clashes = Vec::new();
+    for (index, line) in file_text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed == begin {
+            inside = true;
+            continue;
+        }
+        if trimmed == end {
+            inside = false;
+            continue;
+        }
+        if inside {
+            continue;
+        }
+        // `Host a b`, `Host=a`, any case; a comment ends the line.
+        let content = trimmed.split('#').next().unwrap_or_default();
+        let Some((keyword, rest)) = content
+            .split_once(|c: char| c.is_whitespace() || c == '=')
+            .map(|(k, r)| {
+                (
+                    k,
+                    r.trim_start_matches(|c: char| c.is_whitespace() || c == '='),
+                )
+            })
+        else {
+            continue;
+        };
+        if !keyword.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        for pattern in rest.split_whitespace() {
+            let pattern = pattern.trim_matches('"');
+            if let Some(alias) = aliases.iter().find(|alias| **alias == pattern) {
+                clashes.push((index + 1, (*alias).to_string()));
+            }
+        }
+    }
+    clashes
 }
 
 /// The project's block in `file_text` (markers included, with its final newline), and
@@ -318,7 +374,7 @@ mod tests {
             Some(&keys),
         );
         assert!(block.contains(
-            "    HostKeyAlias i-0123456789abcdef0\n    UserKnownHostsFile \"/home/ds/.tether/known_hosts/lab\"\n"
+            "    HostKeyAlias i-0123456789abcdef0\n    UserKnownHostsFile /dev/null \"/home/ds/.tether/known_hosts/lab\"\n    StrictHostKeyChecking yes\n"
         ));
         // Text from the account that is no instance id or no address stays out.
         let hostile = |_: &str| Some("i-1\n    ProxyCommand evil".to_string());
@@ -387,5 +443,21 @@ mod tests {
         ] {
             assert_eq!(unsafe_value(value, kind).is_some(), unsafe_, "{value:?}");
         }
+    }
+
+    // Regression: a user's own `Host box` line above the block decided where `ssh box`
+    // went (ssh takes the first value of each setting), whatever the block said.
+    #[test]
+    fn the_users_own_host_lines_that_name_an_alias_are_found() {
+        let text = "Host *\n    LogLevel ERROR\nHost other box\n    HostName 10.0.0.1\nhost=gpu # mine\nHost lab-*\n# BEGIN tether lab\nHost box\n# END tether lab\nHost   \"box\"\n";
+        assert_eq!(
+            clashing_hosts(text, "lab", &["box", "gpu", "lab-worker"]),
+            vec![
+                (3, "box".to_string()),
+                (5, "gpu".to_string()),
+                (10, "box".to_string())
+            ]
+        );
+        assert!(clashing_hosts("Host *\n", "lab", &["box"]).is_empty());
     }
 }

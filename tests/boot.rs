@@ -72,6 +72,15 @@ impl Lab {
         self.console(&console);
     }
 
+    /// Declares the instance as images with cloud-init are: only its console vouches for
+    /// its host key (the spec's default), never a first use.
+    fn console_only(&self) {
+        let spec = std::fs::read_to_string(self.moto.dir.path().join("tether.yaml")).expect("spec");
+        let strict = spec.replace(", host_key: trust_on_first_use", "");
+        assert_ne!(spec, strict);
+        self.moto.write("tether.yaml", &strict);
+    }
+
     /// Asserts that a plain `ssh box true` (batch mode, nothing turning checks off)
     /// verifies the host through the alias block and runs.
     #[track_caller]
@@ -329,4 +338,102 @@ fn apply_waiting_for_ssh_refuses_a_key_the_console_does_not_vouch_for() {
     );
     assert_eq!(lab.sshd.logins(), 0);
     assert!(!lab.known_hosts().exists(), "nothing recorded");
+}
+
+// Regression: the alias block did not pin `StrictHostKeyChecking yes`, so a plain
+// `ssh -o StrictHostKeyChecking=accept-new box` appended an unvouched key to tether's
+// known_hosts file under the instance's id, and from then on tether trusted it as
+// recorded.
+#[test]
+fn a_plain_ssh_that_accepts_a_new_key_cannot_add_it_to_tethers_file() {
+    let mut lab = Lab::new("accept-new", Sshd::start(), JOB);
+    lab.console_only();
+    lab.unvouched_console();
+    let dir = lab.moto.dir.path();
+    let block = std::fs::read_to_string(dir.join("ssh-config")).expect("config");
+    assert!(block.contains("    StrictHostKeyChecking yes\n"), "{block}");
+
+    // A plain ssh through the alias refuses the unknown key by itself...
+    let plain = Command::new("ssh")
+        .env("HOME", dir)
+        .arg("-F")
+        .arg(dir.join("ssh-config"))
+        .args(["-o", "BatchMode=yes", "box", "true"])
+        .output()
+        .expect("ssh");
+    assert!(!plain.status.success(), "an unverified host was reached");
+    // ...and one told to accept it writes it nowhere tether reads.
+    let _ = Command::new("ssh")
+        .env("HOME", dir)
+        .arg("-F")
+        .arg(dir.join("ssh-config"))
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "box",
+            "true",
+        ])
+        .output()
+        .expect("ssh");
+    assert!(
+        !lab.known_hosts().exists(),
+        "ssh wrote tether's file: {:?}",
+        std::fs::read_to_string(lab.known_hosts())
+    );
+    let run = lab.tether(&["run"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("that its console output does not vouch for"),
+        "{}",
+        run.stderr
+    );
+}
+
+// Regression: an empty console output (EC2's answer for minutes after launch) was taken
+// as "this image prints no fingerprints", and the first key offered was trusted on first
+// use; the real fingerprints, shown later, were never checked.
+#[test]
+fn an_empty_console_is_read_again_until_it_vouches_and_never_means_first_use() {
+    let mut lab = Lab::new("silent-console", Sshd::start(), JOB);
+    lab.console_only();
+    let console = lab.moto.write("console.txt", "");
+    lab.console(&console);
+
+    // Silent for the whole wait: refused, with what to do, and nothing recorded.
+    let run = lab.tether(&["run", "--ssh-timeout", "3s"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("showed no host key fingerprints within")
+            && run.stderr.contains("host_key: trust_on_first_use"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lab.sshd.logins(), 0, "nothing logged in");
+    assert!(!lab.known_hosts().exists(), "nothing recorded");
+
+    // The fingerprints appear a few seconds into the next run: it waits for them, then
+    // verifies the key against them.
+    let fingerprints = std::fs::read_to_string(lab.sshd.console_file()).expect("console");
+    std::fs::write(&console, "").expect("empty again");
+    let writer = {
+        let console = console.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(4));
+            std::fs::write(&console, fingerprints).expect("console");
+        })
+    };
+    let run = lab.tether(&["run", "--ssh-timeout", "60s"]);
+    writer.join().expect("writer");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`worker`: host key verified against its console output")
+            && !run.stderr.contains("trusted on first use"),
+        "{}",
+        run.stderr
+    );
 }

@@ -72,6 +72,11 @@ ssh:
     moto.write("tether.yaml", &spec);
     let mut env = moto.env();
     env.push(("TETHER_TEST_PUBLIC_IPS".into(), "worker=127.0.0.1".into()));
+    // cloud-init's fingerprints on the console vouch for the stand-in's host key.
+    env.push((
+        "TETHER_TEST_CONSOLE_OUTPUT".into(),
+        format!("worker={}", sshd.console_file().display()),
+    ));
     let apply = run_tether(
         moto.dir.path(),
         &env,
@@ -171,6 +176,14 @@ ssh:
     env.push((
         "TETHER_TEST_PUBLIC_IPS".into(),
         "worker-1=127.0.0.1,worker-2=127.0.0.1".into(),
+    ));
+    env.push((
+        "TETHER_TEST_CONSOLE_OUTPUT".into(),
+        format!(
+            "worker-1={},worker-2={}",
+            first.console_file().display(),
+            second.console_file().display()
+        ),
     ));
     let apply = run_tether(
         moto.dir.path(),
@@ -344,7 +357,7 @@ fn a_job_on_a_stopped_instance_or_with_a_loose_key_starts_nothing() {
     moto.write("ssh-config", USER_SSH_CONFIG);
     let job = "  count:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    then: stop\n";
     let spec = job_spec(&project, &["worker"], &host("box", "worker", &sshd), job)
-        .replace("type: t3.micro}", "type: t3.micro, state: stopped}");
+        .replace("type: t3.micro,", "type: t3.micro, state: stopped,");
     moto.write("tether.yaml", &spec);
     let env = env_for(&moto, &["worker"]);
     let apply = run_tether(

@@ -86,7 +86,7 @@ fn the_alias_block_follows_the_address_and_never_touches_the_users_lines() {
     assert_eq!(
         text,
         format!(
-            "{USER_CONFIG}\n# BEGIN tether lab\n# Managed by tether from the spec of project `lab`; edits here are overwritten.\nHost MyNewInstance\n    HostName {ip}\n    User ubuntu\n    Port 22\n    IdentityFile \"{}\"\n    IdentitiesOnly yes\n    HostKeyAlias {id}\n    UserKnownHostsFile \"{}\"\n# END tether lab\n",
+            "{USER_CONFIG}\n# BEGIN tether lab\n# Managed by tether from the spec of project `lab`; edits here are overwritten.\nHost MyNewInstance\n    HostName {ip}\n    User ubuntu\n    Port 22\n    IdentityFile \"{}\"\n    IdentitiesOnly yes\n    HostKeyAlias {id}\n    UserKnownHostsFile /dev/null \"{}\"\n    StrictHostKeyChecking yes\n# END tether lab\n",
             key.display(),
             known_hosts.display()
         )

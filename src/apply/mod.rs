@@ -132,12 +132,20 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
     for change in plan.actionable() {
         let state = change.before.as_ref().or(change.after.as_ref());
         if let Some(ResourceState::SshConfig(config)) = state {
-            let block = live::ssh_config_block(Path::new(&config.file), &plan.project).map_err(
-                |source| ApplyError::ReadFile {
+            let aliases: Vec<&str> = change
+                .after
+                .iter()
+                .filter_map(|after| match after {
+                    ResourceState::SshConfig(desired) => Some(desired),
+                    _ => None,
+                })
+                .flat_map(|desired| desired.hosts.iter().map(|host| host.alias.as_str()))
+                .collect();
+            let block = live::ssh_config_block(Path::new(&config.file), &plan.project, &aliases)
+                .map_err(|source| ApplyError::ReadFile {
                     path: config.file.clone(),
                     source,
-                },
-            )?;
+                })?;
             if let Some(block) = block {
                 live.resources.insert(block.address.clone(), block);
             }

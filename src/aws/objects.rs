@@ -102,7 +102,8 @@ impl Cloud {
         })
     }
 
-    /// Streams the object into `file` (created or truncated). Returns the bytes written.
+    /// Streams the object into `file` (created with mode 0600, or truncated). Returns the
+    /// bytes written.
     pub async fn download(&self, bucket: &str, key: &str, file: &Path) -> Result<u64, AwsError> {
         use tokio::io::AsyncWriteExt;
         let io_error = |error: std::io::Error| AwsError {
@@ -113,7 +114,15 @@ impl Cloud {
             kind: AwsErrorKind::Service,
         };
         let mut body = self.object_body(bucket, key).await?;
-        let mut out = tokio::fs::File::create(file).await.map_err(io_error)?;
+        // An input is the team's data: readable by this user only, whatever the umask.
+        let mut out = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(file)
+            .await
+            .map_err(io_error)?;
         let mut written = 0u64;
         while let Some(chunk) = body.next_chunk().await? {
             out.write_all(&chunk).await.map_err(io_error)?;

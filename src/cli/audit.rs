@@ -36,7 +36,7 @@ pub async fn exec(args: AuditArgs, printer: &Printer) -> anyhow::Result<Exit> {
     if json {
         let mut text = serde_json::to_string_pretty(&report).expect("a report always serialises");
         text.push('\n');
-        printer.data(&text)?;
+        printer.json(&text)?;
     } else {
         printer.status(&render(&report, cloud.region()));
     }

@@ -41,7 +41,7 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let cloud = super::connect(spec.region.as_deref()).await?;
     let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply, empty_tagged_buckets).await?;
     if json {
-        printer.data(&super::plan_json(&plan))?;
+        printer.json(&super::plan_json(&plan))?;
     } else {
         printer.status(tether::render::plan_text(&plan).trim_end());
         if let Some(costs) = tether::pricing::plan_costs(&plan) {

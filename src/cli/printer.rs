@@ -35,10 +35,21 @@ impl Printer {
         let _ = stderr.flush();
     }
 
-    /// Data on stdout. A closed pipe is reported to the caller, which exits quietly.
+    /// Text data on stdout (a report, a man page), shown as [`terminal_safe`] shows it. A
+    /// closed pipe is reported to the caller, which exits quietly.
     pub fn data(&self, text: &str) -> std::io::Result<()> {
         let mut stdout = anstream::stdout().lock();
         stdout.write_all(terminal_safe(text).as_bytes())?;
+        stdout.flush()
+    }
+
+    /// JSON on stdout, escaped by JSON's rules only (see [`json_safe`]), so a parser
+    /// reads back exactly what the account holds and a terminal is sent no control
+    /// character. `text` is what `serde_json` wrote.
+    pub fn json(&self, text: &str) -> std::io::Result<()> {
+        // Written as it is: `anstream` would strip what looks like a colour sequence.
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(json_safe(text).as_bytes())?;
         stdout.flush()
     }
 
@@ -90,6 +101,27 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
             out.push(c);
         }
         rest = &rest[c.len_utf8()..];
+    }
+    Cow::Owned(out)
+}
+
+/// `json` (as `serde_json` writes it) with DEL and the C1 controls (U+007F to U+009F)
+/// written as `\u007f`..`\u009f`. `serde_json` escapes only U+0000 to U+001F, as JSON
+/// requires; the rest would reach a terminal raw. Outside strings, JSON text holds only
+/// ASCII punctuation and whitespace, so every such character is inside a string, where
+/// the `\u` escape means the same character to any parser.
+pub fn json_safe(json: &str) -> Cow<'_, str> {
+    let escaped = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    if !json.chars().any(escaped) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if escaped(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
     }
     Cow::Owned(out)
 }
@@ -152,7 +184,23 @@ impl std::error::Error for WithHint {}
 
 #[cfg(test)]
 mod tests {
-    use super::terminal_safe;
+    use super::{json_safe, terminal_safe};
+
+    // Regression: a DEL in an S3 key reached stdout as `\x7f`, which is no JSON escape,
+    // and CI's parser failed on `tether run --json`.
+    #[test]
+    fn json_is_escaped_by_json_rules_and_reads_back_the_same() {
+        let value = serde_json::json!({"key": "del\u{7f} c1\u{9b}31m nl\n esc\u{1b}"});
+        let text = serde_json::to_string_pretty(&value).expect("serialises");
+        let safe = json_safe(&text);
+        assert!(!safe.chars().any(|c| c.is_control() && c != '\n'), "{safe}");
+        assert!(
+            safe.contains("\\u007f") && safe.contains("\\u009b"),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back, value);
+    }
 
     #[test]
     fn text_from_the_account_cannot_drive_the_terminal() {

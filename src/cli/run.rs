@@ -293,7 +293,7 @@ pub async fn run_jobs(
     if json {
         let mut text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");
         text.push('\n');
-        printer.data(&text)?;
+        printer.json(&text)?;
     }
     printer.status(&table(&summaries));
     for summary in &summaries {
@@ -603,7 +603,8 @@ async fn batch_agent(stage: &str) -> anyhow::Result<Exit> {
         Err(_) => 0,
     };
     let cloud = super::connect(None).await?;
-    let scratch = tempfile::tempdir().context("cannot make a scratch directory")?;
+    let scratch = tether::secrets::private_temp_dir("tether-batch-")
+        .context("cannot make a scratch directory")?;
     let summary = tether::jobs::batch::agent(&cloud, &stage, index, scratch.path()).await?;
     Ok(if summary.status == Status::Succeeded {
         Exit::Success

@@ -13,6 +13,6 @@ pub struct SchemaArgs {}
 
 pub fn exec(args: SchemaArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let SchemaArgs {} = args;
-    printer.data(&tether::spec::schema::json_schema_text())?;
+    printer.json(&tether::spec::schema::json_schema_text())?;
     Ok(Exit::Success)
 }

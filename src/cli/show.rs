@@ -77,7 +77,7 @@ pub async fn exec(args: ShowArgs, printer: &Printer) -> anyhow::Result<Exit> {
     if json {
         let mut text = serde_json::to_string_pretty(&report).expect("a report always serialises");
         text.push('\n');
-        printer.data(&text)?;
+        printer.json(&text)?;
     } else {
         printer.data(&tether::show::text(&report))?;
     }

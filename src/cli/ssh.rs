@@ -57,6 +57,10 @@ pub(super) async fn reach(
         instance,
         port,
         &known_hosts,
+        spec.instances
+            .get(instance)
+            .map(|declared| declared.host_key)
+            .unwrap_or_default(),
         timeout,
         &on_wait,
     )

@@ -75,9 +75,7 @@ pub async fn run(
     options: &Options,
     on_event: OnEvent<'_>,
 ) -> Result<Vec<TaskSummary>, RunError> {
-    let workdir = tempfile::Builder::new()
-        .prefix(&format!("tether-{}-", job.name))
-        .tempdir()
+    let workdir = crate::secrets::private_temp_dir(&format!("tether-{}-", job.name))
         .map_err(RunError::WorkDir)?;
     let at_once = parallelism(settings.mode, options.cores, settings.parallelism);
     let stop = AtomicBool::new(false);

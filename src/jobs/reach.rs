@@ -5,8 +5,11 @@
 //! sshd completes a key exchange (`ssh-keyscan`), then verifies the keys it offers: against
 //! the project's `known_hosts` when tether has met the instance before (a changed key is an
 //! error, never accepted), else against the fingerprints cloud-init printed to the
-//! instance's console at first boot, a channel the network cannot forge. An image that
-//! printed none is trusted on first use, and the caller says so. Verified keys are kept
+//! instance's console at first boot, a channel the network cannot forge. Silence is not
+//! trust: EC2 shows a console output minutes after boot, so an empty or unreadable one is
+//! read again until the wait runs out. Only an instance whose spec asks for it by name
+//! (`host_key: trust_on_first_use`, for an image that prints no fingerprints) has its key
+//! trusted on first use, and the caller says so. Verified keys are kept
 //! under the instance's id (`HostKeyAlias`), so a new address after a stop and start still
 //! verifies. When the wait runs out, the error carries the tail of the console output,
 //! which is where a failed boot shows.
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::aws::{AwsError, Cloud};
 use crate::hostkeys::{self, HostKey};
+use crate::spec::HostKeyTrust;
 
 /// How long tether waits for an instance's sshd by default.
 pub const SSH_WAIT: Duration = Duration::from_secs(300);
@@ -27,8 +31,8 @@ pub enum Trust {
     Recorded,
     /// The instance's console output vouches for them (cloud-init's fingerprints).
     Console,
-    /// Nothing vouches for them: the console shows no fingerprints (an image without
-    /// cloud-init), so they were trusted on first use.
+    /// Nothing vouches for them: the console shows no fingerprints, and the spec declares
+    /// the instance `host_key: trust_on_first_use`, so they were trusted on first use.
     FirstUse,
 }
 
@@ -77,6 +81,17 @@ pub enum ReachError {
         offered: String,
         vouched: String,
     },
+    /// The console showed no host key fingerprints within the wait, and the spec does not
+    /// allow trusting a key on first use.
+    #[error("instance `{instance}` ({id}) answers ssh, but its console output showed no host key fingerprints within {waited}s, so nothing vouches for the key it offers ({offered}); refusing to connect{last_error}")]
+    NotVouched {
+        instance: String,
+        id: String,
+        offered: String,
+        waited: u64,
+        /// Why the console could not be read, when it could not (with its separator).
+        last_error: String,
+    },
     /// The known_hosts file cannot be read or written.
     #[error("cannot use the known hosts file `{file}`: {source}")]
     KnownHosts {
@@ -101,6 +116,7 @@ impl ReachError {
             ReachError::NotAnswering { .. } => Some("check that its security group admits ssh from this address, and the console output above for a failed boot; `--ssh-timeout` waits longer".into()),
             ReachError::KeyChanged { file, id, .. } => Some(format!("if the instance was really rebuilt in place, remove the lines of `{id}` from {file} and run again; otherwise someone may be intercepting the connection")),
             ReachError::KeyMismatch { .. } => Some("someone may be intercepting the connection; check the instance's console output in the EC2 console".into()),
+            ReachError::NotVouched { instance, .. } => Some(format!("EC2 shows an instance's console output some minutes after it boots: `--ssh-timeout` waits longer; an image that prints no fingerprints (no cloud-init) needs `host_key: trust_on_first_use` under `instances.{instance}`")),
             ReachError::KnownHosts { .. } | ReachError::Keyscan(_) | ReachError::Aws(_) => None,
         }
     }
@@ -108,12 +124,14 @@ impl ReachError {
 
 /// Waits until `instance` of `project` answers ssh on `port`, and verifies its host keys,
 /// recording them in `known_hosts`. `on_wait` is told how long it has waited, now and then.
+#[allow(clippy::too_many_arguments)]
 pub async fn reach(
     cloud: &Cloud,
     project: &str,
     instance: &str,
     port: u16,
     known_hosts: &Path,
+    policy: HostKeyTrust,
     timeout: Duration,
     on_wait: &(dyn Fn(Duration) + Sync),
 ) -> Result<Reached, ReachError> {
@@ -174,11 +192,34 @@ pub async fn reach(
     };
     let recorded = hostkeys::known(known_hosts, &id).map_err(file_error)?;
     let trust = if recorded.is_empty() {
-        let console = cloud
-            .console_output(instance, &id)
-            .await?
-            .unwrap_or_default();
-        let vouched = hostkeys::parse_console(&console);
+        let vouched = loop {
+            // An empty or unreadable console is not yet an answer: read it again.
+            let (vouched, last_error) = match cloud.console_output(instance, &id).await {
+                Ok(console) => (
+                    hostkeys::parse_console(&console.unwrap_or_default()),
+                    String::new(),
+                ),
+                Err(error) => (
+                    hostkeys::ConsoleKeys::default(),
+                    format!("; the last read of it failed: {error}"),
+                ),
+            };
+            if !vouched.is_empty() || policy == HostKeyTrust::TrustOnFirstUse {
+                break vouched;
+            }
+            if started.elapsed() + pause > timeout {
+                return Err(ReachError::NotVouched {
+                    instance: instance.to_string(),
+                    id,
+                    offered: describe(&offered),
+                    waited: started.elapsed().as_secs(),
+                    last_error,
+                });
+            }
+            on_wait(started.elapsed());
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(10));
+        };
         let (keep, trust): (Vec<HostKey>, Trust) = if vouched.is_empty() {
             (offered.clone(), Trust::FirstUse)
         } else {

@@ -286,7 +286,7 @@ pub struct Connections {
 impl Connections {
     pub fn new() -> std::io::Result<Connections> {
         Ok(Connections {
-            control_dir: tempfile::Builder::new().prefix("tether-ssh-").tempdir()?,
+            control_dir: crate::secrets::private_temp_dir("tether-ssh-")?,
             reached: std::sync::Mutex::default(),
             unreachable: std::sync::Mutex::default(),
         })
@@ -552,6 +552,12 @@ pub async fn reach_instance(
         instance,
         port,
         &context.known_hosts,
+        context
+            .spec
+            .instances
+            .get(instance)
+            .map(|declared| declared.host_key)
+            .unwrap_or_default(),
         context.ssh_timeout,
         &on_wait,
     )
@@ -703,7 +709,11 @@ async fn run_share(
         })?;
         let prepared = remote(
             &target,
-            &format!("mkdir -p {dir} .tether/bin && uname -s && uname -m && pwd"),
+            // The job's files (its spec, shares, scratch and results) are the team's:
+            // private to the login user, whatever the image's umask.
+            &format!(
+                "umask 077 && mkdir -p {dir} .tether/bin && chmod 700 .tether && uname -s && uname -m && pwd"
+            ),
         )
         .await?;
         let mut facts = prepared.lines();

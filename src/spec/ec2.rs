@@ -147,15 +147,43 @@ fn tcp() -> Protocol {
     Protocol::Tcp
 }
 
+/// `path` as written with empty and `.` components dropped (`~/.ssh//./k.pem` is
+/// `~/.ssh/k.pem`), so that two spellings of one file compare equal.
+fn normalise_path(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    format!("{}{}", if absolute { "/" } else { "" }, parts.join("/"))
+}
+
 impl Checker<'_> {
     pub(super) fn check_key_pairs(
         &mut self,
         raw: BTreeMap<String, Option<RawKeyPair>>,
     ) -> BTreeMap<String, KeyPairSpec> {
         let mut key_pairs = BTreeMap::new();
+        // Each generated key's file, as written (normalised), and the pair that names it
+        // first: two pairs writing one file would lose one private key for good.
+        let mut key_files: BTreeMap<String, String> = BTreeMap::new();
         for (name, key) in raw {
             let key = key.unwrap_or_default();
             let path = ["key_pairs", name.as_str()];
+            if let Some(file) = key.private_key_file.as_deref() {
+                let normalised = normalise_path(file);
+                if let Some(first) = key_files.get(&normalised) {
+                    let location =
+                        self.value_location(&["key_pairs", name.as_str(), "private_key_file"]);
+                    self.error(
+                        location,
+                        format!("key pairs `{first}` and `{name}` both keep their private key in `{file}`"),
+                        Some("give each key pair a file of its own: the second key would overwrite the first, which AWS cannot give again".into()),
+                    );
+                } else {
+                    key_files.insert(normalised, name.clone());
+                }
+            }
             if name.is_empty() || name.len() > 255 || !name.is_ascii() {
                 let location = self.key_location(&path);
                 self.error(

@@ -42,9 +42,25 @@ pub struct InstanceSpec {
     /// same name, which tether makes with the role).
     pub role: Option<String>,
     pub state: RunState,
+    /// What may vouch for its ssh host key.
+    pub host_key: HostKeyTrust,
     /// The user's tags; `Name` defaults to the instance's key in the spec.
     pub tags: BTreeMap<String, String>,
     pub location: Location,
+}
+
+/// What may vouch for an instance's ssh host key before tether connects to it. Not part of
+/// the instance's state in the account: it decides only what this machine trusts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostKeyTrust {
+    /// Only the fingerprints cloud-init printed to its console output; tether waits for
+    /// them (they appear minutes after boot) and refuses any other key.
+    #[default]
+    Console,
+    /// Those, or, for an image whose console shows none (no cloud-init), the key it
+    /// offers the first time, recorded then and held to after.
+    TrustOnFirstUse,
 }
 
 /// Which image an instance runs.
@@ -122,6 +138,11 @@ pub(super) struct RawInstance {
     /// only.
     #[serde(default = "running")]
     state: RunState,
+    /// What may vouch for its ssh host key: `console` (the default: the fingerprints
+    /// cloud-init prints, waited for) or `trust_on_first_use` (for an image that prints
+    /// none: the first key it offers).
+    #[serde(default)]
+    host_key: HostKeyTrust,
     /// Tags; `Name` is the instance's key in the spec.
     #[serde(default)]
     #[schemars(schema_with = "super::schema::tags")]
@@ -439,6 +460,7 @@ impl Checker<'_> {
                     user_data,
                     instance_profile: instance.instance_profile,
                     role: instance.role,
+                    host_key: instance.host_key,
                     state: instance.state,
                     tags,
                     location,

@@ -30,7 +30,9 @@ pub use iam::{
     check_account_alias, is_iam_name, is_managed_policy_arn, is_service_principal, AccountSpec,
     AliasSpec, GroupSpec, PasswordPolicySpec, RoleSpec, UserSpec, EC2_SERVICE, JOBS_POLICY,
 };
-pub use instances::{is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, InstanceSpec, UserData};
+pub use instances::{
+    is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, HostKeyTrust, InstanceSpec, UserData,
+};
 pub use jobs::{
     command_script, parse_s3_url, BatchRun, Builtin, Inputs, JobSpec, Mode, Output, Remote, Shares,
     Work, INPUT_VARIABLE, IO_TASKS_PER_CORE, MAX_ARRAY_SIZE, MAX_IO_TASKS, OUTPUT_VARIABLE,

@@ -67,6 +67,34 @@ struct RawHost {
     identity_file: Option<String>,
 }
 
+/// Why `alias` cannot be an alias, if it cannot. Every teammate's ssh config gets it, so it
+/// must not be able to mean a real host: a `.` makes a DNS name (`github.com`), digits
+/// alone an address (`ssh 2130706433` is 127.0.0.1), and `localhost` is this machine.
+fn alias_problem(alias: &str) -> Option<&'static str> {
+    if alias.is_empty() {
+        return Some("it is empty");
+    }
+    if !alias
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Some("it holds a character ssh would take for a pattern or a separator");
+    }
+    if alias.contains('.') {
+        return Some("with a `.` it is a DNS name, and every `ssh` to that host would reach the lab instance instead");
+    }
+    if alias
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Some("without a letter it can be read as an address");
+    }
+    if alias.eq_ignore_ascii_case("localhost") {
+        return Some("it names this machine");
+    }
+    None
+}
+
 impl Checker<'_> {
     pub(super) fn check_ssh(
         &mut self,
@@ -78,16 +106,12 @@ impl Checker<'_> {
         let mut hosts = BTreeMap::new();
         for (alias, host) in raw.hosts {
             let location = self.key_location(&["ssh", "hosts", alias.as_str()]);
-            if alias.is_empty()
-                || !alias
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
+            if let Some(problem) = alias_problem(&alias) {
                 self.error(
                     location.clone(),
-                    format!("invalid SSH alias `{alias}`"),
+                    format!("invalid SSH alias `{alias}`: {problem}"),
                     Some(
-                        "aliases are letters, digits, `-`, `_` and `.`: no spaces or patterns"
+                        "aliases are letters, digits, `-` and `_`, with a letter among them, and no `.`: a name that cannot mean a real host, such as `lab-worker`"
                             .into(),
                     ),
                 );

@@ -85,6 +85,18 @@ fn bad_input_is_reported_with_its_position() {
             "key_pair_without_a_file",
             "project: lab\nkey_pairs:\n  lab-key: {}\n",
         ),
+        // Regression: `validate` accepted it, and with `secrets: local` one private key was
+        // lost for good while the plan said "No changes".
+        (
+            "key_pairs_sharing_a_private_key_file",
+            "project: lab\nkey_pairs:\n  one: {private_key_file: ~/.ssh/lab.pem}\n  two: {private_key_file: ~/.ssh/./lab.pem}\n",
+        ),
+        // Regression: `github.com` was accepted as an alias, so every teammate's `git` over
+        // ssh to GitHub went to the lab instance.
+        (
+            "ssh_alias_that_is_a_host_name",
+            "project: lab\ninstances:\n  helper: {ami: ami-0abcdef1234567890, type: t3.micro}\nssh:\n  hosts:\n    github.com: {instance: helper, user: git}\n    \"2130706433\": {instance: helper}\n",
+        ),
         (
             "ssh_open_to_the_world",
             "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 0.0.0.0/0}\n",

@@ -688,11 +688,16 @@ pub fn host(alias: &str, instance: &str, sshd: &Sshd) -> String {
     )
 }
 
-/// A spec with one remote job over `docs/`, on the instances and aliases given.
+/// A spec with one remote job over `docs/`, on the instances and aliases given. moto
+/// shows no console output, so unless a test serves one (`TETHER_TEST_CONSOLE_OUTPUT`)
+/// the stand-ins are declared as an image without cloud-init would be:
+/// `host_key: trust_on_first_use`.
 pub fn job_spec(project: &str, instances: &[&str], hosts: &str, job: &str) -> String {
     let declared: String = instances
         .iter()
-        .map(|i| format!("  {i}: {{ami: ami-1e749f67, type: t3.micro}}\n"))
+        .map(|i| {
+            format!("  {i}: {{ami: ami-1e749f67, type: t3.micro, host_key: trust_on_first_use}}\n")
+        })
         .collect();
     format!(
         "project: {project}\nregion: us-east-1\nbuckets:\n  lab-data: {{force_destroy: true}}\ninstances:\n{declared}ssh:\n  config_file: ./ssh-config\n  hosts:\n{hosts}jobs:\n{job}"
