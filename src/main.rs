@@ -21,15 +21,16 @@ fn main() -> ExitCode {
         }
     };
     let status = runtime.block_on(async {
-        // Ctrl-C is listened for before the command starts, so that it is never missed.
-        let interrupted = tokio::signal::ctrl_c();
-        tokio::pin!(interrupted);
+        // Signals are listened for before the command starts, so that none is missed; every
+        // one that ends a run cleans up the same way.
+        let signalled = cli::interrupt::any_signal();
+        tokio::pin!(signalled);
         tokio::select! {
             biased;
-            _ = &mut interrupted => {
-                cli::interrupt::clean_up(&printer).await;
-                printer.status("\ninterrupted: every step is safe to repeat, so run the command again to finish");
-                cli::Exit::Interrupted
+            signal = &mut signalled => {
+                cli::interrupt::clean_up(&printer, signal).await;
+                printer.status(&format!("\ninterrupted ({}): every step is safe to repeat, so run the command again to finish", signal.name()));
+                cli::Exit::Interrupted(signal)
             }
             result = cli::run(args, &printer) => match result {
                 Ok(status) => status,

@@ -196,8 +196,33 @@ pub fn write(path: &Path, contents: &str) -> io::Result<()> {
     write_with_mode(path, contents, 0o600)
 }
 
-/// `write` with another file mode (0400 for private keys, as ssh expects).
+/// `write` with another file mode (0400 for private keys, as ssh expects). A secret is
+/// never written into a file another user owns, nor into a directory another user owns
+/// or may write in (but for a sticky one such as `/tmp`, where nobody may replace another's
+/// file): that user could read it, or replace it later. The new file is always this
+/// process's own, even when it runs as root and the old one was someone else's.
 pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()> {
+    write_file(path, contents, mode, Owner::Ours)
+}
+
+/// Writes a user's own file that tether edits a part of (an ssh config): as
+/// `write_with_mode`, but the file being replaced keeps its owner (a config file that root
+/// edits for a user stays the user's).
+pub fn write_config(path: &Path, contents: &str, mode: u32) -> io::Result<()> {
+    write_file(path, contents, mode, Owner::Kept)
+}
+
+/// Whose a written file is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// This process's (a secret), in a place no other user controls.
+    Ours,
+    /// The replaced file's owner's.
+    Kept,
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32, owner: Owner) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     // A dotfile manager's symlink stays a symlink: the file it points to is replaced.
     let target = resolve_symlinks(path)?;
     let path = target.as_path();
@@ -216,25 +241,30 @@ pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()>
         .and_then(|n| n.to_str())
         .unwrap_or("secret");
     let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    // The file being replaced keeps its owner (a config file root edits for a user, say).
-    let owner = fs::metadata(path).ok().map(|m| {
-        use std::os::unix::fs::MetadataExt;
-        (m.uid(), m.gid())
-    });
+    let previous_owner = fs::metadata(path).ok().map(|m| (m.uid(), m.gid()));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
             .open(&temporary)?;
-        file.write_all(contents.as_bytes())?;
-        if let Some((uid, gid)) = owner {
-            match std::os::unix::fs::fchown(&file, Some(uid), Some(gid)) {
-                // Only root may give a file away; anyone else writes their own file.
-                Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {}
-                other => other?,
+        match owner {
+            Owner::Ours => {
+                // What this process creates is its own: that is who "we" are.
+                let me = file.metadata()?.uid();
+                check_private_place(dir, path, me)?;
+            }
+            Owner::Kept => {
+                if let Some((uid, gid)) = previous_owner {
+                    match std::os::unix::fs::fchown(&file, Some(uid), Some(gid)) {
+                        // Only root may give a file away; anyone else writes their own file.
+                        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {}
+                        other => other?,
+                    }
+                }
             }
         }
+        file.write_all(contents.as_bytes())?;
         // Exactly `mode`, whatever the umask.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
@@ -244,6 +274,37 @@ pub fn write_with_mode(path: &Path, contents: &str, mode: u32) -> io::Result<()>
         let _ = fs::remove_file(&temporary);
     }
     result
+}
+
+/// Refuses to put a file of user `me` at `target` in `dir` when another user owns the file
+/// there, owns the directory (root's are fine), or may write in it without the sticky bit.
+fn check_private_place(dir: &Path, target: &Path, me: u32) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |message: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, message));
+    let directory = fs::metadata(dir)?;
+    if directory.uid() != me && directory.uid() != 0 {
+        return refuse(format!(
+            "the directory `{}` belongs to another user (uid {}), who could read or replace a secret written there",
+            dir.display(),
+            directory.uid()
+        ));
+    }
+    let sticky = directory.mode() & 0o1000 != 0;
+    if directory.mode() & 0o022 != 0 && !sticky {
+        return refuse(format!(
+            "the directory `{}` is writable by other users (mode {:o}), who could replace a secret written there",
+            dir.display(),
+            directory.mode() & 0o777
+        ));
+    }
+    match fs::symlink_metadata(target) {
+        Ok(existing) if existing.uid() != me => refuse(format!(
+            "`{}` belongs to another user (uid {}): a secret is never written into a file another user owns",
+            target.display(),
+            existing.uid()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `path` with every symlink on its last component followed (relative links resolved

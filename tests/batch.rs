@@ -275,6 +275,7 @@ batch:
     small: {image: python:3.12-slim, vcpus: 0.25, memory_mb: 4096, platform: FARGATE}
     named: {image: Not An Image, vcpus: 1, memory_mb: 512}
     once: {image: python:3.12-slim, vcpus: 1, memory_mb: 512, retry_on: reclaim}
+region: us-east-1
 ",
     );
     moto.tether(&["validate"])

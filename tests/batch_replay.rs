@@ -341,8 +341,13 @@ impl Running {
     }
 
     fn interrupt(&self) {
+        self.signal("-INT");
+    }
+
+    /// Sends `signal` (`-TERM`) to the run.
+    fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
@@ -387,6 +392,27 @@ fn ctrl_c_terminates_the_array_job_this_run_submitted_but_not_one_it_only_follow
     assert_eq!(code, 130, "{stderr}");
     assert!(!stderr.contains("terminated"), "{stderr}");
     assert_eq!(lab.script().terminated.len(), 1, "no second TerminateJob");
+}
+
+// Regression: SIGTERM (a CI runner cancelling the job) left the submitted array job
+// running on Batch, and the lock held; only Ctrl-C cleaned up.
+#[test]
+fn sigterm_terminates_the_array_job_this_run_submitted_as_ctrl_c_does() {
+    let lab = lab(Phase::Running, "VALID", now_ms());
+    let run = lab.spawn(&["run", "count"]);
+    run.wait_for("count: Batch job job-1: running");
+    run.signal("-TERM");
+    let (code, stderr) = run.finish();
+    assert_eq!(code, 143, "{stderr}");
+    assert!(
+        stderr.contains("count: terminated Batch job job-1"),
+        "{stderr}"
+    );
+    let script = lab.script();
+    assert_eq!(
+        script.terminated,
+        [json!({"jobId": JOB_ID, "reason": "tether run was interrupted (SIGTERM)"})]
+    );
 }
 
 #[test]

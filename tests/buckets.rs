@@ -68,7 +68,7 @@ fn lab_spec_applies_converges_and_a_second_apply_is_a_no_op() {
 #[test]
 fn policy_update_shows_a_diff_applies_and_converges() {
     let moto = Moto::start();
-    let spec = "project: lab\nbuckets:\n  lab-share:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Sid: Partner\n          Effect: Allow\n          Principal: {AWS: arn:aws:iam::111122223333:root}\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-share/*\n";
+    let spec = "project: lab\nbuckets:\n  lab-share:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Sid: Partner\n          Effect: Allow\n          Principal: {AWS: arn:aws:iam::111122223333:root}\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-share/*\nregion: us-east-1\n";
     moto.write("tether.yaml", spec);
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
 
@@ -184,7 +184,7 @@ fn an_unowned_bucket_is_refused_until_adopted_then_managed() {
     put_object(&s3, "legacy-data", "keep.txt", "precious");
     moto.write(
         "tether.yaml",
-        "project: lab\nbuckets:\n  legacy-data:\n    tags: {team: ds}\n",
+        "project: lab\nbuckets:\n  legacy-data:\n    tags: {team: ds}\nregion: us-east-1\n",
     );
 
     let refused = moto
@@ -201,7 +201,7 @@ fn an_unowned_bucket_is_refused_until_adopted_then_managed() {
 
     moto.write(
         "tether.yaml",
-        "project: lab\nbuckets:\n  legacy-data:\n    adopt: true\n    tags: {team: ds}\n",
+        "project: lab\nbuckets:\n  legacy-data:\n    adopt: true\n    tags: {team: ds}\nregion: us-east-1\n",
     );
     moto.tether(&["apply", "--auto-approve"])
         .expect_code(0)
@@ -230,13 +230,13 @@ fn another_projects_bucket_is_never_touched_even_with_adopt() {
     let moto = Moto::start();
     moto.write(
         "other.yaml",
-        "project: other\nbuckets:\n  shared-name: {tags: {team: ml}}\n",
+        "project: other\nbuckets:\n  shared-name: {tags: {team: ml}}\nregion: us-east-1\n",
     );
     moto.tether(&["apply", "-f", "other.yaml", "--auto-approve"])
         .expect_code(0);
     moto.write(
         "tether.yaml",
-        "project: lab\nbuckets:\n  shared-name: {adopt: true}\n",
+        "project: lab\nbuckets:\n  shared-name: {adopt: true}\nregion: us-east-1\n",
     );
     moto.tether(&["apply", "--auto-approve"])
         .expect_code(1)
@@ -260,7 +260,10 @@ fn another_projects_bucket_is_never_touched_even_with_adopt() {
 fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_without_changes() {
     let moto = Moto::start();
     let s3 = moto.s3("us-east-1");
-    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-one: {}\n");
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  lab-one: {}\nregion: us-east-1\n",
+    );
     moto.tether(&["plan", "--out", "one.tplan"])
         .expect_code(0)
         .expect_stderr("Saved the plan to one.tplan");
@@ -268,7 +271,7 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_without_changes() {
     // The spec changes after the plan was saved: applying the plan must not pick that up.
     moto.write(
         "tether.yaml",
-        "project: lab\nbuckets:\n  lab-one: {}\n  lab-two: {}\n",
+        "project: lab\nbuckets:\n  lab-one: {}\n  lab-two: {}\nregion: us-east-1\n",
     );
     moto.tether(&["apply", "one.tplan"]).expect_code(0);
     assert_eq!(buckets(&s3), ["lab-one"]);
@@ -282,7 +285,7 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_without_changes() {
     // A plan to change a policy goes stale when the bucket's tags change meanwhile.
     moto.write(
         "tether.yaml",
-        "project: lab\nbuckets:\n  lab-one: {public_read: true}\n",
+        "project: lab\nbuckets:\n  lab-one: {public_read: true}\nregion: us-east-1\n",
     );
     moto.tether(&["plan", "--out", "public.tplan"])
         .expect_code(0);
@@ -334,7 +337,7 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused_without_changes() {
 fn removing_a_bucket_deletes_it_and_force_destroy_empties_every_version_first() {
     let moto = Moto::start();
     let s3 = moto.s3("us-east-1");
-    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-keep: {}\n  lab-scratch: {force_destroy: true}\n  lab-empty: {}\n");
+    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-keep: {}\n  lab-scratch: {force_destroy: true}\n  lab-empty: {}\nregion: us-east-1\n");
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
     block_on(async {
         let versioning = aws_sdk_s3::types::VersioningConfiguration::builder()
@@ -361,7 +364,10 @@ fn removing_a_bucket_deletes_it_and_force_destroy_empties_every_version_first() 
     });
 
     // Removing lab-scratch and lab-empty from the spec deletes both; lab-keep stays.
-    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-keep: {}\n");
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  lab-keep: {}\nregion: us-east-1\n",
+    );
     moto.tether(&["apply", "--auto-approve"])
         .expect_code(0)
         .expect_stderr("- bucket.lab-scratch  (delete: no longer in the spec; force_destroy: its contents are deleted too (the project's record shows it created the bucket))")
@@ -394,7 +400,10 @@ fn destroy_deletes_only_what_the_project_owns() {
 fn apply_asks_on_a_terminal_and_only_yes_proceeds() {
     let moto = Moto::start();
     let s3 = moto.s3("us-east-1");
-    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-asked: {}\n");
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  lab-asked: {}\nregion: us-east-1\n",
+    );
     // On a terminal the combined output arrives on stdout, as a user would see it.
     let declined = moto.tether_on_terminal(&["apply"], "no\n").expect_code(1);
     assert!(
@@ -470,14 +479,17 @@ fn plan_json_is_versioned_machine_readable_and_alone_on_stdout() {
 fn a_failing_bucket_does_not_stop_the_others_and_the_run_exits_1() {
     let moto = Moto::start();
     let s3 = moto.s3("us-east-1");
-    moto.write("tether.yaml", "project: lab\nbuckets:\n  lab-full: {}\n");
+    moto.write(
+        "tether.yaml",
+        "project: lab\nbuckets:\n  lab-full: {}\nregion: us-east-1\n",
+    );
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
     put_object(&s3, "lab-full", "data.csv", "a,b");
 
     // One deletion fails (not empty, no force_destroy) while two creations go ahead.
     moto.write(
         "tether.yaml",
-        "project: lab\nbuckets:\n  lab-new-a: {}\n  lab-new-b: {}\n",
+        "project: lab\nbuckets:\n  lab-new-a: {}\n  lab-new-b: {}\nregion: us-east-1\n",
     );
     moto.tether(&["apply", "--auto-approve", "--parallelism", "2"])
         .expect_code(1)

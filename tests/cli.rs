@@ -24,10 +24,10 @@ fn snapshot(run: &Run, dir: &std::path::Path) -> String {
 fn bad_specs_fail_with_file_line_column_and_make_no_call() {
     let cases = [
         ("missing_default_spec", None, vec!["plan"]),
-        ("malformed_yaml", Some("project: lab\nbuckets: [\n"), vec!["plan"]),
-        ("unknown_key", Some("project: lab\nbuckets:\n  lab-data:\n    publicread: true\n"), vec!["apply", "--auto-approve"]),
-        ("invalid_bucket_name", Some("project: lab\nbuckets:\n  Lab_Data: {}\n"), vec!["destroy", "--auto-approve"]),
-        ("public_write_refused", Some("project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Allow\n          Principal: \"*\"\n          Action: s3:DeleteObject\n          Resource: arn:aws:s3:::lab-data/*\n"), vec!["plan", "--json"]),
+        ("malformed_yaml", Some("project: lab\nbuckets: [\nregion: us-east-1\n"), vec!["plan"]),
+        ("unknown_key", Some("project: lab\nbuckets:\n  lab-data:\n    publicread: true\nregion: us-east-1\n"), vec!["apply", "--auto-approve"]),
+        ("invalid_bucket_name", Some("project: lab\nbuckets:\n  Lab_Data: {}\nregion: us-east-1\n"), vec!["destroy", "--auto-approve"]),
+        ("public_write_refused", Some("project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Allow\n          Principal: \"*\"\n          Action: s3:DeleteObject\n          Resource: arn:aws:s3:::lab-data/*\nregion: us-east-1\n"), vec!["plan", "--json"]),
     ];
     for (name, spec, args) in cases {
         let dir = tempfile::tempdir().expect("temp dir");

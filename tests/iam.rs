@@ -237,7 +237,8 @@ fn an_unowned_user_is_refused_until_adopted() {
             .await
             .expect("user")
     });
-    let spec = "project: lab\niam:\n  users:\n    erich:\n      tags: {team: ds}\n";
+    let spec =
+        "project: lab\niam:\n  users:\n    erich:\n      tags: {team: ds}\nregion: us-east-1\n";
     moto.write("tether.yaml", spec);
     moto.tether(&["plan"])
         .expect_code(1)
@@ -266,7 +267,7 @@ fn an_unknown_managed_policy_is_a_plan_error_pointing_at_the_spec() {
     let moto = Moto::start();
     moto.write(
         "tether.yaml",
-        "project: lab\niam:\n  groups:\n    admins:\n      policies: [arn:aws:iam::aws:policy/AdministratorAccesss]\n",
+        "project: lab\niam:\n  groups:\n    admins:\n      policies: [arn:aws:iam::aws:policy/AdministratorAccesss]\nregion: us-east-1\n",
     );
     moto.tether(&["apply", "--auto-approve"])
         .expect_code(1)
@@ -417,7 +418,7 @@ fn an_unwritable_secrets_dir_leaves_no_secret_behind() {
     let moto = Moto::start();
     let blocked = moto.write("not-a-dir", "a file where a directory should be");
     let spec = format!(
-        "project: lab\nsecrets: local\nsecrets_dir: {}\niam:\n  users:\n    ana:\n      programmatic_access: true\n      console_access: true\n",
+        "project: lab\nsecrets: local\nsecrets_dir: {}\niam:\n  users:\n    ana:\n      programmatic_access: true\n      console_access: true\nregion: us-east-1\n",
         blocked.display()
     );
     moto.write("tether.yaml", &spec);
@@ -594,7 +595,7 @@ fn a_generated_password_meets_an_account_policy_the_spec_does_not_declare() {
     });
     moto.write(
         "tether.yaml",
-        "project: dsi-lab\nsecrets: local\niam:\n  users:\n    ana:\n      console_access: true\n",
+        "project: dsi-lab\nsecrets: local\niam:\n  users:\n    ana:\n      console_access: true\nregion: us-east-1\n",
     );
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
     let password =

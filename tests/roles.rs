@@ -264,7 +264,7 @@ fn bad_role_references_are_errors_at_their_spec_lines() {
     let moto = Moto::start();
     moto.write(
         "tether.yaml",
-        "project: roles-lab\niam:\n  roles:\n    lambda-only: {assumed_by: lambda.amazonaws.com}\n    nobody: {}\n    bad-service: {assumed_by: ec2.example.com}\n    grants-ghost: {assumed_by: ec2.amazonaws.com, jobs: [ghost]}\ninstances:\n  a: {ami: ami-1e749f67, type: t3.micro, role: missing}\n  b: {ami: ami-1e749f67, type: t3.micro, role: lambda-only}\n",
+        "project: roles-lab\niam:\n  roles:\n    lambda-only: {assumed_by: lambda.amazonaws.com}\n    nobody: {}\n    bad-service: {assumed_by: ec2.example.com}\n    grants-ghost: {assumed_by: ec2.amazonaws.com, jobs: [ghost]}\ninstances:\n  a: {ami: ami-1e749f67, type: t3.micro, role: missing}\n  b: {ami: ami-1e749f67, type: t3.micro, role: lambda-only}\nregion: us-east-1\n",
     );
     moto.tether(&["validate"])
         .expect_code(1)

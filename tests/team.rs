@@ -444,7 +444,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         );
     moto.write(
         "tether.yaml",
-        "project: team-lab\niam:\n  users:\n    ana+ops:\n      console_access: true\n",
+        "project: team-lab\niam:\n  users:\n    ana+ops:\n      console_access: true\nregion: us-east-1\n",
     );
     alice
         .tether(&["validate"])
@@ -506,28 +506,38 @@ fn the_ci_workflow_sequence_plans_on_pull_requests_and_applies_the_saved_plan_on
 }
 
 // Regression: Ctrl-C at apply's prompt (while the run holds the lock) must not leave the
-// project locked.
+// project locked; nor may SIGTERM (CI cancelling a job, `timeout`, `docker stop`) or SIGHUP
+// (a dropped ssh session), which once left the lock behind.
 #[test]
-fn ctrl_c_at_the_prompt_releases_the_lock() {
+fn ctrl_c_sigterm_or_sighup_at_the_prompt_releases_the_lock() {
     let moto = Moto::start();
     moto.write("tether.yaml", SPEC);
     let alice = Operator::new(&moto, "alice");
-    let first = alice.tether_waiting_at_prompt(&["apply"]);
-    let held = wait_for_lock(&moto);
-    let pid = held["pid"].as_u64().expect("pid").to_string();
-    let status = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let run = Run::from(first.wait_with_output().expect("the run ends"));
-    assert_eq!(run.code, 130, "{run:?}");
-    assert!(run.stdout.contains("interrupted"), "{run:?}");
-    assert_eq!(
-        support::parameter(&moto.ssm(), LOCK),
-        None,
-        "the lock is released"
-    );
+    for (signal, code, name) in [
+        ("-INT", 130, "Ctrl-C"),
+        ("-TERM", 143, "SIGTERM"),
+        ("-HUP", 129, "SIGHUP"),
+    ] {
+        let first = alice.tether_waiting_at_prompt(&["apply"]);
+        let held = wait_for_lock(&moto);
+        let pid = held["pid"].as_u64().expect("pid").to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let run = Run::from(first.wait_with_output().expect("the run ends"));
+        assert_eq!(run.code, code, "{signal}: {run:?}");
+        assert!(
+            run.stdout.contains(&format!("interrupted ({name})")),
+            "{run:?}"
+        );
+        assert_eq!(
+            support::parameter(&moto.ssm(), LOCK),
+            None,
+            "{signal}: the lock is released"
+        );
+    }
     assert!(
         support::buckets(&moto.s3("us-east-1")).is_empty(),
         "nothing was applied"

@@ -140,3 +140,102 @@ fn an_alias_the_users_own_ssh_config_already_claims_is_refused() {
         "nothing was launched"
     );
 }
+
+// Regression: run as root (as in CI containers), `secrets pull` wrote a secret into a file
+// another user had created beforehand, and kept that user as its owner, who could then
+// read the access key.
+#[test]
+fn a_secret_is_never_written_into_a_file_another_user_owns() {
+    use std::os::unix::fs::MetadataExt;
+    let moto = Moto::start();
+    moto.write(
+        "tether.yaml",
+        "project: lab\nregion: us-east-1\niam:\n  users:\n    erich: {programmatic_access: true}\n",
+    );
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+
+    let bob = moto.dir.path().join("homes/bob");
+    let dir = bob.join(".tether/secrets/lab");
+    std::fs::create_dir_all(&dir).expect("secrets dir");
+    let planted = dir.join("erich.credentials");
+    std::fs::write(&planted, "").expect("planted file");
+    std::fs::set_permissions(
+        &planted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .expect("chmod");
+    // Another user (nobody) owns the file; only root can make it so.
+    if std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).is_err() {
+        eprintln!("not root: the file cannot be given to another user, nothing to test");
+        return;
+    }
+    let env = support::sealed_env(&bob, &moto.endpoint);
+    let mut env = env;
+    env.push(("AWS_REGION".into(), "us-east-1".into()));
+    let pull = support::run_tether(moto.dir.path(), &env, &["secrets", "pull"]);
+    assert_ne!(pull.code, 0, "{}", pull.stderr);
+    assert!(
+        pull.stderr.contains("belongs to another user"),
+        "{}",
+        pull.stderr
+    );
+    let after = std::fs::metadata(&planted).expect("still there");
+    assert_eq!(after.uid(), 65534);
+    assert_eq!(
+        std::fs::read_to_string(&planted).expect("read"),
+        "",
+        "no secret went into it"
+    );
+
+    // A directory another user may write in is refused too: they could swap the file.
+    std::fs::remove_file(&planted).expect("remove");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let pull = support::run_tether(moto.dir.path(), &env, &["secrets", "pull"]);
+    assert_ne!(pull.code, 0, "{}", pull.stderr);
+    assert!(
+        pull.stderr.contains("is writable by other users"),
+        "{}",
+        pull.stderr
+    );
+    assert!(!planted.exists());
+}
+
+// Regression: inputs `a.partial` and `a.txt` collided with the temporary name of `a.txt`'s
+// output, and two file names that are not UTF-8 but read alike wrote one output; the run
+// exited 0 and its summary listed both outputs.
+#[test]
+fn local_outputs_never_overwrite_each_other() {
+    use std::os::unix::ffi::OsStrExt;
+    let moto = Moto::start();
+    let input_dir = moto.dir.path().join("in");
+    std::fs::create_dir_all(&input_dir).expect("in/");
+    for name in ["a.partial", "a.txt", "b.txt", "b.partial"] {
+        std::fs::write(input_dir.join(name), format!("content of {name}\n")).expect("input");
+    }
+    let spec = "project: lab\njobs:\n  shout:\n    inputs: ./in/*\n    command: \"tr a-z A-Z < {input} > {output}\"\n    output: ./out/\n";
+    moto.write("tether.yaml", spec);
+    moto.tether(&["run"]).expect_code(0);
+    for name in ["a.partial", "a.txt", "b.txt", "b.partial"] {
+        assert_eq!(
+            std::fs::read_to_string(moto.dir.path().join("out").join(name))
+                .unwrap_or_else(|e| panic!("output of {name}: {e}")),
+            format!("content of {name}\n").to_uppercase(),
+        );
+    }
+    let names: Vec<String> = std::fs::read_dir(moto.dir.path().join("out"))
+        .expect("out/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "nothing else left behind: {names:?}");
+
+    // Two names that read alike once made text: refused before any task runs.
+    std::fs::remove_dir_all(moto.dir.path().join("out")).expect("clean");
+    for raw in [&b"k-\xff.txt"[..], &b"k-\xfe.txt"[..]] {
+        std::fs::write(input_dir.join(std::ffi::OsStr::from_bytes(raw)), "x\n").expect("raw");
+    }
+    moto.tether(&["run"])
+        .expect_code(1)
+        .expect_stderr("would both write the output");
+    assert!(!moto.dir.path().join("out").exists(), "no task ran");
+}

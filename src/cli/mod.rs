@@ -88,8 +88,9 @@ pub enum Exit {
     Changes,
     /// `audit` found a failing check.
     AuditFailed,
-    /// Interrupted by Ctrl-C.
-    Interrupted,
+    /// Ended by a signal (Ctrl-C's SIGINT, SIGTERM, SIGHUP) after cleaning up: 128 plus
+    /// the signal's number, as shells report it.
+    Interrupted(interrupt::Signal),
 }
 
 impl From<Exit> for ExitCode {
@@ -99,7 +100,7 @@ impl From<Exit> for ExitCode {
             Exit::Error => 1,
             Exit::Changes => 2,
             Exit::AuditFailed => 3,
-            Exit::Interrupted => 130,
+            Exit::Interrupted(signal) => signal.exit_code(),
         })
     }
 }

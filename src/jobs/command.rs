@@ -347,10 +347,26 @@ async fn collect(
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(write_error)?;
             }
-            // Copy to a temporary name, then rename: the file appears complete or not at all.
-            let partial = target.with_extension("partial");
-            std::fs::copy(output_path, &partial).map_err(write_error)?;
-            std::fs::rename(&partial, &target).map_err(write_error)?;
+            // Copy to a temporary file, then rename: the output appears complete or not at
+            // all. Its name is new and random (`.tether-` and six characters, made with
+            // O_EXCL), so it is no other task's output and replaces nothing.
+            let parent = target.parent().unwrap_or(Path::new("."));
+            let mut partial = tempfile::Builder::new()
+                .prefix(".tether-")
+                .suffix(".partial")
+                .tempfile_in(parent)
+                .map_err(write_error)?;
+            let mut source = std::fs::File::open(output_path).map_err(write_error)?;
+            std::io::copy(&mut source, partial.as_file_mut()).map_err(write_error)?;
+            // The mode the task gave its output, as a copy would keep it.
+            let permissions = source.metadata().map_err(write_error)?.permissions();
+            partial
+                .as_file()
+                .set_permissions(permissions)
+                .map_err(write_error)?;
+            partial
+                .persist(&target)
+                .map_err(|error| write_error(error.error))?;
             Ok(target.display().to_string())
         }
         _ => Err(OutputError::NotAPrefix),

@@ -26,8 +26,9 @@ pub enum Source {
 }
 
 pub enum ResolveError {
-    /// Nothing matched, and the job does not allow that.
-    Empty(Diagnostic),
+    /// Nothing matched and the job does not allow that, or two inputs would write one
+    /// output: the job cannot start.
+    Refused(Diagnostic),
     Aws(AwsError),
 }
 
@@ -40,7 +41,7 @@ pub async fn resolve(
     let found = match &job.inputs {
         None => return Ok(Vec::new()),
         Some(Inputs::Glob(pattern)) => local(pattern, base_dir).map_err(|message| {
-            ResolveError::Empty(
+            ResolveError::Refused(
                 Diagnostic::new(message, Some(job.inputs_location.clone()))
                     .with_hint("`**` matches any directories; paths are relative to the spec file"),
             )
@@ -75,7 +76,7 @@ pub async fn resolve(
             }
             None => unreachable!("jobs without inputs returned above"),
         };
-        return Err(ResolveError::Empty(
+        return Err(ResolveError::Refused(
             Diagnostic::new(
                 format!("job `{}`: {what}", job.name),
                 Some(job.inputs_location.clone()),
@@ -83,7 +84,39 @@ pub async fn resolve(
             .with_hint("check the path, or set `allow_empty: true` if nothing to do is fine"),
         ));
     }
+    if job
+        .output
+        .as_ref()
+        .is_some_and(crate::spec::Output::is_collection)
+    {
+        if let Some((first, second, output)) = clashing_outputs(&found) {
+            return Err(ResolveError::Refused(
+                Diagnostic::new(
+                    format!("job `{}`: inputs `{}` and `{}` would both write the output `{output}`", job.name, first.escape_debug(), second.escape_debug()),
+                    Some(job.inputs_location.clone()),
+                )
+                .with_hint("rename one of them, or narrow `inputs`: one output would silently replace the other"),
+            ));
+        }
+    }
     Ok(found)
+}
+
+/// The first two inputs whose outputs would have one name (`command::output_name`), and
+/// that name: keys `a//b` and `a/b`, or two file names that are not UTF-8 and read alike.
+/// Names an output cannot take at all are left to fail their own task.
+fn clashing_outputs(inputs: &[Input]) -> Option<(&str, &str, String)> {
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for input in inputs {
+        let Ok(output) = super::command::output_name(&input.relative) else {
+            continue;
+        };
+        if let Some(first) = seen.get(&output) {
+            return Some((first, &input.name, output));
+        }
+        seen.insert(output, &input.name);
+    }
+    None
 }
 
 /// The regular files `pattern` matches below `base_dir`, sorted.

@@ -442,7 +442,7 @@ async fn preflight(
                 Ok(found) => {
                     resolved.insert(job.name.clone(), found);
                 }
-                Err(inputs::ResolveError::Empty(diagnostic)) => problems.push(diagnostic),
+                Err(inputs::ResolveError::Refused(diagnostic)) => problems.push(diagnostic),
                 Err(inputs::ResolveError::Aws(error)) => return Err(JobError::Aws(error)),
             }
         }
@@ -502,7 +502,7 @@ pub(crate) async fn run_job(
         Some(inputs) => inputs,
         None => match inputs::resolve(cloud, job, &options.base_dir).await {
             Ok(inputs) => inputs,
-            Err(inputs::ResolveError::Empty(diagnostic)) => return failed(diagnostic.message),
+            Err(inputs::ResolveError::Refused(diagnostic)) => return failed(diagnostic.message),
             Err(inputs::ResolveError::Aws(error)) => return failed(error.to_string()),
         },
     };

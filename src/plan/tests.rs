@@ -125,6 +125,7 @@ buckets:
     tags: {team: ds}
   lab-private:
     force_destroy: true
+region: us-east-1
 ";
 
 #[test]
@@ -157,6 +158,7 @@ buckets:
           Principal: {AWS: arn:aws:iam::123456789012:root}
           Action: [s3:GetObject, s3:ListBucket]
           Resource: [arn:aws:s3:::lab-data, arn:aws:s3:::lab-data/*]
+region: us-east-1
 ";
     let changed = with_policy.replace("s3:ListBucket", "s3:GetObjectVersion");
     check(
@@ -167,7 +169,7 @@ buckets:
     );
 
     let removed =
-        "project: lab\nbuckets:\n  lab-data:\n    public_read: true\n    tags: {team: ds}\n";
+        "project: lab\nbuckets:\n  lab-data:\n    public_read: true\n    tags: {team: ds}\nregion: us-east-1\n";
     check(
         "bucket_removed_from_spec_is_deleted",
         removed,
@@ -209,7 +211,7 @@ buckets:
         Mode::Apply,
     );
 
-    let adopting = "project: lab\nbuckets:\n  lab-data:\n    adopt: true\n    tags: {team: ds}\n";
+    let adopting = "project: lab\nbuckets:\n  lab-data:\n    adopt: true\n    tags: {team: ds}\nregion: us-east-1\n";
     let mut unowned = LiveState::default();
     foreign_bucket(&mut unowned, "lab-data", &[("team", "ds")]);
     check("adopt_tags_and_manages", adopting, &unowned, Mode::Apply);
@@ -220,7 +222,8 @@ buckets:
         Mode::Apply,
     );
 
-    let other_adopting = "project: lab\nbuckets:\n  lab-private:\n    adopt: true\n";
+    let other_adopting =
+        "project: lab\nbuckets:\n  lab-private:\n    adopt: true\nregion: us-east-1\n";
     check(
         "adopt_never_takes_from_another_project",
         other_adopting,
@@ -236,6 +239,7 @@ project: lab
 buckets:
   lab-data:
     policy: '{\"Version\": \"2012-10-17\", \"Statement\": {\"Effect\": \"Allow\", \"Principal\": {\"AWS\": [\"arn:aws:iam::2:root\", \"arn:aws:iam::1:root\"]}, \"Action\": [\"s3:ListBucket\", \"s3:GetObject\"], \"Resource\": [\"arn:aws:s3:::lab-data/*\", \"arn:aws:s3:::lab-data\"]}}'
+region: us-east-1
 ";
     let mut live = applied(spec);
     // What AWS might return: keys reordered, lists in another order.
@@ -306,6 +310,7 @@ iam:
     erich:
       groups: [admins]
       console_access: true
+region: us-east-1
 ";
 
 fn plan_of(yaml: &str, live: &LiveState, mode: Mode) -> Plan {
@@ -359,7 +364,8 @@ fn a_group_is_deleted_after_the_users_that_leave_it() {
     );
 
     // A user staying in the spec but leaving the group holds the group's deletion too.
-    let kept = "project: lab\niam:\n  users:\n    erich: {console_access: true}\n";
+    let kept =
+        "project: lab\niam:\n  users:\n    erich: {console_access: true}\nregion: us-east-1\n";
     let plan = plan_of(kept, &live, Mode::Apply);
     let group = plan
         .changes
@@ -397,6 +403,7 @@ instances:
     volumes: [{device: /dev/sdf, size_gb: 100}]
 elastic_ips:
   worker-ip: {instance: worker}
+region: us-east-1
 ";
 
 fn edited(from: &str, to: &str) -> String {
@@ -444,7 +451,7 @@ fn instance_planner_table() {
 
 #[test]
 fn an_undeclared_key_pair_that_does_not_exist_is_an_error_at_the_spec_line() {
-    let yaml = "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    key_pair: old-key\n";
+    let yaml = "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    key_pair: old-key\nregion: us-east-1\n";
     insta::assert_snapshot!(outcome(yaml, &LiveState::default(), Mode::Apply));
     // One that exists in the account (whoever owns it) is fine, and is not deleted.
     let mut live = LiveState::default();
@@ -470,7 +477,7 @@ fn an_undeclared_key_pair_that_does_not_exist_is_an_error_at_the_spec_line() {
 #[test]
 fn an_image_lookup_keeps_a_matching_image_and_takes_the_newest_for_a_launch() {
     use crate::model::ImageCandidate;
-    let yaml = "project: lab\ninstances:\n  worker:\n    ami: {name: \"DSI-Template*\", owner: self}\n    type: t3.micro\n";
+    let yaml = "project: lab\ninstances:\n  worker:\n    ami: {name: \"DSI-Template*\", owner: self}\n    type: t3.micro\nregion: us-east-1\n";
     let key = "newest image named `DSI-Template*` owned by self".to_string();
     let candidates = vec![
         ImageCandidate {
@@ -521,6 +528,7 @@ account:
   password_policy:
     minimum_length: 14
     require_numbers: true
+region: us-east-1
 ";
 
 /// The account a security team set up before the project: a strict policy and an alias.
@@ -644,7 +652,7 @@ fn destroy_leaves_adopted_settings_and_deletes_created_ones() {
 // team's access key and replace its key pair. Only the account decides now.
 #[test]
 fn secrets_are_reissued_only_when_the_account_says_a_run_died_before_storing_them() {
-    let yaml = "project: lab\niam:\n  users:\n    erich: {programmatic_access: true}\nkey_pairs:\n  lab-key: {private_key_file: ~/.ssh/lab-key.pem}\n";
+    let yaml = "project: lab\niam:\n  users:\n    erich: {programmatic_access: true}\nkey_pairs:\n  lab-key: {private_key_file: ~/.ssh/lab-key.pem}\nregion: us-east-1\n";
     let mut live = applied(yaml);
     for resource in live.resources.values_mut() {
         match &mut resource.state {

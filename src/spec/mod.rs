@@ -53,7 +53,9 @@ pub struct Spec {
     pub file: String,
     /// Owner of everything tether creates; the value of the `tether:project` tag.
     pub project: String,
-    /// The spec's region; when absent the AWS chain's region applies.
+    /// The spec's region; required when the spec declares any resource, so that no
+    /// operator's default region decides where they live. When absent (a spec of jobs
+    /// only), the AWS chain's region applies.
     pub region: Option<String>,
     pub buckets: BTreeMap<String, BucketSpec>,
     /// The account's alias and password policy.
@@ -548,6 +550,38 @@ impl Checker<'_> {
                     );
                 }
             }
+        }
+        // Which region a spec's resources live in (and its lock, its secrets) must not
+        // depend on the operator: two with different default regions would plan different
+        // changes, and take different locks.
+        let declared = [
+            ("buckets", !buckets.is_empty()),
+            (
+                "account",
+                account.alias.is_some() || account.password_policy.is_some(),
+            ),
+            (
+                "iam",
+                !groups.is_empty() || !users.is_empty() || !roles.is_empty(),
+            ),
+            ("key_pairs", !key_pairs.is_empty()),
+            ("security_groups", !security_groups.is_empty()),
+            ("instances", !instances.is_empty()),
+            ("elastic_ips", !elastic_ips.is_empty()),
+            (
+                "batch",
+                !batch.compute_environments.is_empty()
+                    || !batch.job_queues.is_empty()
+                    || !batch.job_definitions.is_empty(),
+            ),
+        ];
+        if let (None, Some((section, _))) = (&raw.region, declared.iter().find(|(_, d)| *d)) {
+            let location = self.key_location(&[section]);
+            self.error(
+                location,
+                format!("the spec declares `{section}` but names no `region`"),
+                Some("add `region: us-east-1` (or your lab's region) at the top: without it each operator's default region would decide where resources, secrets and the project lock live, and two operators could plan different changes".into()),
+            );
         }
         if raw
             .agent_binary

@@ -20,122 +20,126 @@ fn bad_input_is_reported_with_its_position() {
             "ssh_alias_for_undeclared_instance_and_bad_port",
             "project: lab\nssh:\n  hosts:\n    box:\n      instance: wroker\n      port: 70000\n",
         ),
-        ("unknown_bucket_key", "project: lab\nbuckets:\n  data:\n    public-read: true\n"),
-        ("wrong_type", "project: lab\nbuckets:\n  data:\n    force_destroy: maybe\n"),
+        ("unknown_bucket_key", "project: lab\nbuckets:\n  data:\n    public-read: true\nregion: us-east-1\n"),
+        ("wrong_type", "project: lab\nbuckets:\n  data:\n    force_destroy: maybe\nregion: us-east-1\n"),
         // YAML 1.1's `yes` is no boolean in YAML 1.2: it must not silently mean `true`.
-        ("yaml_1_1_boolean", "project: lab\nbuckets:\n  data:\n    public_read: yes\n"),
+        ("yaml_1_1_boolean", "project: lab\nbuckets:\n  data:\n    public_read: yes\nregion: us-east-1\n"),
         // A key given twice would silently drop one of its values.
-        ("duplicate_key", "project: lab\nbuckets:\n  data: {}\n  data: {force_destroy: true}\n"),
+        ("duplicate_key", "project: lab\nbuckets:\n  data: {}\n  data: {force_destroy: true}\nregion: us-east-1\n"),
         ("missing_project", "region: us-east-1\n"),
         ("bad_project_name", "project: \"my lab\"\n"),
         ("bad_region", "project: lab\nregion: Frankfurt\n"),
-        ("bucket_name_with_underscore", "project: lab\nbuckets:\n  lab_data: {}\n"),
-        ("bucket_name_upper_case", "project: lab\nbuckets:\n  LabData: {}\n"),
-        ("bucket_name_ip_address", "project: lab\nbuckets:\n  192.168.10.1: {}\n"),
-        ("bucket_name_too_short", "project: lab\nbuckets:\n  ab: {}\n"),
-        ("bucket_name_double_dot", "project: lab\nbuckets:\n  lab..data: {}\n"),
-        ("reserved_tag", "project: lab\nbuckets:\n  lab-data:\n    tags: {\"tether:project\": other}\n"),
+        // Regression: with no `region:`, an operator in us-east-1 and CI in us-west-2 applied
+        // at once, each under a lock of its own region, and left a user with two access
+        // keys.
+        ("resources_without_a_region", "project: lab\niam:\n  users:\n    erich: {programmatic_access: true}\nbuckets:\n  lab-data: {}\n"),
+        ("bucket_name_with_underscore", "project: lab\nbuckets:\n  lab_data: {}\nregion: us-east-1\n"),
+        ("bucket_name_upper_case", "project: lab\nbuckets:\n  LabData: {}\nregion: us-east-1\n"),
+        ("bucket_name_ip_address", "project: lab\nbuckets:\n  192.168.10.1: {}\nregion: us-east-1\n"),
+        ("bucket_name_too_short", "project: lab\nbuckets:\n  ab: {}\nregion: us-east-1\n"),
+        ("bucket_name_double_dot", "project: lab\nbuckets:\n  lab..data: {}\nregion: us-east-1\n"),
+        ("reserved_tag", "project: lab\nbuckets:\n  lab-data:\n    tags: {\"tether:project\": other}\nregion: us-east-1\n"),
         (
             "policy_bad_effect",
-            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Permit\n          Principal: \"*\"\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-data/*\n",
+            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Permit\n          Principal: \"*\"\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-data/*\nregion: us-east-1\n",
         ),
         (
             "policy_missing_version",
-            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Statement: []\n",
+            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Statement: []\nregion: us-east-1\n",
         ),
         (
             "policy_json_string_invalid",
-            "project: lab\nbuckets:\n  lab-data:\n    policy: '{\"Version\": \"2012-10-17\", \"Statement\": ['\n",
+            "project: lab\nbuckets:\n  lab-data:\n    policy: '{\"Version\": \"2012-10-17\", \"Statement\": ['\nregion: us-east-1\n",
         ),
         (
             "policy_json_string_public_write",
-            "project: lab\nbuckets:\n  lab-data:\n    policy: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"s3:PutObject\", \"Resource\": \"arn:aws:s3:::lab-data/*\"}]}'\n",
+            "project: lab\nbuckets:\n  lab-data:\n    policy: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"s3:PutObject\", \"Resource\": \"arn:aws:s3:::lab-data/*\"}]}'\nregion: us-east-1\n",
         ),
         (
             "policy_public_write",
-            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Allow\n          Principal: {AWS: \"*\"}\n          Action: [s3:GetObject, \"s3:*\"]\n          Resource: arn:aws:s3:::lab-data/*\n",
+            "project: lab\nbuckets:\n  lab-data:\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Effect: Allow\n          Principal: {AWS: \"*\"}\n          Action: [s3:GetObject, \"s3:*\"]\n          Resource: arn:aws:s3:::lab-data/*\nregion: us-east-1\n",
         ),
         (
             "public_read_sid_clash",
-            "project: lab\nbuckets:\n  lab-data:\n    public_read: true\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Sid: AllowPublicRead\n          Effect: Allow\n          Principal: \"*\"\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-data/*\n",
+            "project: lab\nbuckets:\n  lab-data:\n    public_read: true\n    policy:\n      Version: \"2012-10-17\"\n      Statement:\n        - Sid: AllowPublicRead\n          Effect: Allow\n          Principal: \"*\"\n          Action: s3:GetObject\n          Resource: arn:aws:s3:::lab-data/*\nregion: us-east-1\n",
         ),
         (
             "iam_user_in_undeclared_group",
-            "project: lab\niam:\n  groups:\n    admins: {}\n  users:\n    erich:\n      groups: [admins, analysts]\n",
+            "project: lab\niam:\n  groups:\n    admins: {}\n  users:\n    erich:\n      groups: [admins, analysts]\nregion: us-east-1\n",
         ),
-        ("iam_bad_user_name", "project: lab\niam:\n  users:\n    \"erich smith\": {}\n"),
+        ("iam_bad_user_name", "project: lab\niam:\n  users:\n    \"erich smith\": {}\nregion: us-east-1\n"),
         (
             "iam_bad_policy_arn",
-            "project: lab\niam:\n  groups:\n    admins:\n      policies: [AdministratorAccess]\n",
+            "project: lab\niam:\n  groups:\n    admins:\n      policies: [AdministratorAccess]\nregion: us-east-1\n",
         ),
         (
             "iam_inline_policy_with_principal",
-            "project: lab\niam:\n  users:\n    erich:\n      inline_policies:\n        read-lab:\n          Version: \"2012-10-17\"\n          Statement:\n            - Effect: Allow\n              Principal: \"*\"\n              Action: s3:GetObject\n              Resource: \"*\"\n",
+            "project: lab\niam:\n  users:\n    erich:\n      inline_policies:\n        read-lab:\n          Version: \"2012-10-17\"\n          Statement:\n            - Effect: Allow\n              Principal: \"*\"\n              Action: s3:GetObject\n              Resource: \"*\"\nregion: us-east-1\n",
         ),
         (
             "password_policy_out_of_range",
-            "project: lab\naccount:\n  password_policy:\n    minimum_length: 4\n    reuse_prevention: 30\n",
+            "project: lab\naccount:\n  password_policy:\n    minimum_length: 4\n    reuse_prevention: 30\nregion: us-east-1\n",
         ),
-        ("bad_account_alias", "project: lab\naccount:\n  alias: DSI--Lab\n"),
+        ("bad_account_alias", "project: lab\naccount:\n  alias: DSI--Lab\nregion: us-east-1\n"),
         (
             "iam_user_unknown_field",
-            "project: lab\niam:\n  users:\n    erich:\n      console_acess: true\n",
+            "project: lab\niam:\n  users:\n    erich:\n      console_acess: true\nregion: us-east-1\n",
         ),
         (
             "key_pair_without_a_file",
-            "project: lab\nkey_pairs:\n  lab-key: {}\n",
+            "project: lab\nkey_pairs:\n  lab-key: {}\nregion: us-east-1\n",
         ),
         // Regression: `validate` accepted it, and with `secrets: local` one private key was
         // lost for good while the plan said "No changes".
         (
             "key_pairs_sharing_a_private_key_file",
-            "project: lab\nkey_pairs:\n  one: {private_key_file: ~/.ssh/lab.pem}\n  two: {private_key_file: ~/.ssh/./lab.pem}\n",
+            "project: lab\nkey_pairs:\n  one: {private_key_file: ~/.ssh/lab.pem}\n  two: {private_key_file: ~/.ssh/./lab.pem}\nregion: us-east-1\n",
         ),
         // Regression: `github.com` was accepted as an alias, so every teammate's `git` over
         // ssh to GitHub went to the lab instance.
         (
             "ssh_alias_that_is_a_host_name",
-            "project: lab\ninstances:\n  helper: {ami: ami-0abcdef1234567890, type: t3.micro}\nssh:\n  hosts:\n    github.com: {instance: helper, user: git}\n    \"2130706433\": {instance: helper}\n",
+            "project: lab\ninstances:\n  helper: {ami: ami-0abcdef1234567890, type: t3.micro}\nssh:\n  hosts:\n    github.com: {instance: helper, user: git}\n    \"2130706433\": {instance: helper}\nregion: us-east-1\n",
         ),
         (
             "ssh_open_to_the_world",
-            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 0.0.0.0/0}\n",
+            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 0.0.0.0/0}\nregion: us-east-1\n",
         ),
         (
             "bad_cidr_and_port",
-            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 203.0.113.7}\n      - {port: 70000, cidr: 203.0.113.7/32}\n      - {port: 8888, cidr: 203.0.113.7/24}\n",
+            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 203.0.113.7}\n      - {port: 70000, cidr: 203.0.113.7/32}\n      - {port: 8888, cidr: 203.0.113.7/24}\nregion: us-east-1\n",
         ),
         (
             "overlapping_cidrs",
-            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 203.0.113.0/24}\n      - {port: 22, cidr: 203.0.113.7/32}\n",
+            "project: lab\nsecurity_groups:\n  ssh:\n    ingress:\n      - {port: 22, cidr: 203.0.113.0/24}\n      - {port: 22, cidr: 203.0.113.7/32}\nregion: us-east-1\n",
         ),
         (
             "security_group_name_like_an_id",
-            "project: lab\nsecurity_groups:\n  sg-home: {}\n",
+            "project: lab\nsecurity_groups:\n  sg-home: {}\nregion: us-east-1\n",
         ),
         (
             "instance_bad_ami_and_type",
-            "project: lab\ninstances:\n  worker:\n    ami: ubuntu-22.04\n    type: M5 Large\n",
+            "project: lab\ninstances:\n  worker:\n    ami: ubuntu-22.04\n    type: M5 Large\nregion: us-east-1\n",
         ),
         (
             "instance_max_price_without_spot",
-            "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    max_price: \"0.10\"\n",
+            "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    max_price: \"0.10\"\nregion: us-east-1\n",
         ),
         (
             "instance_bad_volumes",
-            "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    root_volume_gb: 0\n    volumes:\n      - {device: /dev/nvme1n1, size_gb: 100}\n      - {device: /dev/sdg, size_gb: 20000, type: gp9}\n",
+            "project: lab\ninstances:\n  worker:\n    ami: ami-0abcdef1234567890\n    type: t3.micro\n    root_volume_gb: 0\n    volumes:\n      - {device: /dev/nvme1n1, size_gb: 100}\n      - {device: /dev/sdg, size_gb: 20000, type: gp9}\nregion: us-east-1\n",
         ),
         (
             "instance_bad_image_lookup_owner",
-            "project: lab\ninstances:\n  worker:\n    ami: {name: \"DSI-Template*\", owner: me}\n    type: t3.micro\n",
+            "project: lab\ninstances:\n  worker:\n    ami: {name: \"DSI-Template*\", owner: me}\n    type: t3.micro\nregion: us-east-1\n",
         ),
         (
             "instance_without_ami",
-            "project: lab\ninstances:\n  worker:\n    type: t3.micro\n",
+            "project: lab\ninstances:\n  worker:\n    type: t3.micro\nregion: us-east-1\n",
         ),
         (
             "elastic_ip_for_undeclared_instance",
-            "project: lab\nelastic_ips:\n  worker-ip: {instance: wroker}\n",
+            "project: lab\nelastic_ips:\n  worker-ip: {instance: wroker}\nregion: us-east-1\n",
         ),
         (
             "job_after_unknown_and_cycle",
@@ -265,6 +269,7 @@ iam:
       inline_policies:
         read-lab-data: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: s3:GetObject, Resource: \"arn:aws:s3:::dsi-lab-data/*\"}]}
       tags: {team: ds}
+region: us-east-1
 ";
     let spec = parse("tether.yaml", yaml).expect("valid spec");
     assert_eq!(
@@ -348,6 +353,7 @@ security_groups:
       - {port: 22, cidr: 203.0.113.7/32}
       - {port: 8888, cidr: 203.0.113.7/32, protocol: tcp}
       - {port: 22, cidr: 0.0.0.0/0, allow_world: true, protocol: udp}
+region: us-east-1
 ";
     let spec = parse("tether.yaml", yaml).expect("valid spec");
     assert_eq!(
@@ -428,7 +434,7 @@ fn command_placeholders_become_variable_references_once() {
 fn uploads_need_plain_file_names() {
     let spec = |file: &str| {
         format!(
-            "project: lab\ninstances:\n  worker: {{ami: ami-0abcdef1234567890, type: t3.micro}}\nssh:\n  hosts:\n    box: {{instance: worker}}\njobs:\n  shout:\n    run_on: worker\n    upload: [\"{file}\"]\n    command: \"sh shout.sh\"\n"
+            "project: lab\ninstances:\n  worker: {{ami: ami-0abcdef1234567890, type: t3.micro}}\nssh:\n  hosts:\n    box: {{instance: worker}}\njobs:\n  shout:\n    run_on: worker\n    upload: [\"{file}\"]\n    command: \"sh shout.sh\"\nregion: us-east-1\n"
         )
     };
     let text = error_text(&spec("./x;touch PWNED.sh"));

@@ -67,12 +67,10 @@ fn put_block(file: &Path, project: &str, block: Option<&str>) -> Result<(), Step
     if updated == text {
         return Ok(());
     }
-    crate::secrets::write_with_mode(file, &updated, mode).map_err(|source| {
-        StepFailure::SecretFile {
-            path: file.display().to_string(),
-            source,
-            undone: "the config file was left as it was",
-        }
+    crate::secrets::write_config(file, &updated, mode).map_err(|source| StepFailure::SecretFile {
+        path: file.display().to_string(),
+        source,
+        undone: "the config file was left as it was",
     })
 }
 
