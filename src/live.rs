@@ -17,13 +17,13 @@ use crate::kinds::{
     KeyPairState, LiveResource, LiveState, ProfileState, ResourceState, RoleState,
     SecurityGroupState, UserState,
 };
-use crate::model::OwnershipRecord;
 use crate::model::{
     iam_path, ownership, Address, ImageCandidate, ImageLookup, Kind, Market, Ownership, RunState,
     VolumeState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_ACCESS_KEY, TAG_FORCE_DESTROY,
     TAG_GENERATION, TAG_LEGACY_PRIVATE_KEY_FILE, TAG_MAX_PRICE, TAG_NAME, TAG_PRIVATE_KEY,
     TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
 };
+use crate::model::{setting_value_hash, OwnershipRecord};
 use crate::{audit, policy};
 
 /// How many resources are read at once (each with up to two reads in flight). Measured
@@ -640,7 +640,7 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
             return Ok(None);
         };
         let parameter = crate::secrets::setting_record_parameter(project, ACCOUNT_ALIAS);
-        let record = ownership_record(cloud, &parameter).await?;
+        let record = setting_record(cloud, &parameter, &setting_value_hash(&alias)).await?;
         Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_ALIAS),
             state: ResourceState::AccountAlias(crate::kinds::AccountAliasState { alias, record }),
@@ -655,7 +655,7 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
             return Ok(None);
         };
         let parameter = crate::secrets::setting_record_parameter(project, ACCOUNT_PASSWORD_POLICY);
-        let record = ownership_record(cloud, &parameter).await?;
+        let record = setting_record(cloud, &parameter, &setting_value_hash(&policy)).await?;
         Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
             state: ResourceState::PasswordPolicy(crate::kinds::PasswordPolicySetting {
@@ -853,4 +853,16 @@ async fn ownership_record(
 ) -> Result<Option<OwnershipRecord>, AwsError> {
     let found = cloud.parameter(parameter).await?;
     Ok(found.and_then(|p| OwnershipRecord::parse(p.value.trim())))
+}
+
+/// The project's record of an account setting (at `parameter`), if it is evidence for the
+/// value the setting holds now (`value_hash`): one someone changed since tether wrote it is
+/// not the project's, whatever the record says (`OwnershipRecord::parse_bound`).
+async fn setting_record(
+    cloud: &Cloud,
+    parameter: &str,
+    value_hash: &str,
+) -> Result<Option<OwnershipRecord>, AwsError> {
+    let found = cloud.parameter(parameter).await?;
+    Ok(found.and_then(|p| OwnershipRecord::parse_bound(p.value.trim(), value_hash)))
 }

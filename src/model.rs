@@ -371,13 +371,42 @@ impl OwnershipRecord {
         }
     }
 
+    /// A record's text: the word, then the SHA-256 of each value the project wrote (or
+    /// is about to write) for the setting: `created 3f1a... 9bc0...`.
+    pub fn text(self, values: &[String]) -> String {
+        std::iter::once(self.as_str())
+            .chain(values.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The record in `text`, whatever values it names (a bucket's record names none).
     pub fn parse(text: &str) -> Option<OwnershipRecord> {
-        match text {
+        match text.split_whitespace().next()? {
             "created" => Some(OwnershipRecord::Created),
             "adopted" => Some(OwnershipRecord::Adopted),
             _ => None,
         }
     }
+
+    /// The record in `text` if it names `value_hash` (`setting_value_hash` of what the
+    /// setting holds now): a record is the project's evidence for the value it wrote, and
+    /// for no other. A setting someone changed since, or a record that names no value
+    /// (written by an older tether), proves nothing, and the setting is not the project's
+    /// until the spec adopts it again.
+    pub fn parse_bound(text: &str, value_hash: &str) -> Option<OwnershipRecord> {
+        let record = OwnershipRecord::parse(text)?;
+        text.split_whitespace()
+            .skip(1)
+            .any(|recorded| recorded == value_hash)
+            .then_some(record)
+    }
+}
+
+/// What an account setting's record names it by: the SHA-256 of its value as JSON.
+pub fn setting_value_hash(value: &impl Serialize) -> String {
+    let json = serde_json::to_string(value).expect("a setting serialises");
+    crate::hash::sha256_hex(json.as_bytes())
 }
 
 /// The IAM path that marks a user, group, role or instance profile as owned by `project`.
@@ -502,4 +531,37 @@ pub struct ImageCandidate {
     pub id: String,
     /// ISO 8601, so that text order is time order.
     pub created: String,
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    // Regression: a record said only `created`, so a policy a security team set by hand
+    // later was still taken for the project's, weakened, and deleted by `destroy`.
+    #[test]
+    fn a_record_is_evidence_for_the_values_it_names_only() {
+        let (old, new) = (
+            setting_value_hash(&"lab-alias"),
+            setting_value_hash(&"other"),
+        );
+        let text = OwnershipRecord::Created.text(std::slice::from_ref(&old));
+        assert_eq!(
+            OwnershipRecord::parse_bound(&text, &old),
+            Some(OwnershipRecord::Created)
+        );
+        assert_eq!(OwnershipRecord::parse_bound(&text, &new), None);
+        // While a change is under way the record names both.
+        let both = OwnershipRecord::Adopted.text(&[old.clone(), new.clone()]);
+        assert_eq!(
+            OwnershipRecord::parse_bound(&both, &new),
+            Some(OwnershipRecord::Adopted)
+        );
+        // An older tether's record names no value, and proves nothing about one.
+        assert_eq!(OwnershipRecord::parse_bound("created", &old), None);
+        assert_eq!(
+            OwnershipRecord::parse("created"),
+            Some(OwnershipRecord::Created)
+        );
+    }
 }

@@ -239,3 +239,137 @@ fn local_outputs_never_overwrite_each_other() {
         .expect_stderr("would both write the output");
     assert!(!moto.dir.path().join("out").exists(), "no task ran");
 }
+
+/// Reads `child`'s stdout on a thread, into the returned text, as it comes.
+fn follow_stdout(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::Read;
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = stdout.read(&mut buffer) {
+            if read == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("stdout")
+                .push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    });
+    text
+}
+
+/// Waits until `text` holds `needle` (a minute at most).
+#[track_caller]
+fn wait_for_text(text: &std::sync::Mutex<String>, needle: &str) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        if text.lock().expect("text").contains(needle) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("never saw {needle:?} in:\n{}", text.lock().expect("text"));
+}
+
+// Regression: in us-east-1, CreateBucket on a bucket this account already owns answers
+// 200; a bucket another team made between the plan and the confirmation was taken for
+// tether's creation, recorded as created, retagged, and `destroy` later emptied it.
+#[test]
+fn a_bucket_made_by_someone_else_after_the_plan_is_not_taken_over() {
+    use std::io::Write;
+    let moto = Moto::start();
+    moto.write(
+        "tether.yaml",
+        "project: lab\nregion: us-east-1\nbuckets:\n  lab-data: {force_destroy: true}\n",
+    );
+    let mut apply = support::spawn_on_terminal(moto.dir.path(), &moto.env(), &["apply"]);
+    let stdout = follow_stdout(&mut apply);
+    wait_for_text(&stdout, "Enter a value:");
+    // Another team makes the bucket and puts their data in it.
+    let s3 = moto.s3("us-east-1");
+    support::create_bucket(&s3, "lab-data");
+    support::put_object(&s3, "lab-data", "theirs.csv", "their data\n");
+    apply
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"yes\n")
+        .expect("answer");
+    let status = apply.wait().expect("apply ends");
+    let output = stdout.lock().expect("stdout").clone();
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("refusing to take over bucket `lab-data`"),
+        "{output}"
+    );
+    assert!(
+        support::tags(&s3, "lab-data").is_empty(),
+        "their bucket was not retagged"
+    );
+    assert_eq!(
+        support::parameter(&moto.ssm(), "/tether/lab/buckets/lab-data"),
+        None,
+        "no record says the project made it"
+    );
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        support::get_object(&s3, "lab-data", "theirs.csv").as_deref(),
+        Some(&b"their data\n"[..]),
+        "their data is still there"
+    );
+}
+
+// Regression: the records of the password policy and the alias said only `created`, not
+// what tether wrote. After a security team set a strict policy (and renamed the alias) by
+// hand, re-declaring a weak one showed `! WEAKENS` but went ahead, and `destroy` deleted
+// their whole policy and their alias.
+#[test]
+fn a_setting_changed_by_hand_since_tether_wrote_it_is_not_the_projects() {
+    let moto = Moto::start();
+    let spec = "project: lab\nregion: us-east-1\naccount:\n  alias: lab-alias\n  password_policy:\n    minimum_length: 8\n";
+    moto.write("tether.yaml", spec);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    let iam = moto.iam();
+    block_on(async {
+        iam.update_account_password_policy()
+            .minimum_password_length(20)
+            .require_symbols(true)
+            .send()
+            .await
+            .expect("the security team's policy");
+        iam.delete_account_alias()
+            .account_alias("lab-alias")
+            .send()
+            .await
+            .expect("delete alias");
+        iam.create_account_alias()
+            .account_alias("security-alias")
+            .send()
+            .await
+            .expect("the security team's alias");
+    });
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr(
+            "account.password_policy is already set in the account, and not by project `lab`",
+        )
+        .expect_stderr("account.alias is already set in the account, and not by project `lab`");
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+    let (aliases, policy) = block_on(async {
+        (
+            iam.list_account_aliases().send().await.expect("aliases"),
+            iam.get_account_password_policy()
+                .send()
+                .await
+                .expect("the policy is still there"),
+        )
+    });
+    assert_eq!(aliases.account_aliases(), ["security-alias"]);
+    let policy = policy.password_policy().expect("policy");
+    assert_eq!(policy.minimum_password_length(), Some(20));
+    assert!(policy.require_symbols());
+}

@@ -260,7 +260,7 @@ pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};
 pub use objects::{ObjectBody, ObjectInfo};
 pub use roles::{ProfileInfo, RoleInfo};
-pub use s3::ObjectsDeleted;
+pub use s3::{BucketCreated, ObjectsDeleted};
 pub use ssm::{Parameter, ParameterKind};
 
 /// Success when the call failed only with `code`, which means its work was already done

@@ -50,6 +50,15 @@ fn to_sdk_tags(
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ObjectsDeleted(pub usize);
 
+/// What S3 answered to a create of a bucket in this client's region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BucketCreated {
+    /// 200: made now, except in us-east-1, where a bucket the account owns gets it too.
+    Answered200,
+    /// `BucketAlreadyOwnedByYou`: the account had it before this call.
+    ExistedAlready,
+}
+
 impl Cloud {
     /// Names of the account's buckets in this client's region.
     pub async fn list_buckets(&self) -> Result<Vec<String>, AwsError> {
@@ -144,14 +153,15 @@ impl Cloud {
             }))
     }
 
-    /// Creates the bucket in this client's region with `tags`. Safe to repeat: a bucket this
-    /// account already owns counts as created (the SDK may retry a create whose answer was
-    /// lost).
+    /// Creates the bucket in this client's region with `tags`. Says whether S3 proved the
+    /// bucket existed already (`BucketAlreadyOwnedByYou`): then this call did not make it.
+    /// In us-east-1, S3 answers a create of a bucket the account owns with 200 as if it
+    /// made it: the caller checks that one for signs of an older bucket.
     pub async fn create_bucket(
         &self,
         bucket: &str,
         tags: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
+    ) -> Result<BucketCreated, AwsError> {
         let mut configuration = CreateBucketConfiguration::builder().set_tags(Some(to_sdk_tags(
             "CreateBucket",
             bucket,
@@ -170,7 +180,7 @@ impl Cloud {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(BucketCreated::Answered200),
             Err(error) => {
                 let error = classify("CreateBucket", &address(bucket), error);
                 if !error.is_code("BucketAlreadyOwnedByYou") {
@@ -179,7 +189,7 @@ impl Cloud {
                 // Ours, but possibly in another region, where this client cannot manage it.
                 let region = self.bucket_region(bucket).await?;
                 if region == self.region {
-                    Ok(())
+                    Ok(BucketCreated::ExistedAlready)
                 } else {
                     Err(AwsError {
                         operation: "CreateBucket",
@@ -194,6 +204,25 @@ impl Cloud {
                 }
             }
         }
+    }
+
+    /// Whether S3's 200 to a create proves the bucket is new: everywhere but in us-east-1,
+    /// where it answers 200 for a bucket the account owns already.
+    pub fn create_answer_proves_new(&self) -> bool {
+        self.region != "us-east-1"
+    }
+
+    /// Whether the bucket holds no object version and no delete marker (one listing call).
+    pub async fn bucket_is_empty(&self, bucket: &str) -> Result<bool, AwsError> {
+        let listing = self
+            .s3
+            .list_object_versions()
+            .bucket(bucket)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| classify("ListObjectVersions", &address(bucket), e))?;
+        Ok(listing.versions().is_empty() && listing.delete_markers().is_empty())
     }
 
     /// The region a bucket of this account is in.

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{attribute, Attribute, AttributeFormat, Kind, Ownership, OwnershipRecord};
+use crate::model::{
+    attribute, setting_value_hash, Attribute, AttributeFormat, Kind, Ownership, OwnershipRecord,
+};
 use crate::secrets;
 
 use crate::model::{Address, ACCOUNT_ALIAS};
@@ -40,13 +42,45 @@ pub enum AliasOp {
 /// The account alias kind.
 pub struct AccountAlias;
 
-/// The record operation for account setting `name`.
-pub(super) fn setting_record(context: &Context, name: &str, record: OwnershipRecord) -> RecordOp {
+/// The record operation for account setting `name`, naming the values it may hold
+/// (`model::setting_value_hash` of each): the record is the project's evidence for those
+/// values only.
+pub(super) fn setting_record(
+    context: &Context,
+    name: &str,
+    record: OwnershipRecord,
+    values: &[String],
+) -> RecordOp {
     context.record(
         secrets::setting_record_parameter(&context.project, name),
         name,
         record,
+        values.to_vec(),
     )
+}
+
+/// The operations that change an account setting the project owns (or adopts now) from
+/// the value hashed `old` to the one hashed `new`, with `change` the call that writes it.
+/// The record names both values while the change is under way, then the new one only: a
+/// crash at any point leaves a setting whose value the record names, so the next run still
+/// finds it the project's, and the setting is never the project's for a value it did not
+/// write.
+pub(super) fn setting_change<Op>(
+    context: &Context,
+    name: &str,
+    record: OwnershipRecord,
+    (old, new): (String, String),
+    change: Option<Op>,
+    wrap: impl Fn(RecordOp) -> Op,
+) -> Vec<Op> {
+    match change {
+        Some(change) => vec![
+            wrap(setting_record(context, name, record, &[old, new.clone()])),
+            change,
+            wrap(setting_record(context, name, record, &[new])),
+        ],
+        None => vec![wrap(setting_record(context, name, record, &[new]))],
+    }
 }
 
 impl ResourceKind for AccountAlias {
@@ -92,7 +126,12 @@ impl ResourceKind for AccountAlias {
         context: &Context,
     ) -> Vec<AliasOp> {
         vec![
-            AliasOp::Record(setting_record(context, name, OwnershipRecord::Created)),
+            AliasOp::Record(setting_record(
+                context,
+                name,
+                OwnershipRecord::Created,
+                &[setting_value_hash(&state.alias)],
+            )),
             AliasOp::Set {
                 alias: state.alias.clone(),
                 previous: None,
@@ -100,8 +139,8 @@ impl ResourceKind for AccountAlias {
         ]
     }
 
-    /// An adoption is recorded first, so that a crash leaves the setting owned, never
-    /// half-adopted.
+    /// An adoption or a change is recorded first (see `setting_change`), so that a crash
+    /// leaves the setting owned, never half-adopted.
     fn update(
         name: &str,
         before: &AccountAliasState,
@@ -109,21 +148,29 @@ impl ResourceKind for AccountAlias {
         intent: &Intent,
         context: &Context,
     ) -> Vec<AliasOp> {
-        let mut ops = Vec::new();
-        if intent.adopt {
-            ops.push(AliasOp::Record(setting_record(
-                context,
-                name,
-                OwnershipRecord::Adopted,
-            )));
+        let set = (before.alias != after.alias).then(|| AliasOp::Set {
+            alias: after.alias.clone(),
+            previous: Some(before.alias.clone()),
+        });
+        if set.is_none() && !intent.adopt {
+            return Vec::new();
         }
-        if before.alias != after.alias {
-            ops.push(AliasOp::Set {
-                alias: after.alias.clone(),
-                previous: Some(before.alias.clone()),
-            });
-        }
-        ops
+        let record = if intent.adopt {
+            OwnershipRecord::Adopted
+        } else {
+            before.record.unwrap_or(OwnershipRecord::Created)
+        };
+        setting_change(
+            context,
+            name,
+            record,
+            (
+                setting_value_hash(&before.alias),
+                setting_value_hash(&after.alias),
+            ),
+            set,
+            AliasOp::Record,
+        )
     }
 
     /// The record goes last: a crash before it leaves a record of a setting that is gone,

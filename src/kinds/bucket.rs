@@ -119,6 +119,7 @@ impl ResourceKind for Bucket {
                 secrets::bucket_record_parameter(&context.project, bucket),
                 bucket,
                 OwnershipRecord::Created,
+                Vec::new(),
             )),
             BucketOp::PutTags {
                 bucket: bucket.to_string(),
@@ -227,7 +228,7 @@ impl ResourceKind for Bucket {
     async fn run(op: &BucketOp, step: &Step<'_>) -> Result<(), StepFailure> {
         let cloud = step.cloud;
         let result = match op {
-            BucketOp::Create { bucket, tags } => cloud.create_bucket(bucket, tags).await,
+            BucketOp::Create { bucket, tags } => return create(step, bucket, tags).await,
             BucketOp::PutTags { bucket, tags } => cloud.put_bucket_tags(bucket, tags).await,
             BucketOp::PutPublicAccessBlock { bucket, block } => {
                 cloud.put_public_access_block(bucket, *block).await
@@ -277,6 +278,50 @@ impl ResourceKind for Bucket {
         Deletion {
             empties,
             note: note.map(str::to_string),
+        }
+    }
+}
+
+/// Creates the bucket, and proves it made it before the record that says so is written:
+/// the plan saw no bucket, so one there now is someone else's (made since the plan), and
+/// so is one S3 says the account had already. In us-east-1, where S3 answers 200 for a
+/// bucket the account owns, a bucket that holds anything is not new either. Each refusal
+/// comes before any tag, record or policy is written.
+async fn create(
+    step: &Step<'_>,
+    bucket: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), StepFailure> {
+    let cloud = step.cloud;
+    let refuse = |found: String| StepFailure::NotCreated {
+        resource: format!("bucket `{bucket}`"),
+        found,
+    };
+    // Another account's bucket answers 403 here: the create below says so best.
+    if cloud.bucket_exists(bucket).await.unwrap_or(false) {
+        // The plan reads the spec's region only: say where it is when it is elsewhere.
+        let found = match cloud.bucket_region(bucket).await {
+            Ok(region) if region != cloud.region() => format!(
+                "this account already has a bucket named `{bucket}`, in {region}; the spec's region is {}",
+                cloud.region()
+            ),
+            _ => "it exists now, though it did not when the plan was made, so someone else made it".into(),
+        };
+        return Err(refuse(found));
+    }
+    match cloud.create_bucket(bucket, tags).await? {
+        crate::aws::BucketCreated::ExistedAlready => Err(refuse(
+            "S3 says this account had it already (BucketAlreadyOwnedByYou)".into(),
+        )),
+        crate::aws::BucketCreated::Answered200 if cloud.create_answer_proves_new() => Ok(()),
+        crate::aws::BucketCreated::Answered200 => {
+            if cloud.bucket_is_empty(bucket).await? {
+                Ok(())
+            } else {
+                Err(refuse(
+                    "it holds objects, so it is no new bucket (in us-east-1, S3 answers a create of a bucket the account owns as if it made it)".into(),
+                ))
+            }
         }
     }
 }

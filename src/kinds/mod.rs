@@ -271,12 +271,19 @@ pub struct Context {
 
 impl Context {
     /// The operation that records how the project came to own `name` (an account setting
-    /// or a bucket) in the parameter `parameter`.
-    fn record(&self, parameter: String, name: &str, record: OwnershipRecord) -> record::RecordOp {
+    /// or a bucket) in the parameter `parameter`, with the hashes of the values it wrote.
+    fn record(
+        &self,
+        parameter: String,
+        name: &str,
+        record: OwnershipRecord,
+        values: Vec<String>,
+    ) -> record::RecordOp {
         record::RecordOp::Put {
             parameter,
             owner: name.to_string(),
             record,
+            values,
         }
     }
 }
@@ -327,6 +334,10 @@ pub enum StepFailure {
     /// user's own lines for the block, so nothing was written.
     #[error("refusing to write `{path}`: {problem}; nothing was written")]
     ConfigMarkers { path: String, problem: String },
+    /// What a create found proves it did not make the resource (it existed before the
+    /// call, or is not new): it is someone else's, and nothing of it was changed.
+    #[error("refusing to take over {resource}: {found}; nothing of it was changed")]
+    NotCreated { resource: String, found: String },
     /// A local file the operation needs cannot be read.
     #[error("cannot read `{path}`: {source}")]
     ReadFile {
@@ -355,6 +366,7 @@ impl StepFailure {
                 "check that the credentials may call ssm:PutParameter with the account's aws/ssm key, or set `secrets: local`".into()
             })),
             StepFailure::ReadFile { .. } => Some("check `public_key_file` in the spec".into()),
+            StepFailure::NotCreated { .. } => Some("run `tether plan` again to see it; declare `adopt: true` under it if it should be the project's, or choose another name".into()),
             StepFailure::ConfigMarkers { .. } => Some(
                 "fix the markers by hand (one `# BEGIN tether <project>` line, then one `# END tether <project>` line), then apply again".into(),
             ),

@@ -4,14 +4,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    attribute, Attribute, AttributeFormat, Kind, Ownership, OwnershipRecord, PasswordPolicyState,
+    attribute, setting_value_hash, Attribute, AttributeFormat, Kind, Ownership, OwnershipRecord,
+    PasswordPolicyState,
 };
 use crate::secrets;
 
 use crate::model::{Address, ACCOUNT_PASSWORD_POLICY};
 use crate::spec::Spec;
 
-use super::account_alias::setting_record;
+use super::account_alias::{setting_change, setting_record};
 use super::record::RecordOp;
 use super::{
     Context, DesiredResource, Intent, ResourceKind, ResourceState, SpecContext, Step, StepFailure,
@@ -82,13 +83,19 @@ impl ResourceKind for PasswordPolicy {
         context: &Context,
     ) -> Vec<PolicyOp> {
         vec![
-            PolicyOp::Record(setting_record(context, name, OwnershipRecord::Created)),
+            PolicyOp::Record(setting_record(
+                context,
+                name,
+                OwnershipRecord::Created,
+                &[setting_value_hash(&state.policy)],
+            )),
             PolicyOp::Put {
                 policy: state.policy.clone(),
             },
         ]
     }
 
+    /// As for the alias: the record names the old and the new policy while it changes.
     fn update(
         name: &str,
         before: &PasswordPolicySetting,
@@ -96,20 +103,28 @@ impl ResourceKind for PasswordPolicy {
         intent: &Intent,
         context: &Context,
     ) -> Vec<PolicyOp> {
-        let mut ops = Vec::new();
-        if intent.adopt {
-            ops.push(PolicyOp::Record(setting_record(
-                context,
-                name,
-                OwnershipRecord::Adopted,
-            )));
+        let put = (before.policy != after.policy).then(|| PolicyOp::Put {
+            policy: after.policy.clone(),
+        });
+        if put.is_none() && !intent.adopt {
+            return Vec::new();
         }
-        if before.policy != after.policy {
-            ops.push(PolicyOp::Put {
-                policy: after.policy.clone(),
-            });
-        }
-        ops
+        let record = if intent.adopt {
+            OwnershipRecord::Adopted
+        } else {
+            before.record.unwrap_or(OwnershipRecord::Created)
+        };
+        setting_change(
+            context,
+            name,
+            record,
+            (
+                setting_value_hash(&before.policy),
+                setting_value_hash(&after.policy),
+            ),
+            put,
+            PolicyOp::Record,
+        )
     }
 
     /// The record last, as for the alias.

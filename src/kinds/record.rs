@@ -10,11 +10,13 @@ use super::{Step, StepFailure};
 /// Writing or deleting one record.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RecordOp {
-    /// Record that the project created or adopted `owner` (overwrites).
+    /// Record that the project created or adopted `owner` (overwrites), holding the
+    /// hashes of the values it wrote (`model::setting_value_hash`; none for a bucket).
     Put {
         parameter: String,
         owner: String,
         record: OwnershipRecord,
+        values: Vec<String>,
     },
     /// Delete the record (gone already counts as done).
     Delete { parameter: String },
@@ -34,11 +36,12 @@ impl RecordOp {
                 parameter,
                 owner,
                 record,
+                values,
             } => Ok(step
                 .cloud
                 .put_parameter(
                     parameter,
-                    record.as_str(),
+                    &record.text(values),
                     ParameterKind::Record,
                     &crate::model::ownership_tags(step.project, owner),
                 )
