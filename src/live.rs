@@ -23,7 +23,7 @@ use crate::model::{
     TAG_GENERATION, TAG_LEGACY_PRIVATE_KEY_FILE, TAG_MAX_PRICE, TAG_NAME, TAG_PRIVATE_KEY,
     TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
 };
-use crate::model::{setting_value_hash, OwnershipRecord};
+use crate::model::{setting_value_hash, InstanceRecord, OwnershipRecord};
 use crate::{audit, policy};
 
 /// How many resources are read at once (each with up to two reads in flight). Measured
@@ -461,8 +461,10 @@ async fn read_ec2(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
 }
 
 /// The project's instances and Elastic IPs (found by tags: they have no names in EC2), with
-/// their volumes. Two instances carrying one name (a launch tether did not make, or a
-/// crash before this version's checks) are reported; the oldest is the one managed.
+/// their volumes. Of the instances tagged with the project and a name, the project's is
+/// the one its record names (`InstanceRecord`); any other is reported and left alone. A
+/// name whose instances none is recorded shows its oldest, as not the project's (the
+/// planner refuses it unless the spec adopts it).
 async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
     let (named_instances, only) = named(scope, Kind::Instance);
     let (named_addresses, _) = named(scope, Kind::ElasticIp);
@@ -480,38 +482,67 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
             Err(skipped) => return Ok(skipped),
         };
     let mut warnings = Vec::new();
-    let mut by_name: BTreeMap<String, InstanceInfo> = BTreeMap::new();
+    let tagged_names: BTreeSet<String> = instances
+        .iter()
+        .filter_map(|instance| instance.tags.get(TAG_NAME).cloned())
+        .collect();
+    let records: BTreeMap<String, InstanceRecord> = stream::iter(tagged_names)
+        .map(|name| async move {
+            let record = cloud.instance_record(project, &name).await?;
+            Ok::<_, AwsError>(record.map(|record| (name, record)))
+        })
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    // Per name: the instance shown, and whether the record names it.
+    let mut by_name: BTreeMap<String, (InstanceInfo, bool)> = BTreeMap::new();
     let mut names_by_id: BTreeMap<String, String> = BTreeMap::new();
+    let mut strays: Vec<(String, String)> = Vec::new();
     for instance in instances {
         let Some(name) = instance.tags.get(TAG_NAME).cloned() else {
             continue;
         };
         names_by_id.insert(instance.id.clone(), name.clone());
-        match by_name.get(&name) {
-            Some(kept) => warnings.push(format!(
-                "instance.{name}: instances {} and {} both carry this name; tether manages {} (the older) and leaves the other alone: terminate it if it is a stray",
-                kept.id, instance.id, kept.id
-            )),
+        let recorded = records.get(&name).is_some_and(|record| {
+            record.identifies(&instance.id, instance.client_token.as_deref())
+        });
+        match by_name.remove(&name) {
+            Some((kept, kept_recorded)) if kept_recorded || !recorded => {
+                strays.push((name.clone(), instance.id));
+                by_name.insert(name, (kept, kept_recorded));
+            }
+            Some((kept, _)) => {
+                strays.push((name.clone(), kept.id));
+                by_name.insert(name, (instance, recorded));
+            }
             None => {
-                by_name.insert(name, instance);
+                by_name.insert(name, (instance, recorded));
             }
         }
+    }
+    for (name, id) in strays {
+        warnings.push(format!(
+            "instance.{name}: {id} carries this project's name tags, but the project has no record of launching it: tether leaves it alone (terminate it if it is a stray)"
+        ));
     }
     let wanted = |name: &str, named: &BTreeSet<&str>| !only || named.contains(name);
     by_name.retain(|name, _| wanted(name, &named_instances));
     let volume_ids: Vec<String> = by_name
         .values()
-        .flat_map(|i| i.devices.values().cloned())
+        .flat_map(|(i, _)| i.devices.values().cloned())
         .collect();
-    let ids: Vec<String> = by_name.values().map(|i| i.id.clone()).collect();
+    let ids: Vec<String> = by_name.values().map(|(i, _)| i.id.clone()).collect();
     let (volumes, profiles) =
         tokio::try_join!(cloud.volumes(volume_ids), cloud.instance_profiles(ids))?;
-    for instance in by_name.values_mut() {
+    for (instance, _) in by_name.values_mut() {
         instance.instance_profile = profiles.get(&instance.id).cloned();
     }
     let mut resources: Vec<LiveResource> = by_name
         .into_iter()
-        .map(|(name, instance)| instance_resource(name, instance, &volumes))
+        .map(|(name, (instance, recorded))| instance_resource(name, instance, recorded, &volumes))
         .collect();
     for address in addresses {
         let Some(name) = address.tags.get(TAG_NAME).cloned() else {
@@ -548,6 +579,7 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
 fn instance_resource(
     name: String,
     instance: InstanceInfo,
+    recorded: bool,
     volumes: &BTreeMap<String, VolumeInfo>,
 ) -> LiveResource {
     let mut tags = instance.tags;
@@ -611,6 +643,7 @@ fn instance_resource(
             image_lookup: None,
             id: Some(instance.id),
             public_ip: instance.public_ip,
+            recorded,
         }),
     }
 }

@@ -403,6 +403,49 @@ impl OwnershipRecord {
     }
 }
 
+/// The project's record of which EC2 instance is its instance of a name. Instances have no
+/// names in EC2, and tags (or launch times) anyone may set prove nothing: the instance is
+/// the project's because of a value only tether had, written before it launched it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstanceRecord {
+    /// tether launched it with this client token (drawn at random, recorded before
+    /// RunInstances), which EC2 keeps on the instance.
+    Launched { client_token: String },
+    /// The spec adopted this instance (`adopt: true`), by the id the plan showed.
+    Adopted { instance_id: String },
+}
+
+impl InstanceRecord {
+    pub fn text(&self) -> String {
+        match self {
+            InstanceRecord::Launched { client_token } => format!("launched {client_token}"),
+            InstanceRecord::Adopted { instance_id } => format!("adopted {instance_id}"),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<InstanceRecord> {
+        let (word, value) = text.trim().split_once(' ')?;
+        let value = value.trim().to_string();
+        match word {
+            "launched" if !value.is_empty() => Some(InstanceRecord::Launched {
+                client_token: value,
+            }),
+            "adopted" if !value.is_empty() => Some(InstanceRecord::Adopted { instance_id: value }),
+            _ => None,
+        }
+    }
+
+    /// Whether it names the instance `id`, launched with `client_token`.
+    pub fn identifies(&self, id: &str, client_token: Option<&str>) -> bool {
+        match self {
+            InstanceRecord::Launched {
+                client_token: token,
+            } => client_token == Some(token),
+            InstanceRecord::Adopted { instance_id } => instance_id == id,
+        }
+    }
+}
+
 /// What an account setting's record names it by: the SHA-256 of its value as JSON.
 pub fn setting_value_hash(value: &impl Serialize) -> String {
     let json = serde_json::to_string(value).expect("a setting serialises");

@@ -85,6 +85,12 @@ pub fn setting_record_parameter(project: &str, setting: &str) -> String {
     format!("/tether/{project}/account/{}", setting.replace('_', "-"))
 }
 
+/// The Parameter Store name of the project's record of which instance is its instance
+/// `name` (`model::InstanceRecord`). Not a secret.
+pub fn instance_record_parameter(project: &str, name: &str) -> String {
+    format!("/tether/{project}/instances/{name}")
+}
+
 /// The Parameter Store name of the project's record that it created bucket `bucket`.
 pub fn bucket_record_parameter(project: &str, bucket: &str) -> String {
     format!("/tether/{project}/buckets/{bucket}")

@@ -330,8 +330,19 @@ elastic_ips:
     moto.write("tether.yaml", spec);
     let ec2 = moto.ec2();
     moto.tether(&["plan", "--out", "plan.json"]).expect_code(0);
-    // What a launch that crashed before tether could record anything leaves behind: the
-    // instance as tether launched it, tags included (they are part of the launch call).
+    // What a launch that crashed right after RunInstances leaves behind: the project's
+    // record of the launch's client token (written before the call), and the instance as
+    // tether launched it, with that token and its tags (they are part of the launch call).
+    block_on(async {
+        moto.ssm()
+            .put_parameter()
+            .name("/tether/lab/instances/worker")
+            .value("launched tether-0123456789abcdef0123456789abcdef")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .expect("record")
+    });
     let orphan = block_on(async {
         let tags = [
             ("tether:project", "lab"),
@@ -346,6 +357,7 @@ elastic_ips:
             .instance_type(aws_sdk_ec2::types::InstanceType::M5Xlarge)
             .min_count(1)
             .max_count(1)
+            .client_token("tether-0123456789abcdef0123456789abcdef")
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::Instance)

@@ -373,3 +373,139 @@ fn a_setting_changed_by_hand_since_tether_wrote_it_is_not_the_projects() {
     assert_eq!(policy.minimum_password_length(), Some(20));
     assert!(policy.require_symbols());
 }
+
+/// Launches an instance through the SDK with the project's name tags, as anyone allowed
+/// to run instances may; returns its id.
+fn plant_instance(moto: &Moto, project: &str, name: &str) -> String {
+    let ec2 = moto.ec2();
+    let tags = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("tether:project")
+                .value(project)
+                .build(),
+        )
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("tether:name")
+                .value(name)
+                .build(),
+        )
+        .build();
+    block_on(async {
+        ec2.run_instances()
+            .image_id("ami-1e749f67")
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .tag_specifications(tags)
+            .send()
+            .await
+            .expect("run instances")
+    })
+    .instances()[0]
+        .instance_id()
+        .expect("id")
+        .to_string()
+}
+
+/// The state of instance `id`, read through the SDK.
+fn instance_state(moto: &Moto, id: &str) -> String {
+    block_on(async {
+        moto.ec2()
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .expect("describe")
+    })
+    .reservations()[0]
+        .instances()[0]
+        .state()
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_string())
+        .expect("state")
+}
+
+// Regression: tether managed the instance with the oldest LaunchTime among those tagged
+// with the project and the name. An instance planted with those tags before the first
+// apply was terminated as "replaced"; one planted later took over the name after a stop
+// and start (which resets LaunchTime), so plan, show, ssh and jobs targeted it.
+#[test]
+fn an_instance_planted_with_the_projects_tags_is_never_taken_for_its_own() {
+    let moto = Moto::start();
+    let spec = "project: lab\nregion: us-east-1\ninstances:\n  worker: {ami: ami-1e749f67, type: t3.micro}\n";
+    moto.write("tether.yaml", spec);
+
+    // Planted before the first apply: refused, not replaced.
+    let early = plant_instance(&moto, "lab", "worker");
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr("instance.worker exists but is not owned by project `lab`");
+    assert_eq!(instance_state(&moto, &early), "running");
+    block_on(async {
+        moto.ec2()
+            .terminate_instances()
+            .instance_ids(&early)
+            .send()
+            .await
+            .expect("terminate")
+    });
+
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let shown: Value =
+        serde_json::from_str(&moto.tether(&["show", "--json"]).expect_code(0).stdout)
+            .expect("show --json");
+    let own = shown.to_string();
+    // Planted after: named in a warning, left alone, never the one managed.
+    let late = plant_instance(&moto, "lab", "worker");
+    let plan = moto
+        .tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr(&format!(
+            "instance.worker: {late} carries this project's name tags, but the project has no record of launching it"
+        ));
+    assert!(plan.stderr.contains("No changes."), "{}", plan.stderr);
+    // A stop and a start of the project's instance (LaunchTime resets) change nothing.
+    moto.write(
+        "tether.yaml",
+        &spec.replace("t3.micro}", "t3.micro, state: stopped}"),
+    );
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    moto.write("tether.yaml", spec);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let shown = moto.tether(&["show", "--json"]).expect_code(0).stdout;
+    assert!(
+        !shown.contains(&late),
+        "show names the planted instance: {shown}"
+    );
+    assert!(own.contains("i-"), "{own}");
+
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        instance_state(&moto, &late),
+        "running",
+        "the planted one is left"
+    );
+}
+
+// An instance tagged with the project's name that the project has no record of (a tether
+// before launch records made it, say) is the project's only once the spec adopts it.
+#[test]
+fn an_unrecorded_instance_is_managed_once_the_spec_adopts_it() {
+    let moto = Moto::start();
+    let spec = "project: lab\nregion: us-east-1\ninstances:\n  worker: {ami: ami-1e749f67, type: t3.micro, adopt: true}\n";
+    moto.write("tether.yaml", spec);
+    let old = plant_instance(&moto, "lab", "worker");
+    moto.tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("instance.worker  (adopt)");
+    assert_eq!(
+        support::parameter(&moto.ssm(), "/tether/lab/instances/worker").map(|(_, v)| v),
+        Some(format!("adopted {old}"))
+    );
+    moto.tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+    moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
+    assert_eq!(instance_state(&moto, &old), "terminated");
+}

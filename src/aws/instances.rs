@@ -15,7 +15,9 @@ use aws_sdk_ec2::types::{
 
 use super::ec2::{from_tags, not_found, tag_specification};
 use super::{classify, done_if, AwsError, AwsErrorKind, Cloud};
-use crate::model::{ImageCandidate, ImageLookup, InstanceStatus, TAG_NAME, TAG_PROJECT};
+use crate::model::{
+    ImageCandidate, ImageLookup, InstanceRecord, InstanceStatus, TAG_NAME, TAG_PROJECT,
+};
 
 /// How long to wait for an instance to reach a state before giving up.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -47,6 +49,8 @@ pub struct InstanceInfo {
     pub launched: String,
     /// The IAM instance profile's name.
     pub instance_profile: Option<String>,
+    /// The idempotency token it was launched with, if any.
+    pub client_token: Option<String>,
 }
 
 /// An EBS volume as described.
@@ -181,6 +185,10 @@ fn instance_info(instance: &aws_sdk_ec2::types::Instance) -> Option<InstanceInfo
             .and_then(|p| p.arn())
             .and_then(|arn| arn.rsplit('/').next())
             .map(str::to_string),
+        client_token: instance
+            .client_token()
+            .filter(|token| !token.is_empty())
+            .map(str::to_string),
         launched: instance
             .launch_time()
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
@@ -226,17 +234,60 @@ impl Cloud {
         Ok(found)
     }
 
-    /// The oldest existing instance the project launched under `name`.
+    /// The project's instance `name`: the one its record names (`InstanceRecord`), among
+    /// those tagged with the project and the name. Tags and launch times anyone may set;
+    /// an instance without the project's record is none of its instances.
     pub async fn find_instance(
         &self,
         project: &str,
         name: &str,
     ) -> Result<Option<InstanceInfo>, AwsError> {
-        Ok(self
-            .project_instances(project, Some(name))
-            .await?
+        let (record, tagged) = tokio::try_join!(
+            self.instance_record(project, name),
+            self.project_instances(project, Some(name))
+        )?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        Ok(tagged
             .into_iter()
-            .next())
+            .find(|instance| record.identifies(&instance.id, instance.client_token.as_deref())))
+    }
+
+    /// The project's record of its instance `name`, if it has one it can read.
+    pub async fn instance_record(
+        &self,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<InstanceRecord>, AwsError> {
+        let parameter = crate::secrets::instance_record_parameter(project, name);
+        Ok(self
+            .parameter(&parameter)
+            .await?
+            .and_then(|found| InstanceRecord::parse(&found.value)))
+    }
+
+    /// Records which instance is the project's instance `name` (overwrites).
+    pub async fn put_instance_record(
+        &self,
+        project: &str,
+        name: &str,
+        record: &InstanceRecord,
+    ) -> Result<(), AwsError> {
+        let parameter = crate::secrets::instance_record_parameter(project, name);
+        self.put_parameter(
+            &parameter,
+            &record.text(),
+            super::ParameterKind::Record,
+            &crate::model::ownership_tags(project, name),
+        )
+        .await
+    }
+
+    /// Deletes the record of instance `name` (gone already counts as done).
+    pub async fn delete_instance_record(&self, project: &str, name: &str) -> Result<(), AwsError> {
+        self.delete_parameter(&crate::secrets::instance_record_parameter(project, name))
+            .await
     }
 
     /// Like `find_instance`, but its absence is an error.

@@ -47,6 +47,8 @@ fn applied(yaml: &str) -> LiveState {
                     {
                         bucket.record = Some(OwnershipRecord::Created);
                     }
+                    // Apply records every instance it launches.
+                    ResourceState::Instance(instance) => instance.recorded = true,
                     _ => {}
                 }
                 let live = LiveResource {
@@ -504,6 +506,7 @@ fn an_image_lookup_keeps_a_matching_image_and_takes_the_newest_for_a_launch() {
     };
     running.ami = "ami-00000001".into();
     running.image_lookup = None;
+    running.recorded = true;
     live.resources.insert(
         desired[0].address.clone(),
         LiveResource {

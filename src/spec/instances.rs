@@ -44,6 +44,9 @@ pub struct InstanceSpec {
     pub state: RunState,
     /// What may vouch for its ssh host key.
     pub host_key: HostKeyTrust,
+    /// Take over an instance tagged with the project and this name that the project has
+    /// no record of launching (launched by a tether before launch records, say).
+    pub adopt: bool,
     /// The user's tags; `Name` defaults to the instance's key in the spec.
     pub tags: BTreeMap<String, String>,
     pub location: Location,
@@ -143,6 +146,11 @@ pub(super) struct RawInstance {
     /// none: the first key it offers).
     #[serde(default)]
     host_key: HostKeyTrust,
+    /// Take over the instance tagged with the project and this name that the project has
+    /// no record of launching (one a tether before launch records made, or one you vouch
+    /// for): its id is recorded as the project's. Without it such an instance is refused.
+    #[serde(default)]
+    adopt: bool,
     /// Tags; `Name` is the instance's key in the spec.
     #[serde(default)]
     #[schemars(schema_with = "super::schema::tags")]
@@ -461,6 +469,7 @@ impl Checker<'_> {
                     instance_profile: instance.instance_profile,
                     role: instance.role,
                     host_key: instance.host_key,
+                    adopt: instance.adopt,
                     state: instance.state,
                     tags,
                     location,

@@ -1,14 +1,16 @@
 //! Carrying out the instance operations, each safe to repeat.
 //!
-//! Instances and addresses have no names in EC2, so every operation first finds the
-//! project's resource by its tags. That is what makes a launch idempotent across runs: an
-//! apply that crashed after RunInstances finds the instance (tagged in the launch call
-//! itself) and does not launch a second one. Within one run, the client token covers a
-//! retried RunInstances call whose answer was lost.
+//! Instances have no names in EC2, so every operation first finds the project's instance
+//! by its record (`Cloud::find_instance`): a launch draws a random client token, records
+//! it, then calls RunInstances with it, and EC2 keeps the token on the instance. That is
+//! what makes a launch idempotent across runs (an apply that crashed after RunInstances
+//! finds the instance by its token and launches no second one), and what keeps an
+//! instance someone else tagged with the project's name from ever being taken for it.
+//! Within one run, the token also covers a retried RunInstances whose answer was lost.
 
 use crate::aws::{AwsError, Cloud, LaunchRequest, OnWait, WAIT_TIMEOUT};
 use crate::kinds::{refused, StepFailure};
-use crate::model::{InstanceStatus, Market, RunState};
+use crate::model::{InstanceRecord, InstanceStatus, Market, RunState};
 
 use super::Launch;
 
@@ -23,18 +25,20 @@ pub(super) async fn launch(
     let instance = match cloud.find_instance(project, name).await? {
         Some(found) => found,
         None => {
-            let request = launch_request(cloud, name, launch).await?;
-            let mut id = while_profile_propagates(|| cloud.run_instance(name, &request)).await?;
-            // A client token reused after its instance was terminated (the same name
-            // destroyed and declared again) answers with that dead instance: launch anew
-            // with a token of its own.
-            if is_gone(cloud, on_wait, name, &id).await? {
-                let fresh = LaunchRequest {
-                    client_token: format!("{}-{}", request.client_token, nonce()?),
-                    ..request
-                };
-                id = while_profile_propagates(|| cloud.run_instance(name, &fresh)).await?;
-            }
+            // The record goes first: a crash after RunInstances leaves an instance the
+            // next run finds by it, never one it cannot tell from a stranger's.
+            let client_token = format!("tether-{}", nonce()?);
+            let request = launch_request(cloud, name, launch, &client_token).await?;
+            cloud
+                .put_instance_record(
+                    project,
+                    name,
+                    &InstanceRecord::Launched {
+                        client_token: client_token.clone(),
+                    },
+                )
+                .await?;
+            let id = while_profile_propagates(|| cloud.run_instance(name, &request)).await?;
             cloud
                 .wait_for_instance(
                     name,
@@ -65,20 +69,10 @@ pub(super) async fn launch(
     Ok(())
 }
 
-async fn is_gone(
-    cloud: &Cloud,
-    on_wait: OnWait<'_>,
-    name: &str,
-    id: &str,
-) -> Result<bool, AwsError> {
-    let info = cloud
-        .wait_for_instance(name, id, &InstanceStatus::ALL, WAIT_TIMEOUT, on_wait)
-        .await?;
-    Ok(info.state.is_gone())
-}
-
+/// 32 random hex digits: a client token of its own for each launch (EC2 takes 64
+/// characters at most).
 fn nonce() -> Result<String, StepFailure> {
-    let mut bytes = [0u8; 8];
+    let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|error| {
         refused(
             "RunInstances",
@@ -95,6 +89,7 @@ async fn launch_request(
     cloud: &Cloud,
     name: &str,
     launch: &Launch,
+    client_token: &str,
 ) -> Result<LaunchRequest, StepFailure> {
     let address = format!("instance.{name}");
     let security_group_ids = cloud
@@ -151,7 +146,7 @@ async fn launch_request(
         user_data,
         instance_profile: launch.instance_profile.clone(),
         tags: launch.tags.clone(),
-        client_token: launch.client_token.clone(),
+        client_token: client_token.to_string(),
     })
 }
 
@@ -280,15 +275,16 @@ pub(super) async fn set_tags(
     Ok(())
 }
 
-/// Cancels spot requests first (a persistent request would launch a replacement), then
-/// terminates every instance of the name and waits until all are gone.
+/// Cancels its spot request first (a persistent request would launch a replacement), then
+/// terminates the project's instance of the name (the one its record names: never another
+/// that merely carries its tags), waits until it is gone, and deletes the record.
 pub(super) async fn terminate(
     cloud: &Cloud,
     on_wait: OnWait<'_>,
     project: &str,
     name: &str,
 ) -> Result<(), StepFailure> {
-    for instance in cloud.project_instances(project, Some(name)).await? {
+    if let Some(instance) = cloud.find_instance(project, name).await? {
         if let Some(request) = &instance.spot_request_id {
             cloud.cancel_spot_request(name, request).await?;
         }
@@ -297,6 +293,36 @@ pub(super) async fn terminate(
             .wait_for_termination(name, &instance.id, WAIT_TIMEOUT, on_wait)
             .await?;
     }
+    // After the instance: a crash in between leaves a record of an instance that is gone.
+    cloud.delete_instance_record(project, name).await?;
+    Ok(())
+}
+
+/// Records the instance `id`, which the plan found tagged with the project and the name
+/// but unrecorded, as the project's (the spec says `adopt: true`). It must still be there,
+/// tagged so.
+pub(super) async fn adopt(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    id: &str,
+) -> Result<(), StepFailure> {
+    let tagged = cloud.project_instances(project, Some(name)).await?;
+    if !tagged.iter().any(|instance| instance.id == id) {
+        return Err(StepFailure::NotCreated {
+            resource: format!("instance `{name}`"),
+            found: format!("{id}, the instance the plan would adopt, is gone or no longer tagged as `{name}` of the project"),
+        });
+    }
+    cloud
+        .put_instance_record(
+            project,
+            name,
+            &InstanceRecord::Adopted {
+                instance_id: id.to_string(),
+            },
+        )
+        .await?;
     Ok(())
 }
 

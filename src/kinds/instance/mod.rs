@@ -1,5 +1,7 @@
-//! EC2 instances: found by tags (they have no names in EC2), launched with a client token
-//! derived from project, name and generation, changed in place where EC2 allows it
+//! EC2 instances: the project's instance of a name is the one its record in Parameter Store
+//! names (`model::InstanceRecord`: the random client token tether launched it with, written
+//! before the launch, or the id the spec adopted), among those tagged with the project and
+//! the name; tags alone prove nothing. Changed in place where EC2 allows it
 //! (tags, security groups, profile, growing volumes, type while stopped, run state) and
 //! replaced where it does not (image, key pair, market, user data, shrinking volumes).
 
@@ -66,6 +68,10 @@ pub struct InstanceState {
     /// The instance's own public address (live only; an Elastic IP shows here once associated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<String>,
+    /// Whether the project's record names this instance (live only): without it, an
+    /// instance tagged with the project and the name is not the project's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recorded: bool,
 }
 
 /// What a launch needs, beyond the instance's name.
@@ -86,8 +92,6 @@ pub struct Launch {
     pub instance_profile: Option<String>,
     /// All tags, tether's bookkeeping tags included.
     pub tags: BTreeMap<String, String>,
-    /// Derived from project, name and generation: the same launch always has the same one.
-    pub client_token: String,
 }
 
 /// An instance's operations.
@@ -123,9 +127,12 @@ pub enum InstanceOp {
         tags: BTreeMap<String, String>,
         remove: Vec<String>,
     },
-    /// Cancel its spot request (if any), terminate every instance of the name, and wait
-    /// until they are terminated.
+    /// Cancel its spot request (if any), terminate the project's instance of the name (the
+    /// one its record names), wait until it is terminated, and delete the record.
     Terminate { name: String },
+    /// Record instance `id` (tagged with the project and the name, but unrecorded) as the
+    /// project's: the spec adopts it.
+    Adopt { name: String, id: String },
 }
 
 /// The instance kind.
@@ -211,8 +218,12 @@ impl ResourceKind for Instance {
         ]
     }
 
+    /// Tags name the project, but only the project's record makes the instance its own.
     fn ownership(instance: &InstanceState, project: &str) -> Ownership {
-        ownership(&instance.tags, project)
+        match ownership(&instance.tags, project) {
+            Ownership::Owned if !instance.recorded => Ownership::Unowned,
+            other => other,
+        }
     }
 
     /// A replacement launches the next generation, so its client token is new.
@@ -220,20 +231,29 @@ impl ResourceKind for Instance {
         name: &str,
         instance: &InstanceState,
         replacing: Option<&InstanceState>,
-        context: &Context,
+        _context: &Context,
     ) -> Vec<InstanceOp> {
         let generation = replacing.map_or(1, |old| old.generation + 1);
-        create_instance(name, instance, generation, context)
+        create_instance(name, instance, generation)
     }
 
+    /// An adoption records the instance first, so that every later step finds it.
     fn update(
         name: &str,
         before: &InstanceState,
         after: &InstanceState,
-        _intent: &Intent,
+        intent: &Intent,
         _context: &Context,
     ) -> Vec<InstanceOp> {
-        update_instance(name, before, after)
+        let mut ops = Vec::new();
+        if let (true, Some(id)) = (intent.adopt, &before.id) {
+            ops.push(InstanceOp::Adopt {
+                name: name.to_string(),
+                id: id.clone(),
+            });
+        }
+        ops.extend(update_instance(name, before, after));
+        ops
     }
 
     fn delete(
@@ -258,6 +278,7 @@ impl ResourceKind for Instance {
             InstanceOp::ModifyVolume { .. } => "modifying volume",
             InstanceOp::SetTags { .. } => "tagging",
             InstanceOp::Terminate { .. } => "terminating instance, then waiting until it is gone",
+            InstanceOp::Adopt { .. } => "recording the adopted instance",
         }
     }
 
@@ -305,6 +326,7 @@ impl ResourceKind for Instance {
             InstanceOp::Terminate { name } => {
                 execute::terminate(cloud, on_wait, project, name).await
             }
+            InstanceOp::Adopt { name, id } => execute::adopt(cloud, project, name, id).await,
         }
     }
 
@@ -403,20 +425,8 @@ pub fn references(
         .collect()
 }
 
-/// The client token of a launch: the same project, name and generation always give the
-/// same token (64 characters at most, as EC2 requires).
-pub fn client_token(project: &str, name: &str, generation: u32) -> String {
-    let digest = crate::hash::sha256_hex(format!("{project}\n{name}\n{generation}").as_bytes());
-    format!("tether-{}", &digest[..32])
-}
-
 /// Launch (then stop, for `state: stopped`). `generation` counts launches under the name.
-fn create_instance(
-    name: &str,
-    instance: &InstanceState,
-    generation: u32,
-    context: &Context,
-) -> Vec<InstanceOp> {
+fn create_instance(name: &str, instance: &InstanceState, generation: u32) -> Vec<InstanceOp> {
     let mut tags = instance.tags.clone();
     tags.insert(TAG_GENERATION.to_string(), generation.to_string());
     if let Some(price) = &instance.max_price {
@@ -440,7 +450,6 @@ fn create_instance(
             user_data_sha256: instance.user_data_sha256.clone(),
             instance_profile: instance.instance_profile.clone(),
             tags,
-            client_token: client_token(&context.project, name, generation),
         }),
     }];
     if instance.state == RunState::Stopped {
@@ -561,8 +570,9 @@ fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
             image_lookup,
             id: None,
             public_ip: None,
+            recorded: false,
         }),
-        adopt: false,
+        adopt: instance.adopt,
         depends_on,
         location: instance.location.clone(),
     }
