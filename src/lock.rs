@@ -5,8 +5,14 @@
 //! overwrite: AWS creates a parameter at most once, so of two runs that try at the same
 //! moment exactly one succeeds. Its value says who holds it, where, since when and for which
 //! command, so that a waiting run can name the holder. It is deleted when the run ends; one
-//! left by a killed run is broken with `tether force-unlock LOCK_ID`. Talks to AWS only
-//! through `aws::Cloud`.
+//! left by a killed run is broken with `tether force-unlock LOCK_ID`. Whatever else sits at
+//! the lock's name (a damaged or foreign value) is a lock all the same, waited for and
+//! broken like any other, by an id made from its text: nothing there can wedge a project
+//! for good. Talks to AWS only through `aws::Cloud`.
+//!
+//! Parameter Store deletes without a condition, so release and `force-unlock` read the
+//! holder, then delete: a lock broken and taken by another run within that one round trip
+//! would be deleted too. Only `force-unlock` (a person's act) opens that window.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,12 +53,56 @@ impl std::fmt::Display for LockInfo {
     }
 }
 
+/// What holds the project's lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// A run of tether, as its record says.
+    Run(LockInfo),
+    /// A value that is no lock record of tether's (damaged, or written by something else),
+    /// known by an id made from its text (`damaged-` and 16 hex digits of its SHA-256).
+    Damaged { id: String },
+}
+
+impl Holder {
+    /// The id `force-unlock` takes to break it.
+    pub fn id(&self) -> &str {
+        match self {
+            Holder::Run(info) => &info.id,
+            Holder::Damaged { id } => id,
+        }
+    }
+
+    fn of(value: &str) -> Holder {
+        match serde_json::from_str(value) {
+            Ok(info) => Holder::Run(info),
+            Err(_) => Holder::Damaged {
+                id: format!(
+                    "damaged-{}",
+                    &crate::hash::sha256_hex(value.as_bytes())[..16]
+                ),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::Run(info) => info.fmt(f),
+            Holder::Damaged { id } => write!(
+                f,
+                "lock {id}: the lock parameter holds a value that is no tether lock record (damaged, or written by something else)"
+            ),
+        }
+    }
+}
+
 /// Why the lock could not be taken or broken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another run held the lock for longer than this run would wait.
     #[error("project `{project}` is locked: {holder}")]
-    Held { project: String, holder: LockInfo },
+    Held { project: String, holder: Holder },
     /// `force-unlock` named no lock: the project holds none.
     #[error("project `{project}` holds no lock, so there is no lock {id} to break")]
     NoLock { project: String, id: String },
@@ -61,11 +111,8 @@ pub enum LockError {
     NotThisLock {
         project: String,
         id: String,
-        holder: LockInfo,
+        holder: Holder,
     },
-    /// The lock parameter holds something that is not a lock record.
-    #[error("the lock parameter {parameter} holds no tether lock record")]
-    Damaged { parameter: String },
     /// An AWS call failed.
     #[error("cannot use the project lock in Parameter Store")]
     Aws(#[source] AwsError),
@@ -93,14 +140,10 @@ pub fn new_lock_id() -> String {
 }
 
 /// The holder of the project's lock, if any.
-pub async fn holder(cloud: &Cloud, project: &str) -> Result<Option<LockInfo>, LockError> {
+pub async fn holder(cloud: &Cloud, project: &str) -> Result<Option<Holder>, LockError> {
     let parameter = crate::secrets::lock_parameter(project);
-    let Some(found) = cloud.parameter(&parameter).await.map_err(LockError::Aws)? else {
-        return Ok(None);
-    };
-    serde_json::from_str(&found.value)
-        .map(Some)
-        .map_err(|_| LockError::Damaged { parameter })
+    let found = cloud.parameter(&parameter).await.map_err(LockError::Aws)?;
+    Ok(found.map(|found| Holder::of(&found.value)))
 }
 
 /// Takes the project's lock for `info`, waiting up to `timeout` while another run holds it
@@ -111,7 +154,7 @@ pub async fn acquire(
     info: LockInfo,
     timeout: Duration,
     poll: Duration,
-    on_wait: &(dyn Fn(&LockInfo, Duration) + Sync),
+    on_wait: &(dyn Fn(&Holder, Duration) + Sync),
 ) -> Result<Lock, LockError> {
     let parameter = crate::secrets::lock_parameter(project);
     let value = serde_json::to_string(&info).expect("a lock record always serialises");
@@ -156,7 +199,7 @@ impl Lock {
 /// Deletes the project's lock if its id is `id`.
 pub async fn release(cloud: &Cloud, project: &str, id: &str) -> Result<(), LockError> {
     match holder(cloud, project).await? {
-        Some(current) if current.id == id => cloud
+        Some(current) if current.id() == id => cloud
             .delete_parameter(&crate::secrets::lock_parameter(project))
             .await
             .map_err(LockError::Aws),
@@ -164,15 +207,16 @@ pub async fn release(cloud: &Cloud, project: &str, id: &str) -> Result<(), LockE
     }
 }
 
-/// Breaks the project's lock `id`, left by a run that was killed. Returns what it held.
-pub async fn force_unlock(cloud: &Cloud, project: &str, id: &str) -> Result<LockInfo, LockError> {
+/// Breaks the project's lock `id`, left by a run that was killed (or a damaged one).
+/// Returns what held it.
+pub async fn force_unlock(cloud: &Cloud, project: &str, id: &str) -> Result<Holder, LockError> {
     let Some(current) = holder(cloud, project).await? else {
         return Err(LockError::NoLock {
             project: project.to_string(),
             id: id.to_string(),
         });
     };
-    if current.id != id {
+    if current.id() != id {
         return Err(LockError::NotThisLock {
             project: project.to_string(),
             id: id.to_string(),

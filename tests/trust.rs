@@ -509,3 +509,39 @@ fn an_unrecorded_instance_is_managed_once_the_spec_adopts_it() {
     moto.tether(&["destroy", "--auto-approve"]).expect_code(0);
     assert_eq!(instance_state(&moto, &old), "terminated");
 }
+
+// Regression: any value at the lock's name that was not tether's blocked every apply, and
+// `force-unlock` failed on it too, so a project was wedged until someone deleted the
+// parameter by hand.
+#[test]
+fn a_damaged_lock_is_waited_for_and_broken_like_any_other() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", BUCKET_SPEC);
+    block_on(async {
+        moto.ssm()
+            .put_parameter()
+            .name("/tether/lab/lock")
+            .value("not a lock record")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .expect("damaged lock")
+    });
+    let refused = moto
+        .tether(&["apply", "--auto-approve", "--lock-timeout", "1s"])
+        .expect_code(1)
+        .expect_stderr("holds a value that is no tether lock record");
+    let id = refused
+        .stderr
+        .split("tether force-unlock ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .expect("the hint names the id")
+        .to_string();
+    assert!(id.starts_with("damaged-"), "{id}");
+    moto.tether(&["force-unlock", &id])
+        .expect_code(0)
+        .expect_stderr("Broke the lock");
+    assert_eq!(support::parameter(&moto.ssm(), "/tether/lab/lock"), None);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+}

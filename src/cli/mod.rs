@@ -299,7 +299,7 @@ pub async fn take_lock(
             .unwrap_or_default(),
     };
     let last_said = std::sync::Mutex::new(None::<std::time::Duration>);
-    let on_wait = |holder: &tether::lock::LockInfo, waited: std::time::Duration| {
+    let on_wait = |holder: &tether::lock::Holder, waited: std::time::Duration| {
         let mut last = last_said.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|said| waited.saturating_sub(said).as_secs() >= 20) {
             printer.status(&format!(
@@ -327,7 +327,7 @@ pub async fn take_lock(
             error.to_string(),
             format!(
                 "wait for that run to finish (--lock-timeout waits longer); if it was killed, break its lock with `tether force-unlock {}`",
-                holder.id
+                holder.id()
             ),
         )),
         tether::lock::LockError::Aws(aws) => {
