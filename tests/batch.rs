@@ -408,6 +408,73 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         "no credentials: {env:?}"
     );
 
+    assert_eq!(
+        env.get("TETHER_BINARY_SHA256").map(String::len),
+        Some(64),
+        "children check what they fetch: {env:?}"
+    );
+
+    // Regression: children ran whatever sat in the stage. A share or a binary replaced
+    // there (anyone who may write the bucket could) is refused before anything runs.
+    let child = |index: usize| {
+        std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&env)
+            .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("the child's command")
+    };
+    let share_key = format!("{}share-0.json", stage.trim_start_matches("s3://lab-data/"));
+    let share = support::get_object(&s3, "lab-data", &share_key).expect("the share");
+    support::put_object(
+        &s3,
+        "lab-data",
+        &share_key,
+        "{\"job\": \"count\", \"inputs\": []}",
+    );
+    let refused = child(0);
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr)
+                .contains("the staged `share-0.json` is not what this job was submitted with"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    support::put_object(
+        &s3,
+        "lab-data",
+        &share_key,
+        &String::from_utf8(share).expect("UTF-8"),
+    );
+    let binary_key = format!(
+        ".tether/batch-lab/bin/tether-{}",
+        &env["TETHER_BINARY_SHA256"][..16]
+    );
+    let binary = support::get_object(&s3, "lab-data", &binary_key).expect("the binary");
+    support::put_object(&s3, "lab-data", &binary_key, "#!/bin/sh\ntouch PWNED\n");
+    let refused = child(0);
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("refusing to run it"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!std::path::Path::new("PWNED").exists());
+    block_on(async {
+        s3.put_object()
+            .bucket("lab-data")
+            .key(&binary_key)
+            .body(binary.into())
+            .send()
+            .await
+            .expect("restore the binary")
+    });
+
     // The worker side without Batch: each child's exact command, run here with its index
     // against moto's S3 (the instance's credentials stand in for the job role). The first
     // child runs twice, as after a spot reclaim: its result is the same.
@@ -550,4 +617,33 @@ fn failed_children_are_named_with_batchs_reason_and_log_stream() {
         support::get_object(&s3, "lab-data", "results/count.json").is_none(),
         "no summary of a job that failed is written as if it had run"
     );
+}
+
+// Regression: with `public_read: true` on a Batch job's input bucket, the staged spec,
+// shares and results were readable by anyone.
+#[test]
+fn a_batch_job_never_stages_in_a_bucket_the_public_may_read() {
+    let moto = Moto::start();
+    batch_without_docker(&moto);
+    let spec = format!("{SPEC}{JOB}").replace(
+        "lab-data: {force_destroy: true}",
+        "lab-data: {force_destroy: true, public_read: true}",
+    );
+    moto.write("tether.yaml", &spec);
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    support::put_object(&s3, "lab-data", "docs/a.txt", "one two\n");
+    moto.tether(&["run", "count"])
+        .expect_code(1)
+        .expect_stderr("whose policy lets anyone read it");
+    let staged = block_on(async {
+        s3.list_objects_v2()
+            .bucket("lab-data")
+            .prefix(".tether/")
+            .send()
+            .await
+            .expect("list")
+    });
+    assert!(staged.contents().is_empty(), "nothing was staged");
 }

@@ -602,10 +602,15 @@ async fn batch_agent(stage: &str) -> anyhow::Result<Exit> {
             .with_context(|| format!("AWS_BATCH_JOB_ARRAY_INDEX is `{text}`"))?,
         Err(_) => 0,
     };
+    // Set by the run that submitted the job: what the stage must hold.
+    let manifest_sha256 = std::env::var("TETHER_STAGE_SHA256").context(
+        "TETHER_STAGE_SHA256 is not set: only a job tether submitted has a stage to trust",
+    )?;
     let cloud = super::connect(None).await?;
     let scratch = tether::secrets::private_temp_dir("tether-batch-")
         .context("cannot make a scratch directory")?;
-    let summary = tether::jobs::batch::agent(&cloud, &stage, index, scratch.path()).await?;
+    let summary =
+        tether::jobs::batch::agent(&cloud, &stage, &manifest_sha256, index, scratch.path()).await?;
     Ok(if summary.status == Status::Succeeded {
         Exit::Success
     } else {

@@ -12,6 +12,13 @@
 //!
 //! No data is pasted into the container's command: the stage and the binary's URL reach it
 //! as environment variables.
+//!
+//! Children trust nothing for sitting in the stage: anyone who may write the bucket could
+//! put a file there. The job's environment (set by the submitting run, and not changeable
+//! once submitted) carries the SHA-256 of the stage's manifest (`TETHER_STAGE_SHA256`),
+//! which names the SHA-256 of the spec and of every share; a child checks each before it
+//! reads it, and checks the fetched binary against `TETHER_BINARY_SHA256` before it runs
+//! it. A stage never sits in a bucket whose policy lets the public read it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,7 +44,10 @@ const CHECK_QUEUE_EVERY: Duration = Duration::from_secs(60);
 const RUNNABLE_NOTE_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// The command of a child that fetches tether first. Its data is in the environment.
-const FETCH_AND_RUN: &str = "set -e; d=$(mktemp -d); curl -fsSL \"$TETHER_BINARY_URL\" -o \"$d/tether\"; chmod 755 \"$d/tether\"; exec \"$d/tether\" agent --batch \"$TETHER_STAGE\"";
+const FETCH_AND_RUN: &str = "set -e; d=$(mktemp -d); curl -fsSL \"$TETHER_BINARY_URL\" -o \"$d/tether\"; if [ \"$(sha256sum \"$d/tether\" | cut -d' ' -f1)\" != \"$TETHER_BINARY_SHA256\" ]; then echo \"tether: the staged binary is not the one this job was submitted with (SHA-256 $TETHER_BINARY_SHA256); refusing to run it\" >&2; exit 1; fi; chmod 755 \"$d/tether\"; exec \"$d/tether\" agent --batch \"$TETHER_STAGE\"";
+
+/// The stage's manifest: the SHA-256 of the spec and of each share, by file name.
+const MANIFEST: &str = "manifest.json";
 
 /// Why a Batch job did not run, or did not end with every share's result.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +72,9 @@ pub enum BatchJobError {
         status: String,
         missing: Vec<String>,
     },
+    /// The stage's bucket lets the public read it.
+    #[error("job `{job}` would stage its spec, shares and results in bucket `{bucket}`, whose policy lets anyone read it")]
+    PublicStage { job: String, bucket: String },
     /// The job waits in `RUNNABLE` on a queue that cannot run it.
     #[error("Batch job {id} cannot start: {reason}. It stays queued: fix that (`tether plan` shows what differs from the spec) and follow it with `tether run --attach`, or end it with `aws batch terminate-job --job-id {id} --reason cancelled`")]
     CannotStart { id: String, reason: String },
@@ -153,7 +166,8 @@ impl Stage {
     /// What the submitting run wrote and the children wrote back, by name: the spec, and
     /// each child's share and result. Deleted once the results are merged.
     fn scratch_keys(&self, size: i32) -> Vec<String> {
-        std::iter::once(self.key("spec.yaml"))
+        [self.key("spec.yaml"), self.key(MANIFEST)]
+            .into_iter()
             .chain((0..size).flat_map(|i| {
                 [
                     self.key(&format!("share-{i}.json")),
@@ -213,6 +227,18 @@ pub async fn run(
         tasks: inputs.len(),
         bytes: inputs.iter().map(|i| i.size).sum(),
     });
+    // The stage holds the spec and every result: never where the public may read.
+    if cloud
+        .bucket_policy(bucket)
+        .await?
+        .as_ref()
+        .is_some_and(crate::policy::grants_public_access)
+    {
+        return Err(BatchJobError::PublicStage {
+            job: job.name.clone(),
+            bucket: bucket.clone(),
+        });
+    }
     let count = share_count(batch.shares, &inputs);
     let shares = remote::split(inputs, count);
     let run_id = crate::lock::new_lock_id();
@@ -221,6 +247,8 @@ pub async fn run(
         path: context.spec_file.display().to_string(),
         source,
     })?;
+    let mut manifest =
+        BTreeMap::from([("spec.yaml".to_string(), crate::hash::sha256_hex(&spec_text))]);
     cloud
         .put_document(
             &stage.bucket,
@@ -238,17 +266,27 @@ pub async fn run(
             fail_fast: options.fail_fast,
         };
         let text = serde_json::to_vec(&share).expect("a share serialises");
+        let name = format!("share-{index}.json");
+        manifest.insert(name.clone(), crate::hash::sha256_hex(&text));
         cloud
-            .put_document(
-                &stage.bucket,
-                &stage.key(&format!("share-{index}.json")),
-                text,
-                "application/json",
-            )
+            .put_document(&stage.bucket, &stage.key(&name), text, "application/json")
             .await?;
     }
+    let manifest = serde_json::to_vec(&manifest).expect("a manifest serialises");
+    let manifest_sha256 = crate::hash::sha256_hex(&manifest);
+    cloud
+        .put_document(
+            &stage.bucket,
+            &stage.key(MANIFEST),
+            manifest,
+            "application/json",
+        )
+        .await?;
     let mut environment = context.agent_env.clone();
+    // A presigned URL lives no longer than the credentials that signed it.
+    let mut url_dies_in: Option<Duration> = None;
     environment.push(("TETHER_STAGE".to_string(), stage.url()));
+    environment.push(("TETHER_STAGE_SHA256".to_string(), manifest_sha256));
     let command = if batch.tether_in_image {
         vec![
             "tether".to_string(),
@@ -257,8 +295,15 @@ pub async fn run(
             stage.url(),
         ]
     } else {
-        let url = stage_binary(cloud, context, &job.name, &stage, on_event).await?;
+        let (url, sha256) = stage_binary(cloud, context, &job.name, &stage, on_event).await?;
+        url_dies_in = cloud.credentials_expiry().await.and_then(|expiry| {
+            expiry
+                .duration_since(std::time::SystemTime::now())
+                .ok()
+                .filter(|left| *left < BINARY_URL_VALID_FOR)
+        });
         environment.push(("TETHER_BINARY_URL".to_string(), url));
+        environment.push(("TETHER_BINARY_SHA256".to_string(), sha256));
         vec![
             "sh".to_string(),
             "-c".to_string(),
@@ -280,17 +325,28 @@ pub async fn run(
         job: &job.name,
         id: &id,
     });
+    if let Some(left) = url_dies_in {
+        on_event(Event::BatchNote {
+            job: &job.name,
+            id: &id,
+            note: &format!(
+                "the URL children fetch tether's build from is signed with this session's temporary credentials and stops working when they expire, in about {} minutes: a child that starts later fails to fetch it. An image that carries tether (`tether_in_image: true` in the job's `run_on`) needs no URL",
+                left.as_secs() / 60
+            ),
+        });
+    }
     follow_and_collect(cloud, &home, &id, on_event).await
 }
 
-/// Uploads the agent binary under its content hash (once), and returns a presigned URL.
+/// Uploads the agent binary under its content hash (once), and returns a presigned URL and
+/// the binary's SHA-256, which children check before they run what they fetched.
 async fn stage_binary(
     cloud: &Cloud,
     context: &remote::Context<'_>,
     job: &str,
     stage: &Stage,
     on_event: OnEvent<'_>,
-) -> Result<String, BatchJobError> {
+) -> Result<(String, String), BatchJobError> {
     let binary = match &context.agent_binary {
         Some(binary) => binary.clone(),
         None => std::env::current_exe().map_err(|source| BatchJobError::Read {
@@ -320,9 +376,10 @@ async fn stage_binary(
         cloud.upload(&stage.bucket, &key, &binary).await?;
         on_event(Event::Uploaded { job, to: &to });
     }
-    Ok(cloud
+    let url = cloud
         .presigned_get(&stage.bucket, &key, BINARY_URL_VALID_FOR)
-        .await?)
+        .await?;
+    Ok((url, hash))
 }
 
 /// Follows job `id` until it ends, then merges the results its children wrote to the stage
@@ -699,20 +756,39 @@ pub async fn status_line(cloud: &Cloud, project: &str, job: &JobSpec) -> Result<
 pub async fn agent(
     cloud: &Cloud,
     stage: &Stage,
+    manifest_sha256: &str,
     index: usize,
     scratch: &Path,
 ) -> Result<JobSummary, AgentError> {
-    let fetch = |name: String| async move {
-        cloud
+    let fetch = |name: String, sha256: Option<String>| async move {
+        let bytes = cloud
             .object_bytes(&stage.bucket, &stage.key(&name))
             .await?
-            .ok_or(AgentError::Missing(name))
+            .ok_or_else(|| AgentError::Missing(name.clone()))?;
+        match sha256 {
+            Some(sha256) if crate::hash::sha256_hex(&bytes) != sha256 => {
+                Err(AgentError::Tampered(name))
+            }
+            _ => Ok(bytes),
+        }
     };
-    let spec_text = fetch("spec.yaml".into()).await?;
+    // The manifest is checked against the job's environment, the rest against it.
+    let manifest: BTreeMap<String, String> =
+        serde_json::from_slice(&fetch(MANIFEST.into(), Some(manifest_sha256.to_string())).await?)
+            .map_err(|e| AgentError::Spec(e.to_string()))?;
+    let checked = |name: &str| {
+        manifest
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AgentError::Missing(format!("{name} in the manifest")))
+    };
+    let spec_text = fetch("spec.yaml".into(), Some(checked("spec.yaml")?)).await?;
     let spec_text = String::from_utf8_lossy(&spec_text).into_owned();
     let spec: Spec = crate::spec::parse("tether.yaml", &spec_text)
         .map_err(|e| AgentError::Spec(e.to_string()))?;
-    let share: Share = serde_json::from_slice(&fetch(format!("share-{index}.json")).await?)
+    let share_name = format!("share-{index}.json");
+    let share_sha256 = checked(&share_name)?;
+    let share: Share = serde_json::from_slice(&fetch(share_name, Some(share_sha256)).await?)
         .map_err(|e| AgentError::Spec(e.to_string()))?;
     let summary = remote::agent(
         cloud,
@@ -743,6 +819,10 @@ pub enum AgentError {
     /// The stage lacks a file the run put there.
     #[error("the stage has no `{0}`")]
     Missing(String),
+    /// A staged file is not what the submitting run wrote (its SHA-256 differs from the
+    /// one the job was submitted with): it is not run.
+    #[error("the staged `{0}` is not what this job was submitted with (its SHA-256 differs); refusing to run it")]
+    Tampered(String),
     /// The staged spec or share cannot be read.
     #[error("the staged job cannot be read: {0}")]
     Spec(String),
