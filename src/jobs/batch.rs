@@ -884,6 +884,7 @@ mod tests {
             stage.scratch_keys(2),
             [
                 ".tether/p/count/0123456789abcdef/spec.yaml",
+                ".tether/p/count/0123456789abcdef/manifest.json",
                 ".tether/p/count/0123456789abcdef/share-0.json",
                 ".tether/p/count/0123456789abcdef/result-0.json",
                 ".tether/p/count/0123456789abcdef/share-1.json",
