@@ -396,12 +396,12 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         .iter()
         .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
         .collect();
-    let stage = env.get("TETHER_STAGE").expect("the stage");
+    let stage = env.get("TETHER_STAGE").expect("the stage").clone();
     assert!(
         stage.starts_with("s3://lab-data/.tether/batch-lab/count/"),
         "{stage}"
     );
-    assert!(env.contains_key("TETHER_BINARY_URL"));
+    assert!(env.contains_key("TETHER_BINARY_OBJECT"));
     assert!(
         !env.keys()
             .any(|k| k.contains("SECRET") || k.contains("ACCESS_KEY")),
@@ -413,6 +413,29 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         Some(64),
         "children check what they fetch: {env:?}"
     );
+    assert!(
+        !env.contains_key("TETHER_BINARY_URL"),
+        "no URL signed with the operator's session: {env:?}"
+    );
+    // The container credentials endpoint ECS gives every container, answering with the job
+    // role's (here: moto's dummy) credentials, which the child signs its fetch with.
+    let credentials = support::http::serve(|_| {
+        support::http::Response::json(
+            200,
+            &serde_json::json!({
+                "AccessKeyId": "testing",
+                "SecretAccessKey": "testing",
+                "Token": "session-token",
+                "Expiration": "2099-01-01T00:00:00Z",
+                "RoleArn": "arn:aws:iam::123456789012:role/jobs"
+            }),
+        )
+    });
+    let mut env = env;
+    env.insert(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+        format!("http://127.0.0.1:{credentials}/v2/credentials/job"),
+    );
 
     // Regression: children ran whatever sat in the stage. A share or a binary replaced
     // there (anyone who may write the bucket could) is refused before anything runs.
@@ -423,8 +446,6 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&env)
             .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .output()
             .expect("the child's command")
@@ -476,20 +497,11 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
     });
 
     // The worker side without Batch: each child's exact command, run here with its index
-    // against moto's S3 (the instance's credentials stand in for the job role). The first
-    // child runs twice, as after a spot reclaim: its result is the same.
+    // against moto's S3, with the job role's credentials from the container credentials
+    // endpoint, as ECS gives them. The first child runs twice, as after a spot reclaim:
+    // its result is the same.
     for index in [0, 1, 0] {
-        let output = std::process::Command::new(&command[0])
-            .args(&command[1..])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(&env)
-            .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("the child's command");
+        let output = child(index);
         assert!(
             output.status.success(),
             "child {index}: {}",
@@ -577,12 +589,16 @@ fn the_bundled_batch_example_applies_and_converges() {
     moto.write("tether.yaml", &spec);
     moto.tether(&["validate"]).expect_code(0);
     let plan = moto.tether(&["plan", "--json"]).expect_code(0);
-    // The job role's grant covers the job's inputs, its output prefix and its stage.
+    // The job role's grant covers the job's inputs, its output prefix, its stage, and
+    // tether's build, which children fetch as the job role.
     assert!(
         plan.stdout.contains("arn:aws:s3:::batch-lab-docs/docs/*")
             && plan
                 .stdout
-                .contains("arn:aws:s3:::batch-lab-docs/.tether/batch-lab/count-words/*"),
+                .contains("arn:aws:s3:::batch-lab-docs/.tether/batch-lab/count-words/*")
+            && plan
+                .stdout
+                .contains("arn:aws:s3:::batch-lab-docs/.tether/batch-lab/bin/*"),
         "{}",
         plan.stdout
     );

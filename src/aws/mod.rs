@@ -38,7 +38,6 @@ pub struct Cloud {
     sts: aws_sdk_sts::Client,
     batch: aws_sdk_batch::Client,
     region: String,
-    credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
 }
 
 impl Cloud {
@@ -82,26 +81,12 @@ impl Cloud {
             sts: aws_sdk_sts::Client::new(&config),
             batch: aws_sdk_batch::Client::new(&config),
             region,
-            credentials: config.credentials_provider(),
         })
     }
 
     /// The region this client talks to.
     pub fn region(&self) -> &str {
         &self.region
-    }
-
-    /// When the credentials in use expire, if they are temporary (an SSO or assumed-role
-    /// session, a CI's OIDC role): what they sign (a presigned URL) dies with them.
-    pub async fn credentials_expiry(&self) -> Option<std::time::SystemTime> {
-        use aws_sdk_s3::config::ProvideCredentials;
-        let credentials = self
-            .credentials
-            .as_ref()?
-            .provide_credentials()
-            .await
-            .ok()?;
-        credentials.expiry()
     }
 }
 

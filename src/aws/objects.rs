@@ -214,32 +214,4 @@ impl Cloud {
             Err(error) => Err(error),
         }
     }
-
-    /// A URL that lets whoever holds it GET the object (and nothing else) for `valid_for`.
-    pub async fn presigned_get(
-        &self,
-        bucket: &str,
-        key: &str,
-        valid_for: std::time::Duration,
-    ) -> Result<String, AwsError> {
-        let config =
-            aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for).map_err(|error| {
-                AwsError {
-                    operation: "GetObject",
-                    resource: url(bucket, key),
-                    code: None,
-                    message: error.to_string(),
-                    kind: AwsErrorKind::Service,
-                }
-            })?;
-        let request = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| classify("GetObject", &url(bucket, key), e))?;
-        Ok(request.uri().to_string())
-    }
 }

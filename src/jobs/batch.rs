@@ -3,7 +3,9 @@
 //! The machine that starts the job stages it in the input bucket under
 //! `.tether/<project>/<job>/<run-id>/`: the spec, one share file per child, and (unless the
 //! image carries tether) a Linux build of tether under `.tether/<project>/bin/`, which each
-//! child fetches with `curl` through a presigned URL. It submits the array job, follows
+//! child fetches with `curl`, signing the request (SigV4) with its own job role's
+//! credentials from the container's credentials endpoint: nothing it fetches depends on the
+//! operator's session, which may end long before a queued child starts. It submits the array job, follows
 //! it (children by status), and merges the results the children wrote back to the stage,
 //! exactly as for instances. Each child runs `tether agent --batch <stage>`, which takes
 //! its share by `AWS_BATCH_JOB_ARRAY_INDEX`, reads and writes S3 with the job role, and
@@ -29,10 +31,6 @@ use super::{Event, Input, JobSummary, OnEvent, Options, TaskSummary};
 use crate::aws::{AwsError, Cloud, SubmitRequest};
 use crate::spec::{Inputs, JobSpec, Shares, Spec};
 
-/// How long the presigned URL of the agent binary stays valid: children that wait a long
-/// time in `RUNNABLE` still fetch it.
-const BINARY_URL_VALID_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
-
 /// How often a submitted job's status is read.
 const POLL_EVERY: Duration = Duration::from_secs(10);
 
@@ -44,7 +42,20 @@ const CHECK_QUEUE_EVERY: Duration = Duration::from_secs(60);
 const RUNNABLE_NOTE_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// The command of a child that fetches tether first. Its data is in the environment.
-const FETCH_AND_RUN: &str = "set -e; d=$(mktemp -d); curl -fsSL \"$TETHER_BINARY_URL\" -o \"$d/tether\"; if [ \"$(sha256sum \"$d/tether\" | cut -d' ' -f1)\" != \"$TETHER_BINARY_SHA256\" ]; then echo \"tether: the staged binary is not the one this job was submitted with (SHA-256 $TETHER_BINARY_SHA256); refusing to run it\" >&2; exit 1; fi; chmod 755 \"$d/tether\"; exec \"$d/tether\" agent --batch \"$TETHER_STAGE\"";
+///
+/// The job role's credentials come from the container credentials endpoint that ECS (and
+/// so Batch) gives every container (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, or a full URI
+/// with its authorization token); curl (7.75 or later) signs the GET with them. The object
+/// is addressed path-style in the stage's region, or at the endpoint the job was told.
+const FETCH_AND_RUN: &str = "set -e; d=$(mktemp -d); \
+if [ -n \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" ]; then u=\"$AWS_CONTAINER_CREDENTIALS_FULL_URI\"; else u=\"http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI\"; fi; \
+if [ -n \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" ]; then c=$(curl -fsS -H \"Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN\" \"$u\"); else c=$(curl -fsS \"$u\"); fi; \
+field() { printf '%s\\n' \"$c\" | sed -n \"s/.*\\\"$1\\\" *: *\\\"\\([^\\\"]*\\)\\\".*/\\1/p\" | head -n 1; }; \
+k=$(field AccessKeyId); s=$(field SecretAccessKey); t=$(field Token); \
+e=\"${AWS_ENDPOINT_URL_S3:-${AWS_ENDPOINT_URL:-https://s3.$TETHER_BINARY_REGION.amazonaws.com}}\"; \
+if [ -n \"$t\" ]; then curl -fsS --aws-sigv4 \"aws:amz:$TETHER_BINARY_REGION:s3\" --user \"$k:$s\" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -H \"x-amz-security-token: $t\" -o \"$d/tether\" \"$e/$TETHER_BINARY_OBJECT\"; \
+else curl -fsS --aws-sigv4 \"aws:amz:$TETHER_BINARY_REGION:s3\" --user \"$k:$s\" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o \"$d/tether\" \"$e/$TETHER_BINARY_OBJECT\"; fi; \
+if [ \"$(sha256sum \"$d/tether\" | cut -d' ' -f1)\" != \"$TETHER_BINARY_SHA256\" ]; then echo \"tether: the staged binary is not the one this job was submitted with (SHA-256 $TETHER_BINARY_SHA256); refusing to run it\" >&2; exit 1; fi; chmod 755 \"$d/tether\"; exec \"$d/tether\" agent --batch \"$TETHER_STAGE\"";
 
 /// The stage's manifest: the SHA-256 of the spec and of each share, by file name.
 const MANIFEST: &str = "manifest.json";
@@ -283,8 +294,6 @@ pub async fn run(
         )
         .await?;
     let mut environment = context.agent_env.clone();
-    // A presigned URL lives no longer than the credentials that signed it.
-    let mut url_dies_in: Option<Duration> = None;
     environment.push(("TETHER_STAGE".to_string(), stage.url()));
     environment.push(("TETHER_STAGE_SHA256".to_string(), manifest_sha256));
     let command = if batch.tether_in_image {
@@ -295,14 +304,12 @@ pub async fn run(
             stage.url(),
         ]
     } else {
-        let (url, sha256) = stage_binary(cloud, context, &job.name, &stage, on_event).await?;
-        url_dies_in = cloud.credentials_expiry().await.and_then(|expiry| {
-            expiry
-                .duration_since(std::time::SystemTime::now())
-                .ok()
-                .filter(|left| *left < BINARY_URL_VALID_FOR)
-        });
-        environment.push(("TETHER_BINARY_URL".to_string(), url));
+        let (object, sha256) = stage_binary(cloud, context, &job.name, &stage, on_event).await?;
+        environment.push(("TETHER_BINARY_OBJECT".to_string(), object));
+        environment.push((
+            "TETHER_BINARY_REGION".to_string(),
+            cloud.region().to_string(),
+        ));
         environment.push(("TETHER_BINARY_SHA256".to_string(), sha256));
         vec![
             "sh".to_string(),
@@ -325,21 +332,12 @@ pub async fn run(
         job: &job.name,
         id: &id,
     });
-    if let Some(left) = url_dies_in {
-        on_event(Event::BatchNote {
-            job: &job.name,
-            id: &id,
-            note: &format!(
-                "the URL children fetch tether's build from is signed with this session's temporary credentials and stops working when they expire, in about {} minutes: a child that starts later fails to fetch it. An image that carries tether (`tether_in_image: true` in the job's `run_on`) needs no URL",
-                left.as_secs() / 60
-            ),
-        });
-    }
     follow_and_collect(cloud, &home, &id, on_event).await
 }
 
-/// Uploads the agent binary under its content hash (once), and returns a presigned URL and
-/// the binary's SHA-256, which children check before they run what they fetched.
+/// Uploads the agent binary under its content hash (once), and returns where it is
+/// (`bucket/key`, for the children to fetch with their own role) and its SHA-256, which
+/// children check before they run what they fetched.
 async fn stage_binary(
     cloud: &Cloud,
     context: &remote::Context<'_>,
@@ -376,10 +374,7 @@ async fn stage_binary(
         cloud.upload(&stage.bucket, &key, &binary).await?;
         on_event(Event::Uploaded { job, to: &to });
     }
-    let url = cloud
-        .presigned_get(&stage.bucket, &key, BINARY_URL_VALID_FOR)
-        .await?;
-    Ok((url, hash))
+    Ok((format!("{}/{key}", stage.bucket), hash))
 }
 
 /// Follows job `id` until it ends, then merges the results its children wrote to the stage

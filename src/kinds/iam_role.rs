@@ -272,7 +272,8 @@ impl ResourceKind for IamRole {
 /// input prefix, and writing under each S3 output prefix (the outputs the tasks upload from
 /// the instance; a job's summary is written by the machine that started it); for a job on
 /// Batch, also reading and writing its stage (`.tether/<project>/<job>/` in the input
-/// bucket: the share in, the result out). `None` when
+/// bucket: the share in, the result out) and reading tether's build
+/// (`.tether/<project>/bin/`) unless its image has one. `None` when
 /// the role serves no job with S3 inputs or outputs.
 fn job_grants(spec: &Spec, role: &RoleSpec, region: &str) -> Option<Value> {
     let partition = policy::partition(region);
@@ -281,14 +282,21 @@ fn job_grants(spec: &Spec, role: &RoleSpec, region: &str) -> Option<Value> {
     for job in role.jobs.iter().filter_map(|name| spec.jobs.get(name)) {
         if let Some(Inputs::S3 { bucket, prefix }) = &job.inputs {
             reads.insert(format!("arn:{partition}:s3:::{bucket}/{prefix}*"));
-            // A Batch child reads its share and writes its result next to the inputs.
-            if job.batch.is_some() {
+            // A Batch child reads its share and writes its result next to the inputs, and
+            // fetches tether's build from there unless its image carries one.
+            if let Some(batch) = &job.batch {
                 let stage = format!(
                     "arn:{partition}:s3:::{bucket}/.tether/{}/{}/*",
                     spec.project, job.name
                 );
                 reads.insert(stage.clone());
                 writes.insert(stage);
+                if !batch.tether_in_image {
+                    reads.insert(format!(
+                        "arn:{partition}:s3:::{bucket}/.tether/{}/bin/*",
+                        spec.project
+                    ));
+                }
             }
         }
         if let Some(Output::S3Prefix { bucket, prefix }) = &job.output {
