@@ -81,18 +81,25 @@ impl Lab {
         self.moto.write("tether.yaml", &strict);
     }
 
+    /// A plain `ssh [OPTIONS] box true` through the alias block, in batch mode.
+    fn plain_ssh(&self, options: &[&str]) -> std::process::Output {
+        let dir = self.moto.dir.path();
+        Command::new("ssh")
+            .env("HOME", dir)
+            .arg("-F")
+            .arg(dir.join("ssh-config"))
+            .args(["-o", "BatchMode=yes"])
+            .args(options)
+            .args(["box", "true"])
+            .output()
+            .expect("ssh")
+    }
+
     /// Asserts that a plain `ssh box true` (batch mode, nothing turning checks off)
     /// verifies the host through the alias block and runs.
     #[track_caller]
     fn plain_ssh_works(&self) {
-        let dir = self.moto.dir.path();
-        let plain = Command::new("ssh")
-            .env("HOME", dir)
-            .arg("-F")
-            .arg(dir.join("ssh-config"))
-            .args(["-o", "BatchMode=yes", "box", "true"])
-            .output()
-            .expect("ssh");
+        let plain = self.plain_ssh(&[]);
         assert!(
             plain.status.success(),
             "plain ssh verifies through the block: {}",
@@ -354,29 +361,12 @@ fn a_plain_ssh_that_accepts_a_new_key_cannot_add_it_to_tethers_file() {
     assert!(block.contains("    StrictHostKeyChecking yes\n"), "{block}");
 
     // A plain ssh through the alias refuses the unknown key by itself...
-    let plain = Command::new("ssh")
-        .env("HOME", dir)
-        .arg("-F")
-        .arg(dir.join("ssh-config"))
-        .args(["-o", "BatchMode=yes", "box", "true"])
-        .output()
-        .expect("ssh");
-    assert!(!plain.status.success(), "an unverified host was reached");
+    assert!(
+        !lab.plain_ssh(&[]).status.success(),
+        "an unverified host was reached"
+    );
     // ...and one told to accept it writes it nowhere tether reads.
-    let _ = Command::new("ssh")
-        .env("HOME", dir)
-        .arg("-F")
-        .arg(dir.join("ssh-config"))
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "box",
-            "true",
-        ])
-        .output()
-        .expect("ssh");
+    let _ = lab.plain_ssh(&["-o", "StrictHostKeyChecking=accept-new"]);
     assert!(
         !lab.known_hosts().exists(),
         "ssh wrote tether's file: {:?}",

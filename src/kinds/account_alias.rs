@@ -59,20 +59,29 @@ pub(super) fn setting_record(
     )
 }
 
-/// The operations that change an account setting the project owns (or adopts now) from
-/// the value hashed `old` to the one hashed `new`, with `change` the call that writes it.
-/// The record names both values while the change is under way, then the new one only: a
-/// crash at any point leaves a setting whose value the record names, so the next run still
-/// finds it the project's, and the setting is never the project's for a value it did not
-/// write.
-pub(super) fn setting_change<Op>(
+/// The operations that change an account setting the project owns (recorded as
+/// `recorded`), or adopts now, from value `before` to value `after`, with `change` the call
+/// that writes it (`None` when the value stays). The record names both values while the
+/// change is under way, then the new one only: a crash at any point leaves a setting whose
+/// value the record names, so the next run still finds it the project's, and the setting
+/// is never the project's for a value it did not write.
+pub(super) fn setting_change<Op, Value: Serialize>(
     context: &Context,
     name: &str,
-    record: OwnershipRecord,
-    (old, new): (String, String),
+    (recorded, intent): (Option<OwnershipRecord>, &Intent),
+    (before, after): (&Value, &Value),
     change: Option<Op>,
     wrap: impl Fn(RecordOp) -> Op,
 ) -> Vec<Op> {
+    if change.is_none() && !intent.adopt {
+        return Vec::new();
+    }
+    let record = if intent.adopt {
+        OwnershipRecord::Adopted
+    } else {
+        recorded.unwrap_or(OwnershipRecord::Created)
+    };
+    let (old, new) = (setting_value_hash(before), setting_value_hash(after));
     match change {
         Some(change) => vec![
             wrap(setting_record(context, name, record, &[old, new.clone()])),
@@ -152,22 +161,11 @@ impl ResourceKind for AccountAlias {
             alias: after.alias.clone(),
             previous: Some(before.alias.clone()),
         });
-        if set.is_none() && !intent.adopt {
-            return Vec::new();
-        }
-        let record = if intent.adopt {
-            OwnershipRecord::Adopted
-        } else {
-            before.record.unwrap_or(OwnershipRecord::Created)
-        };
         setting_change(
             context,
             name,
-            record,
-            (
-                setting_value_hash(&before.alias),
-                setting_value_hash(&after.alias),
-            ),
+            (before.record, intent),
+            (&before.alias, &after.alias),
             set,
             AliasOp::Record,
         )

@@ -106,22 +106,11 @@ impl ResourceKind for PasswordPolicy {
         let put = (before.policy != after.policy).then(|| PolicyOp::Put {
             policy: after.policy.clone(),
         });
-        if put.is_none() && !intent.adopt {
-            return Vec::new();
-        }
-        let record = if intent.adopt {
-            OwnershipRecord::Adopted
-        } else {
-            before.record.unwrap_or(OwnershipRecord::Created)
-        };
         setting_change(
             context,
             name,
-            record,
-            (
-                setting_value_hash(&before.policy),
-                setting_value_hash(&after.policy),
-            ),
+            (before.record, intent),
+            (&before.policy, &after.policy),
             put,
             PolicyOp::Record,
         )
