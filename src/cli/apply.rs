@@ -201,7 +201,7 @@ pub async fn run_plan(
     printer.status("");
     // On a terminal a wait is a spinner per resource, cleared when the resource is done;
     // elsewhere a line now and then.
-    let live = super::live::Live::new(printer);
+    let live = super::progress::Live::new(printer);
     let waiting =
         std::sync::Mutex::new(std::collections::BTreeMap::<String, indicatif::ProgressBar>::new());
     let done_waiting = |address: &tether::model::Address| {

@@ -2,16 +2,17 @@
 //! spec and the AWS clients, and the exit codes. Commands call the library and print through
 //! the `Printer`; they make no decisions of their own about the account.
 
+pub mod agent;
 pub mod apply;
 pub mod audit;
 pub mod completions;
 pub mod destroy;
 pub mod force_unlock;
 pub mod interrupt;
-pub mod live;
 pub mod man;
 pub mod plan;
 pub mod printer;
+pub mod progress;
 pub mod rotate_key;
 pub mod run;
 pub mod schema;
@@ -60,7 +61,7 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Run one share of a job on an instance (started by `tether run` over ssh).
     #[command(hide = true)]
-    Agent(run::AgentArgs),
+    Agent(agent::AgentArgs),
     /// Open ssh to an alias or instance of the spec (or run a command there after `--`).
     Ssh(ssh::SshArgs),
     /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
@@ -121,7 +122,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Completions(args) => completions::exec(args, printer),
         Command::Man(args) => man::exec(args, printer),
         Command::Schema(args) => schema::exec(args, printer),
-        Command::Agent(args) => run::agent(args, printer).await,
+        Command::Agent(args) => agent::exec(args, printer).await,
     }
 }
 

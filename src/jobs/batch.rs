@@ -29,7 +29,7 @@ use std::time::Duration;
 use super::remote::{self, Share};
 use super::{Event, Input, JobSummary, OnEvent, Options, TaskSummary};
 use crate::aws::{AwsError, Cloud, SubmitRequest};
-use crate::spec::{Inputs, JobSpec, Shares, Spec};
+use crate::spec::{BatchRun, Inputs, JobSpec, Shares, Spec};
 
 /// How often a submitted job's status is read.
 const POLL_EVERY: Duration = Duration::from_secs(10);
@@ -207,11 +207,11 @@ pub async fn run(
     cloud: &Cloud,
     context: &remote::Context<'_>,
     job: &JobSpec,
+    batch: &BatchRun,
     inputs: Vec<Input>,
     options: &Options,
     on_event: OnEvent<'_>,
 ) -> Result<(Vec<TaskSummary>, Vec<String>), BatchJobError> {
-    let batch = job.batch.as_ref().expect("a job on Batch");
     let name = job_name(&context.spec.project, &job.name);
     let Some(Inputs::S3 { bucket, .. }) = &job.inputs else {
         return Err(BatchJobError::NotS3);
@@ -719,8 +719,12 @@ fn progress(status: &str, children: &BTreeMap<String, i32>) -> String {
 
 /// What `tether run --status` says of a job on Batch: the newest array job of its name in
 /// its queue, with its children by status.
-pub async fn status_line(cloud: &Cloud, project: &str, job: &JobSpec) -> Result<String, AwsError> {
-    let batch = job.batch.as_ref().expect("a job on Batch");
+pub async fn status_line(
+    cloud: &Cloud,
+    project: &str,
+    job: &JobSpec,
+    batch: &BatchRun,
+) -> Result<String, AwsError> {
     let name = job_name(project, &job.name);
     let Some(id) = cloud
         .jobs_named(&batch.queue, &name)

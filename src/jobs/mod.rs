@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{AwsError, Cloud};
 use crate::coordinator::{self, Outcome};
 use crate::diagnostic::Diagnostic;
-use crate::spec::{Builtin, JobSpec, Output, Spec, Work};
+use crate::spec::{Builtin, JobSpec, Output, Placement, Spec, Work};
 pub use inputs::{Input, Source};
 
 /// How jobs run.
@@ -125,11 +125,10 @@ impl JobSummary {
             tasks: Vec::new(),
             output: None,
             error,
-            instances: job
-                .remote
-                .as_ref()
-                .map(|r| r.run_on.clone())
-                .unwrap_or_default(),
+            instances: match &job.placement {
+                Placement::Instances(remote) => remote.run_on.clone(),
+                Placement::Here | Placement::Batch(_) => Vec::new(),
+            },
             stopped: Vec::new(),
             notes: Vec::new(),
         }
@@ -359,10 +358,7 @@ pub async fn run(
     // `then: stop`: once every job on them has ended, whatever the outcome.
     let stops_after = |summary: &JobSummary| {
         summary.status != Status::Skipped
-            && spec.jobs[&summary.job]
-                .remote
-                .as_ref()
-                .is_some_and(|r| r.then_stop)
+            && matches!(&spec.jobs[&summary.job].placement, Placement::Instances(r) if r.then_stop)
     };
     let to_stop: BTreeSet<String> = summaries
         .values()
@@ -506,29 +502,34 @@ pub(crate) async fn run_job(
             Err(inputs::ResolveError::Aws(error)) => return failed(error.to_string()),
         },
     };
-    if job.batch.is_some() {
-        let Some(context) = remote else {
-            return failed("this job runs on AWS Batch, which this run cannot submit to".into());
-        };
-        let (tasks, notes) = match batch::run(cloud, context, job, inputs, options, on_event).await
-        {
-            Ok(done) => done,
-            Err(error) => return failed(error.to_string()),
-        };
-        return finish(cloud, job, tasks, notes, started, options).await;
-    }
-    if job.remote.is_none() && remote.is_some_and(|r| r.attach_only) {
-        return failed("this job runs on this machine: there is nothing to attach to".into());
-    }
-    if job.remote.is_some() {
-        let Some(context) = remote else {
-            return failed("this job runs on instances, which this run cannot reach".into());
-        };
-        let (tasks, notes) = match remote::run(context, job, inputs, options, on_event).await {
-            Ok(done) => done,
-            Err(error) => return failed(error.to_string()),
-        };
-        return finish(cloud, job, tasks, notes, started, options).await;
+    // Where the job runs, matched once.
+    match (&job.placement, remote) {
+        (Placement::Batch(_), None) => {
+            return failed("this job runs on AWS Batch, which this run cannot submit to".into())
+        }
+        (Placement::Batch(batch), Some(context)) => {
+            let (tasks, notes) =
+                match batch::run(cloud, context, job, batch, inputs, options, on_event).await {
+                    Ok(done) => done,
+                    Err(error) => return failed(error.to_string()),
+                };
+            return finish(cloud, job, tasks, notes, started, options).await;
+        }
+        (Placement::Instances(_), None) => {
+            return failed("this job runs on instances, which this run cannot reach".into())
+        }
+        (Placement::Instances(instances), Some(context)) => {
+            let (tasks, notes) =
+                match remote::run(context, job, instances, inputs, options, on_event).await {
+                    Ok(done) => done,
+                    Err(error) => return failed(error.to_string()),
+                };
+            return finish(cloud, job, tasks, notes, started, options).await;
+        }
+        (Placement::Here, Some(context)) if context.attach_only => {
+            return failed("this job runs on this machine: there is nothing to attach to".into())
+        }
+        (Placement::Here, _) => {}
     }
     on_event(Event::JobStarted {
         job: &job.name,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::reach::Reached;
 use super::{Event, Input, JobSummary, OnEvent, Options, Status, TaskSummary};
-use crate::spec::{JobSpec, Spec};
+use crate::spec::{JobSpec, Remote, Spec};
 
 /// How often the status file is read.
 const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -449,7 +449,9 @@ pub async fn preflight(
     let mut checked = std::collections::BTreeSet::new();
     let mut to_reach: Vec<(&JobSpec, &str)> = Vec::new();
     for job in jobs.iter().copied() {
-        let Some(remote) = &job.remote else { continue };
+        let crate::spec::Placement::Instances(remote) = &job.placement else {
+            continue;
+        };
         for instance in &remote.run_on {
             if !checked.insert(instance.clone()) {
                 continue;
@@ -577,11 +579,11 @@ pub async fn reach_instance(
 pub async fn run(
     context: &Context<'_>,
     job: &JobSpec,
+    remote: &Remote,
     inputs: Vec<Input>,
     options: &Options,
     on_event: OnEvent<'_>,
 ) -> Result<(Vec<TaskSummary>, Vec<String>), RemoteError> {
-    let remote = job.remote.as_ref().expect("a job on instances");
     on_event(Event::JobStarted {
         job: &job.name,
         tasks: inputs.len(),
@@ -592,7 +594,9 @@ pub async fn run(
         .run_on
         .iter()
         .zip(shares.clone())
-        .map(|(instance, share)| run_share(context, job, instance, share, options, on_event));
+        .map(|(instance, share)| {
+            run_share(context, job, remote, instance, share, options, on_event)
+        });
     let results = futures::future::join_all(runs).await;
     let mut tasks = Vec::new();
     let mut healthy = Vec::new();
@@ -627,7 +631,9 @@ pub async fn run(
         let reruns = healthy
             .iter()
             .zip(split(orphaned, healthy.len()))
-            .map(|(instance, share)| run_share(context, job, instance, share, options, on_event));
+            .map(|(instance, share)| {
+                run_share(context, job, remote, instance, share, options, on_event)
+            });
         for (instance, result) in healthy.iter().zip(futures::future::join_all(reruns).await) {
             match result {
                 Ok(summary) => tasks.extend(summary.tasks),
@@ -644,9 +650,11 @@ pub async fn run(
     Ok((tasks, notes))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_share(
     context: &Context<'_>,
     job: &JobSpec,
+    remote_job: &Remote,
     instance: &str,
     inputs: Vec<Input>,
     options: &Options,
@@ -656,7 +664,6 @@ async fn run_share(
     let target = target(context, instance)?;
     let dir = workdir(project, &job.name, instance);
     let session = session(project, &job.name);
-    let remote_job = job.remote.as_ref().expect("a job on instances");
 
     // A session already there is this job, started earlier: follow it, start nothing.
     let running = remote(
@@ -983,8 +990,8 @@ pub async fn agent(
         .get(&share.job)
         .cloned()
         .expect("the share's job is in the spec");
-    job.remote = None;
-    job.batch = None;
+    // Here, on the instance or in the container, the job runs where it is.
+    job.placement = crate::spec::Placement::Here;
     if matches!(job.output, Some(crate::spec::Output::S3Object { .. })) {
         job.output = None;
     }

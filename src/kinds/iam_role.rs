@@ -284,7 +284,7 @@ fn job_grants(spec: &Spec, role: &RoleSpec, region: &str) -> Option<Value> {
             reads.insert(format!("arn:{partition}:s3:::{bucket}/{prefix}*"));
             // A Batch child reads its share and writes its result next to the inputs, and
             // fetches tether's build from there unless its image carries one.
-            if let Some(batch) = &job.batch {
+            if let crate::spec::Placement::Batch(batch) = &job.placement {
                 let stage = format!(
                     "arn:{partition}:s3:::{bucket}/.tether/{}/{}/*",
                     spec.project, job.name

@@ -32,10 +32,20 @@ pub struct JobSpec {
     pub location: Location,
     /// Where `inputs` is written, for errors found when it is resolved.
     pub inputs_location: Location,
-    /// Run on these declared instances instead of this machine.
-    pub remote: Option<Remote>,
-    /// Run as an AWS Batch array job instead of this machine.
-    pub batch: Option<BatchRun>,
+    /// Where it runs, decided once when the spec is read.
+    pub placement: Placement,
+}
+
+/// Where a job runs: decided at spec load from `run_on`, and matched once where the job
+/// starts, so no later code asks again or trusts an `Option` to be set.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Placement {
+    /// On this machine.
+    Here,
+    /// On declared instances, the inputs shared out among them.
+    Instances(Remote),
+    /// As one AWS Batch array job.
+    Batch(BatchRun),
 }
 
 /// How a job runs on AWS Batch: one array child per share of the inputs.
@@ -79,8 +89,7 @@ pub struct Remote {
 impl JobSpec {
     /// Whether running the job calls AWS: S3 inputs or outputs, instances, or Batch.
     pub fn needs_aws(&self) -> bool {
-        self.remote.is_some()
-            || self.batch.is_some()
+        self.placement != Placement::Here
             || matches!(self.inputs, Some(Inputs::S3 { .. }))
             || self.output.as_ref().and_then(Output::bucket).is_some()
     }
@@ -656,8 +665,12 @@ impl Checker<'_> {
                     allow_empty: job.allow_empty,
                     location,
                     inputs_location,
-                    remote,
-                    batch,
+                    // `run_on` is one of the two, or neither (checked above).
+                    placement: match (remote, batch) {
+                        (Some(remote), _) => Placement::Instances(remote),
+                        (None, Some(batch)) => Placement::Batch(batch),
+                        (None, None) => Placement::Here,
+                    },
                 },
             );
         }

@@ -34,8 +34,9 @@ pub use instances::{
     is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, HostKeyTrust, InstanceSpec, UserData,
 };
 pub use jobs::{
-    command_script, parse_s3_url, BatchRun, Builtin, Inputs, JobSpec, Mode, Output, Remote, Shares,
-    Work, INPUT_VARIABLE, IO_TASKS_PER_CORE, MAX_ARRAY_SIZE, MAX_IO_TASKS, OUTPUT_VARIABLE,
+    command_script, parse_s3_url, BatchRun, Builtin, Inputs, JobSpec, Mode, Output, Placement,
+    Remote, Shares, Work, INPUT_VARIABLE, IO_TASKS_PER_CORE, MAX_ARRAY_SIZE, MAX_IO_TASKS,
+    OUTPUT_VARIABLE,
 };
 pub use source::{Position, SourceIndex};
 pub use ssh::{HostSpec, SshSpec, DEFAULT_SSH_CONFIG};
@@ -332,7 +333,9 @@ impl Checker<'_> {
     /// A Batch job's queue and definition are declared in `batch:`.
     fn check_batch_jobs(&mut self, batch: &BatchSpec, jobs: &BTreeMap<String, JobSpec>) {
         for job in jobs.values() {
-            let Some(run) = &job.batch else { continue };
+            let Placement::Batch(run) = &job.placement else {
+                continue;
+            };
             if !batch.job_queues.contains_key(&run.queue) {
                 let location = self.value_location(&["jobs", job.name.as_str(), "run_on", "batch"]);
                 self.error(
@@ -537,7 +540,11 @@ impl Checker<'_> {
         self.check_role_references(&roles, &instances, &jobs);
         // A job on an instance reaches it through its alias.
         for job in jobs.values() {
-            for instance in job.remote.iter().flat_map(|r| &r.run_on) {
+            let run_on = match &job.placement {
+                Placement::Instances(remote) => remote.run_on.as_slice(),
+                Placement::Here | Placement::Batch(_) => &[],
+            };
+            for instance in run_on {
                 let has_alias = ssh
                     .as_ref()
                     .is_some_and(|s| s.hosts.values().any(|h| &h.instance == instance));
