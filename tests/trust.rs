@@ -545,3 +545,123 @@ fn a_damaged_lock_is_waited_for_and_broken_like_any_other() {
     assert_eq!(support::parameter(&moto.ssm(), "/tether/lab/lock"), None);
     moto.tether(&["apply", "--auto-approve"]).expect_code(0);
 }
+
+/// An S3 client of moto's signing with `key`/`secret` (an IAM user's, not the dummy ones).
+fn s3_as(moto: &Moto, key: &str, secret: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(&moto.endpoint)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            key, secret, None, None, "test",
+        ))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+// Why it exists: a Batch child fetches tether's build with curl, signing the request (SigV4)
+// as its job role. moto checks no signature unless IAM authentication is on, so the Batch
+// test's fetch would pass whatever curl sent; here it is on (after the three setup calls),
+// and only a correctly signed request with the role's key gets the build.
+#[test]
+fn a_batch_child_fetches_tethers_build_signed_as_its_job_role() {
+    use sha2::Digest;
+    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+    let iam = moto.iam();
+    let (key, secret) = block_on(async {
+        iam.create_user()
+            .user_name("job-role")
+            .send()
+            .await
+            .expect("user");
+        let created = iam
+            .create_access_key()
+            .user_name("job-role")
+            .send()
+            .await
+            .expect("key");
+        iam.attach_user_policy()
+            .user_name("job-role")
+            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+            .send()
+            .await
+            .expect("policy");
+        let key = created.access_key().expect("key");
+        (
+            key.access_key_id().to_string(),
+            key.secret_access_key().to_string(),
+        )
+    });
+    // From here on, moto checks every request's signature.
+    let s3 = s3_as(&moto, &key, &secret);
+    let build = "#!/bin/sh\necho \"fetched and ran: $*\"\n";
+    let sha256: String = sha2::Sha256::digest(build.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    block_on(async {
+        s3.create_bucket()
+            .bucket("lab-data")
+            .send()
+            .await
+            .expect("bucket");
+        s3.put_object()
+            .bucket("lab-data")
+            .key(".tether/lab/bin/tether-0123456789abcdef")
+            .body(build.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("the build")
+    });
+    let child = |secret: &str| {
+        let answer = serde_json::json!({
+            "AccessKeyId": key,
+            "SecretAccessKey": secret,
+            "Token": "",
+            "Expiration": "2099-01-01T00:00:00Z",
+        });
+        let credentials =
+            support::http::serve(move |_| support::http::Response::json(200, &answer));
+        std::process::Command::new("sh")
+            .args(["-c", tether::jobs::batch::FETCH_AND_RUN])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                format!("http://127.0.0.1:{credentials}/v2/credentials/job"),
+            )
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env(
+                "TETHER_BINARY_OBJECT",
+                "lab-data/.tether/lab/bin/tether-0123456789abcdef",
+            )
+            .env("TETHER_BINARY_REGION", "us-east-1")
+            .env("TETHER_BINARY_SHA256", &sha256)
+            .env(
+                "TETHER_STAGE",
+                "s3://lab-data/.tether/lab/count/0123456789abcdef/",
+            )
+            .output()
+            .expect("the child's command")
+    };
+    let ran = child(&secret);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "fetched and ran: agent --batch s3://lab-data/.tether/lab/count/0123456789abcdef/\n"
+    );
+    // Signed with a wrong secret, the same request is refused, and nothing runs.
+    let refused = child("not-the-secret");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(refused.stdout.is_empty());
+}

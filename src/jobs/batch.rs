@@ -47,7 +47,7 @@ const RUNNABLE_NOTE_AFTER: Duration = Duration::from_secs(5 * 60);
 /// so Batch) gives every container (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, or a full URI
 /// with its authorization token); curl (7.75 or later) signs the GET with them. The object
 /// is addressed path-style in the stage's region, or at the endpoint the job was told.
-const FETCH_AND_RUN: &str = "set -e; d=$(mktemp -d); \
+pub const FETCH_AND_RUN: &str = "set -e; d=$(mktemp -d); \
 if [ -n \"$AWS_CONTAINER_CREDENTIALS_FULL_URI\" ]; then u=\"$AWS_CONTAINER_CREDENTIALS_FULL_URI\"; else u=\"http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI\"; fi; \
 if [ -n \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" ]; then c=$(curl -fsS -H \"Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN\" \"$u\"); else c=$(curl -fsS \"$u\"); fi; \
 field() { printf '%s\\n' \"$c\" | sed -n \"s/.*\\\"$1\\\" *: *\\\"\\([^\\\"]*\\)\\\".*/\\1/p\" | head -n 1; }; \
