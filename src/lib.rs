@@ -3,7 +3,8 @@
 //! The library follows the data: [`spec`] (YAML to typed model, pure) -> [`live`] (read the
 //! account) -> [`plan`] (diff, pure) -> [`apply`] (the executor); [`planning::plan_spec`]
 //! is the read-then-plan pipeline the commands share. [`aws`] is the only module
-//! that speaks to the AWS SDK. See `ARCHITECTURE.md` for the whole picture.
+//! that speaks to the AWS SDK; [`ssh`] reaches instances. See `ARCHITECTURE.md` for the
+//! whole picture.
 
 pub mod apply;
 pub mod audit;
@@ -11,7 +12,6 @@ pub mod aws;
 pub mod coordinator;
 pub mod diagnostic;
 pub mod hash;
-pub mod hostkeys;
 pub mod jobs;
 pub mod kinds;
 pub mod live;
@@ -26,4 +26,4 @@ pub mod render;
 pub mod secrets;
 pub mod show;
 pub mod spec;
-pub mod sshconfig;
+pub mod ssh;

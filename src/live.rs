@@ -1,6 +1,7 @@
 //! Reading the account: what exists that the spec names or the project owns (buckets, IAM
-//! users, groups, roles and instance profiles, key pairs, security groups, instances,
-//! Elastic IPs), and the account singletons the spec declares.
+//! users, groups, roles and instance profiles, key pairs, security groups, instances and
+//! Elastic IPs, Batch compute environments, queues and job definitions), and the account
+//! singletons the spec declares.
 //!
 //! Reads of independent resources run concurrently (bounded). The result is plain data
 //! (`LiveState`) for the planner; this module makes no decisions about it beyond which
@@ -40,9 +41,10 @@ pub enum Scope<'a> {
     Only(&'a [Address]),
 }
 
-/// Reads the live state of `project`'s resources: buckets in the client's region, IAM
-/// groups and users, and the account singletons the scope names. The three families are
-/// read at the same time.
+/// Reads the live state of `project`'s resources in seven families, read at the same
+/// time: buckets in the client's region, IAM users and groups, IAM roles and instance
+/// profiles, key pairs and security groups, instances and Elastic IPs, AWS Batch, and the
+/// account singletons the scope names.
 pub async fn read(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<LiveState, AwsError> {
     let (buckets, iam, roles, ec2, instances, batch, account) = tokio::join!(
         read_buckets(cloud, project, scope),
@@ -851,13 +853,13 @@ pub fn ssh_config_block(
         Err(error) => return Err(error),
     };
     // Unbalanced markers make the block's extent unknowable: no plan is made on a guess.
-    crate::sshconfig::check_markers(&text, project).map_err(|problem| {
+    crate::ssh::config::check_markers(&text, project).map_err(|problem| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("{problem}: fix the markers by hand (one `# BEGIN tether {project}` line, then one `# END tether {project}` line)"),
         )
     })?;
-    let clashes = crate::sshconfig::clashing_hosts(&text, project, aliases);
+    let clashes = crate::ssh::config::clashing_hosts(&text, project, aliases);
     if let Some((line, alias)) = clashes.first() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -865,7 +867,7 @@ pub fn ssh_config_block(
         ));
     }
     Ok(
-        crate::sshconfig::find(&text, project).map(|(_, block)| LiveResource {
+        crate::ssh::config::find(&text, project).map(|(_, block)| LiveResource {
             address: Address::new(Kind::SshConfig, crate::model::SSH_ALIASES),
             state: ResourceState::SshConfig(crate::kinds::SshConfigState {
                 file: file.display().to_string(),

@@ -106,7 +106,7 @@ fn remote_context<'a>(
     agent_binary: Option<PathBuf>,
 ) -> anyhow::Result<tether::jobs::remote::Context<'a>> {
     let home = super::home();
-    let known_hosts = tether::hostkeys::known_hosts_file(
+    let known_hosts = tether::ssh::hostkeys::known_hosts_file(
         home.as_deref().unwrap_or(Path::new(".")),
         &spec.project,
     );
@@ -478,11 +478,11 @@ impl<'a> JobProgress<'a> {
                 ));
             }
             Event::Reached { instance, trust } => match trust {
-                tether::jobs::reach::Trust::Recorded => {}
-                tether::jobs::reach::Trust::Console => self.live.status(&format!(
+                tether::ssh::reach::Trust::Recorded => {}
+                tether::ssh::reach::Trust::Console => self.live.status(&format!(
                     "`{instance}`: host key verified against its console output"
                 )),
-                tether::jobs::reach::Trust::FirstUse => {
+                tether::ssh::reach::Trust::FirstUse => {
                     self.live.status(&super::first_use_warning(instance));
                 }
             },

@@ -2,7 +2,7 @@
 //! options, so the user's ssh config and agent apply. Through the alias when the
 //! spec declares one (the block apply wrote), else straight to the instance's address.
 //! First it waits for the instance's sshd (a new or started instance boots for a while)
-//! and verifies its host key as jobs do (`jobs::reach`), then connects with that key
+//! and verifies its host key as jobs do (`ssh::reach`), then connects with that key
 //! required.
 
 use std::os::unix::process::CommandExt;
@@ -41,7 +41,7 @@ pub(super) async fn reach(
     timeout: std::time::Duration,
 ) -> anyhow::Result<Vec<String>> {
     let home = super::home();
-    let known_hosts = tether::hostkeys::known_hosts_file(
+    let known_hosts = tether::ssh::hostkeys::known_hosts_file(
         home.as_deref().unwrap_or(std::path::Path::new(".")),
         &spec.project,
     );
@@ -51,7 +51,7 @@ pub(super) async fn reach(
             waited.as_secs()
         ));
     };
-    let reached = tether::jobs::reach::reach(
+    let reached = tether::ssh::reach::reach(
         cloud,
         &spec.project,
         instance,
@@ -69,13 +69,10 @@ pub(super) async fn reach(
         Some(hint) => anyhow::Error::new(WithHint::new(error.to_string(), hint)),
         None => anyhow::Error::new(error),
     })?;
-    if reached.trust == tether::jobs::reach::Trust::FirstUse {
+    if reached.trust == tether::ssh::reach::Trust::FirstUse {
         printer.status(&super::first_use_warning(instance));
     }
-    Ok(tether::jobs::reach::verified_options(
-        &reached,
-        &known_hosts,
-    ))
+    Ok(tether::ssh::reach::verified_options(&reached, &known_hosts))
 }
 
 /// ssh refuses a private key that others can read; say so before it does, with the fix.
@@ -130,7 +127,7 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
     if let Some(host) = alias {
         let config = super::ssh_config_file(&spec);
         let text = std::fs::read_to_string(&config).unwrap_or_default();
-        let written = tether::sshconfig::find(&text, &spec.project)
+        let written = tether::ssh::config::find(&text, &spec.project)
             .is_some_and(|(_, block)| block.contains(&format!("Host {}\n", host.alias)));
         if !written {
             bail!(WithHint::new(

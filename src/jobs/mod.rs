@@ -17,7 +17,7 @@ mod builtin;
 mod command;
 pub mod count;
 mod inputs;
-pub mod reach;
+
 pub mod remote;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -219,7 +219,7 @@ pub enum Event<'a> {
     /// because nothing could verify it).
     Reached {
         instance: &'a str,
-        trust: reach::Trust,
+        trust: crate::ssh::reach::Trust,
     },
 }
 

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::reach::Reached;
 use super::{Event, Input, JobSummary, OnEvent, Options, Status, TaskSummary};
 use crate::spec::{JobSpec, Remote, Spec};
+use crate::ssh::reach::Reached;
 
 /// How often the status file is read.
 const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -323,7 +323,7 @@ impl Connections {
     }
 
     fn options(&self, reached: &Reached, known_hosts: &Path) -> Vec<String> {
-        super::reach::ssh_options(reached, known_hosts, self.control_dir.path())
+        crate::ssh::reach::ssh_options(reached, known_hosts, self.control_dir.path())
     }
 
     /// Closes every shared connection of the run.
@@ -338,7 +338,7 @@ impl Connections {
         for reached in reached {
             if let Ok(host) = alias_of(context.spec, &reached.instance) {
                 let options = self.options(&reached, &context.known_hosts);
-                super::reach::close(context.config_file, &host.alias, &options).await;
+                crate::ssh::reach::close(context.config_file, &host.alias, &options).await;
             }
         }
     }
@@ -523,7 +523,7 @@ pub async fn preflight(
             Ok(()) => {}
             // An instance that does not answer fails its share, which the others run
             // (when there are others); a host key that cannot be trusted stops everything.
-            Err(error @ super::reach::ReachError::NotAnswering { .. }) => {
+            Err(error @ crate::ssh::reach::ReachError::NotAnswering { .. }) => {
                 context.connections.unreachable(instance, &error);
             }
             Err(error) => problems.push(
@@ -545,10 +545,10 @@ pub async fn reach_instance(
     cloud: &crate::aws::Cloud,
     instance: &str,
     on_event: OnEvent<'_>,
-) -> Result<(), super::reach::ReachError> {
+) -> Result<(), crate::ssh::reach::ReachError> {
     let port = alias_of(context.spec, instance).map_or(22, |host| host.port);
     let on_wait = |waited: Duration| on_event(Event::WaitingForSsh { instance, waited });
-    let reached = super::reach::reach(
+    let reached = crate::ssh::reach::reach(
         cloud,
         &context.spec.project,
         instance,

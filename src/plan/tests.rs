@@ -1,6 +1,8 @@
-//! Table-driven tests of the planner. `check` is the only caller of the planning API: it
-//! parses a spec, plans against a live state and snapshots the rendered plan (colour
-//! stripped), so the API can change without rewriting the cases.
+//! Table-driven tests of the planner. Most cases go through two helpers, so the planning
+//! API can change without rewriting them: `check` parses a spec, plans against a live
+//! state and snapshots the rendered plan (colour stripped); `plan_of` returns the plan
+//! itself, for the cases that look at one change. A few (another target, the bundled
+//! examples) call `plan` directly.
 
 use std::collections::BTreeMap;
 

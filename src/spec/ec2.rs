@@ -194,7 +194,7 @@ impl Checker<'_> {
             }
             // A generated key's file becomes its aliases' `IdentityFile`.
             if let Some(problem) = key.private_key_file.as_deref().and_then(|file| {
-                crate::sshconfig::unsafe_value(file, crate::sshconfig::ValueKind::Path)
+                crate::ssh::config::unsafe_value(file, crate::ssh::config::ValueKind::Path)
             }) {
                 let location =
                     self.value_location(&["key_pairs", name.as_str(), "private_key_file"]);

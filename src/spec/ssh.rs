@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{Checker, InstanceSpec, KeyPairSpec};
 use crate::diagnostic::Location;
-use crate::sshconfig::{unsafe_value, ValueKind};
+use crate::ssh::config::{unsafe_value, ValueKind};
 
 /// The config file when the spec names none.
 pub const DEFAULT_SSH_CONFIG: &str = "~/.ssh/config";

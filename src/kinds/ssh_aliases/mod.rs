@@ -14,11 +14,11 @@ use std::path::Path;
 
 use crate::model::{Address, SSH_ALIASES};
 use crate::spec::{Spec, SshSpec};
-use crate::sshconfig::HostEntry;
+use crate::ssh::config::HostEntry;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::RunState;
-use crate::sshconfig::HostAddress;
+use crate::ssh::config::HostAddress;
 
 use super::{
     Context, DesiredResource, Intent, LiveState, ResourceKind, ResourceState, Settling,
@@ -36,7 +36,7 @@ pub struct SshConfigState {
     /// The declared aliases (desired state only), for apply to render the block with the
     /// addresses it finds then.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hosts: Vec<crate::sshconfig::HostEntry>,
+    pub hosts: Vec<crate::ssh::config::HostEntry>,
     /// The project's known_hosts file (absolute; desired only), which the block points
     /// ssh at for the host keys tether verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,7 +50,7 @@ pub enum SshConfigOp {
     /// it into `file` (atomically; nothing outside the block changes).
     Write {
         file: PathBuf,
-        hosts: Vec<crate::sshconfig::HostEntry>,
+        hosts: Vec<crate::ssh::config::HostEntry>,
         known_hosts: Option<String>,
     },
     /// Take the project's block out of `file`.
@@ -91,11 +91,11 @@ impl ResourceKind for SshAliases {
         let host_keys = config
             .known_hosts
             .as_deref()
-            .map(|file| crate::sshconfig::HostKeys {
+            .map(|file| crate::ssh::config::HostKeys {
                 file,
                 instance_id: &instance_id,
             });
-        config.block = crate::sshconfig::render(
+        config.block = crate::ssh::config::render(
             settling.project,
             &config.hosts,
             |instance| host_address(instance, settling.desired, settling.live),
@@ -218,7 +218,7 @@ fn desired_ssh_config(spec: &Spec, ssh: &SshSpec, home: Option<&Path>) -> Desire
     depends_on.sort();
     depends_on.dedup();
     let known_hosts = home.map(|home| {
-        crate::hostkeys::known_hosts_file(home, &spec.project)
+        crate::ssh::hostkeys::known_hosts_file(home, &spec.project)
             .display()
             .to_string()
     });

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::aws::{AwsError, Cloud};
 use crate::kinds::StepFailure;
-use crate::sshconfig::{self, HostAddress, HostEntry};
+use crate::ssh::config::{self as sshconfig, HostAddress, HostEntry};
 
 fn file_error(path: &Path, source: std::io::Error) -> StepFailure {
     StepFailure::ReadFile {

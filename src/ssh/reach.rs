@@ -17,8 +17,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::hostkeys::{self, HostKey};
 use crate::aws::{AwsError, Cloud};
-use crate::hostkeys::{self, HostKey};
 use crate::spec::HostKeyTrust;
 
 /// How long tether waits for an instance's sshd by default.
