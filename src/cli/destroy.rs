@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::apply::ChangeOptions;
+use super::changes::ChangeOptions;
 use super::printer::Printer;
 use super::Exit;
 use tether::plan::Mode;
@@ -49,7 +49,7 @@ pub async fn exec(args: DestroyArgs, printer: &Printer) -> anyhow::Result<Exit> 
             printer.status("Destroy cancelled: nothing was changed.");
             return Ok(Exit::Error);
         }
-        super::apply::run_plan(printer, &cloud, &plan, parallelism.into()).await
+        super::changes::run_plan(printer, &cloud, &plan, parallelism.into()).await
     };
     super::with_lock(printer, &cloud, &spec.project, "destroy", &lock, destroy).await
 }

@@ -5,10 +5,12 @@
 pub mod agent;
 pub mod apply;
 pub mod audit;
+pub mod changes;
 pub mod completions;
 pub mod destroy;
 pub mod force_unlock;
 pub mod interrupt;
+pub mod jobs;
 pub mod man;
 pub mod plan;
 pub mod printer;
@@ -147,6 +149,52 @@ pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
 /// Clients for the spec's region (or the AWS chain's when the spec names none).
 pub async fn connect(region: Option<&str>) -> anyhow::Result<Cloud> {
     Ok(Cloud::connect(region).await?)
+}
+
+/// Waits for `instance`'s sshd and verifies its host key, printing progress (for `ssh` and
+/// `apply --wait-for-ssh`); returns the
+/// ssh options that hold it to that key at its current address.
+pub async fn reach(
+    printer: &Printer,
+    cloud: &tether::aws::Cloud,
+    spec: &tether::spec::Spec,
+    instance: &str,
+    port: u16,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Vec<String>> {
+    let home = home();
+    let known_hosts = tether::ssh::hostkeys::known_hosts_file(
+        home.as_deref().unwrap_or(std::path::Path::new(".")),
+        &spec.project,
+    );
+    let on_wait = |waited: std::time::Duration| {
+        printer.status(&format!(
+            "waiting for `{instance}` to answer ssh ({}s)",
+            waited.as_secs()
+        ));
+    };
+    let reached = tether::ssh::reach::reach(
+        cloud,
+        &spec.project,
+        instance,
+        port,
+        &known_hosts,
+        spec.instances
+            .get(instance)
+            .map(|declared| declared.host_key)
+            .unwrap_or_default(),
+        timeout,
+        &on_wait,
+    )
+    .await
+    .map_err(|error| match error.hint() {
+        Some(hint) => anyhow::Error::new(printer::WithHint::new(error.to_string(), hint)),
+        None => anyhow::Error::new(error),
+    })?;
+    if reached.trust == tether::ssh::reach::Trust::FirstUse {
+        printer.status(&first_use_warning(instance));
+    }
+    Ok(tether::ssh::reach::verified_options(&reached, &known_hosts))
 }
 
 /// The warning for an instance whose host key nothing could vouch for (`Trust::FirstUse`).

@@ -30,51 +30,6 @@ pub struct SshArgs {
     pub command: Vec<String>,
 }
 
-/// Waits for `instance`'s sshd and verifies its host key, printing progress; returns the
-/// ssh options that hold it to that key at its current address.
-pub(super) async fn reach(
-    printer: &Printer,
-    cloud: &tether::aws::Cloud,
-    spec: &tether::spec::Spec,
-    instance: &str,
-    port: u16,
-    timeout: std::time::Duration,
-) -> anyhow::Result<Vec<String>> {
-    let home = super::home();
-    let known_hosts = tether::ssh::hostkeys::known_hosts_file(
-        home.as_deref().unwrap_or(std::path::Path::new(".")),
-        &spec.project,
-    );
-    let on_wait = |waited: std::time::Duration| {
-        printer.status(&format!(
-            "waiting for `{instance}` to answer ssh ({}s)",
-            waited.as_secs()
-        ));
-    };
-    let reached = tether::ssh::reach::reach(
-        cloud,
-        &spec.project,
-        instance,
-        port,
-        &known_hosts,
-        spec.instances
-            .get(instance)
-            .map(|declared| declared.host_key)
-            .unwrap_or_default(),
-        timeout,
-        &on_wait,
-    )
-    .await
-    .map_err(|error| match error.hint() {
-        Some(hint) => anyhow::Error::new(WithHint::new(error.to_string(), hint)),
-        None => anyhow::Error::new(error),
-    })?;
-    if reached.trust == tether::ssh::reach::Trust::FirstUse {
-        printer.status(&super::first_use_warning(instance));
-    }
-    Ok(tether::ssh::reach::verified_options(&reached, &known_hosts))
-}
-
 /// ssh refuses a private key that others can read; say so before it does, with the fix.
 fn check_identity(file: &str) -> anyhow::Result<()> {
     let subject = format!("the identity file `{file}`");
@@ -145,7 +100,7 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
             check_identity(&identity.display().to_string())?;
         }
         let cloud = super::connect(spec.region.as_deref()).await?;
-        let options = reach(
+        let options = super::reach(
             printer,
             &cloud,
             &spec,
@@ -174,7 +129,7 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
             check_identity(key)?;
             ssh.arg("-i").arg(key);
         }
-        ssh.args(reach(printer, &cloud, &spec, &target, 22, ssh_timeout).await?);
+        ssh.args(super::reach(printer, &cloud, &spec, &target, 22, ssh_timeout).await?);
         ssh.arg(format!(
             "{}@{address}",
             view.user.as_deref().unwrap_or("ec2-user")

@@ -436,6 +436,58 @@ pub struct Context<'a> {
     pub agent_binary: Option<PathBuf>,
 }
 
+/// Where a run of jobs on instances starts from: this machine's files and settings.
+pub struct Setup<'a> {
+    pub spec: &'a Spec,
+    pub spec_file: &'a Path,
+    /// The ssh config file that holds the spec's aliases.
+    pub config_file: &'a Path,
+    /// This operator's home (`~` in paths, and the project's known_hosts file under it).
+    pub home: Option<PathBuf>,
+    pub attach_only: bool,
+    pub ssh_timeout: Duration,
+    pub agent_binary: Option<PathBuf>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of a run against `region`: the agent's environment (the region and this
+    /// machine's endpoint settings, never credentials: the instance has its own), the
+    /// project's known_hosts file, and a fresh set of connections in a private directory.
+    pub fn new(setup: Setup<'a>, region: &str) -> std::io::Result<Context<'a>> {
+        let Setup {
+            spec,
+            spec_file,
+            config_file,
+            home,
+            attach_only,
+            ssh_timeout,
+            agent_binary,
+        } = setup;
+        let mut agent_env = vec![("AWS_REGION".to_string(), region.to_string())];
+        for name in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
+            if let Ok(value) = std::env::var(name) {
+                agent_env.push((name.to_string(), value));
+            }
+        }
+        let known_hosts = crate::ssh::hostkeys::known_hosts_file(
+            home.as_deref().unwrap_or(Path::new(".")),
+            &spec.project,
+        );
+        Ok(Context {
+            spec,
+            spec_file,
+            config_file,
+            agent_env,
+            home,
+            attach_only,
+            known_hosts,
+            ssh_timeout,
+            connections: Connections::new()?,
+            agent_binary,
+        })
+    }
+}
+
 /// Checks, before any job starts, that each instance of the remote jobs runs, that its
 /// identity file is one ssh will use, and that it answers ssh with a host key tether can
 /// verify (waiting for it to boot).
