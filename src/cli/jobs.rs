@@ -114,7 +114,7 @@ pub async fn run_jobs(
     )
     .await;
     // One connection per instance for the whole run, closed at its end.
-    remote.connections.close(&remote).await;
+    remote.close_connections().await;
     let summaries = summaries?;
     if json {
         let mut text = serde_json::to_string_pretty(&summaries).expect("summaries serialise");

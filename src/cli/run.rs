@@ -151,7 +151,7 @@ async fn show_status(
             lines.push(line);
         }
     }
-    context.connections.close(&context).await;
+    context.close_connections().await;
     if lines.is_empty() {
         printer.status("No job of the spec runs on instances or on Batch.");
     } else {

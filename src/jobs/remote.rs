@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Event, Input, JobSummary, OnEvent, Options, Status, TaskSummary};
 use crate::spec::{JobSpec, Remote, Spec};
-use crate::ssh::reach::Reached;
+use crate::ssh::connections::Connections;
 
 /// How often the status file is read.
 const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -274,73 +274,16 @@ fn target(context: &Context<'_>, instance: &str) -> Result<Target, RemoteError> 
     })
 }
 
-/// The run's ssh connections: a private directory (0700) for the masters that calls to
-/// one instance share, and the instances the preflight reached.
-pub struct Connections {
-    control_dir: tempfile::TempDir,
-    reached: std::sync::Mutex<std::collections::BTreeMap<String, Reached>>,
-    /// Why an instance could not be reached, for its share's failure.
-    unreachable: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
-}
-
-impl Connections {
-    pub fn new() -> std::io::Result<Connections> {
-        Ok(Connections {
-            control_dir: crate::secrets::private_temp_dir("tether-ssh-")?,
-            reached: std::sync::Mutex::default(),
-            unreachable: std::sync::Mutex::default(),
-        })
-    }
-
-    fn unreachable(&self, instance: &str, why: &dyn std::fmt::Display) {
-        self.unreachable
-            .lock()
-            .expect("connections lock")
-            .insert(instance.to_string(), why.to_string());
-    }
-
-    fn why_unreachable(&self, instance: &str) -> Option<String> {
-        self.unreachable
-            .lock()
-            .expect("connections lock")
-            .get(instance)
-            .cloned()
-    }
-
-    fn reached(&self, instance: &str) -> Option<Reached> {
-        self.reached
-            .lock()
-            .expect("connections lock")
-            .get(instance)
-            .cloned()
-    }
-
-    fn insert(&self, reached: Reached) {
-        self.reached
-            .lock()
-            .expect("connections lock")
-            .insert(reached.instance.clone(), reached);
-    }
-
-    fn options(&self, reached: &Reached, known_hosts: &Path) -> Vec<String> {
-        crate::ssh::reach::ssh_options(reached, known_hosts, self.control_dir.path())
-    }
-
-    /// Closes every shared connection of the run.
-    pub async fn close(&self, context: &Context<'_>) {
-        let reached: Vec<Reached> = self
-            .reached
-            .lock()
-            .expect("connections lock")
-            .values()
-            .cloned()
-            .collect();
-        for reached in reached {
-            if let Ok(host) = alias_of(context.spec, &reached.instance) {
-                let options = self.options(&reached, &context.known_hosts);
-                crate::ssh::reach::close(context.config_file, &host.alias, &options).await;
-            }
-        }
+impl Context<'_> {
+    /// Closes every shared connection of the run (each through its instance's alias).
+    pub async fn close_connections(&self) {
+        self.connections
+            .close(self.config_file, &self.known_hosts, |instance| {
+                alias_of(self.spec, instance)
+                    .ok()
+                    .map(|host| host.alias.clone())
+            })
+            .await;
     }
 }
 

@@ -6,11 +6,11 @@
 //! - `reach`: waiting for an instance's sshd and verifying its host key (console, record,
 //!   or first use when the spec asks), and the ssh options that hold every connection to
 //!   the verified key;
-//! - `config`: the project's marked alias block in a user's OpenSSH config (pure text).
-//!
-//! The run's shared connections (`ControlMaster`) are the job runner's
-//! (`jobs::remote::Connections`), built on `reach`'s options.
+//! - `config`: the project's marked alias block in a user's OpenSSH config (pure text);
+//! - `connections`: a run's shared connections (`ControlMaster` sockets in a private
+//!   directory) to the instances it reached.
 
 pub mod config;
+pub mod connections;
 pub mod hostkeys;
 pub mod reach;
