@@ -101,13 +101,21 @@ pub fn report(
         .values()
         .map(|instance| {
             let address = Address::new(Kind::Instance, &instance.name);
-            let Some(ResourceState::Instance(state)) =
-                live.resources.get(&address).map(|r| &r.state)
-            else {
+            let found = match live.resources.get(&address).map(|r| &r.state) {
+                Some(ResourceState::Instance(state)) => Some(state),
+                _ => None,
+            };
+            // One that only carries the project's tags is not its instance: no ssh line
+            // may lead there.
+            let Some(state) = found.filter(|state| state.recorded) else {
                 return InstanceView {
                     name: instance.name.clone(),
                     id: None,
-                    state: "not launched".into(),
+                    state: if found.is_some() {
+                        "not launched by the project (an instance carries its tags, but no launch record names it: see `tether plan`)".into()
+                    } else {
+                        "not launched".into()
+                    },
                     instance_type: None,
                     address: None,
                     elastic_ip: None,

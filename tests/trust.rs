@@ -444,6 +444,11 @@ fn an_instance_planted_with_the_projects_tags_is_never_taken_for_its_own() {
         .expect_code(1)
         .expect_stderr("instance.worker exists but is not owned by project `lab`");
     assert_eq!(instance_state(&moto, &early), "running");
+    let shown = moto.tether(&["show"]).expect_code(0).stdout;
+    assert!(
+        shown.contains("not launched by the project") && !shown.contains(&early),
+        "show gives no ssh line to the planted instance: {shown}"
+    );
     block_on(async {
         moto.ec2()
             .terminate_instances()

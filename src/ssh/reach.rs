@@ -193,20 +193,19 @@ pub async fn reach(
     let recorded = hostkeys::known(known_hosts, &id).map_err(file_error)?;
     let trust = if recorded.is_empty() {
         let vouched = loop {
-            // An empty or unreadable console is not yet an answer: read it again.
-            let (vouched, last_error) = match cloud.console_output(instance, &id).await {
-                Ok(console) => (
-                    hostkeys::parse_console(&console.unwrap_or_default()),
-                    String::new(),
-                ),
-                Err(error) => (
-                    hostkeys::ConsoleKeys::default(),
-                    format!("; the last read of it failed: {error}"),
-                ),
+            // An empty console is not yet an answer, nor an unreadable one: read it again.
+            // Only a console read whole that shows no fingerprints lets an instance declared
+            // `trust_on_first_use` go on without them.
+            let last_error = match cloud.console_output(instance, &id).await {
+                Ok(console) => {
+                    let vouched = hostkeys::parse_console(&console.unwrap_or_default());
+                    if !vouched.is_empty() || policy == HostKeyTrust::TrustOnFirstUse {
+                        break vouched;
+                    }
+                    String::new()
+                }
+                Err(error) => format!("; the last read of it failed: {error}"),
             };
-            if !vouched.is_empty() || policy == HostKeyTrust::TrustOnFirstUse {
-                break vouched;
-            }
             if started.elapsed() + pause > timeout {
                 return Err(ReachError::NotVouched {
                     instance: instance.to_string(),
