@@ -492,150 +492,17 @@ impl Checker<'_> {
                     Work::Builtin(Builtin::WordCount)
                 }
             };
-            let (run_on, batch) = match job.run_on {
-                Some(RawRunOn::Batch(raw)) => {
-                    let batch = self.check_batch_run(&name, raw);
-                    for (field, given) in [
-                        ("upload", !job.upload.is_empty()),
-                        ("setup", job.setup.is_some()),
-                        ("then", job.then.is_some()),
-                    ] {
-                        if given {
-                            let location = self.key_location(&["jobs", name.as_str(), field]);
-                            self.error(
-                                location,
-                                format!("`{field}` applies only to jobs that `run_on` instances, not to Batch"),
-                                Some("a Batch job's image carries what it needs".into()),
-                            );
-                        }
-                    }
-                    if !matches!(inputs, Some(Inputs::S3 { .. })) {
-                        let location = inputs_location.clone();
-                        self.error(
-                            location,
-                            "a Batch job reads its inputs from S3".into(),
-                            Some(
-                                "push the files to S3 first, and use `inputs: s3://bucket/prefix/`"
-                                    .into(),
-                            ),
-                        );
-                    }
-                    if output
-                        .as_ref()
-                        .is_some_and(|o| matches!(o, Output::Local(_)) && o.is_collection())
-                    {
-                        let location = at(self, "output");
-                        self.error(
-                            location,
-                            "a Batch job's tasks write their outputs to S3: a local directory is on this machine".into(),
-                            Some("use `s3://bucket/prefix/`".into()),
-                        );
-                    }
-                    (None, Some(batch))
-                }
-                other => (other, None),
-            };
-            let remote = match run_on {
-                None => {
-                    for (field, given) in [
-                        ("upload", !job.upload.is_empty()),
-                        ("setup", job.setup.is_some()),
-                        ("then", job.then.is_some()),
-                    ] {
-                        if given {
-                            let location = self.key_location(&["jobs", name.as_str(), field]);
-                            self.error(
-                                location,
-                                format!("`{field}` applies only to jobs that `run_on` instances"),
-                                Some("add `run_on: <instance>`, or remove it".into()),
-                            );
-                        }
-                    }
-                    None
-                }
-                Some(run_on) => {
-                    let run_on = match run_on {
-                        RawRunOn::One(one) => vec![one],
-                        RawRunOn::Many(many) => many,
-                        RawRunOn::Batch(_) => Vec::new(),
-                    };
-                    for (index, instance) in run_on.iter().enumerate() {
-                        let Some(declared) = instances.get(instance) else {
-                            let index = index.to_string();
-                            let location = if run_on.len() == 1 {
-                                self.value_location(&["jobs", name.as_str(), "run_on"])
-                            } else {
-                                self.value_location(&["jobs", name.as_str(), "run_on", &index])
-                            };
-                            self.error(
-                                location,
-                                format!("job `{name}` runs on `{instance}`, which is not a declared instance"),
-                                Some(format!("declare `{instance}` under `instances`, or fix the name")),
-                            );
-                            continue;
-                        };
-                        if declared.state == crate::model::RunState::Stopped && job.then.is_none() {
-                            let location = self.value_location(&["jobs", name.as_str(), "run_on"]);
-                            self.error(
-                                location,
-                                format!("job `{name}` runs on `{instance}`, which the spec keeps stopped"),
-                                Some("declare it `state: running` (and add `then: stop` to stop it after the job)".into()),
-                            );
-                        }
-                    }
-                    if run_on.is_empty() {
-                        let location = self.key_location(&["jobs", name.as_str(), "run_on"]);
-                        self.error(location, "`run_on` names no instance".into(), None);
-                    }
-                    if matches!(output, Some(Output::Local(_))) {
-                        let location = at(self, "output");
-                        self.error(
-                            location,
-                            "a job on instances writes its results to S3: a local `output` is on this machine".into(),
-                            Some("use `s3://bucket/prefix/` or `s3://bucket/results.json`".into()),
-                        );
-                    }
-                    if matches!(inputs, Some(Inputs::Glob(_))) {
-                        let location = inputs_location.clone();
-                        self.error(
-                            location,
-                            "a job on instances reads its inputs from S3: a local glob is on this machine".into(),
-                            Some("push the files to S3 first, and use `inputs: s3://bucket/prefix/`".into()),
-                        );
-                    }
-                    // Uploads land on the instance under their file name, through scp's
-                    // remote path: a name that a shell there could read as code is refused.
-                    for (index, file) in job.upload.iter().enumerate() {
-                        let plain = std::path::Path::new(file)
-                            .file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| {
-                                !n.starts_with('-')
-                                    && n.bytes()
-                                        .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
-                            });
-                        if !plain {
-                            let location = self.value_location(&[
-                                "jobs",
-                                name.as_str(),
-                                "upload",
-                                &index.to_string(),
-                            ]);
-                            self.error(
-                                location,
-                                format!("upload `{file}` needs a plain file name to be copied to an instance"),
-                                Some("name the file with letters, digits and `._+-` (not starting with `-`)".into()),
-                            );
-                        }
-                    }
-                    Some(Remote {
-                        run_on,
-                        upload: job.upload,
-                        setup: job.setup,
-                        then_stop: job.then == Some(Then::Stop),
-                    })
-                }
-            };
+            let placement = self.check_placement(
+                &name,
+                RawPlacement {
+                    run_on: job.run_on,
+                    upload: job.upload,
+                    setup: job.setup,
+                    then: job.then,
+                },
+                (&inputs, &inputs_location, &output),
+                instances,
+            );
             for (index, after) in job.after.iter().enumerate() {
                 if !names.contains(after) || *after == name {
                     let location =
@@ -665,12 +532,7 @@ impl Checker<'_> {
                     allow_empty: job.allow_empty,
                     location,
                     inputs_location,
-                    // `run_on` is one of the two, or neither (checked above).
-                    placement: match (remote, batch) {
-                        (Some(remote), _) => Placement::Instances(remote),
-                        (None, Some(batch)) => Placement::Batch(batch),
-                        (None, None) => Placement::Here,
-                    },
+                    placement,
                 },
             );
         }
@@ -687,6 +549,15 @@ impl Checker<'_> {
         }
         jobs
     }
+}
+
+/// The fields of a job that say where it runs, taken out of `RawJob` for
+/// `check_placement`.
+struct RawPlacement {
+    run_on: Option<RawRunOn>,
+    upload: Vec<String>,
+    setup: Option<String>,
+    then: Option<Then>,
 }
 
 /// A cycle among the jobs' `after` lists, as the names along it (the first repeated at the
@@ -800,6 +671,164 @@ pub fn command_script(template: &str) -> Result<String, String> {
 }
 
 impl Checker<'_> {
+    /// Where job `name` runs (`run_on`, and what goes with it: `upload`, `setup`, `then`),
+    /// with the checks each placement makes of the job's inputs and output.
+    fn check_placement(
+        &mut self,
+        name: &str,
+        fields: RawPlacement,
+        (inputs, inputs_location, output): (&Option<Inputs>, &Location, &Option<Output>),
+        instances: &BTreeMap<String, crate::spec::InstanceSpec>,
+    ) -> Placement {
+        let at = |checker: &Self, field: &str| checker.value_location(&["jobs", name, field]);
+        let (run_on, batch) = match fields.run_on {
+            Some(RawRunOn::Batch(raw)) => {
+                let batch = self.check_batch_run(name, raw);
+                for (field, given) in [
+                    ("upload", !fields.upload.is_empty()),
+                    ("setup", fields.setup.is_some()),
+                    ("then", fields.then.is_some()),
+                ] {
+                    if given {
+                        let location = self.key_location(&["jobs", name, field]);
+                        self.error(
+                            location,
+                            format!("`{field}` applies only to jobs that `run_on` instances, not to Batch"),
+                            Some("a Batch job's image carries what it needs".into()),
+                        );
+                    }
+                }
+                if !matches!(inputs, Some(Inputs::S3 { .. })) {
+                    let location = inputs_location.clone();
+                    self.error(
+                        location,
+                        "a Batch job reads its inputs from S3".into(),
+                        Some(
+                            "push the files to S3 first, and use `inputs: s3://bucket/prefix/`"
+                                .into(),
+                        ),
+                    );
+                }
+                if output
+                    .as_ref()
+                    .is_some_and(|o| matches!(o, Output::Local(_)) && o.is_collection())
+                {
+                    let location = at(self, "output");
+                    self.error(
+                        location,
+                        "a Batch job's tasks write their outputs to S3: a local directory is on this machine".into(),
+                        Some("use `s3://bucket/prefix/`".into()),
+                    );
+                }
+                (None, Some(batch))
+            }
+            other => (other, None),
+        };
+        let remote = match run_on {
+            None => {
+                for (field, given) in [
+                    ("upload", !fields.upload.is_empty()),
+                    ("setup", fields.setup.is_some()),
+                    ("then", fields.then.is_some()),
+                ] {
+                    if given {
+                        let location = self.key_location(&["jobs", name, field]);
+                        self.error(
+                            location,
+                            format!("`{field}` applies only to jobs that `run_on` instances"),
+                            Some("add `run_on: <instance>`, or remove it".into()),
+                        );
+                    }
+                }
+                None
+            }
+            Some(run_on) => {
+                let run_on = match run_on {
+                    RawRunOn::One(one) => vec![one],
+                    RawRunOn::Many(many) => many,
+                    RawRunOn::Batch(_) => Vec::new(),
+                };
+                for (index, instance) in run_on.iter().enumerate() {
+                    let Some(declared) = instances.get(instance) else {
+                        let index = index.to_string();
+                        let location = if run_on.len() == 1 {
+                            self.value_location(&["jobs", name, "run_on"])
+                        } else {
+                            self.value_location(&["jobs", name, "run_on", &index])
+                        };
+                        self.error(
+                            location,
+                            format!("job `{name}` runs on `{instance}`, which is not a declared instance"),
+                            Some(format!("declare `{instance}` under `instances`, or fix the name")),
+                        );
+                        continue;
+                    };
+                    if declared.state == crate::model::RunState::Stopped && fields.then.is_none() {
+                        let location = self.value_location(&["jobs", name, "run_on"]);
+                        self.error(
+                            location,
+                            format!("job `{name}` runs on `{instance}`, which the spec keeps stopped"),
+                            Some("declare it `state: running` (and add `then: stop` to stop it after the job)".into()),
+                        );
+                    }
+                }
+                if run_on.is_empty() {
+                    let location = self.key_location(&["jobs", name, "run_on"]);
+                    self.error(location, "`run_on` names no instance".into(), None);
+                }
+                if matches!(output, Some(Output::Local(_))) {
+                    let location = at(self, "output");
+                    self.error(
+                        location,
+                        "a job on instances writes its results to S3: a local `output` is on this machine".into(),
+                        Some("use `s3://bucket/prefix/` or `s3://bucket/results.json`".into()),
+                    );
+                }
+                if matches!(inputs, Some(Inputs::Glob(_))) {
+                    let location = inputs_location.clone();
+                    self.error(
+                        location,
+                        "a job on instances reads its inputs from S3: a local glob is on this machine".into(),
+                        Some("push the files to S3 first, and use `inputs: s3://bucket/prefix/`".into()),
+                    );
+                }
+                // Uploads land on the instance under their file name, through scp's
+                // remote path: a name that a shell there could read as code is refused.
+                for (index, file) in fields.upload.iter().enumerate() {
+                    let plain = std::path::Path::new(file)
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| {
+                            !n.starts_with('-')
+                                && n.bytes()
+                                    .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+                        });
+                    if !plain {
+                        let location =
+                            self.value_location(&["jobs", name, "upload", &index.to_string()]);
+                        self.error(
+                            location,
+                            format!("upload `{file}` needs a plain file name to be copied to an instance"),
+                            Some("name the file with letters, digits and `._+-` (not starting with `-`)".into()),
+                        );
+                    }
+                }
+                Some(Remote {
+                    run_on,
+                    upload: fields.upload,
+                    setup: fields.setup,
+                    then_stop: fields.then == Some(Then::Stop),
+                })
+            }
+        };
+        // `run_on` is one of the two, or neither (checked above).
+        match (remote, batch) {
+            (Some(remote), _) => Placement::Instances(remote),
+            (None, Some(batch)) => Placement::Batch(batch),
+            (None, None) => Placement::Here,
+        }
+    }
+
     /// A job's `run_on: {batch: ...}`: how many children, and how they get tether. The queue
     /// and definition are checked against the `batch:` section once it is read.
     fn check_batch_run(&mut self, name: &str, raw: RawBatchRun) -> BatchRun {
