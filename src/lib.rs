@@ -17,6 +17,7 @@ pub mod kinds;
 pub mod live;
 pub mod lock;
 pub mod model;
+pub mod parameters;
 pub mod plan;
 pub mod planning;
 pub mod policy;

@@ -674,7 +674,7 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
         let Some(alias) = cloud.account_alias().await? else {
             return Ok(None);
         };
-        let parameter = crate::secrets::setting_record_parameter(project, ACCOUNT_ALIAS);
+        let parameter = crate::parameters::setting_record_parameter(project, ACCOUNT_ALIAS);
         let record = setting_record(cloud, &parameter, &setting_value_hash(&alias)).await?;
         Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_ALIAS),
@@ -689,7 +689,8 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
         let Some(policy) = cloud.password_policy().await? else {
             return Ok(None);
         };
-        let parameter = crate::secrets::setting_record_parameter(project, ACCOUNT_PASSWORD_POLICY);
+        let parameter =
+            crate::parameters::setting_record_parameter(project, ACCOUNT_PASSWORD_POLICY);
         let record = setting_record(cloud, &parameter, &setting_value_hash(&policy)).await?;
         Ok(Some(LiveResource {
             address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
@@ -819,7 +820,7 @@ async fn read_bucket(
         }
         ownership_record(
             cloud,
-            &crate::secrets::bucket_record_parameter(project, &name),
+            &crate::parameters::bucket_record_parameter(project, &name),
         )
         .await
     };

@@ -141,7 +141,7 @@ pub fn new_lock_id() -> String {
 
 /// The holder of the project's lock, if any.
 pub async fn holder(cloud: &Cloud, project: &str) -> Result<Option<Holder>, LockError> {
-    let parameter = crate::secrets::lock_parameter(project);
+    let parameter = crate::parameters::lock_parameter(project);
     let found = cloud.parameter(&parameter).await.map_err(LockError::Aws)?;
     Ok(found.map(|found| Holder::of(&found.value)))
 }
@@ -156,7 +156,7 @@ pub async fn acquire(
     poll: Duration,
     on_wait: &(dyn Fn(&Holder, Duration) + Sync),
 ) -> Result<Lock, LockError> {
-    let parameter = crate::secrets::lock_parameter(project);
+    let parameter = crate::parameters::lock_parameter(project);
     let value = serde_json::to_string(&info).expect("a lock record always serialises");
     let tags = BTreeMap::from([(TAG_PROJECT.to_string(), project.to_string())]);
     let started = std::time::Instant::now();
@@ -200,7 +200,7 @@ impl Lock {
 pub async fn release(cloud: &Cloud, project: &str, id: &str) -> Result<(), LockError> {
     match holder(cloud, project).await? {
         Some(current) if current.id() == id => cloud
-            .delete_parameter(&crate::secrets::lock_parameter(project))
+            .delete_parameter(&crate::parameters::lock_parameter(project))
             .await
             .map_err(LockError::Aws),
         _ => Ok(()),
@@ -224,7 +224,7 @@ pub async fn force_unlock(cloud: &Cloud, project: &str, id: &str) -> Result<Hold
         });
     }
     cloud
-        .delete_parameter(&crate::secrets::lock_parameter(project))
+        .delete_parameter(&crate::parameters::lock_parameter(project))
         .await
         .map_err(LockError::Aws)?;
     Ok(current)

@@ -79,28 +79,6 @@ pub fn password_parameter(project: &str, user: &str) -> String {
     format!("/tether/{project}/users/{user}/console-password")
 }
 
-/// The Parameter Store name of the project's record of an account setting it owns
-/// (`alias`, `password_policy`): `created` or `adopted`. Not a secret.
-pub fn setting_record_parameter(project: &str, setting: &str) -> String {
-    format!("/tether/{project}/account/{}", setting.replace('_', "-"))
-}
-
-/// The Parameter Store name of the project's record of which instance is its instance
-/// `name` (`model::InstanceRecord`). Not a secret.
-pub fn instance_record_parameter(project: &str, name: &str) -> String {
-    format!("/tether/{project}/instances/{name}")
-}
-
-/// The Parameter Store name of the project's record that it created bucket `bucket`.
-pub fn bucket_record_parameter(project: &str, bucket: &str) -> String {
-    format!("/tether/{project}/buckets/{bucket}")
-}
-
-/// The Parameter Store name of the project's lock.
-pub fn lock_parameter(project: &str) -> String {
-    format!("/tether/{project}/lock")
-}
-
 /// The secrets a user can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserSecret {
@@ -620,7 +598,7 @@ mod tests {
             "/tether/lab/users/erich/access-key"
         );
         assert_eq!(
-            setting_record_parameter("lab", "password_policy"),
+            crate::parameters::setting_record_parameter("lab", "password_policy"),
             "/tether/lab/account/password-policy"
         );
     }

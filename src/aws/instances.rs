@@ -260,7 +260,7 @@ impl Cloud {
         project: &str,
         name: &str,
     ) -> Result<Option<InstanceRecord>, AwsError> {
-        let parameter = crate::secrets::instance_record_parameter(project, name);
+        let parameter = crate::parameters::instance_record_parameter(project, name);
         Ok(self
             .parameter(&parameter)
             .await?
@@ -274,7 +274,7 @@ impl Cloud {
         name: &str,
         record: &InstanceRecord,
     ) -> Result<(), AwsError> {
-        let parameter = crate::secrets::instance_record_parameter(project, name);
+        let parameter = crate::parameters::instance_record_parameter(project, name);
         self.put_parameter(
             &parameter,
             &record.text(),
@@ -286,7 +286,7 @@ impl Cloud {
 
     /// Deletes the record of instance `name` (gone already counts as done).
     pub async fn delete_instance_record(&self, project: &str, name: &str) -> Result<(), AwsError> {
-        self.delete_parameter(&crate::secrets::instance_record_parameter(project, name))
+        self.delete_parameter(&crate::parameters::instance_record_parameter(project, name))
             .await
     }
 

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use crate::model::{
     attribute, setting_value_hash, Attribute, AttributeFormat, Kind, Ownership, OwnershipRecord,
 };
-use crate::secrets;
 
 use crate::model::{Address, ACCOUNT_ALIAS};
 use crate::spec::Spec;
@@ -52,7 +51,7 @@ pub(super) fn setting_record(
     values: &[String],
 ) -> RecordOp {
     context.record(
-        secrets::setting_record_parameter(&context.project, name),
+        crate::parameters::setting_record_parameter(&context.project, name),
         name,
         record,
         values.to_vec(),
@@ -184,7 +183,7 @@ impl ResourceKind for AccountAlias {
                 alias: before.alias.clone(),
             },
             AliasOp::Record(RecordOp::Delete {
-                parameter: secrets::setting_record_parameter(&context.project, name),
+                parameter: crate::parameters::setting_record_parameter(&context.project, name),
             }),
         ]
     }

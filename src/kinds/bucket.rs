@@ -12,7 +12,6 @@ use crate::model::{
     AttributeFormat::{Document, Map},
     Kind, Ownership, OwnershipRecord, PublicAccessBlock, TAG_FORCE_DESTROY,
 };
-use crate::secrets;
 
 use crate::model::{ownership_tags, Address};
 use crate::policy;
@@ -116,7 +115,7 @@ impl ResourceKind for Bucket {
             // where those who may tag the bucket cannot write. After the create, so that a
             // failed create records nothing.
             BucketOp::Record(context.record(
-                secrets::bucket_record_parameter(&context.project, bucket),
+                crate::parameters::bucket_record_parameter(&context.project, bucket),
                 bucket,
                 OwnershipRecord::Created,
                 Vec::new(),
@@ -207,7 +206,7 @@ impl ResourceKind for Bucket {
         // The record goes after the bucket: a crash in between leaves a record of a bucket
         // that is gone, never a bucket without its evidence.
         ops.push(BucketOp::Record(RecordOp::Delete {
-            parameter: secrets::bucket_record_parameter(&context.project, bucket),
+            parameter: crate::parameters::bucket_record_parameter(&context.project, bucket),
         }));
         ops
     }

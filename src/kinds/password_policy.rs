@@ -7,7 +7,6 @@ use crate::model::{
     attribute, setting_value_hash, Attribute, AttributeFormat, Kind, Ownership, OwnershipRecord,
     PasswordPolicyState,
 };
-use crate::secrets;
 
 use crate::model::{Address, ACCOUNT_PASSWORD_POLICY};
 use crate::spec::Spec;
@@ -126,7 +125,7 @@ impl ResourceKind for PasswordPolicy {
         vec![
             PolicyOp::Delete,
             PolicyOp::Record(RecordOp::Delete {
-                parameter: secrets::setting_record_parameter(&context.project, name),
+                parameter: crate::parameters::setting_record_parameter(&context.project, name),
             }),
         ]
     }
