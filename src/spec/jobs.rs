@@ -681,23 +681,21 @@ impl Checker<'_> {
         instances: &BTreeMap<String, crate::spec::InstanceSpec>,
     ) -> Placement {
         let at = |checker: &Self, field: &str| checker.value_location(&["jobs", name, field]);
+        // The fields that only jobs on instances take, and whether the job gives each.
+        let instance_fields = [
+            ("upload", !fields.upload.is_empty()),
+            ("setup", fields.setup.is_some()),
+            ("then", fields.then.is_some()),
+        ];
         let (run_on, batch) = match fields.run_on {
             Some(RawRunOn::Batch(raw)) => {
                 let batch = self.check_batch_run(name, raw);
-                for (field, given) in [
-                    ("upload", !fields.upload.is_empty()),
-                    ("setup", fields.setup.is_some()),
-                    ("then", fields.then.is_some()),
-                ] {
-                    if given {
-                        let location = self.key_location(&["jobs", name, field]);
-                        self.error(
-                            location,
-                            format!("`{field}` applies only to jobs that `run_on` instances, not to Batch"),
-                            Some("a Batch job's image carries what it needs".into()),
-                        );
-                    }
-                }
+                self.refuse_instance_fields(
+                    name,
+                    &instance_fields,
+                    ", not to Batch",
+                    "a Batch job's image carries what it needs",
+                );
                 if !matches!(inputs, Some(Inputs::S3 { .. })) {
                     let location = inputs_location.clone();
                     self.error(
@@ -725,21 +723,15 @@ impl Checker<'_> {
             other => (other, None),
         };
         let remote = match run_on {
+            // A Batch job's fields were refused above, with Batch's reason.
+            None if batch.is_some() => None,
             None => {
-                for (field, given) in [
-                    ("upload", !fields.upload.is_empty()),
-                    ("setup", fields.setup.is_some()),
-                    ("then", fields.then.is_some()),
-                ] {
-                    if given {
-                        let location = self.key_location(&["jobs", name, field]);
-                        self.error(
-                            location,
-                            format!("`{field}` applies only to jobs that `run_on` instances"),
-                            Some("add `run_on: <instance>`, or remove it".into()),
-                        );
-                    }
-                }
+                self.refuse_instance_fields(
+                    name,
+                    &instance_fields,
+                    "",
+                    "add `run_on: <instance>`, or remove it",
+                );
                 None
             }
             Some(run_on) => {
@@ -826,6 +818,27 @@ impl Checker<'_> {
             (Some(remote), _) => Placement::Instances(remote),
             (None, Some(batch)) => Placement::Batch(batch),
             (None, None) => Placement::Here,
+        }
+    }
+
+    /// Refuses each of `upload`, `setup` and `then` that job `name` gives (`given`), since
+    /// it does not run on instances (`where_` ends the message with where it runs instead).
+    fn refuse_instance_fields(
+        &mut self,
+        name: &str,
+        given: &[(&str, bool)],
+        where_: &str,
+        hint: &str,
+    ) {
+        for &(field, given) in given {
+            if given {
+                let location = self.key_location(&["jobs", name, field]);
+                self.error(
+                    location,
+                    format!("`{field}` applies only to jobs that `run_on` instances{where_}"),
+                    Some(hint.into()),
+                );
+            }
         }
     }
 

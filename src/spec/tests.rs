@@ -153,6 +153,11 @@ fn bad_input_is_reported_with_its_position() {
             "job_bad_s3_urls",
             "project: lab\njobs:\n  count:\n    inputs: s3://Lab_Data/docs/\n    builtin: word_count\n    output: https://example.com/x.json\n  fetch:\n    inputs: s3:/lab-data\n    command: \"cat {input} > {output}\"\n    output: s3://lab-data/results.json\n",
         ),
+        // `upload`, `setup` and `then` go with jobs on instances only.
+        (
+            "instance_fields_on_jobs_elsewhere",
+            "project: lab\nregion: us-east-1\njobs:\n  here:\n    inputs: ./x/*.txt\n    builtin: word_count\n    then: stop\n  queued:\n    run_on: {batch: q, definition: d}\n    inputs: s3://lab-data/x/\n    builtin: word_count\n    setup: \"make\"\n",
+        ),
         (
             "job_builtin_and_command",
             "project: lab\njobs:\n  both:\n    inputs: ./x/*.txt\n    builtin: word_count\n    command: \"wc -w {input}\"\n",
