@@ -363,14 +363,15 @@ impl Running {
     }
 }
 
-#[test]
-fn ctrl_c_terminates_the_array_job_this_run_submitted_but_not_one_it_only_follows() {
+/// Runs the job, ends the run with `signal` once its array job runs, and checks the run
+/// exits with `code` after terminating that job with a reason naming `name`.
+fn signal_terminates_the_submitted_job(signal: &str, code: i32, name: &str) -> Lab {
     let lab = lab(Phase::Running, "VALID", now_ms());
     let run = lab.spawn(&["run", "count"]);
     run.wait_for("count: Batch job job-1: running");
-    run.interrupt();
-    let (code, stderr) = run.finish();
-    assert_eq!(code, 130, "{stderr}");
+    run.signal(signal);
+    let (exit, stderr) = run.finish();
+    assert_eq!(exit, code, "{stderr}");
     assert!(
         stderr.contains("count: terminated Batch job job-1"),
         "{stderr}"
@@ -379,10 +380,16 @@ fn ctrl_c_terminates_the_array_job_this_run_submitted_but_not_one_it_only_follow
         let script = lab.script();
         assert_eq!(
             script.terminated,
-            [json!({"jobId": JOB_ID, "reason": "tether run was interrupted (Ctrl-C)"})]
+            [json!({"jobId": JOB_ID, "reason": format!("tether run was interrupted ({name})")})]
         );
         assert!(script.unknown.is_empty(), "{:?}", script.unknown);
     }
+    lab
+}
+
+#[test]
+fn ctrl_c_terminates_the_array_job_this_run_submitted_but_not_one_it_only_follows() {
+    let lab = signal_terminates_the_submitted_job("-INT", 130, "Ctrl-C");
 
     // Following the job from elsewhere and interrupting leaves it to its submitter.
     let attach = lab.spawn(&["run", "count", "--attach"]);
@@ -398,21 +405,7 @@ fn ctrl_c_terminates_the_array_job_this_run_submitted_but_not_one_it_only_follow
 // running on Batch, and the lock held; only Ctrl-C cleaned up.
 #[test]
 fn sigterm_terminates_the_array_job_this_run_submitted_as_ctrl_c_does() {
-    let lab = lab(Phase::Running, "VALID", now_ms());
-    let run = lab.spawn(&["run", "count"]);
-    run.wait_for("count: Batch job job-1: running");
-    run.signal("-TERM");
-    let (code, stderr) = run.finish();
-    assert_eq!(code, 143, "{stderr}");
-    assert!(
-        stderr.contains("count: terminated Batch job job-1"),
-        "{stderr}"
-    );
-    let script = lab.script();
-    assert_eq!(
-        script.terminated,
-        [json!({"jobId": JOB_ID, "reason": "tether run was interrupted (SIGTERM)"})]
-    );
+    signal_terminates_the_submitted_job("-TERM", 143, "SIGTERM");
 }
 
 #[test]

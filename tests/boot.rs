@@ -72,6 +72,19 @@ impl Lab {
         self.console(&console);
     }
 
+    /// Runs the job and asserts it is refused for a key the console does not vouch for.
+    #[track_caller]
+    fn run_is_refused_as_unvouched(&self) {
+        let run = self.tether(&["run"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("that its console output does not vouch for"),
+            "{}",
+            run.stderr
+        );
+    }
+
     /// Declares the instance as images with cloud-init are: only its console vouches for
     /// its host key (the spec's default), never a first use.
     fn console_only(&self) {
@@ -211,14 +224,7 @@ fn a_changed_host_key_for_the_same_instance_is_refused_before_anything_runs() {
 fn a_host_key_the_console_does_not_vouch_for_is_refused() {
     let mut lab = Lab::new("mitm", Sshd::start(), JOB);
     lab.unvouched_console();
-    let run = lab.tether(&["run"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("that its console output does not vouch for"),
-        "{}",
-        run.stderr
-    );
+    lab.run_is_refused_as_unvouched();
     assert_eq!(lab.sshd.logins(), 0);
     assert!(!lab.known_hosts().exists(), "nothing recorded");
 }
@@ -372,14 +378,7 @@ fn a_plain_ssh_that_accepts_a_new_key_cannot_add_it_to_tethers_file() {
         "ssh wrote tether's file: {:?}",
         std::fs::read_to_string(lab.known_hosts())
     );
-    let run = lab.tether(&["run"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("that its console output does not vouch for"),
-        "{}",
-        run.stderr
-    );
+    lab.run_is_refused_as_unvouched();
 }
 
 // Regression: an empty console output (EC2's answer for minutes after launch) was taken
