@@ -3,29 +3,26 @@
 //! Elastic IPs, Batch compute environments, queues and job definitions), and the account
 //! singletons the spec declares.
 //!
-//! Reads of independent resources run concurrently (bounded). The result is plain data
-//! (`LiveState`) for the planner; this module makes no decisions about it beyond which
-//! resources are relevant. It talks to AWS only through `aws::Cloud`.
+//! This is the shared half of reading: the service-wide listings, which listed resources
+//! are relevant (owned or named), the concurrency and the join. Each kind turns what was
+//! listed into its own state in its module (`kinds::<kind>::read`, next to its create,
+//! update and delete), reading its own details there. Reads of independent resources run
+//! concurrently (bounded). The result is plain data (`LiveState`) for the planner; this
+//! module makes no decisions about it beyond which resources are relevant. It talks to AWS
+//! only through `aws::Cloud`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo, VolumeInfo};
-use crate::kinds::PrivateKeyRecord;
-use crate::kinds::{
-    BucketState, DesiredResource, ElasticIpState, GroupState, InstanceState, JobQueueState,
-    KeyPairState, LiveResource, LiveState, ProfileState, ResourceState, RoleState,
-    SecurityGroupState, UserState,
-};
+use crate::audit;
+use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo};
+use crate::kinds::bucket::BucketRead;
+use crate::kinds::{DesiredResource, LiveResource, LiveState};
 use crate::model::{
-    iam_path, ownership, Address, ImageCandidate, ImageLookup, Kind, Market, Ownership, RunState,
-    VolumeState, ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_ACCESS_KEY, TAG_FORCE_DESTROY,
-    TAG_GENERATION, TAG_LEGACY_PRIVATE_KEY_FILE, TAG_MAX_PRICE, TAG_NAME, TAG_PRIVATE_KEY,
-    TAG_PUBLIC_KEY_FILE, TAG_USER_DATA,
+    iam_path, ownership, Address, ImageCandidate, ImageLookup, InstanceRecord, Kind, Ownership,
+    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_NAME,
 };
-use crate::model::{setting_value_hash, InstanceRecord, OwnershipRecord};
-use crate::{audit, policy};
 
 /// How many resources are read at once (each with up to two reads in flight). Measured
 /// against moto on the project's 2-core machines, 8 beats 16 and 32 (bench/RESULTS.md):
@@ -97,7 +94,10 @@ async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
         .filter(|name| !only || named_buckets.contains(name.as_str()))
         .collect();
     let reads: Vec<BucketRead> = stream::iter(names)
-        .map(|name| read_bucket(cloud, project, name, &named_buckets))
+        .map(|name| {
+            let is_named = named_buckets.contains(name.as_str());
+            async move { crate::kinds::bucket::read(cloud, project, &name, is_named).await }
+        })
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
@@ -150,52 +150,11 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         named.contains(entity.name.as_str()) || (!only && entity.path == owner_path)
     };
     let group_reads = stream::iter(groups.into_iter().filter(|g| relevant(g, &named_groups)))
-        .map(|group| async move {
-            let policies = cloud.group_policies(&group.name).await?;
-            Ok::<_, AwsError>(LiveResource {
-                address: Address::new(Kind::IamGroup, &group.name),
-                state: ResourceState::IamGroup(GroupState {
-                    path: group.path,
-                    policies,
-                }),
-                depends_on: Vec::new(),
-            })
-        })
+        .map(|group| crate::kinds::iam_group::read(cloud, group))
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect::<Vec<_>>();
     let user_reads = stream::iter(users.into_iter().filter(|u| relevant(u, &named_users)))
-        .map(|user| async move {
-            let (mut tags, groups, policies, inline, console_access, keys) = tokio::try_join!(
-                cloud.user_tags(&user.name),
-                cloud.user_groups(&user.name),
-                cloud.user_policies(&user.name),
-                cloud.user_inline_policies(&user.name),
-                cloud.has_login_profile(&user.name),
-                cloud.access_keys(&user.name),
-            )?;
-            let stored_access_key = tags.remove(TAG_ACCESS_KEY);
-            Ok::<_, AwsError>(LiveResource {
-                address: Address::new(Kind::IamUser, &user.name),
-                // A user refers to its groups: a group is deleted after its members leave.
-                depends_on: groups
-                    .iter()
-                    .map(|g| Address::new(Kind::IamGroup, g))
-                    .collect(),
-                state: ResourceState::IamUser(UserState {
-                    path: user.path,
-                    tags,
-                    groups,
-                    policies,
-                    inline_policies: inline
-                        .iter()
-                        .map(|(name, document)| (name.clone(), policy::normalise(document)))
-                        .collect(),
-                    console_access,
-                    programmatic_access: keys.iter().any(|key| key.active),
-                    stored_access_key,
-                }),
-            })
-        })
+        .map(|user| crate::kinds::iam_user::read(cloud, user))
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect::<Vec<_>>();
     let (mut resources, users) = tokio::try_join!(group_reads, user_reads)?;
@@ -229,30 +188,7 @@ async fn read_roles(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
             .into_iter()
             .filter(|r| relevant(&r.name, &r.path, &named_roles)),
     )
-    .map(|role| async move {
-        let (info, policies, inline) = tokio::try_join!(
-            cloud.role(&role.name),
-            cloud.role_policies(&role.name),
-            cloud.role_inline_policies(&role.name),
-        )?;
-        // Gone between the list and the read: as if never listed.
-        Ok::<_, AwsError>(info.map(|info| {
-            LiveResource {
-                address: Address::new(Kind::IamRole, &role.name),
-                depends_on: Vec::new(),
-                state: ResourceState::IamRole(RoleState {
-                    path: info.path,
-                    trust_policy: policy::normalise(&info.trust_policy),
-                    policies,
-                    inline_policies: inline
-                        .iter()
-                        .map(|(name, document)| (name.clone(), policy::normalise(document)))
-                        .collect(),
-                    tags: info.tags,
-                }),
-            }
-        }))
-    })
+    .map(|role| async move { crate::kinds::iam_role::read(cloud, &role.name).await })
     .buffer_unordered(READ_CONCURRENCY)
     .try_collect::<Vec<_>>();
     let profile_reads = stream::iter(
@@ -261,21 +197,9 @@ async fn read_roles(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
             .filter(|p| relevant(&p.name, &p.path, &named_profiles)),
     )
     .map(|profile| async move {
-        let tags = cloud.profile_tags(&profile.name).await?;
-        Ok::<_, AwsError>(Some(LiveResource {
-            address: Address::new(Kind::InstanceProfile, &profile.name),
-            // A profile refers to its role: the role is deleted after it.
-            depends_on: profile
-                .roles
-                .iter()
-                .map(|role| Address::new(Kind::IamRole, role))
-                .collect(),
-            state: ResourceState::InstanceProfile(ProfileState {
-                path: profile.path,
-                role: profile.roles.into_iter().next(),
-                tags,
-            }),
-        }))
+        Ok::<_, AwsError>(Some(
+            crate::kinds::instance_profile::read(cloud, profile).await?,
+        ))
     })
     .buffer_unordered(READ_CONCURRENCY)
     .try_collect::<Vec<_>>();
@@ -321,54 +245,17 @@ async fn read_batch(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
             .into_iter()
             .map(|g| (g.id, g.name))
             .collect();
-        for ce in &environments {
-            let state = crate::kinds::batch_compute_environment::state_of(ce, &group_names);
-            let mut depends_on: Vec<Address> = state
-                .security_groups
+        resources.extend(
+            environments
                 .iter()
-                .map(|g| Address::new(Kind::SecurityGroup, g))
-                .collect();
-            depends_on.extend(
-                state
-                    .instance_role
-                    .iter()
-                    .map(|p| Address::new(Kind::InstanceProfile, p)),
-            );
-            depends_on.extend(
-                state
-                    .service_role
-                    .iter()
-                    .map(|r| Address::new(Kind::IamRole, r)),
-            );
-            resources.push(LiveResource {
-                address: Address::new(Kind::BatchComputeEnvironment, &ce.name),
-                depends_on,
-                state: ResourceState::BatchComputeEnvironment(state),
-            });
-        }
+                .map(|ce| crate::kinds::batch_compute_environment::read(ce, &group_names)),
+        );
     }
     for queue in queues
         .into_iter()
         .filter(|q| q.status != "DELETED" && relevant(&q.name, &q.tags, &named_queues))
     {
-        resources.push(LiveResource {
-            address: Address::new(Kind::BatchJobQueue, &queue.name),
-            // A queue refers to its environments: they are deleted after it.
-            depends_on: queue
-                .compute_environments
-                .iter()
-                .map(|ce| Address::new(Kind::BatchComputeEnvironment, ce))
-                .collect(),
-            state: ResourceState::BatchJobQueue(JobQueueState {
-                tags: queue.tags,
-                priority: queue.priority,
-                compute_environments: queue.compute_environments,
-                status: Some(match queue.status_reason {
-                    Some(reason) => format!("{} {} ({reason})", queue.state, queue.status),
-                    None => format!("{} {}", queue.state, queue.status),
-                }),
-            }),
-        });
+        resources.push(crate::kinds::batch_job_queue::read(queue));
     }
     // The newest active revision of each name stands for the definition.
     let mut newest: BTreeMap<String, crate::aws::JobDefinitionInfo> = BTreeMap::new();
@@ -384,17 +271,7 @@ async fn read_batch(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
         .into_values()
         .filter(|d| relevant(&d.name, &d.tags, &named_definitions))
     {
-        let state = crate::kinds::batch_job_definition::state_of(&definition);
-        resources.push(LiveResource {
-            address: Address::new(Kind::BatchJobDefinition, &definition.name),
-            depends_on: state
-                .job_role
-                .iter()
-                .chain(&state.execution_role)
-                .map(|role| Address::new(Kind::IamRole, role))
-                .collect(),
-            state: ResourceState::BatchJobDefinition(state),
-        });
+        resources.push(crate::kinds::batch_job_definition::read(&definition));
     }
     Ok((resources, Vec::new()))
 }
@@ -423,41 +300,13 @@ async fn read_ec2(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         .into_iter()
         .filter(|k| relevant(&k.name, &k.tags, &named_keys))
     {
-        let mut tags = key.tags;
-        // An older tether recorded the private key file of whoever applied: held locally.
-        let legacy = tags
-            .remove(TAG_LEGACY_PRIVATE_KEY_FILE)
-            .map(|_| PrivateKeyRecord::Local);
-        let private_key = tags
-            .remove(TAG_PRIVATE_KEY)
-            .and_then(|value| PrivateKeyRecord::from_tag(&value))
-            .or(legacy);
-        let public_key_file = tags.remove(TAG_PUBLIC_KEY_FILE);
-        resources.push(LiveResource {
-            address: Address::new(Kind::KeyPair, &key.name),
-            state: ResourceState::KeyPair(KeyPairState {
-                tags,
-                public_key_file,
-                private_key,
-                private_key_file: None,
-                id: key.id,
-            }),
-            depends_on: Vec::new(),
-        });
+        resources.push(crate::kinds::key_pair::read(key));
     }
     for group in groups
         .into_iter()
         .filter(|g| relevant(&g.name, &g.tags, &named_groups))
     {
-        resources.push(LiveResource {
-            address: Address::new(Kind::SecurityGroup, &group.name),
-            state: ResourceState::SecurityGroup(SecurityGroupState {
-                description: group.description,
-                tags: group.tags,
-                ingress: group.ingress,
-            }),
-            depends_on: Vec::new(),
-        });
+        resources.push(crate::kinds::security_group::read(group));
     }
     Ok((resources, Vec::new()))
 }
@@ -544,7 +393,9 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
     }
     let mut resources: Vec<LiveResource> = by_name
         .into_iter()
-        .map(|(name, (instance, recorded))| instance_resource(name, instance, recorded, &volumes))
+        .map(|(name, (instance, recorded))| {
+            crate::kinds::instance::read(&name, instance, recorded, &volumes)
+        })
         .collect();
     for address in addresses {
         let Some(name) = address.tags.get(TAG_NAME).cloned() else {
@@ -553,101 +404,9 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
         if !wanted(&name, &named_addresses) {
             continue;
         }
-        let instance = address
-            .instance_id
-            .as_ref()
-            .map(|id| names_by_id.get(id).cloned().unwrap_or_else(|| id.clone()));
-        resources.push(LiveResource {
-            address: Address::new(Kind::ElasticIp, &name),
-            // An address goes before the instance it is on.
-            depends_on: address
-                .instance_id
-                .as_ref()
-                .and_then(|id| names_by_id.get(id))
-                .map(|instance| Address::new(Kind::Instance, instance))
-                .into_iter()
-                .collect(),
-            state: ResourceState::ElasticIp(ElasticIpState {
-                tags: address.tags,
-                instance,
-                public_ip: Some(address.public_ip),
-                allocation_id: Some(address.allocation_id),
-            }),
-        });
+        resources.push(crate::kinds::elastic_ip::read(&name, address, &names_by_id));
     }
     Ok((resources, warnings))
-}
-
-fn instance_resource(
-    name: String,
-    instance: InstanceInfo,
-    recorded: bool,
-    volumes: &BTreeMap<String, VolumeInfo>,
-) -> LiveResource {
-    let mut tags = instance.tags;
-    let generation = tags
-        .remove(TAG_GENERATION)
-        .and_then(|g| g.parse().ok())
-        .unwrap_or(0);
-    let max_price = tags.remove(TAG_MAX_PRICE);
-    let user_data_sha256 = tags.remove(TAG_USER_DATA);
-    let root_device = instance.root_device.unwrap_or_default();
-    let mut root_volume_gb = None;
-    let mut attached = BTreeMap::new();
-    for (device, volume_id) in &instance.devices {
-        let Some(volume) = volumes.get(volume_id) else {
-            continue;
-        };
-        if *device == root_device {
-            root_volume_gb = Some(volume.size_gb);
-        } else {
-            attached.insert(
-                device.clone(),
-                VolumeState {
-                    size_gb: volume.size_gb,
-                    volume_type: volume.volume_type.clone(),
-                },
-            );
-        }
-    }
-    // An instance refers to its key pair, groups and profile: they are deleted after it.
-    let depends_on = crate::kinds::instance::references(
-        instance.key_name.as_deref(),
-        &instance.security_groups,
-        instance.instance_profile.as_deref(),
-    );
-    LiveResource {
-        address: Address::new(Kind::Instance, &name),
-        depends_on,
-        state: ResourceState::Instance(InstanceState {
-            tags,
-            ami: instance.ami,
-            instance_type: instance.instance_type,
-            market: if instance.spot {
-                Market::Spot
-            } else {
-                Market::OnDemand
-            },
-            max_price,
-            key_pair: instance.key_name,
-            security_groups: instance.security_groups,
-            root_volume_gb,
-            volumes: attached,
-            user_data_sha256,
-            instance_profile: instance.instance_profile,
-            state: if instance.state.is_down() {
-                RunState::Stopped
-            } else {
-                RunState::Running
-            },
-            generation,
-            user_data: None,
-            image_lookup: None,
-            id: Some(instance.id),
-            public_ip: instance.public_ip,
-            recorded,
-        }),
-    }
 }
 
 /// The images each lookup matches, looked up concurrently.
@@ -668,38 +427,16 @@ pub async fn find_images(
 async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
     let (names, _) = named(scope, Kind::Account);
     let alias = async {
-        if !names.contains(ACCOUNT_ALIAS) {
-            return Ok(None);
+        match names.contains(ACCOUNT_ALIAS) {
+            true => crate::kinds::account_alias::read(cloud, project).await,
+            false => Ok(None),
         }
-        let Some(alias) = cloud.account_alias().await? else {
-            return Ok(None);
-        };
-        let parameter = crate::parameters::setting_record_parameter(project, ACCOUNT_ALIAS);
-        let record = setting_record(cloud, &parameter, &setting_value_hash(&alias)).await?;
-        Ok(Some(LiveResource {
-            address: Address::new(Kind::Account, ACCOUNT_ALIAS),
-            state: ResourceState::AccountAlias(crate::kinds::AccountAliasState { alias, record }),
-            depends_on: Vec::new(),
-        }))
     };
     let password_policy = async {
-        if !names.contains(ACCOUNT_PASSWORD_POLICY) {
-            return Ok(None);
+        match names.contains(ACCOUNT_PASSWORD_POLICY) {
+            true => crate::kinds::password_policy::read(cloud, project).await,
+            false => Ok(None),
         }
-        let Some(policy) = cloud.password_policy().await? else {
-            return Ok(None);
-        };
-        let parameter =
-            crate::parameters::setting_record_parameter(project, ACCOUNT_PASSWORD_POLICY);
-        let record = setting_record(cloud, &parameter, &setting_value_hash(&policy)).await?;
-        Ok(Some(LiveResource {
-            address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
-            state: ResourceState::PasswordPolicy(crate::kinds::PasswordPolicySetting {
-                policy,
-                record,
-            }),
-            depends_on: Vec::new(),
-        }))
     };
     let (alias, password_policy): (Option<LiveResource>, Option<LiveResource>) =
         tokio::try_join!(alias, password_policy)?;
@@ -781,124 +518,4 @@ pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
         password_policy,
         buckets,
     })
-}
-
-enum BucketRead {
-    Found(Box<LiveResource>),
-    /// Not named by the spec and not readable: it cannot be ours to manage anyway.
-    Unreadable(String),
-    /// Gone since it was listed, or neither named nor owned.
-    Irrelevant,
-}
-
-async fn read_bucket(
-    cloud: &Cloud,
-    project: &str,
-    name: String,
-    named: &BTreeSet<&str>,
-) -> Result<BucketRead, AwsError> {
-    let is_named = named.contains(name.as_str());
-    let tags = match cloud.bucket_tags(&name).await {
-        Ok(Some(tags)) => tags,
-        Ok(None) => return Ok(BucketRead::Irrelevant),
-        // Another team's locked-down bucket must not stop the plan; ours would be readable.
-        Err(error) if error.kind == AwsErrorKind::AccessDenied && !is_named => {
-            return Ok(BucketRead::Unreadable(format!(
-                "skipped bucket `{name}`: its tags cannot be read ({error})"
-            )))
-        }
-        Err(error) => return Err(error),
-    };
-    if !is_named && ownership(&tags, project) != Ownership::Owned {
-        return Ok(BucketRead::Irrelevant);
-    }
-    // Emptying needs the project's record of creating the bucket: read it where it matters.
-    let record = async {
-        let force = tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true");
-        if !force || ownership(&tags, project) != Ownership::Owned {
-            return Ok(None);
-        }
-        ownership_record(
-            cloud,
-            &crate::parameters::bucket_record_parameter(project, &name),
-        )
-        .await
-    };
-    let (policy, public_access_block, record) = tokio::try_join!(
-        cloud.bucket_policy(&name),
-        cloud.public_access_block(&name),
-        record
-    )?;
-    Ok(BucketRead::Found(Box::new(LiveResource {
-        address: Address::bucket(&name),
-        state: ResourceState::Bucket(BucketState {
-            tags,
-            policy: policy.as_ref().map(policy::normalise),
-            public_access_block,
-            record,
-        }),
-        depends_on: Vec::new(),
-    })))
-}
-
-/// The project's SSH alias block in `file`, if the file holds one. Reads a local file.
-/// Refuses a file whose own lines (outside the block) claim one of `aliases`.
-pub fn ssh_config_block(
-    file: &std::path::Path,
-    project: &str,
-    aliases: &[&str],
-) -> std::io::Result<Option<LiveResource>> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(error),
-    };
-    // Unbalanced markers make the block's extent unknowable: no plan is made on a guess.
-    crate::ssh::config::check_markers(&text, project).map_err(|problem| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{problem}: fix the markers by hand (one `# BEGIN tether {project}` line, then one `# END tether {project}` line)"),
-        )
-    })?;
-    let clashes = crate::ssh::config::clashing_hosts(&text, project, aliases);
-    if let Some((line, alias)) = clashes.first() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("line {line} is a `Host` entry of its own for `{alias}`, which ssh would follow instead of tether's alias: rename the alias in the spec, or remove that entry"),
-        ));
-    }
-    Ok(
-        crate::ssh::config::find(&text, project).map(|(_, block)| LiveResource {
-            address: Address::new(Kind::SshConfig, crate::model::SSH_ALIASES),
-            state: ResourceState::SshConfig(crate::kinds::SshConfigState {
-                file: file.display().to_string(),
-                block,
-                hosts: Vec::new(),
-                known_hosts: None,
-            }),
-            depends_on: Vec::new(),
-        }),
-    )
-}
-
-/// The project's record (at `parameter`, in its Parameter Store path) of how it came to own
-/// an account setting or a bucket; `None` when it has none.
-async fn ownership_record(
-    cloud: &Cloud,
-    parameter: &str,
-) -> Result<Option<OwnershipRecord>, AwsError> {
-    let found = cloud.parameter(parameter).await?;
-    Ok(found.and_then(|p| OwnershipRecord::parse(p.value.trim())))
-}
-
-/// The project's record of an account setting (at `parameter`), if it is evidence for the
-/// value the setting holds now (`value_hash`): one someone changed since tether wrote it is
-/// not the project's, whatever the record says (`OwnershipRecord::parse_bound`).
-async fn setting_record(
-    cloud: &Cloud,
-    parameter: &str,
-    value_hash: &str,
-) -> Result<Option<OwnershipRecord>, AwsError> {
-    let found = cloud.parameter(parameter).await?;
-    Ok(found.and_then(|p| OwnershipRecord::parse_bound(p.value.trim(), value_hash)))
 }

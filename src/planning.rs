@@ -125,13 +125,12 @@ pub async fn plan_spec(
         .iter()
         .flat_map(|ssh| ssh.hosts.keys().map(String::as_str))
         .collect();
-    let block =
-        crate::live::ssh_config_block(&ssh_config, &spec.project, &aliases).map_err(|source| {
-            PlanningError::SshConfig {
-                path: ssh_config.display().to_string(),
-                source,
-            }
-        })?;
+    let block = crate::kinds::ssh_aliases::read(&ssh_config, &spec.project, &aliases).map_err(
+        |source| PlanningError::SshConfig {
+            path: ssh_config.display().to_string(),
+            source,
+        },
+    )?;
     if let Some(block) = block {
         live.resources.insert(block.address.clone(), block);
     }

@@ -141,8 +141,9 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
                 })
                 .flat_map(|desired| desired.hosts.iter().map(|host| host.alias.as_str()))
                 .collect();
-            let block = live::ssh_config_block(Path::new(&config.file), &plan.project, &aliases)
-                .map_err(|source| ApplyError::ReadFile {
+            let block =
+                crate::kinds::ssh_aliases::read(Path::new(&config.file), &plan.project, &aliases)
+                    .map_err(|source| ApplyError::ReadFile {
                     path: config.file.clone(),
                     source,
                 })?;

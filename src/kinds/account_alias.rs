@@ -91,6 +91,23 @@ pub(super) fn setting_change<Op, Value: Serialize>(
     }
 }
 
+/// Reads the account alias and the project's record of it; `None` when the account has no
+/// alias.
+pub(crate) async fn read(
+    cloud: &crate::aws::Cloud,
+    project: &str,
+) -> Result<Option<super::LiveResource>, crate::aws::AwsError> {
+    let Some(alias) = cloud.account_alias().await? else {
+        return Ok(None);
+    };
+    let record = super::record::read_setting(cloud, project, ACCOUNT_ALIAS, &alias).await?;
+    Ok(Some(super::LiveResource {
+        address: Address::new(Kind::Account, ACCOUNT_ALIAS),
+        state: ResourceState::AccountAlias(AccountAliasState { alias, record }),
+        depends_on: Vec::new(),
+    }))
+}
+
 impl ResourceKind for AccountAlias {
     const KIND: Kind = Kind::Account;
     type State = AccountAliasState;

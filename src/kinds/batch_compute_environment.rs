@@ -97,6 +97,36 @@ pub fn state_of(
     }
 }
 
+/// A listed environment as a live resource (`group_names`: security group names by id).
+pub(crate) fn read(
+    info: &ComputeEnvironmentInfo,
+    group_names: &BTreeMap<String, String>,
+) -> super::LiveResource {
+    let state = state_of(info, group_names);
+    let mut depends_on: Vec<Address> = state
+        .security_groups
+        .iter()
+        .map(|g| Address::new(Kind::SecurityGroup, g))
+        .collect();
+    depends_on.extend(
+        state
+            .instance_role
+            .iter()
+            .map(|p| Address::new(Kind::InstanceProfile, p)),
+    );
+    depends_on.extend(
+        state
+            .service_role
+            .iter()
+            .map(|r| Address::new(Kind::IamRole, r)),
+    );
+    super::LiveResource {
+        address: Address::new(Kind::BatchComputeEnvironment, &info.name),
+        depends_on,
+        state: ResourceState::BatchComputeEnvironment(state),
+    }
+}
+
 impl ResourceKind for BatchComputeEnvironment {
     const KIND: Kind = Kind::BatchComputeEnvironment;
     type State = ComputeEnvironmentState;

@@ -56,6 +56,21 @@ pub enum JobDefinitionOp {
 /// The job definition kind.
 pub struct BatchJobDefinition;
 
+/// A listed revision (the newest active one of its name) as a live resource.
+pub(crate) fn read(definition: &JobDefinitionInfo) -> super::LiveResource {
+    let state = state_of(definition);
+    super::LiveResource {
+        address: Address::new(Kind::BatchJobDefinition, &definition.name),
+        depends_on: state
+            .job_role
+            .iter()
+            .chain(&state.execution_role)
+            .map(|role| Address::new(Kind::IamRole, role))
+            .collect(),
+        state: ResourceState::BatchJobDefinition(state),
+    }
+}
+
 impl ResourceKind for BatchJobDefinition {
     const KIND: Kind = Kind::BatchJobDefinition;
     type State = JobDefinitionState;

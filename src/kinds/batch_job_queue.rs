@@ -54,6 +54,28 @@ pub enum JobQueueOp {
 /// The job queue kind.
 pub struct BatchJobQueue;
 
+/// A listed job queue as a live resource, its status shown.
+pub(crate) fn read(queue: crate::aws::JobQueueInfo) -> super::LiveResource {
+    super::LiveResource {
+        address: Address::new(Kind::BatchJobQueue, &queue.name),
+        // A queue refers to its environments: they are deleted after it.
+        depends_on: queue
+            .compute_environments
+            .iter()
+            .map(|ce| Address::new(Kind::BatchComputeEnvironment, ce))
+            .collect(),
+        state: ResourceState::BatchJobQueue(JobQueueState {
+            tags: queue.tags,
+            priority: queue.priority,
+            compute_environments: queue.compute_environments,
+            status: Some(match queue.status_reason {
+                Some(reason) => format!("{} {} ({reason})", queue.state, queue.status),
+                None => format!("{} {}", queue.state, queue.status),
+            }),
+        }),
+    }
+}
+
 impl ResourceKind for BatchJobQueue {
     const KIND: Kind = Kind::BatchJobQueue;
     type State = JobQueueState;

@@ -74,6 +74,64 @@ pub enum BucketOp {
 /// The bucket kind.
 pub struct Bucket;
 
+/// What reading a listed bucket found.
+pub(crate) enum BucketRead {
+    Found(Box<super::LiveResource>),
+    /// Not named by the spec and not readable: it cannot be ours to manage anyway.
+    Unreadable(String),
+    /// Gone since it was listed, or neither named nor owned.
+    Irrelevant,
+}
+
+/// Reads a listed bucket: its tags first, then, if the spec names it (`is_named`) or the
+/// project owns it, its policy, public access block and (for a bucket tether may empty)
+/// the project's record of creating it.
+pub(crate) async fn read(
+    cloud: &crate::aws::Cloud,
+    project: &str,
+    name: &str,
+    is_named: bool,
+) -> Result<BucketRead, AwsError> {
+    let tags = match cloud.bucket_tags(name).await {
+        Ok(Some(tags)) => tags,
+        Ok(None) => return Ok(BucketRead::Irrelevant),
+        // Another team's locked-down bucket must not stop the plan; ours would be readable.
+        Err(error) if error.kind == crate::aws::AwsErrorKind::AccessDenied && !is_named => {
+            return Ok(BucketRead::Unreadable(format!(
+                "skipped bucket `{name}`: its tags cannot be read ({error})"
+            )))
+        }
+        Err(error) => return Err(error),
+    };
+    if !is_named && ownership(&tags, project) != Ownership::Owned {
+        return Ok(BucketRead::Irrelevant);
+    }
+    // Emptying needs the project's record of creating the bucket: read it where it matters.
+    let record = async {
+        let force = tags.get(TAG_FORCE_DESTROY).map(String::as_str) == Some("true");
+        if !force || ownership(&tags, project) != Ownership::Owned {
+            return Ok(None);
+        }
+        let parameter = crate::parameters::bucket_record_parameter(project, name);
+        super::record::read(cloud, &parameter).await
+    };
+    let (policy, public_access_block, record) = tokio::try_join!(
+        cloud.bucket_policy(name),
+        cloud.public_access_block(name),
+        record
+    )?;
+    Ok(BucketRead::Found(Box::new(super::LiveResource {
+        address: Address::bucket(name),
+        state: ResourceState::Bucket(BucketState {
+            tags,
+            policy: policy.as_ref().map(policy::normalise),
+            public_access_block,
+            record,
+        }),
+        depends_on: Vec::new(),
+    })))
+}
+
 impl ResourceKind for Bucket {
     const KIND: Kind = Kind::Bucket;
     type State = BucketState;

@@ -68,6 +68,38 @@ pub enum AddressOp {
 /// The Elastic IP kind.
 pub struct ElasticIp;
 
+/// A listed address, tagged `name`, as a live resource (`instance_names`: the project's
+/// instance names by id; an instance not among them is shown by its id).
+pub(crate) fn read(
+    name: &str,
+    address: crate::aws::AddressInfo,
+    instance_names: &BTreeMap<String, String>,
+) -> super::LiveResource {
+    let instance = address.instance_id.as_ref().map(|id| {
+        instance_names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.clone())
+    });
+    super::LiveResource {
+        address: Address::new(Kind::ElasticIp, name),
+        // An address goes before the instance it is on.
+        depends_on: address
+            .instance_id
+            .as_ref()
+            .and_then(|id| instance_names.get(id))
+            .map(|instance| Address::new(Kind::Instance, instance))
+            .into_iter()
+            .collect(),
+        state: ResourceState::ElasticIp(ElasticIpState {
+            tags: address.tags,
+            instance,
+            public_ip: Some(address.public_ip),
+            allocation_id: Some(address.allocation_id),
+        }),
+    }
+}
+
 impl ResourceKind for ElasticIp {
     const KIND: Kind = Kind::ElasticIp;
     type State = ElasticIpState;

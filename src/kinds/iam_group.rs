@@ -53,6 +53,22 @@ pub enum GroupOp {
 /// The IAM group kind.
 pub struct IamGroup;
 
+/// Reads a listed group: its attached policies.
+pub(crate) async fn read(
+    cloud: &crate::aws::Cloud,
+    group: crate::aws::IamEntity,
+) -> Result<super::LiveResource, crate::aws::AwsError> {
+    let policies = cloud.group_policies(&group.name).await?;
+    Ok(super::LiveResource {
+        address: Address::new(Kind::IamGroup, &group.name),
+        state: ResourceState::IamGroup(GroupState {
+            path: group.path,
+            policies,
+        }),
+        depends_on: Vec::new(),
+    })
+}
+
 impl ResourceKind for IamGroup {
     const KIND: Kind = Kind::IamGroup;
     type State = GroupState;

@@ -83,6 +83,33 @@ pub enum RoleOp {
 /// The IAM role kind.
 pub struct IamRole;
 
+/// Reads a listed role: its trust policy, tags and policies; `None` when it went away
+/// between the list and the read (as if never listed).
+pub(crate) async fn read(
+    cloud: &crate::aws::Cloud,
+    name: &str,
+) -> Result<Option<super::LiveResource>, crate::aws::AwsError> {
+    let (info, policies, inline) = tokio::try_join!(
+        cloud.role(name),
+        cloud.role_policies(name),
+        cloud.role_inline_policies(name),
+    )?;
+    Ok(info.map(|info| super::LiveResource {
+        address: Address::new(Kind::IamRole, name),
+        depends_on: Vec::new(),
+        state: ResourceState::IamRole(RoleState {
+            path: info.path,
+            trust_policy: policy::normalise(&info.trust_policy),
+            policies,
+            inline_policies: inline
+                .iter()
+                .map(|(name, document)| (name.clone(), policy::normalise(document)))
+                .collect(),
+            tags: info.tags,
+        }),
+    }))
+}
+
 impl ResourceKind for IamRole {
     const KIND: Kind = Kind::IamRole;
     type State = RoleState;

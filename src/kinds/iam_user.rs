@@ -142,6 +142,44 @@ impl Context {
     }
 }
 
+/// Reads a listed user: its tags (the stored access key's id among them), groups,
+/// policies, console access and keys, at the same time.
+pub(crate) async fn read(
+    cloud: &Cloud,
+    user: crate::aws::IamEntity,
+) -> Result<super::LiveResource, AwsError> {
+    let (mut tags, groups, policies, inline, console_access, keys) = tokio::try_join!(
+        cloud.user_tags(&user.name),
+        cloud.user_groups(&user.name),
+        cloud.user_policies(&user.name),
+        cloud.user_inline_policies(&user.name),
+        cloud.has_login_profile(&user.name),
+        cloud.access_keys(&user.name),
+    )?;
+    let stored_access_key = tags.remove(TAG_ACCESS_KEY);
+    Ok(super::LiveResource {
+        address: Address::new(Kind::IamUser, &user.name),
+        // A user refers to its groups: a group is deleted after its members leave.
+        depends_on: groups
+            .iter()
+            .map(|g| Address::new(Kind::IamGroup, g))
+            .collect(),
+        state: ResourceState::IamUser(UserState {
+            path: user.path,
+            tags,
+            groups,
+            policies,
+            inline_policies: inline
+                .iter()
+                .map(|(name, document)| (name.clone(), policy::normalise(document)))
+                .collect(),
+            console_access,
+            programmatic_access: keys.iter().any(|key| key.active),
+            stored_access_key,
+        }),
+    })
+}
+
 impl ResourceKind for IamUser {
     const KIND: Kind = Kind::IamUser;
     type State = UserState;

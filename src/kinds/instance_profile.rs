@@ -59,6 +59,28 @@ pub enum ProfileOp {
 /// The instance profile kind.
 pub struct InstanceProfile;
 
+/// Reads a listed instance profile: its tags.
+pub(crate) async fn read(
+    cloud: &crate::aws::Cloud,
+    profile: crate::aws::ProfileInfo,
+) -> Result<super::LiveResource, crate::aws::AwsError> {
+    let tags = cloud.profile_tags(&profile.name).await?;
+    Ok(super::LiveResource {
+        address: Address::new(Kind::InstanceProfile, &profile.name),
+        // A profile refers to its role: the role is deleted after it.
+        depends_on: profile
+            .roles
+            .iter()
+            .map(|role| Address::new(Kind::IamRole, role))
+            .collect(),
+        state: ResourceState::InstanceProfile(ProfileState {
+            path: profile.path,
+            role: profile.roles.into_iter().next(),
+            tags,
+        }),
+    })
+}
+
 impl ResourceKind for InstanceProfile {
     const KIND: Kind = Kind::InstanceProfile;
     type State = ProfileState;

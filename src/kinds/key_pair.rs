@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{Cloud, ParameterKind};
 use crate::model::{
     attribute, ownership, Attribute, AttributeFormat, Kind, Ownership, SECRET_PENDING,
-    TAG_PRIVATE_KEY, TAG_PUBLIC_KEY_FILE,
+    TAG_LEGACY_PRIVATE_KEY_FILE, TAG_PRIVATE_KEY, TAG_PUBLIC_KEY_FILE,
 };
 use crate::secrets;
 use crate::spec::SecretsMode;
@@ -115,6 +115,31 @@ pub enum KeyPairOp {
 
 /// The key pair kind.
 pub struct KeyPair;
+
+/// A listed key pair as a live resource: tether's tags about its key files become fields.
+pub(crate) fn read(key: crate::aws::KeyPairInfo) -> super::LiveResource {
+    let mut tags = key.tags;
+    // An older tether recorded the private key file of whoever applied: held locally.
+    let legacy = tags
+        .remove(TAG_LEGACY_PRIVATE_KEY_FILE)
+        .map(|_| PrivateKeyRecord::Local);
+    let private_key = tags
+        .remove(TAG_PRIVATE_KEY)
+        .and_then(|value| PrivateKeyRecord::from_tag(&value))
+        .or(legacy);
+    let public_key_file = tags.remove(TAG_PUBLIC_KEY_FILE);
+    super::LiveResource {
+        address: Address::new(Kind::KeyPair, &key.name),
+        state: ResourceState::KeyPair(KeyPairState {
+            tags,
+            public_key_file,
+            private_key,
+            private_key_file: None,
+            id: key.id,
+        }),
+        depends_on: Vec::new(),
+    }
+}
 
 impl ResourceKind for KeyPair {
     const KIND: Kind = Kind::KeyPair;

@@ -37,6 +37,24 @@ pub enum PolicyOp {
 /// The password policy kind.
 pub struct PasswordPolicy;
 
+/// Reads the password policy and the project's record of it; `None` when the account has
+/// none.
+pub(crate) async fn read(
+    cloud: &crate::aws::Cloud,
+    project: &str,
+) -> Result<Option<super::LiveResource>, crate::aws::AwsError> {
+    let Some(policy) = cloud.password_policy().await? else {
+        return Ok(None);
+    };
+    let record =
+        super::record::read_setting(cloud, project, ACCOUNT_PASSWORD_POLICY, &policy).await?;
+    Ok(Some(super::LiveResource {
+        address: Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY),
+        state: ResourceState::PasswordPolicy(PasswordPolicySetting { policy, record }),
+        depends_on: Vec::new(),
+    }))
+}
+
 impl ResourceKind for PasswordPolicy {
     const KIND: Kind = Kind::Account;
     type State = PasswordPolicySetting;

@@ -50,3 +50,28 @@ impl RecordOp {
         }
     }
 }
+
+/// The project's record (at `parameter`, in its Parameter Store path) of how it came to own
+/// an account setting or a bucket; `None` when it has none.
+pub(crate) async fn read(
+    cloud: &crate::aws::Cloud,
+    parameter: &str,
+) -> Result<Option<OwnershipRecord>, crate::aws::AwsError> {
+    let found = cloud.parameter(parameter).await?;
+    Ok(found.and_then(|p| OwnershipRecord::parse(p.value.trim())))
+}
+
+/// The project's record of an account setting `name`, if it is evidence for the value the
+/// setting holds now (`value`): one someone changed since tether wrote it is not the
+/// project's, whatever the record says (`OwnershipRecord::parse_bound`).
+pub(crate) async fn read_setting<Value: serde::Serialize>(
+    cloud: &crate::aws::Cloud,
+    project: &str,
+    name: &str,
+    value: &Value,
+) -> Result<Option<OwnershipRecord>, crate::aws::AwsError> {
+    let parameter = crate::parameters::setting_record_parameter(project, name);
+    let found = cloud.parameter(&parameter).await?;
+    let hash = crate::model::setting_value_hash(value);
+    Ok(found.and_then(|p| OwnershipRecord::parse_bound(p.value.trim(), &hash)))
+}

@@ -55,6 +55,19 @@ pub enum SecurityGroupOp {
 /// The security group kind.
 pub struct SecurityGroup;
 
+/// A listed security group as a live resource.
+pub(crate) fn read(group: crate::aws::SecurityGroupInfo) -> super::LiveResource {
+    super::LiveResource {
+        address: Address::new(Kind::SecurityGroup, &group.name),
+        state: ResourceState::SecurityGroup(SecurityGroupState {
+            description: group.description,
+            tags: group.tags,
+            ingress: group.ingress,
+        }),
+        depends_on: Vec::new(),
+    }
+}
+
 impl ResourceKind for SecurityGroup {
     const KIND: Kind = Kind::SecurityGroup;
     type State = SecurityGroupState;

@@ -21,7 +21,8 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 pub use crate::kinds::desired_resources;
 use crate::kinds::{
-    forced_by_change, update_note, weakens, DesiredResource, LiveState, ResourceState, Settling,
+    forced_by_change, update_note, weakens, DesiredResource, LiveResource, LiveState,
+    ResourceState, Settling,
 };
 use crate::model::{Address, AttributeFormat, Kind, Ownership, OwnershipRecord};
 use crate::spec::SecretsMode;
@@ -232,223 +233,272 @@ pub fn plan(
         Mode::Destroy => BTreeMap::new(),
     };
     let mut changes: BTreeMap<Address, Change> = BTreeMap::new();
-
     for (address, wanted) in &wanted {
-        for reference in &wanted.depends_on {
-            let known = declared.contains_key(reference) || live.resources.contains_key(reference);
-            if !known && matches!(reference.kind, Kind::KeyPair | Kind::SecurityGroup) {
-                conflicts.push(
-                    Diagnostic::new(
-                        format!(
-                            "{address} refers to {reference}, which is neither in the spec nor in the account"
-                        ),
-                        Some(wanted.location.clone()),
-                    )
-                    .with_hint(format!(
-                        "declare `{}` under `{}s`, or check the name",
-                        reference.name,
-                        reference.kind.as_str()
-                    )),
-                );
+        conflicts.extend(reference_problems(address, wanted, &declared, live));
+        match change_for(project, address, wanted, live) {
+            Ok(change) => {
+                changes.insert((*address).clone(), change);
             }
+            Err(conflict) => conflicts.push(conflict),
         }
-        for arn in wanted.state.policy_arns() {
-            if live.missing_policies.contains(arn) {
-                conflicts.push(
-                    Diagnostic::new(
-                        format!("{address} attaches `{arn}`, which does not exist in the account"),
-                        Some(wanted.location.clone()),
-                    )
-                    .with_hint("check the policy's name and path; AWS managed policies live under `arn:aws:iam::aws:policy/`"),
-                );
-            }
-        }
-        let change = match live.resources.get(*address) {
-            None => Change {
-                address: (*address).clone(),
-                action: Action::Create,
-                reason: None,
-                attributes: diff_attributes(None, Some(&wanted.state)),
-                before: None,
-                after: Some(wanted.state.clone()),
-                depends_on: wanted.depends_on.clone(),
-                reissue_secret: false,
-                weakens: Vec::new(),
-                empty_bucket: false,
-            },
-            Some(found) => match found.state.ownership(project) {
-                Ownership::Owned => {
-                    let unheld = found.state.unheld_secret();
-                    let before = if unheld.is_some() {
-                        found.state.without_secret()
-                    } else {
-                        found.state.clone()
-                    };
-                    let mut attributes = diff_attributes(Some(&before), Some(&wanted.state));
-                    let forced_here = forced_by_change(&before, &wanted.state);
-                    for attribute in &mut attributes {
-                        if forced_here.contains(&attribute.name.as_str()) {
-                            attribute.forces_replacement = true;
-                        }
-                    }
-                    let forcing: Vec<&str> = attributes
-                        .iter()
-                        .filter(|a| a.forces_replacement)
-                        .map(|a| a.name.as_str())
-                        .collect();
-                    let (action, reason) = if let Some(reason) = unheld.and_then(|u| u.replace) {
-                        (Action::Replace, Some(reason.to_string()))
-                    } else if attributes.is_empty() {
-                        (Action::NoOp, None)
-                    } else if let Some(unheld) = unheld {
-                        (Action::Update, Some(unheld.reason.to_string()))
-                    } else if forcing.is_empty() {
-                        (Action::Update, update_note(&before, &wanted.state))
-                    } else {
-                        let because: BTreeSet<&str> = forcing
-                            .iter()
-                            .filter_map(|a| wanted.state.forcing_reason(a))
-                            .collect();
-                        let because = because.into_iter().collect::<Vec<_>>().join("; ");
-                        let reason = format!("{} cannot change in place", forcing.join(", "));
-                        (
-                            Action::Replace,
-                            Some(if because.is_empty() {
-                                reason
-                            } else {
-                                format!("{reason}: {because}")
-                            }),
-                        )
-                    };
-                    Change {
-                        address: (*address).clone(),
-                        action,
-                        reason,
-                        attributes,
-                        before: Some(found.state.clone()),
-                        after: Some(wanted.state.clone()),
-                        depends_on: wanted.depends_on.clone(),
-                        reissue_secret: unheld.is_some() && action == Action::Update,
-                        weakens: weakens(Some(&found.state), Some(&wanted.state)),
-                        empty_bucket: false,
-                    }
-                }
-                Ownership::Unowned if wanted.adopt => Change {
-                    address: (*address).clone(),
-                    action: Action::Adopt,
-                    reason: None,
-                    attributes: diff_attributes(Some(&found.state), Some(&wanted.state)),
-                    before: Some(found.state.clone()),
-                    after: Some(wanted.state.clone()),
-                    depends_on: wanted.depends_on.clone(),
-                    reissue_secret: false,
-                    weakens: weakens(Some(&found.state), Some(&wanted.state)),
-                    empty_bucket: false,
-                },
-                Ownership::Unowned if address.kind.is_singleton() => {
-                    conflicts.push(
-                        Diagnostic::new(
-                            format!("{address} is already set in the account, and not by project `{project}`"),
-                            Some(wanted.location.clone()),
-                        )
-                        .with_hint(
-                            "someone else set it (a security team, another tool): add `adopt: true` to manage it from this spec (destroy then leaves it as it is), or remove it from the spec",
-                        ),
-                    );
-                    continue;
-                }
-                Ownership::Unowned => {
-                    conflicts.push(
-                        Diagnostic::new(
-                            format!("{address} exists but is not owned by project `{project}`"),
-                            Some(wanted.location.clone()),
-                        )
-                        .with_hint(
-                            "tether never touches what it does not own: add `adopt: true` to take it over, or choose another name",
-                        ),
-                    );
-                    continue;
-                }
-                Ownership::OtherProject(other) => {
-                    conflicts.push(
-                        Diagnostic::new(
-                            format!("{address} belongs to tether project `{other}`, not `{project}`"),
-                            Some(wanted.location.clone()),
-                        )
-                        .with_hint(format!(
-                            "a resource has one owner: remove it from project `{other}`'s spec first, or choose another name"
-                        )),
-                    );
-                    continue;
-                }
-            },
-        };
-        changes.insert((*address).clone(), change);
     }
-
     for (address, found) in &live.resources {
-        let record = found.state.setting_record();
-        if mode == Mode::Destroy && record == Some(OwnershipRecord::Adopted) {
-            changes.insert(
-                address.clone(),
-                Change {
-                    address: address.clone(),
-                    action: Action::NoOp,
-                    reason: Some(format!(
-                        "adopted, not created by project `{project}`: left as it is"
-                    )),
-                    attributes: Vec::new(),
-                    before: Some(found.state.clone()),
-                    after: Some(found.state.clone()),
-                    depends_on: Vec::new(),
-                    reissue_secret: false,
-                    weakens: Vec::new(),
-                    empty_bucket: false,
-                },
-            );
-            continue;
+        if let Some(change) = deletion_for(target, mode, (&declared, &wanted), address, found) {
+            changes.insert(address.clone(), change);
         }
-        let deletable = if address.kind.is_singleton() {
-            // Singletons go only with `destroy`, only those the spec declares, and only
-            // those the project created.
-            mode == Mode::Destroy
-                && declared.contains_key(address)
-                && record == Some(OwnershipRecord::Created)
-        } else {
-            !wanted.contains_key(address) && found.state.ownership(project) == Ownership::Owned
-        };
-        if !deletable {
-            continue;
-        }
-        let reason = match mode {
-            Mode::Apply => "no longer in the spec",
-            Mode::Destroy => "destroy",
-        };
-        let deletion = found.state.deletion(target.empty_tagged_buckets);
-        let empty_bucket = deletion.empties;
-        let reason = match deletion.note {
-            Some(note) => format!("{reason}; {note}"),
-            None => reason.to_string(),
-        };
-        changes.insert(
-            address.clone(),
-            Change {
-                address: address.clone(),
-                action: Action::Delete,
-                reason: Some(reason),
-                attributes: diff_attributes(Some(&found.state), None),
-                before: Some(found.state.clone()),
-                after: None,
-                depends_on: Vec::new(),
-                reissue_secret: false,
-                weakens: weakens(Some(&found.state), None),
-                empty_bucket,
-            },
-        );
     }
+    follow_replacements(&mut changes);
+    order_deletions(&mut changes, live);
+    if !conflicts.is_empty() {
+        return Err(PlanError::NotOwned(conflicts));
+    }
+    let (local_changes, changes) = changes
+        .into_values()
+        .partition(|change| change.address.kind.is_local());
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        project: project.to_string(),
+        account_id: target.account_id.clone(),
+        region: target.region.clone(),
+        mode,
+        secrets: target.secrets,
+        secrets_dir: target.secrets_dir.clone(),
+        changes,
+        local_changes,
+    })
+}
 
-    // A kind that follows replacements (an Elastic IP whose instance is replaced must be
-    // associated with the new one) acts although its own attributes do not change.
+/// What is wrong with a wanted resource's references: a key pair or security group that is
+/// neither declared nor in the account, a managed policy that does not exist.
+fn reference_problems(
+    address: &Address,
+    wanted: &DesiredResource,
+    declared: &BTreeMap<&Address, &DesiredResource>,
+    live: &LiveState,
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for reference in &wanted.depends_on {
+        let known = declared.contains_key(reference) || live.resources.contains_key(reference);
+        if !known && matches!(reference.kind, Kind::KeyPair | Kind::SecurityGroup) {
+            problems.push(
+                Diagnostic::new(
+                    format!(
+                        "{address} refers to {reference}, which is neither in the spec nor in the account"
+                    ),
+                    Some(wanted.location.clone()),
+                )
+                .with_hint(format!(
+                    "declare `{}` under `{}s`, or check the name",
+                    reference.name,
+                    reference.kind.as_str()
+                )),
+            );
+        }
+    }
+    for arn in wanted.state.policy_arns() {
+        if live.missing_policies.contains(arn) {
+            problems.push(
+                Diagnostic::new(
+                    format!("{address} attaches `{arn}`, which does not exist in the account"),
+                    Some(wanted.location.clone()),
+                )
+                .with_hint("check the policy's name and path; AWS managed policies live under `arn:aws:iam::aws:policy/`"),
+            );
+        }
+    }
+    problems
+}
+
+/// The change that takes what the account holds at `address` (if anything) to `wanted`,
+/// or why the plan may not touch it: another's resource, a setting someone else made.
+fn change_for(
+    project: &str,
+    address: &Address,
+    wanted: &DesiredResource,
+    live: &LiveState,
+) -> Result<Change, Diagnostic> {
+    let Some(found) = live.resources.get(address) else {
+        return Ok(Change {
+            address: address.clone(),
+            action: Action::Create,
+            reason: None,
+            attributes: diff_attributes(None, Some(&wanted.state)),
+            before: None,
+            after: Some(wanted.state.clone()),
+            depends_on: wanted.depends_on.clone(),
+            reissue_secret: false,
+            weakens: Vec::new(),
+            empty_bucket: false,
+        });
+    };
+    match found.state.ownership(project) {
+        Ownership::Owned => Ok(owned_change(address, wanted, found)),
+        Ownership::Unowned if wanted.adopt => Ok(Change {
+            address: address.clone(),
+            action: Action::Adopt,
+            reason: None,
+            attributes: diff_attributes(Some(&found.state), Some(&wanted.state)),
+            before: Some(found.state.clone()),
+            after: Some(wanted.state.clone()),
+            depends_on: wanted.depends_on.clone(),
+            reissue_secret: false,
+            weakens: weakens(Some(&found.state), Some(&wanted.state)),
+            empty_bucket: false,
+        }),
+        Ownership::Unowned if address.kind.is_singleton() => Err(Diagnostic::new(
+            format!("{address} is already set in the account, and not by project `{project}`"),
+            Some(wanted.location.clone()),
+        )
+        .with_hint(
+            "someone else set it (a security team, another tool): add `adopt: true` to manage it from this spec (destroy then leaves it as it is), or remove it from the spec",
+        )),
+        Ownership::Unowned => Err(Diagnostic::new(
+            format!("{address} exists but is not owned by project `{project}`"),
+            Some(wanted.location.clone()),
+        )
+        .with_hint(
+            "tether never touches what it does not own: add `adopt: true` to take it over, or choose another name",
+        )),
+        Ownership::OtherProject(other) => Err(Diagnostic::new(
+            format!("{address} belongs to tether project `{other}`, not `{project}`"),
+            Some(wanted.location.clone()),
+        )
+        .with_hint(format!(
+            "a resource has one owner: remove it from project `{other}`'s spec first, or choose another name"
+        ))),
+    }
+}
+
+/// The change that takes an owned resource, found as `found`, to `wanted`: nothing, an
+/// update, or a replacement (an attribute that cannot change in place, a secret no one
+/// holds).
+fn owned_change(address: &Address, wanted: &DesiredResource, found: &LiveResource) -> Change {
+    let unheld = found.state.unheld_secret();
+    let before = if unheld.is_some() {
+        found.state.without_secret()
+    } else {
+        found.state.clone()
+    };
+    let mut attributes = diff_attributes(Some(&before), Some(&wanted.state));
+    let forced_here = forced_by_change(&before, &wanted.state);
+    for attribute in &mut attributes {
+        if forced_here.contains(&attribute.name.as_str()) {
+            attribute.forces_replacement = true;
+        }
+    }
+    let forcing: Vec<&str> = attributes
+        .iter()
+        .filter(|a| a.forces_replacement)
+        .map(|a| a.name.as_str())
+        .collect();
+    let (action, reason) = if let Some(reason) = unheld.and_then(|u| u.replace) {
+        (Action::Replace, Some(reason.to_string()))
+    } else if attributes.is_empty() {
+        (Action::NoOp, None)
+    } else if let Some(unheld) = unheld {
+        (Action::Update, Some(unheld.reason.to_string()))
+    } else if forcing.is_empty() {
+        (Action::Update, update_note(&before, &wanted.state))
+    } else {
+        let because: BTreeSet<&str> = forcing
+            .iter()
+            .filter_map(|a| wanted.state.forcing_reason(a))
+            .collect();
+        let because = because.into_iter().collect::<Vec<_>>().join("; ");
+        let reason = format!("{} cannot change in place", forcing.join(", "));
+        (
+            Action::Replace,
+            Some(if because.is_empty() {
+                reason
+            } else {
+                format!("{reason}: {because}")
+            }),
+        )
+    };
+    Change {
+        address: address.clone(),
+        action,
+        reason,
+        attributes,
+        before: Some(found.state.clone()),
+        after: Some(wanted.state.clone()),
+        depends_on: wanted.depends_on.clone(),
+        reissue_secret: unheld.is_some() && action == Action::Update,
+        weakens: weakens(Some(&found.state), Some(&wanted.state)),
+        empty_bucket: false,
+    }
+}
+
+/// What becomes of a resource the account holds (`found`, at `address`) beyond what the
+/// spec wants: a deletion when it is owned and no longer wanted (a singleton only with
+/// `destroy`, only when declared and created by the project); on `destroy`, an adopted
+/// singleton is left as it is, which the plan says. `None`: the plan does not touch it.
+fn deletion_for(
+    target: &Target,
+    mode: Mode,
+    (declared, wanted): (
+        &BTreeMap<&Address, &DesiredResource>,
+        &BTreeMap<&Address, &DesiredResource>,
+    ),
+    address: &Address,
+    found: &LiveResource,
+) -> Option<Change> {
+    let project = target.project.as_str();
+    let record = found.state.setting_record();
+    if mode == Mode::Destroy && record == Some(OwnershipRecord::Adopted) {
+        return Some(Change {
+            address: address.clone(),
+            action: Action::NoOp,
+            reason: Some(format!(
+                "adopted, not created by project `{project}`: left as it is"
+            )),
+            attributes: Vec::new(),
+            before: Some(found.state.clone()),
+            after: Some(found.state.clone()),
+            depends_on: Vec::new(),
+            reissue_secret: false,
+            weakens: Vec::new(),
+            empty_bucket: false,
+        });
+    }
+    let deletable = if address.kind.is_singleton() {
+        // Singletons go only with `destroy`, only those the spec declares, and only
+        // those the project created.
+        mode == Mode::Destroy
+            && declared.contains_key(address)
+            && record == Some(OwnershipRecord::Created)
+    } else {
+        !wanted.contains_key(address) && found.state.ownership(project) == Ownership::Owned
+    };
+    if !deletable {
+        return None;
+    }
+    let reason = match mode {
+        Mode::Apply => "no longer in the spec",
+        Mode::Destroy => "destroy",
+    };
+    let deletion = found.state.deletion(target.empty_tagged_buckets);
+    let reason = match deletion.note {
+        Some(note) => format!("{reason}; {note}"),
+        None => reason.to_string(),
+    };
+    Some(Change {
+        address: address.clone(),
+        action: Action::Delete,
+        reason: Some(reason),
+        attributes: diff_attributes(Some(&found.state), None),
+        before: Some(found.state.clone()),
+        after: None,
+        depends_on: Vec::new(),
+        reissue_secret: false,
+        weakens: weakens(Some(&found.state), None),
+        empty_bucket: deletion.empties,
+    })
+}
+
+/// A kind that follows replacements (an Elastic IP whose instance is replaced must be
+/// associated with the new one) acts although its own attributes do not change.
+fn follow_replacements(changes: &mut BTreeMap<Address, Change>) {
     let replaced: BTreeSet<Address> = changes
         .values()
         .filter(|c| c.action == Action::Replace)
@@ -468,9 +518,11 @@ pub fn plan(
             }
         }
     }
+}
 
-    // A resource is deleted only after every change to what refers to it in the account:
-    // a group after its members have left it or been deleted.
+/// A resource is deleted only after every change to what refers to it in the account: a
+/// group after its members have left it or been deleted.
+fn order_deletions(changes: &mut BTreeMap<Address, Change>, live: &LiveState) {
     let changing: Vec<Address> = changes
         .values()
         .filter(|c| c.action != Action::NoOp)
@@ -487,24 +539,6 @@ pub fn plan(
             .cloned()
             .collect();
     }
-
-    if !conflicts.is_empty() {
-        return Err(PlanError::NotOwned(conflicts));
-    }
-    let (local_changes, changes) = changes
-        .into_values()
-        .partition(|change| change.address.kind.is_local());
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        project: project.to_string(),
-        account_id: target.account_id.clone(),
-        region: target.region.clone(),
-        mode,
-        secrets: target.secrets,
-        secrets_dir: target.secrets_dir.clone(),
-        changes,
-        local_changes,
-    })
 }
 
 /// The desired states with what only the account can settle filled in, each by its kind

@@ -283,80 +283,14 @@ impl Checker<'_> {
         let mut instances = BTreeMap::new();
         for (name, instance) in raw {
             let location = self.key_location(&["instances", name.as_str()]);
-            if name.is_empty()
-                || name.len() > 128
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                self.error(
-                    location.clone(),
-                    format!("invalid instance name `{name}`"),
-                    Some("instance names are 1-128 letters, digits, `-` and `_`".into()),
-                );
-            }
-            let ami = match instance.ami {
-                RawAmi::Id(id) => {
-                    if !is_ami_id(&id) {
-                        let location = self.value_location(&["instances", &name, "ami"]);
-                        self.error(
-                            location,
-                            format!("`{id}` is not an AMI id"),
-                            Some("AMI ids are `ami-` and 8 or 17 hex digits; or look one up by name: `ami: {name: \"my-image-*\", owner: self}`".into()),
-                        );
-                    }
-                    AmiSpec::Id(id)
-                }
-                RawAmi::Lookup(lookup) => {
-                    if !is_image_owner(&lookup.owner) {
-                        let location = self.value_location(&["instances", &name, "ami", "owner"]);
-                        self.error(
-                            location,
-                            format!("`{}` is not an image owner", lookup.owner),
-                            Some(
-                                "use `self`, `amazon`, `aws-marketplace` or a 12-digit account id"
-                                    .into(),
-                            ),
-                        );
-                    }
-                    if lookup.name.is_empty() {
-                        let location = self.value_location(&["instances", &name, "ami", "name"]);
-                        self.error(location, "the image name pattern is empty".into(), None);
-                    }
-                    AmiSpec::Newest(ImageLookup {
-                        name: lookup.name,
-                        owner: lookup.owner,
-                    })
-                }
-            };
-            if !is_instance_type(&instance.instance_type) {
-                let location = self.value_location(&["instances", &name, "type"]);
-                self.error(
-                    location,
-                    format!("`{}` is not an instance type", instance.instance_type),
-                    Some(
-                        "instance types are a family and a size, like `t3.micro` or `m5.xlarge`"
-                            .into(),
-                    ),
-                );
-            }
-            if let Some(price) = &instance.max_price {
-                if instance.market != Market::Spot {
-                    let location = self.key_location(&["instances", &name, "max_price"]);
-                    self.error(
-                        location,
-                        "`max_price` applies only to spot instances".into(),
-                        Some("add `market: spot`, or remove `max_price`".into()),
-                    );
-                } else if !is_price(price) {
-                    let location = self.value_location(&["instances", &name, "max_price"]);
-                    self.error(
-                        location,
-                        format!("`{price}` is not a price"),
-                        Some("write dollars per hour as a quoted decimal, like \"0.10\"".into()),
-                    );
-                }
-            }
+            self.check_instance_name(&name, &location);
+            let ami = self.check_ami(&name, instance.ami);
+            self.check_instance_type(
+                &name,
+                &instance.instance_type,
+                instance.market,
+                instance.max_price.as_deref(),
+            );
             // An undeclared key pair or security group may exist in the account: the planner
             // checks that.
             if let Some(key) = &instance.key_pair {
@@ -365,90 +299,19 @@ impl Checker<'_> {
                     self.error(location, "the key pair name is empty".into(), None);
                 }
             }
-            let root_volume_gb = instance.root_volume_gb.and_then(|size| {
-                if VOLUME_SIZES.contains(&size) {
-                    i32::try_from(size).ok()
-                } else {
-                    let location = self.value_location(&["instances", &name, "root_volume_gb"]);
-                    self.error(
-                        location,
-                        format!("{size} GiB is not a volume size"),
-                        Some("EBS volumes are 1 to 16384 GiB".into()),
-                    );
-                    None
-                }
-            });
-            let mut volumes = BTreeMap::new();
-            for (index, volume) in instance.volumes.into_iter().enumerate() {
-                let index = index.to_string();
-                let path = |field: &'static str| {
-                    ["instances", name.as_str(), "volumes", index.as_str(), field]
-                };
-                if !is_device_name(&volume.device) {
-                    let location = self.value_location(&path("device"));
-                    self.error(
-                        location,
-                        format!("`{}` is not a device name", volume.device),
-                        Some("name extra volumes `/dev/sdf` to `/dev/sdp`".into()),
-                    );
-                }
-                let size_gb = match i32::try_from(volume.size_gb) {
-                    Ok(size) if VOLUME_SIZES.contains(&volume.size_gb) => size,
-                    _ => {
-                        let location = self.value_location(&path("size_gb"));
-                        self.error(
-                            location,
-                            format!("{} GiB is not a volume size", volume.size_gb),
-                            Some("EBS volumes are 1 to 16384 GiB".into()),
-                        );
-                        0
-                    }
-                };
-                if !VOLUME_TYPES.contains(&volume.volume_type.as_str()) {
-                    let location = self.value_location(&path("type"));
-                    self.error(
-                        location,
-                        format!("`{}` is not an EBS volume type", volume.volume_type),
-                        Some(format!("use one of {}", VOLUME_TYPES.join(", "))),
-                    );
-                }
-                let state = VolumeState {
-                    size_gb,
-                    volume_type: volume.volume_type,
-                };
-                if volumes.insert(volume.device.clone(), state).is_some() {
-                    let location = self.value_location(&path("device"));
-                    self.error(
-                        location,
-                        format!("device `{}` is given twice", volume.device),
-                        None,
-                    );
-                }
-            }
+            let (root_volume_gb, volumes) =
+                self.check_volumes(&name, instance.root_volume_gb, instance.volumes);
             let user_data = instance.user_data.map(|file| UserData {
                 file,
                 path: None,
                 content: None,
                 location: self.value_location(&["instances", &name, "user_data"]),
             });
-            if let Some(profile) = &instance.instance_profile {
-                if !crate::spec::is_iam_name(profile, 128) {
-                    let location = self.value_location(&["instances", &name, "instance_profile"]);
-                    self.error(
-                        location,
-                        format!("`{profile}` is not an instance profile name"),
-                        Some("instance profile names are 1-128 letters, digits and +=,.@_-".into()),
-                    );
-                }
-            }
-            if instance.role.is_some() && instance.instance_profile.is_some() {
-                let location = self.key_location(&["instances", &name, "role"]);
-                self.error(
-                    location,
-                    format!("instance `{name}` has both `role` and `instance_profile`"),
-                    Some("`role` gives it a declared role (through a profile tether makes); `instance_profile` one made elsewhere: keep one".into()),
-                );
-            }
+            self.check_instance_role(
+                &name,
+                instance.role.as_deref(),
+                instance.instance_profile.as_deref(),
+            );
             self.check_tags(&["instances", name.as_str()], &instance.tags);
             let mut tags = instance.tags;
             tags.entry("Name".to_string())
@@ -477,6 +340,192 @@ impl Checker<'_> {
             );
         }
         instances
+    }
+
+    /// The instance's name: what EC2's Name tag and an alias may carry.
+    fn check_instance_name(&mut self, name: &str, location: &Location) {
+        if name.is_empty()
+            || name.len() > 128
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.error(
+                location.clone(),
+                format!("invalid instance name `{name}`"),
+                Some("instance names are 1-128 letters, digits, `-` and `_`".into()),
+            );
+        }
+    }
+
+    /// `ami:`, an id or a lookup of the newest image by name.
+    fn check_ami(&mut self, name: &str, ami: RawAmi) -> AmiSpec {
+        match ami {
+            RawAmi::Id(id) => {
+                if !is_ami_id(&id) {
+                    let location = self.value_location(&["instances", name, "ami"]);
+                    self.error(
+                        location,
+                        format!("`{id}` is not an AMI id"),
+                        Some("AMI ids are `ami-` and 8 or 17 hex digits; or look one up by name: `ami: {name: \"my-image-*\", owner: self}`".into()),
+                    );
+                }
+                AmiSpec::Id(id)
+            }
+            RawAmi::Lookup(lookup) => {
+                if !is_image_owner(&lookup.owner) {
+                    let location = self.value_location(&["instances", name, "ami", "owner"]);
+                    self.error(
+                        location,
+                        format!("`{}` is not an image owner", lookup.owner),
+                        Some(
+                            "use `self`, `amazon`, `aws-marketplace` or a 12-digit account id"
+                                .into(),
+                        ),
+                    );
+                }
+                if lookup.name.is_empty() {
+                    let location = self.value_location(&["instances", name, "ami", "name"]);
+                    self.error(location, "the image name pattern is empty".into(), None);
+                }
+                AmiSpec::Newest(ImageLookup {
+                    name: lookup.name,
+                    owner: lookup.owner,
+                })
+            }
+        }
+    }
+
+    /// `type:`, and `max_price:` (spot only).
+    fn check_instance_type(
+        &mut self,
+        name: &str,
+        instance_type: &str,
+        market: Market,
+        max_price: Option<&str>,
+    ) {
+        if !is_instance_type(instance_type) {
+            let location = self.value_location(&["instances", name, "type"]);
+            self.error(
+                location,
+                format!("`{}` is not an instance type", instance_type),
+                Some(
+                    "instance types are a family and a size, like `t3.micro` or `m5.xlarge`".into(),
+                ),
+            );
+        }
+        if let Some(price) = max_price {
+            if market != Market::Spot {
+                let location = self.key_location(&["instances", name, "max_price"]);
+                self.error(
+                    location,
+                    "`max_price` applies only to spot instances".into(),
+                    Some("add `market: spot`, or remove `max_price`".into()),
+                );
+            } else if !is_price(price) {
+                let location = self.value_location(&["instances", name, "max_price"]);
+                self.error(
+                    location,
+                    format!("`{price}` is not a price"),
+                    Some("write dollars per hour as a quoted decimal, like \"0.10\"".into()),
+                );
+            }
+        }
+    }
+
+    /// `root_volume_gb:` and `volumes:`, as sizes and volumes by device.
+    fn check_volumes(
+        &mut self,
+        name: &str,
+        root_volume_gb: Option<i64>,
+        raw: Vec<RawVolume>,
+    ) -> (Option<i32>, BTreeMap<String, VolumeState>) {
+        let root_volume_gb = root_volume_gb.and_then(|size| {
+            if VOLUME_SIZES.contains(&size) {
+                i32::try_from(size).ok()
+            } else {
+                let location = self.value_location(&["instances", name, "root_volume_gb"]);
+                self.error(
+                    location,
+                    format!("{size} GiB is not a volume size"),
+                    Some("EBS volumes are 1 to 16384 GiB".into()),
+                );
+                None
+            }
+        });
+        let mut volumes = BTreeMap::new();
+        for (index, volume) in raw.into_iter().enumerate() {
+            let index = index.to_string();
+            let path = |field: &'static str| ["instances", name, "volumes", index.as_str(), field];
+            if !is_device_name(&volume.device) {
+                let location = self.value_location(&path("device"));
+                self.error(
+                    location,
+                    format!("`{}` is not a device name", volume.device),
+                    Some("name extra volumes `/dev/sdf` to `/dev/sdp`".into()),
+                );
+            }
+            let size_gb = match i32::try_from(volume.size_gb) {
+                Ok(size) if VOLUME_SIZES.contains(&volume.size_gb) => size,
+                _ => {
+                    let location = self.value_location(&path("size_gb"));
+                    self.error(
+                        location,
+                        format!("{} GiB is not a volume size", volume.size_gb),
+                        Some("EBS volumes are 1 to 16384 GiB".into()),
+                    );
+                    0
+                }
+            };
+            if !VOLUME_TYPES.contains(&volume.volume_type.as_str()) {
+                let location = self.value_location(&path("type"));
+                self.error(
+                    location,
+                    format!("`{}` is not an EBS volume type", volume.volume_type),
+                    Some(format!("use one of {}", VOLUME_TYPES.join(", "))),
+                );
+            }
+            let state = VolumeState {
+                size_gb,
+                volume_type: volume.volume_type,
+            };
+            if volumes.insert(volume.device.clone(), state).is_some() {
+                let location = self.value_location(&path("device"));
+                self.error(
+                    location,
+                    format!("device `{}` is given twice", volume.device),
+                    None,
+                );
+            }
+        }
+        (root_volume_gb, volumes)
+    }
+
+    /// `role:` or `instance_profile:`, not both.
+    fn check_instance_role(
+        &mut self,
+        name: &str,
+        role: Option<&str>,
+        instance_profile: Option<&str>,
+    ) {
+        if let Some(profile) = instance_profile {
+            if !crate::spec::is_iam_name(profile, 128) {
+                let location = self.value_location(&["instances", name, "instance_profile"]);
+                self.error(
+                    location,
+                    format!("`{profile}` is not an instance profile name"),
+                    Some("instance profile names are 1-128 letters, digits and +=,.@_-".into()),
+                );
+            }
+        }
+        if role.is_some() && instance_profile.is_some() {
+            let location = self.key_location(&["instances", name, "role"]);
+            self.error(
+                location,
+                format!("instance `{name}` has both `role` and `instance_profile`"),
+                Some("`role` gives it a declared role (through a profile tether makes); `instance_profile` one made elsewhere: keep one".into()),
+            );
+        }
     }
 
     pub(super) fn check_elastic_ips(

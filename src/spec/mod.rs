@@ -451,8 +451,9 @@ impl Checker<'_> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn check(mut self, raw: RawSpec) -> Result<Spec, SpecError> {
-        if let Err(message) = check_project_name(&raw.project) {
+    /// `project:` and `region:`.
+    fn check_project_and_region(&mut self, project: &str, region: Option<&str>) {
+        if let Err(message) = check_project_name(project) {
             let location = self.value_location(&["project"]);
             self.error(
                 location,
@@ -460,7 +461,7 @@ impl Checker<'_> {
                 Some("use letters, digits, `-` and `_`".into()),
             );
         }
-        if let Some(region) = &raw.region {
+        if let Some(region) = region {
             if !is_region_name(region) {
                 let location = self.value_location(&["region"]);
                 self.error(
@@ -470,8 +471,15 @@ impl Checker<'_> {
                 );
             }
         }
+    }
+
+    /// `buckets:`: names, tags, policies, and `public_read` beside a policy.
+    fn check_buckets(
+        &mut self,
+        raw: BTreeMap<String, Option<RawBucket>>,
+    ) -> BTreeMap<String, BucketSpec> {
         let mut buckets = BTreeMap::new();
-        for (name, bucket) in raw.buckets {
+        for (name, bucket) in raw {
             let bucket = bucket.unwrap_or_default();
             let key_path = ["buckets", name.as_str()];
             if let Err(message) = check_bucket_name(&name) {
@@ -524,21 +532,16 @@ impl Checker<'_> {
             }
             buckets.insert(name, spec);
         }
-        let account = self.check_account(raw.account);
-        let (groups, users, roles) = self.check_iam(raw.iam);
-        if raw.secrets == SecretsMode::ParameterStore {
-            self.check_secret_owners(&users);
-        }
-        let key_pairs = self.check_key_pairs(raw.key_pairs);
-        let security_groups = self.check_security_groups(raw.security_groups);
-        let instances = self.check_instances(raw.instances);
-        let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
-        let jobs = self.check_jobs(raw.jobs, &instances);
-        let batch = self.check_batch(raw.batch, &roles, &security_groups);
-        self.check_batch_jobs(&batch, &jobs);
-        let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
-        self.check_role_references(&roles, &instances, &jobs);
-        // A job on an instance reaches it through its alias.
+        buckets
+    }
+
+    /// A job on an instance reaches it through its alias.
+    fn check_job_aliases(
+        &mut self,
+        jobs: &BTreeMap<String, JobSpec>,
+        instances: &BTreeMap<String, InstanceSpec>,
+        ssh: Option<&SshSpec>,
+    ) {
         for job in jobs.values() {
             let run_on = match &job.placement {
                 Placement::Instances(remote) => remote.run_on.as_slice(),
@@ -558,10 +561,54 @@ impl Checker<'_> {
                 }
             }
         }
-        // Which region a spec's resources live in (and its lock, its secrets) must not
-        // depend on the operator: two with different default regions would plan different
-        // changes, and take different locks.
-        let declared = [
+    }
+
+    /// Which region a spec's resources live in (and its lock, its secrets) must not
+    /// depend on the operator: two with different default regions would plan different
+    /// changes, and take different locks. `declared`: each section, and whether the spec
+    /// declares resources in it.
+    fn check_region_declared(&mut self, region: Option<&str>, declared: &[(&str, bool)]) {
+        if let (None, Some((section, _))) = (region, declared.iter().find(|(_, d)| *d)) {
+            let location = self.key_location(&[section]);
+            self.error(
+                location,
+                format!("the spec declares `{section}` but names no `region`"),
+                Some("add `region: us-east-1` (or your lab's region) at the top: without it each operator's default region would decide where resources, secrets and the project lock live, and two operators could plan different changes".into()),
+            );
+        }
+    }
+
+    /// `agent_binary:`, when given, names a file.
+    fn check_agent_binary(&mut self, agent_binary: Option<&str>) {
+        if agent_binary.is_some_and(|path| path.trim().is_empty()) {
+            let location = self.value_location(&["agent_binary"]);
+            self.error(
+                location,
+                "`agent_binary` is empty".into(),
+                Some("give the path of a Linux build of tether, e.g. `./target/x86_64-unknown-linux-musl/release/tether`".into()),
+            );
+        }
+    }
+
+    fn check(mut self, raw: RawSpec) -> Result<Spec, SpecError> {
+        self.check_project_and_region(&raw.project, raw.region.as_deref());
+        let buckets = self.check_buckets(raw.buckets);
+        let account = self.check_account(raw.account);
+        let (groups, users, roles) = self.check_iam(raw.iam);
+        if raw.secrets == SecretsMode::ParameterStore {
+            self.check_secret_owners(&users);
+        }
+        let key_pairs = self.check_key_pairs(raw.key_pairs);
+        let security_groups = self.check_security_groups(raw.security_groups);
+        let instances = self.check_instances(raw.instances);
+        let elastic_ips = self.check_elastic_ips(raw.elastic_ips, &instances);
+        let jobs = self.check_jobs(raw.jobs, &instances);
+        let batch = self.check_batch(raw.batch, &roles, &security_groups);
+        self.check_batch_jobs(&batch, &jobs);
+        let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
+        self.check_role_references(&roles, &instances, &jobs);
+        self.check_job_aliases(&jobs, &instances, ssh.as_ref());
+        let declares_resources = [
             ("buckets", !buckets.is_empty()),
             (
                 "account",
@@ -582,26 +629,8 @@ impl Checker<'_> {
                     || !batch.job_definitions.is_empty(),
             ),
         ];
-        if let (None, Some((section, _))) = (&raw.region, declared.iter().find(|(_, d)| *d)) {
-            let location = self.key_location(&[section]);
-            self.error(
-                location,
-                format!("the spec declares `{section}` but names no `region`"),
-                Some("add `region: us-east-1` (or your lab's region) at the top: without it each operator's default region would decide where resources, secrets and the project lock live, and two operators could plan different changes".into()),
-            );
-        }
-        if raw
-            .agent_binary
-            .as_deref()
-            .is_some_and(|path| path.trim().is_empty())
-        {
-            let location = self.value_location(&["agent_binary"]);
-            self.error(
-                location,
-                "`agent_binary` is empty".into(),
-                Some("give the path of a Linux build of tether, e.g. `./target/x86_64-unknown-linux-musl/release/tether`".into()),
-            );
-        }
+        self.check_region_declared(raw.region.as_deref(), &declares_resources);
+        self.check_agent_binary(raw.agent_binary.as_deref());
         if !self.diagnostics.is_empty() {
             return Err(SpecError::Invalid(self.diagnostics));
         }

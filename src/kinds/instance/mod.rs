@@ -138,6 +138,81 @@ pub enum InstanceOp {
 /// The instance kind.
 pub struct Instance;
 
+/// A listed instance, tagged `name`, as a live resource: tether's tags about it become
+/// fields, its volumes (`volumes`, by id) its root size and attached disks. `recorded`:
+/// the project's launch record names it.
+pub(crate) fn read(
+    name: &str,
+    instance: crate::aws::InstanceInfo,
+    recorded: bool,
+    volumes: &BTreeMap<String, crate::aws::VolumeInfo>,
+) -> super::LiveResource {
+    let mut tags = instance.tags;
+    let generation = tags
+        .remove(TAG_GENERATION)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    let max_price = tags.remove(TAG_MAX_PRICE);
+    let user_data_sha256 = tags.remove(TAG_USER_DATA);
+    let root_device = instance.root_device.unwrap_or_default();
+    let mut root_volume_gb = None;
+    let mut attached = BTreeMap::new();
+    for (device, volume_id) in &instance.devices {
+        let Some(volume) = volumes.get(volume_id) else {
+            continue;
+        };
+        if *device == root_device {
+            root_volume_gb = Some(volume.size_gb);
+        } else {
+            attached.insert(
+                device.clone(),
+                VolumeState {
+                    size_gb: volume.size_gb,
+                    volume_type: volume.volume_type.clone(),
+                },
+            );
+        }
+    }
+    // An instance refers to its key pair, groups and profile: they are deleted after it.
+    let depends_on = references(
+        instance.key_name.as_deref(),
+        &instance.security_groups,
+        instance.instance_profile.as_deref(),
+    );
+    super::LiveResource {
+        address: Address::new(Kind::Instance, name),
+        depends_on,
+        state: ResourceState::Instance(InstanceState {
+            tags,
+            ami: instance.ami,
+            instance_type: instance.instance_type,
+            market: if instance.spot {
+                Market::Spot
+            } else {
+                Market::OnDemand
+            },
+            max_price,
+            key_pair: instance.key_name,
+            security_groups: instance.security_groups,
+            root_volume_gb,
+            volumes: attached,
+            user_data_sha256,
+            instance_profile: instance.instance_profile,
+            state: if instance.state.is_down() {
+                RunState::Stopped
+            } else {
+                RunState::Running
+            },
+            generation,
+            user_data: None,
+            image_lookup: None,
+            id: Some(instance.id),
+            public_ip: instance.public_ip,
+            recorded,
+        }),
+    }
+}
+
 impl ResourceKind for Instance {
     const KIND: Kind = Kind::Instance;
     type State = InstanceState;

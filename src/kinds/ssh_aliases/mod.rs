@@ -60,6 +60,47 @@ pub enum SshConfigOp {
 /// The SSH alias block kind.
 pub struct SshAliases;
 
+/// The project's alias block in `file`, if the file holds one. Reads a local file.
+/// Refuses a file whose markers are unbalanced, or whose own lines (outside the block)
+/// claim one of `aliases`.
+pub fn read(
+    file: &Path,
+    project: &str,
+    aliases: &[&str],
+) -> std::io::Result<Option<super::LiveResource>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    // Unbalanced markers make the block's extent unknowable: no plan is made on a guess.
+    crate::ssh::config::check_markers(&text, project).map_err(|problem| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{problem}: fix the markers by hand (one `# BEGIN tether {project}` line, then one `# END tether {project}` line)"),
+        )
+    })?;
+    let clashes = crate::ssh::config::clashing_hosts(&text, project, aliases);
+    if let Some((line, alias)) = clashes.first() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line {line} is a `Host` entry of its own for `{alias}`, which ssh would follow instead of tether's alias: rename the alias in the spec, or remove that entry"),
+        ));
+    }
+    Ok(
+        crate::ssh::config::find(&text, project).map(|(_, block)| super::LiveResource {
+            address: Address::new(Kind::SshConfig, SSH_ALIASES),
+            state: ResourceState::SshConfig(SshConfigState {
+                file: file.display().to_string(),
+                block,
+                hosts: Vec::new(),
+                known_hosts: None,
+            }),
+            depends_on: Vec::new(),
+        }),
+    )
+}
+
 impl ResourceKind for SshAliases {
     const KIND: Kind = Kind::SshConfig;
     type State = SshConfigState;
