@@ -35,7 +35,12 @@ pub struct Facts {
     pub password_policy: Option<PasswordPolicyState>,
     /// Buckets of the region and their policies.
     pub buckets: Vec<(String, Option<Value>)>,
+    /// Security groups of the region's default VPC: name and ingress rules.
+    pub security_groups: Vec<(String, Vec<crate::model::IngressRule>)>,
 }
+
+/// Jupyter's port: a notebook's token travels over it in plain HTTP.
+pub const JUPYTER_PORT: i32 = 8888;
 
 #[derive(Clone, Debug, Default)]
 pub struct UserFacts {
@@ -157,12 +162,42 @@ pub fn evaluate(facts: &Facts) -> Report {
                 .collect(),
             "remove the statement, or narrow its principal",
         ),
+        check(
+            "jupyter-open",
+            "no security group opens Jupyter's port to the internet",
+            jupyter_open(&facts.security_groups),
+            "forward the port through ssh instead (`ssh.hosts.<alias>.forward: [8888]`, then `tether ssh <alias> --forward`) and remove the rule: a notebook's token crosses the internet in plain HTTP",
+        ),
     ];
     Report {
         format_version: 1,
         passed: checks.iter().all(|c| c.passed),
         checks,
     }
+}
+
+/// The rules that admit anyone (`0.0.0.0/0`, `::/0`) to Jupyter's port, one line each.
+fn jupyter_open(groups: &[(String, Vec<crate::model::IngressRule>)]) -> Vec<String> {
+    groups
+        .iter()
+        .flat_map(|(name, rules)| {
+            rules
+                .iter()
+                .filter(|rule| {
+                    matches!(rule.source.as_str(), "0.0.0.0/0" | "::/0")
+                        && matches!(rule.protocol.as_str(), "tcp" | "-1")
+                        && (rule.protocol == "-1"
+                            || (rule.from_port..=rule.to_port).contains(&JUPYTER_PORT))
+                })
+                .map(move |rule| {
+                    format!(
+                        "security group `{}` admits {} to port {JUPYTER_PORT}",
+                        crate::render::one_line(name),
+                        rule.source
+                    )
+                })
+        })
+        .collect()
 }
 
 fn plural(count: usize, one: &str, many: &str) -> String {
@@ -232,6 +267,28 @@ mod tests {
                     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::lab-data/*"}]}),
                 ),
             )],
+            // Jupyter from one address, SSH from anywhere: neither is the audit's finding.
+            security_groups: vec![(
+                "lab-access".into(),
+                vec![
+                    rule("tcp", 8888, 8888, "203.0.113.7/32"),
+                    rule("tcp", 22, 22, "0.0.0.0/0"),
+                ],
+            )],
+        }
+    }
+
+    fn rule(
+        protocol: &str,
+        from_port: i32,
+        to_port: i32,
+        source: &str,
+    ) -> crate::model::IngressRule {
+        crate::model::IngressRule {
+            protocol: protocol.into(),
+            from_port,
+            to_port,
+            source: source.into(),
         }
     }
 
@@ -248,7 +305,7 @@ mod tests {
     fn a_strong_account_passes_every_check() {
         let report = evaluate(&strong());
         assert!(report.passed, "{report:?}");
-        assert_eq!(report.checks.len(), 8);
+        assert_eq!(report.checks.len(), 9);
     }
 
     #[test]
@@ -269,6 +326,16 @@ mod tests {
         });
         weak.buckets.push(("lab-drop".into(), Some(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::lab-drop/*"}]}))));
         weak.buckets.push(("lab-none".into(), None));
+        weak.security_groups.push((
+            "notebooks".into(),
+            vec![
+                rule("tcp", 8000, 9000, "::/0"),
+                rule("udp", 8888, 8888, "0.0.0.0/0"),
+                rule("tcp", 8889, 8889, "0.0.0.0/0"),
+            ],
+        ));
+        weak.security_groups
+            .push(("everything".into(), vec![rule("-1", -1, -1, "0.0.0.0/0")]));
         assert_eq!(
             failures(&weak),
             [
@@ -282,6 +349,8 @@ mod tests {
                 "access-key-age: user `erich` has an active access key 91 days old",
                 "console-mfa: user `erich` signs in to the console without MFA",
                 "bucket-public-write: bucket `lab-drop` lets anyone `s3:PutObject`",
+                "jupyter-open: security group `notebooks` admits ::/0 to port 8888",
+                "jupyter-open: security group `everything` admits 0.0.0.0/0 to port 8888",
             ]
         );
     }

@@ -12,6 +12,7 @@ pub mod aws;
 pub mod coordinator;
 pub mod diagnostic;
 pub mod hash;
+pub mod idle;
 pub mod jobs;
 pub mod kinds;
 pub mod live;

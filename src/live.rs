@@ -18,7 +18,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::audit;
 use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo};
 use crate::kinds::bucket::BucketRead;
-use crate::kinds::{DesiredResource, LiveResource, LiveState};
+use crate::kinds::{DesiredResource, LiveResource, LiveState, ResourceState};
 use crate::model::{
     iam_path, ownership, Address, ImageCandidate, ImageLookup, InstanceRecord, Kind, Ownership,
     ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_NAME,
@@ -319,7 +319,8 @@ async fn read_ec2(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
 async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
     let (named_instances, only) = named(scope, Kind::Instance);
     let (named_addresses, _) = named(scope, Kind::ElasticIp);
-    if only && named_instances.is_empty() && named_addresses.is_empty() {
+    let (named_alarms, _) = named(scope, Kind::IdleAlarm);
+    if only && named_instances.is_empty() && named_addresses.is_empty() && named_alarms.is_empty() {
         return Ok(Found::default());
     }
     let lists = tokio::try_join!(
@@ -406,6 +407,33 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
         }
         resources.push(crate::kinds::elastic_ip::read(&name, address, &names_by_id));
     }
+    // Idle alarms, where there can be any: the spec declares one, or one of the project's
+    // instances carries an idle rule or its watchdog (an alarm is made only with a rule).
+    let rules_seen = resources.iter().any(|r| match &r.state {
+        ResourceState::Instance(instance) => instance.idle_watchdog || instance.idle_stop.is_some(),
+        _ => false,
+    });
+    if !named_alarms.is_empty() || (!only && rules_seen) {
+        let prefix = crate::kinds::idle_alarm::alarm_prefix(project);
+        let listing = cloud.alarms(&prefix).await;
+        match listed_or_skipped(listing, named_alarms.is_empty(), "idle alarms")? {
+            Ok(alarms) => {
+                let stop_action = cloud.stop_action();
+                for alarm in alarms {
+                    let Some(found) =
+                        crate::kinds::idle_alarm::read(project, alarm, &names_by_id, &stop_action)
+                    else {
+                        continue;
+                    };
+                    let owned = found.state.ownership(project) == Ownership::Owned;
+                    if named_alarms.contains(found.address.name.as_str()) || (!only && owned) {
+                        resources.push(found);
+                    }
+                }
+            }
+            Err((_, skipped)) => warnings.extend(skipped),
+        }
+    }
     Ok((resources, warnings))
 }
 
@@ -475,11 +503,12 @@ pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or_default();
-    let ((root_access_keys, root_mfa), users, password_policy, bucket_names) = tokio::try_join!(
+    let ((root_access_keys, root_mfa), users, password_policy, bucket_names, groups) = tokio::try_join!(
         cloud.root_user_facts(),
         cloud.list_users(),
         cloud.password_policy(),
         cloud.list_buckets(),
+        cloud.list_security_groups(),
     )?;
     let users = stream::iter(users)
         .map(|user| async move {
@@ -517,5 +546,9 @@ pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
         users,
         password_policy,
         buckets,
+        security_groups: groups
+            .into_iter()
+            .map(|g| (g.name, g.ingress.into_iter().collect()))
+            .collect(),
     })
 }

@@ -64,11 +64,13 @@ pub enum Kind {
     SshConfig,
     /// The account's singletons: `account.alias`, `account.password_policy`.
     Account,
+    /// A CloudWatch alarm that stops an idle instance (the backstop of `idle_stop`).
+    IdleAlarm,
 }
 
 impl Kind {
     /// Every kind, in address order.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Bucket,
         Kind::IamGroup,
         Kind::IamUser,
@@ -83,6 +85,7 @@ impl Kind {
         Kind::BatchJobDefinition,
         Kind::SshConfig,
         Kind::Account,
+        Kind::IdleAlarm,
     ];
 
     /// Its name in addresses and JSON.
@@ -102,6 +105,7 @@ impl Kind {
             Kind::BatchJobDefinition => "batch_job_definition",
             Kind::SshConfig => "ssh_config",
             Kind::Account => "account",
+            Kind::IdleAlarm => "idle_alarm",
         }
     }
 

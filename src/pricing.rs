@@ -150,6 +150,9 @@ pub struct InstanceCost {
     /// The disks per month; `None`: unknown (a type or region outside the table, or a root
     /// volume left at the image's size).
     pub disks_monthly: Option<f64>,
+    /// Its idle rule, in words (`stops after 30m idle`): it does not run, and cost, longer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_stop: Option<String>,
 }
 
 /// The costs of the instances and Elastic IPs the plan keeps or makes; `None` when it has
@@ -207,6 +210,10 @@ pub fn plan_costs(plan: &Plan) -> Option<Costs> {
             hourly_is_ceiling: after.market == Market::Spot,
             disk_gib: disks.iter().map(|(gib, _)| gib).sum(),
             disks_monthly,
+            idle_stop: after
+                .idle_stop
+                .as_ref()
+                .map(crate::idle::IdleRule::describe),
         });
     }
     let elastic_ips = kept(Kind::ElasticIp).count();

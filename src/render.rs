@@ -158,6 +158,15 @@ pub fn costs_text(costs: &crate::pricing::Costs) -> String {
         .filter(|i| i.state == RunState::Stopped)
         .map(|i| i.name.as_str())
         .collect();
+    for instance in &costs.instances {
+        if let Some(rule) = &instance.idle_stop {
+            let _ = writeln!(
+                out,
+                "  {}: {rule}; it costs only while someone uses it.",
+                instance.name
+            );
+        }
+    }
     if !stopped.is_empty() {
         let saves = costs
             .stopped_saves_hourly

@@ -52,6 +52,9 @@ pub struct InstanceView {
     pub key_file: Option<String>,
     /// `ssh -i <key> <user>@<address>`, when there is an address.
     pub ssh: Option<String>,
+    /// Its idle rule in force (its tag), in words; `None`: it never stops itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_stop: Option<String>,
 }
 
 /// One declared Elastic IP as it is now.
@@ -121,6 +124,7 @@ pub fn report(
                     elastic_ip: None,
                     user: None,
                     key_file: None,
+                    idle_stop: None,
                     ssh: None,
                 };
             };
@@ -152,6 +156,7 @@ pub fn report(
                 user: user.map(str::to_string),
                 key_file,
                 ssh,
+                idle_stop: state.idle_stop.as_ref().map(crate::idle::IdleRule::describe),
             }
         })
         .collect();
@@ -253,6 +258,9 @@ pub fn text(report: &Report) -> String {
         }
         if let Some(ssh) = &instance.ssh {
             let _ = writeln!(out, "  ssh      {ssh}");
+        }
+        if let Some(rule) = &instance.idle_stop {
+            let _ = writeln!(out, "  idle     {rule}");
         }
     }
     for eip in &report.elastic_ips {

@@ -517,7 +517,7 @@ fn audit_of_the_seed_lab_fails_only_what_moto_cannot_fix() {
     );
     assert_eq!(code, 3);
     assert_eq!(report["format_version"], 1);
-    assert_eq!(report["checks"].as_array().map(Vec::len), Some(8));
+    assert_eq!(report["checks"].as_array().map(Vec::len), Some(9));
 }
 
 #[test]

@@ -204,7 +204,7 @@ fn tether_ssh_waits_verifies_the_host_key_then_runs_ssh_through_the_alias() {
     assert_eq!(
         args,
         format!(
-            "-F\n{}\n-o\nHostName=127.0.0.1\n-o\nPort={}\n-o\nHostKeyAlias={id}\n-o\nUserKnownHostsFile={}\n-o\nStrictHostKeyChecking=yes\nMyNewInstance\n--\nnproc\n",
+            "-F\n{}\n-o\nHostName=127.0.0.1\n-o\nPort={}\n-o\nHostKeyAlias={id}\n-o\nUserKnownHostsFile={}\n-o\nStrictHostKeyChecking=yes\n-o\nClearAllForwardings=yes\nMyNewInstance\n--\nnproc\n",
             config.display(),
             sshd.port,
             known_hosts.display()

@@ -267,7 +267,71 @@ mod tests {
             id: None,
             public_ip: None,
             recorded: true,
+            idle_stop: None,
+            idle_watchdog: false,
         })
+    }
+
+    /// An instance with the watchdog, and the rule `after` minutes.
+    fn idle(after: Option<u32>) -> ResourceState {
+        let ResourceState::Instance(mut state) = instance("m5.large", RunState::Running, 50) else {
+            unreachable!()
+        };
+        state.idle_watchdog = true;
+        state.idle_stop = after.map(|after_minutes| crate::idle::IdleRule {
+            after_minutes,
+            cpu_below: None,
+            ports: BTreeSet::from([22, 8888]),
+        });
+        ResourceState::Instance(state)
+    }
+
+    #[test]
+    fn an_idle_rule_changes_in_its_tag_and_a_launch_carries_it() {
+        let tags = |ops: &[Operation]| -> Vec<(BTreeMap<String, String>, Vec<String>)> {
+            ops.iter()
+                .filter_map(|op| match op {
+                    Operation::Instance(crate::kinds::instance::InstanceOp::SetTags {
+                        tags,
+                        remove,
+                        ..
+                    }) => Some((tags.clone(), remove.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        let changed = instance_ops(Action::Update, Some(idle(Some(30))), Some(idle(Some(60))));
+        assert_eq!(
+            tags(&changed),
+            [(
+                BTreeMap::from([(
+                    "tether:idle-stop".to_string(),
+                    "after=60 ports=22,8888".to_string()
+                )]),
+                vec![]
+            )]
+        );
+        let removed = instance_ops(Action::Update, Some(idle(Some(30))), Some(idle(None)));
+        assert_eq!(
+            tags(&removed),
+            [(BTreeMap::new(), vec!["tether:idle-stop".to_string()])]
+        );
+        let launched = instance_ops(Action::Create, None, Some(idle(Some(30))));
+        let Some(Operation::Instance(crate::kinds::instance::InstanceOp::Launch {
+            launch, ..
+        })) = launched.first()
+        else {
+            panic!("a launch first: {launched:?}");
+        };
+        assert!(launch.idle_watchdog);
+        assert_eq!(
+            launch.tags.get("tether:idle-stop").map(String::as_str),
+            Some("after=30 ports=22,8888")
+        );
+        assert_eq!(
+            launch.tags.get("tether:idle-watchdog").map(String::as_str),
+            Some("1")
+        );
     }
 
     fn instance_ops(

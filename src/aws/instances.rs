@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::{
     AttributeValue, BlockDeviceMapping, DomainType, EbsBlockDevice, Filter,
     InstanceInterruptionBehavior, InstanceLifecycleType, InstanceMarketOptionsRequest,
-    InstanceType, MarketType, ResourceType, SpotInstanceType, SpotMarketOptions, VolumeType,
+    InstanceType, MarketType, ResourceType, ShutdownBehavior, SpotInstanceType, SpotMarketOptions,
+    VolumeType,
 };
 
 use super::ec2::{from_tags, not_found, tag_specification};
@@ -87,6 +88,9 @@ pub struct LaunchRequest {
     pub instance_profile: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub client_token: String,
+    /// The instance shuts itself down when idle: a shutdown from inside stops it (never
+    /// terminates it), and its tags are in its metadata, where its watchdog reads its rule.
+    pub stops_itself: bool,
 }
 
 fn instance_address(name: &str) -> String {
@@ -495,6 +499,17 @@ impl Cloud {
         }
         if let Some(user_data) = &launch.user_data {
             request = request.user_data(aws_smithy_types::base64::encode(user_data));
+        }
+        if launch.stops_itself {
+            request = request
+                .instance_initiated_shutdown_behavior(ShutdownBehavior::Stop)
+                .metadata_options(
+                    aws_sdk_ec2::types::InstanceMetadataOptionsRequest::builder()
+                        .instance_metadata_tags(
+                            aws_sdk_ec2::types::InstanceMetadataTagsState::Enabled,
+                        )
+                        .build(),
+                );
         }
         if launch.spot {
             // A persistent request that stops on interruption, so the instance can be

@@ -6,6 +6,7 @@
 //! Every `aws_sdk_*` import in the crate is in this module.
 
 mod batch;
+mod cloudwatch;
 mod ec2;
 mod iam;
 mod instances;
@@ -37,6 +38,7 @@ pub struct Cloud {
     ssm: aws_sdk_ssm::Client,
     sts: aws_sdk_sts::Client,
     batch: aws_sdk_batch::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     region: String,
 }
 
@@ -80,6 +82,7 @@ impl Cloud {
             ssm: aws_sdk_ssm::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
             batch: aws_sdk_batch::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             region,
         })
     }
@@ -255,6 +258,7 @@ pub use batch::{
     arn_name, ComputeEnvironmentInfo, ComputeEnvironmentRequest, FailedChild, JobDefinitionInfo,
     JobDefinitionRequest, JobQueueInfo, JobStatusInfo, RetriedChild, SubmitRequest,
 };
+pub use cloudwatch::{AlarmInfo, CpuAlarmRequest};
 pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};

@@ -25,6 +25,10 @@ pub struct SshArgs {
     /// How long to wait for the instance's sshd to answer.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::parse_duration)]
     pub ssh_timeout: std::time::Duration,
+    /// Only forward the alias's ports (`ssh.hosts.<alias>.forward`), with no shell, until
+    /// Ctrl-C; fails at once when a local port is taken.
+    #[arg(long, conflicts_with = "command")]
+    pub forward: bool,
     /// A command to run there instead of a login shell (after `--`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -69,6 +73,7 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
         target,
         file,
         ssh_timeout,
+        forward,
         command,
     } = args;
     let spec = super::load_spec(&super::spec_path(file))?;
@@ -109,7 +114,34 @@ pub async fn exec(args: SshArgs, printer: &Printer) -> anyhow::Result<Exit> {
             ssh_timeout,
         )
         .await?;
-        ssh.arg("-F").arg(&config).args(options).arg(&host.alias);
+        ssh.arg("-F").arg(&config).args(options);
+        if forward {
+            if host.forwards.is_empty() {
+                bail!(WithHint::new(
+                    format!("alias `{}` forwards no ports", host.alias),
+                    format!(
+                        "add `forward: [8888]` under `ssh.hosts.{}` and apply",
+                        host.alias
+                    ),
+                ));
+            }
+            let ports: Vec<String> = host
+                .forwards
+                .iter()
+                .map(|f| format!("localhost:{} -> {}:{}", f.local, host.alias, f.remote))
+                .collect();
+            printer.status(&format!("forwarding {} (Ctrl-C stops)", ports.join(", ")));
+            ssh.args(["-N", "-o", "ExitOnForwardFailure=yes"]);
+        } else if !command.is_empty() {
+            // A command is not a session to forward through.
+            ssh.args(["-o", "ClearAllForwardings=yes"]);
+        }
+        ssh.arg(&host.alias);
+    } else if forward {
+        bail!(WithHint::new(
+            format!("`{target}` is no SSH alias of the spec, and only aliases forward ports"),
+            "declare an alias under `ssh.hosts` with `forward: [8888]`",
+        ));
     } else if spec.instances.contains_key(&target) {
         let cloud = super::connect(spec.region.as_deref()).await?;
         let report = super::show::read_report(&cloud, &spec).await?;

@@ -35,6 +35,7 @@ pub mod elastic_ip;
 pub mod iam_group;
 pub mod iam_role;
 pub mod iam_user;
+pub mod idle_alarm;
 pub mod instance;
 pub mod instance_profile;
 pub mod key_pair;
@@ -67,6 +68,7 @@ pub use elastic_ip::ElasticIpState;
 pub use iam_group::GroupState;
 pub use iam_role::RoleState;
 pub use iam_user::UserState;
+pub use idle_alarm::IdleAlarmState;
 pub use instance::InstanceState;
 pub use instance_profile::ProfileState;
 pub use key_pair::{KeyPairState, PrivateKeyRecord};
@@ -654,6 +656,7 @@ kinds! {
     SecurityGroup => security_group::SecurityGroup,
     Instance => instance::Instance,
     ElasticIp => elastic_ip::ElasticIp,
+    IdleAlarm => idle_alarm::IdleAlarm,
     BatchComputeEnvironment => batch_compute_environment::BatchComputeEnvironment,
     BatchJobQueue => batch_job_queue::BatchJobQueue,
     BatchJobDefinition => batch_job_definition::BatchJobDefinition,

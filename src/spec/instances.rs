@@ -44,6 +44,8 @@ pub struct InstanceSpec {
     pub state: RunState,
     /// What may vouch for its ssh host key.
     pub host_key: HostKeyTrust,
+    /// When it stops itself for being idle.
+    pub idle_stop: Option<IdleStopSpec>,
     /// Take over an instance tagged with the project and this name that the project has
     /// no record of launching (launched by a tether before launch records, say).
     pub adopt: bool,
@@ -51,6 +53,20 @@ pub struct InstanceSpec {
     pub tags: BTreeMap<String, String>,
     pub location: Location,
 }
+
+/// `idle_stop:` as checked: stop after this many minutes idle (5 to 1440), with the CPU
+/// below this percent when given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleStopSpec {
+    pub after_minutes: u32,
+    pub cpu_below: Option<u8>,
+}
+
+/// The shortest idle rule: a shorter one stops an instance while its user is still
+/// connecting, and CloudWatch's basic monitoring sees the CPU in 5-minute periods.
+pub const IDLE_MINUTES_MIN: u32 = 5;
+/// The longest: a CloudWatch alarm looks back one day at most.
+pub const IDLE_MINUTES_MAX: u32 = 24 * 60;
 
 /// What may vouch for an instance's ssh host key before tether connects to it. Not part of
 /// the instance's state in the account: it decides only what this machine trusts.
@@ -146,6 +162,14 @@ pub(super) struct RawInstance {
     /// none: the first key it offers).
     #[serde(default)]
     host_key: HostKeyTrust,
+    /// Stop the instance once nobody has used it this long: `30m`, `2h` (5 minutes to 24
+    /// hours), or `{after: 30m, cpu_below: 5}` to also need the average CPU below that
+    /// percent. Nobody uses it when no tether job runs there, no ssh session (a forward
+    /// included) is open, and no Jupyter kernel is busy or connected. A watchdog installed
+    /// at launch stops it from inside (no credentials needed); a CloudWatch alarm on its
+    /// CPU stops it from outside if the instance is wedged.
+    #[serde(default)]
+    idle_stop: Option<RawIdleStop>,
     /// Take over the instance tagged with the project and this name that the project has
     /// no record of launching (one a tether before launch records made, or one you vouch
     /// for): its id is recorded as the project's. Without it such an instance is refused.
@@ -155,6 +179,30 @@ pub(super) struct RawInstance {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
+}
+
+/// An idle rule: a duration, or a duration and a CPU floor.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "IdleStop")]
+enum RawIdleStop {
+    /// How long idle before it stops: minutes (`30m`) or hours (`2h`).
+    After(#[schemars(pattern(super::schema::IDLE_DURATION))] String),
+    Rule(RawIdleRule),
+}
+
+/// An idle rule with a CPU floor.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "IdleRule")]
+struct RawIdleRule {
+    /// How long idle before it stops: minutes (`30m`) or hours (`2h`).
+    #[schemars(pattern(super::schema::IDLE_DURATION))]
+    after: String,
+    /// Idle also needs the average CPU over that time below this percent (1 to 99).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 99))]
+    cpu_below: Option<i64>,
 }
 
 /// An AMI id, or a lookup of the newest image matching a name pattern.
@@ -299,6 +347,9 @@ impl Checker<'_> {
                     self.error(location, "the key pair name is empty".into(), None);
                 }
             }
+            let idle_stop = instance
+                .idle_stop
+                .and_then(|rule| self.check_idle_stop(&name, rule));
             let (root_volume_gb, volumes) =
                 self.check_volumes(&name, instance.root_volume_gb, instance.volumes);
             let user_data = instance.user_data.map(|file| UserData {
@@ -332,6 +383,7 @@ impl Checker<'_> {
                     instance_profile: instance.instance_profile,
                     role: instance.role,
                     host_key: instance.host_key,
+                    idle_stop,
                     adopt: instance.adopt,
                     state: instance.state,
                     tags,
@@ -501,6 +553,55 @@ impl Checker<'_> {
         (root_volume_gb, volumes)
     }
 
+    /// `idle_stop:`, a duration in range and a CPU floor in percent.
+    fn check_idle_stop(&mut self, name: &str, rule: RawIdleStop) -> Option<IdleStopSpec> {
+        let (after, cpu_below, path): (String, Option<i64>, &[&str]) = match rule {
+            RawIdleStop::After(after) => (after, None, &["idle_stop"]),
+            RawIdleStop::Rule(rule) => (rule.after, rule.cpu_below, &["idle_stop", "after"]),
+        };
+        let at = |checker: &Self, path: &[&str]| {
+            let mut full = vec!["instances", name];
+            full.extend_from_slice(path);
+            checker.value_location(&full)
+        };
+        let minutes = idle_minutes(&after);
+        let after_minutes = match minutes {
+            Some(minutes) if (IDLE_MINUTES_MIN..=IDLE_MINUTES_MAX).contains(&minutes) => minutes,
+            _ => {
+                let location = at(self, path);
+                let problem = match minutes {
+                    Some(_) => format!("`{after}` is outside the idle rule's range"),
+                    None => format!("`{after}` is not a duration"),
+                };
+                self.error(
+                    location,
+                    problem,
+                    Some("give minutes or hours from 5m to 24h, like `30m` or `2h`".into()),
+                );
+                return None;
+            }
+        };
+        let cpu_below = match cpu_below {
+            None => None,
+            Some(cpu) => match u8::try_from(cpu) {
+                Ok(cpu) if (1..=99).contains(&cpu) => Some(cpu),
+                _ => {
+                    let location = at(self, &["idle_stop", "cpu_below"]);
+                    self.error(
+                        location,
+                        format!("CPU floor {cpu} is not a percent from 1 to 99"),
+                        Some("an idle instance's CPU stays near 0; `5` is a common floor".into()),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(IdleStopSpec {
+            after_minutes,
+            cpu_below,
+        })
+    }
+
     /// `role:` or `instance_profile:`, not both.
     fn check_instance_role(
         &mut self,
@@ -617,6 +718,36 @@ impl Spec {
                     )
                     .with_hint("have the script fetch the rest (from S3, say) when it runs"),
                 ),
+                Ok(content) if instance.idle_stop.is_some() => {
+                    // Beside the idle watchdog, in one archive cloud-init takes apart.
+                    let merged = crate::idle::user_data(Some(&content)).len();
+                    if crate::idle::part_type(&content).is_none() {
+                        problems.push(
+                            Diagnostic::new(
+                                format!(
+                                    "user data `{}` is an archive (MIME or gzip) of its own, which cannot go beside the idle watchdog of `idle_stop`",
+                                    user_data.file
+                                ),
+                                Some(user_data.location.clone()),
+                            )
+                            .with_hint("give its parts as plain files (a `#cloud-config` or a `#!` script), or drop `idle_stop`"),
+                        );
+                    } else if merged > MAX_USER_DATA {
+                        problems.push(
+                            Diagnostic::new(
+                                format!(
+                                    "user data `{}` with the idle watchdog of `idle_stop` is {merged} bytes; EC2 takes at most {MAX_USER_DATA}",
+                                    user_data.file
+                                ),
+                                Some(user_data.location.clone()),
+                            )
+                            .with_hint("have the script fetch the rest (from S3, say) when it runs"),
+                        );
+                    } else {
+                        user_data.path = Some(path.display().to_string());
+                        user_data.content = Some(content);
+                    }
+                }
                 Ok(content) => {
                     user_data.path = Some(path.display().to_string());
                     user_data.content = Some(content);
@@ -636,6 +767,18 @@ impl Spec {
             Err(SpecError::Invalid(problems))
         }
     }
+}
+
+/// Minutes in an idle rule's duration (`30m`, `2h`); `None` when it is not one.
+fn idle_minutes(text: &str) -> Option<u32> {
+    let (number, factor) = match text.strip_suffix('m') {
+        Some(number) => (number, 1),
+        None => (text.strip_suffix('h')?, 60),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse::<u32>().ok()?.checked_mul(factor)
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ pub use iam::{
     AliasSpec, GroupSpec, PasswordPolicySpec, RoleSpec, UserSpec, EC2_SERVICE, JOBS_POLICY,
 };
 pub use instances::{
-    is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, HostKeyTrust, InstanceSpec, UserData,
+    is_ami_id, is_instance_type, AmiSpec, ElasticIpSpec, HostKeyTrust, IdleStopSpec, InstanceSpec,
+    UserData, IDLE_MINUTES_MAX, IDLE_MINUTES_MIN,
 };
 pub use jobs::{
     command_script, parse_s3_url, BatchRun, Builtin, Inputs, JobSpec, Mode, Output, Placement,

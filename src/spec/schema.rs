@@ -22,6 +22,8 @@ pub(super) const MANAGED_POLICY_ARN: &str =
     "^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,128}$";
 pub(super) const SERVICE_PRINCIPAL: &str = r"^[a-z0-9][a-z0-9.-]*\.amazonaws\.com(\.cn)?$";
 pub(super) const CIDR: &str = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$";
+/// An idle rule's duration: minutes or hours (the range is the checks').
+pub(super) const IDLE_DURATION: &str = r"^[0-9]+(m|h)$";
 pub(super) const INSTANCE_TYPE: &str = r"^[a-z]([a-z0-9-]*[a-z0-9])?\.[a-z0-9]+$";
 pub(super) const AMI_ID: &str = "^ami-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub(super) const IMAGE_OWNER: &str = "^(self|amazon|aws-marketplace|[0-9]{12})$";

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{Checker, InstanceSpec, KeyPairSpec};
 use crate::diagnostic::Location;
-use crate::ssh::config::{unsafe_value, ValueKind};
+use crate::ssh::config::{unsafe_value, Forward, ValueKind};
 
 /// The config file when the spec names none.
 pub const DEFAULT_SSH_CONFIG: &str = "~/.ssh/config";
@@ -30,6 +30,8 @@ pub struct HostSpec {
     pub port: u16,
     /// As written, or the instance's generated key file; `None` leaves it to ssh.
     pub identity_file: Option<String>,
+    /// Ports forwarded through the alias's connections (`LocalForward`).
+    pub forwards: Vec<Forward>,
     pub location: Location,
 }
 
@@ -65,6 +67,31 @@ struct RawHost {
     /// The private key; default the instance's key pair's `private_key_file`.
     #[serde(default)]
     identity_file: Option<String>,
+    /// Ports to forward from this machine's loopback to the instance's, through ssh
+    /// (`LocalForward`): `[8888]` makes a notebook listening on the instance's port 8888
+    /// reachable at `localhost:8888` while `ssh <alias>` (or `ssh -N <alias>`, or
+    /// `tether ssh <alias> --forward`) runs, with no ingress rule and no token in plain
+    /// HTTP on the internet.
+    #[serde(default)]
+    forward: Vec<RawForward>,
+}
+
+/// A forwarded port: the same number at both ends, or `{local, remote}`.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Forward")]
+enum RawForward {
+    /// The port, the same here and on the instance.
+    Port(#[schemars(range(min = 1, max = 65535))] i64),
+    /// Different ports at the two ends.
+    Ports {
+        /// The port on this machine's loopback address.
+        #[schemars(range(min = 1, max = 65535))]
+        local: i64,
+        /// The port on the instance (reached as its `localhost`).
+        #[schemars(range(min = 1, max = 65535))]
+        remote: i64,
+    },
 }
 
 /// Why `alias` cannot be an alias, if it cannot. Every teammate's ssh config gets it, so it
@@ -163,6 +190,7 @@ impl Checker<'_> {
                     Some("give a plain value: one word for `user`, a path without `\"` or `%` for `identity_file`".into()),
                 );
             }
+            let forwards = self.check_forwards(&alias, host.forward);
             // The instance's key pair file, when tether generated it.
             let identity_file = host.identity_file.or_else(|| {
                 let key = key_pairs.get(instance?.key_pair.as_ref()?)?;
@@ -176,6 +204,7 @@ impl Checker<'_> {
                     user: host.user.unwrap_or_else(|| "ec2-user".to_string()),
                     port,
                     identity_file,
+                    forwards,
                     location,
                 },
             );
@@ -187,5 +216,48 @@ impl Checker<'_> {
             hosts,
             location: self.key_location(&["ssh"]),
         })
+    }
+
+    /// `forward:` of one alias: ports in range, a local port only once, none that only
+    /// root may bind here.
+    fn check_forwards(&mut self, alias: &str, raw: Vec<RawForward>) -> Vec<Forward> {
+        let mut forwards: Vec<Forward> = Vec::new();
+        for (index, forward) in raw.into_iter().enumerate() {
+            let index = index.to_string();
+            let at = self.value_location(&["ssh", "hosts", alias, "forward", &index]);
+            let (local, remote) = match forward {
+                RawForward::Port(port) => (port, port),
+                RawForward::Ports { local, remote } => (local, remote),
+            };
+            let (Ok(local), Ok(remote)) = (u16::try_from(local), u16::try_from(remote)) else {
+                self.error(at, "a forwarded port is outside 1-65535".into(), None);
+                continue;
+            };
+            if local == 0 || remote == 0 {
+                self.error(at, "a forwarded port is outside 1-65535".into(), None);
+                continue;
+            }
+            if local < 1024 {
+                self.error(
+                    at,
+                    format!("alias `{alias}` forwards local port {local}, which only root may listen on"),
+                    Some(format!("forward a port from 1024 up: `{{local: 8{local:03}, remote: {remote}}}`")),
+                );
+                continue;
+            }
+            if forwards.iter().any(|f| f.local == local) {
+                self.error(
+                    at,
+                    format!("alias `{alias}` forwards local port {local} twice"),
+                    Some(
+                        "each local port can carry one forward: give the second another `local`"
+                            .into(),
+                    ),
+                );
+                continue;
+            }
+            forwards.push(Forward { local, remote });
+        }
+        forwards
     }
 }

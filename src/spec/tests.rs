@@ -162,6 +162,16 @@ fn bad_input_is_reported_with_its_position() {
             "job_builtin_and_command",
             "project: lab\njobs:\n  both:\n    inputs: ./x/*.txt\n    builtin: word_count\n    command: \"wc -w {input}\"\n",
         ),
+        // An idle rule: a duration in range, a CPU floor in percent.
+        (
+            "idle_stop_out_of_range",
+            "project: lab\nregion: us-east-1\ninstances:\n  quick: {ami: ami-1e749f67, type: t3.micro, idle_stop: 1m}\n  forever: {ami: ami-1e749f67, type: t3.micro, idle_stop: 3d}\n  floor:\n    ami: ami-1e749f67\n    type: t3.micro\n    idle_stop: {after: 30m, cpu_below: 100}\n",
+        ),
+        // A forward: a port only root may bind here, a local port twice.
+        (
+            "ssh_forward_bad_ports",
+            "project: lab\nregion: us-east-1\ninstances:\n  worker: {ami: ami-1e749f67, type: t3.micro}\nssh:\n  hosts:\n    lab:\n      instance: worker\n      forward: [80, 8888, {local: 8888, remote: 8889}, 70000]\n",
+        ),
         (
             "several_errors_at_once",
             "project: lab\nregion: nowhere\nbuckets:\n  Bad_One: {}\n  good-one: {}\n  also..bad: {}\n",
@@ -449,4 +459,37 @@ fn uploads_need_plain_file_names() {
     );
     assert!(text.contains("tether.yaml:10:14"), "{text}");
     assert!(crate::spec::parse("tether.yaml", &spec("./scripts/shout-v1.2.sh")).is_ok());
+}
+
+#[test]
+fn user_data_beside_the_idle_watchdog_must_be_a_part_cloud_init_can_hold() {
+    let yaml = "project: lab\nregion: us-east-1\ninstances:\n  worker:\n    ami: ami-1e749f67\n    type: t3.micro\n    user_data: boot.txt\n    idle_stop: 30m\n";
+    let read_with = |content: &'static [u8]| {
+        let mut spec = parse("tether.yaml", yaml).expect("the spec parses");
+        spec.read_files(std::path::Path::new("."), |_| Ok(content.to_vec()))
+            .map(|()| spec)
+    };
+    let archive = read_with(b"Content-Type: multipart/mixed; boundary=\"x\"\n\n--x--\n")
+        .expect_err("an archive of its own is refused")
+        .to_string();
+    assert!(archive.contains("tether.yaml:7:16"), "{archive}");
+    assert!(
+        archive.contains("cannot go beside the idle watchdog"),
+        "{archive}"
+    );
+    let large = read_with(&[b'#'; 15_000])
+        .expect_err("too large with the watchdog")
+        .to_string();
+    assert!(
+        large.contains("with the idle watchdog of `idle_stop` is"),
+        "{large}"
+    );
+    let spec = read_with(b"#cloud-config\npackages: [tmux]\n").expect("a cloud-config fits");
+    assert_eq!(
+        spec.instances["worker"].idle_stop,
+        Some(IdleStopSpec {
+            after_minutes: 30,
+            cpu_below: None
+        })
+    );
 }

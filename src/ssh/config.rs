@@ -24,6 +24,17 @@ pub struct HostEntry {
     pub port: u16,
     /// Absolute path, when there is one.
     pub identity_file: Option<String>,
+    /// Ports forwarded from this machine's loopback to the instance's (`LocalForward`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<Forward>,
+}
+
+/// One port forward: `localhost:<local>` here reaches `localhost:<remote>` on the instance,
+/// through the ssh connection (no ingress rule needed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    pub local: u16,
+    pub remote: u16,
 }
 
 /// What is known of an instance's address when the block is rendered.
@@ -104,6 +115,14 @@ pub fn render(
         if let Some(identity) = &host.identity_file {
             text.push_str(&format!("    IdentityFile \"{identity}\"\n"));
             text.push_str("    IdentitiesOnly yes\n");
+        }
+        // Bound to the loopback address only, whatever the user's `GatewayPorts`: a
+        // forward must not open the notebook to this machine's network.
+        for forward in &host.forwards {
+            text.push_str(&format!(
+                "    LocalForward 127.0.0.1:{} localhost:{}\n",
+                forward.local, forward.remote
+            ));
         }
         if let Some(keys) = host_keys {
             let alias = if hostname == KNOWN_AFTER_APPLY {
@@ -323,6 +342,7 @@ mod tests {
             user: "ubuntu".into(),
             port: 22,
             identity_file: Some("/home/ds/.ssh/lab-key.pem".into()),
+            forwards: Vec::new(),
         }]
     }
 

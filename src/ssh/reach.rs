@@ -332,6 +332,10 @@ pub fn ssh_options(reached: &Reached, known_hosts: &Path, control_dir: &Path) ->
     options.extend(
         [
             option("CheckHostIP=no".into()),
+            // The alias's `LocalForward` lines are the user's: a job's shared connection,
+            // open for the whole run, must not hold the ports (or fail on them when the
+            // user's own `ssh -N <alias>` holds them).
+            option("ClearAllForwardings=yes".into()),
             option("ControlMaster=auto".into()),
             option(format!(
                 "ControlPath={}",

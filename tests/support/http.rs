@@ -24,11 +24,14 @@ impl Request {
     }
 }
 
-/// An answer: status, content type and body.
+/// An answer: status, content type, extra headers and body.
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// A body that is not text (CBOR); sent instead of `body` when set.
+    pub bytes: Option<Vec<u8>>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Response {
@@ -37,6 +40,19 @@ impl Response {
             status,
             content_type: "text/xml",
             body: body.into(),
+            bytes: None,
+            headers: Vec::new(),
+        }
+    }
+
+    #[allow(dead_code)]
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        Response {
+            status,
+            content_type: "text/plain",
+            body: body.into(),
+            bytes: None,
+            headers: Vec::new(),
         }
     }
 
@@ -45,6 +61,8 @@ impl Response {
             status,
             content_type: "application/json",
             body: body.to_string(),
+            bytes: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -76,14 +94,23 @@ pub fn serve(handler: impl Fn(&Request) -> Response + Send + 'static) -> u16 {
             let mut body = vec![0; content_length];
             let _ = reader.read_exact(&mut body);
             let answer = handler(&Request { line, body });
-            let response = format!(
-                "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            let body = answer
+                .bytes
+                .clone()
+                .unwrap_or_else(|| answer.body.clone().into_bytes());
+            let headers: String = answer
+                .headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {value}\r\n"))
+                .collect();
+            let head = format!(
+                "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n",
                 answer.status,
                 answer.content_type,
-                answer.body.len(),
-                answer.body
+                body.len(),
             );
-            let _ = stream.write_all(response.as_bytes());
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
         }
     });
     port

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
+pub mod cloudwatch;
 pub mod http;
 
 /// The moto_server executable: `TETHER_MOTO_SERVER`, else installed by
@@ -49,6 +50,12 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// A loopback port nothing listens on: a connection to it is refused (a service that does
+/// not answer).
+pub fn closed_port() -> u16 {
+    free_port()
 }
 
 /// A free loopback port below the kernel's ephemeral range (32768 and up), for a server

@@ -130,6 +130,11 @@ async fn launch_request(
             Some(content)
         }
     };
+    // The watchdog's part goes first; the spec's own user data rides along as it is.
+    let user_data = match launch.idle_watchdog {
+        true => Some(crate::idle::user_data(user_data.as_deref())),
+        false => user_data,
+    };
     Ok(LaunchRequest {
         ami: launch.ami.clone(),
         instance_type: launch.instance_type.clone(),
@@ -147,6 +152,7 @@ async fn launch_request(
         instance_profile: launch.instance_profile.clone(),
         tags: launch.tags.clone(),
         client_token: client_token.to_string(),
+        stops_itself: launch.idle_watchdog,
     })
 }
 

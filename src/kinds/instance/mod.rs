@@ -20,6 +20,7 @@ use crate::model::{ownership_tags, Address};
 use crate::spec::{AmiSpec, InstanceSpec, Spec};
 
 use crate::diagnostic::Diagnostic;
+use crate::idle::{IdleRule, TAG_IDLE_STOP, TAG_IDLE_WATCHDOG, WATCHDOG_VERSION};
 
 use super::{
     removed_keys, Context, Deletion, DesiredResource, Intent, ResourceKind, ResourceState,
@@ -72,6 +73,14 @@ pub struct InstanceState {
     /// instance tagged with the project and the name is not the project's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recorded: bool,
+    /// When it stops itself for being idle (its tag `tether:idle-stop`, which the
+    /// watchdog reads); changes in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_stop: Option<IdleRule>,
+    /// The idle watchdog is installed (desired: at launch; live: it was). Not compared:
+    /// an instance without it is launched again only when a rule needs it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idle_watchdog: bool,
 }
 
 /// What a launch needs, beyond the instance's name.
@@ -92,6 +101,9 @@ pub struct Launch {
     pub instance_profile: Option<String>,
     /// All tags, tether's bookkeeping tags included.
     pub tags: BTreeMap<String, String>,
+    /// Install the idle watchdog: its part goes beside the user data, and the instance
+    /// stops (not terminates) when it shuts itself down.
+    pub idle_watchdog: bool,
 }
 
 /// An instance's operations.
@@ -154,6 +166,10 @@ pub(crate) fn read(
         .unwrap_or(0);
     let max_price = tags.remove(TAG_MAX_PRICE);
     let user_data_sha256 = tags.remove(TAG_USER_DATA);
+    let idle_stop = tags
+        .remove(TAG_IDLE_STOP)
+        .and_then(|value| IdleRule::parse(&value));
+    let idle_watchdog = tags.remove(TAG_IDLE_WATCHDOG).is_some();
     let root_device = instance.root_device.unwrap_or_default();
     let mut root_volume_gb = None;
     let mut attached = BTreeMap::new();
@@ -209,6 +225,8 @@ pub(crate) fn read(
             id: Some(instance.id),
             public_ip: instance.public_ip,
             recorded,
+            idle_stop,
+            idle_watchdog,
         }),
     }
 }
@@ -221,7 +239,7 @@ impl ResourceKind for Instance {
     fn desired(spec: &Spec, env: &SpecContext<'_>) -> Vec<DesiredResource> {
         spec.instances
             .values()
-            .map(|instance| desired_instance(env.project, instance))
+            .map(|instance| desired_instance(env.project, instance, spec.ssh.as_ref()))
             .collect()
     }
 
@@ -289,6 +307,11 @@ impl ResourceKind for Instance {
             attribute("user_data_sha256", &instance.user_data_sha256, Scalar).forcing(),
             attribute("instance_profile", &instance.instance_profile, Scalar),
             attribute("state", instance.state, Scalar),
+            attribute(
+                "idle_stop",
+                instance.idle_stop.as_ref().map(IdleRule::tag_value),
+                Scalar,
+            ),
             attribute("tags", &instance.tags, Map),
         ]
     }
@@ -405,9 +428,13 @@ impl ResourceKind for Instance {
         }
     }
 
-    /// A volume that shrinks, or one added or removed (volumes are attached at launch only).
+    /// A volume that shrinks, or one added or removed (volumes are attached at launch only);
+    /// an idle rule on an instance launched without the watchdog.
     fn forced_by_change(before: &InstanceState, after: &InstanceState) -> Vec<&'static str> {
         let mut forcing = Vec::new();
+        if after.idle_stop.is_some() && !before.idle_watchdog {
+            forcing.push("idle_stop");
+        }
         if let (Some(old), Some(new)) = (before.root_volume_gb, after.root_volume_gb) {
             if new < old {
                 forcing.push("root_volume_gb");
@@ -432,6 +459,9 @@ impl ResourceKind for Instance {
                 Some("EBS volumes cannot shrink, and tether attaches volumes only at launch")
             }
             "user_data_sha256" => Some("user data runs only at an instance's first boot"),
+            "idle_stop" => Some(
+                "the idle watchdog is installed at launch, and this instance was launched without it",
+            ),
             "ami" | "key_pair" | "market" | "max_price" => {
                 Some("an instance's image, key pair and market are fixed at launch")
             }
@@ -510,6 +540,12 @@ fn create_instance(name: &str, instance: &InstanceState, generation: u32) -> Vec
     if let Some(hash) = &instance.user_data_sha256 {
         tags.insert(TAG_USER_DATA.to_string(), hash.clone());
     }
+    if let Some(rule) = &instance.idle_stop {
+        tags.insert(TAG_IDLE_STOP.to_string(), rule.tag_value());
+    }
+    if instance.idle_watchdog {
+        tags.insert(TAG_IDLE_WATCHDOG.to_string(), WATCHDOG_VERSION.to_string());
+    }
     let mut ops = vec![InstanceOp::Launch {
         name: name.to_string(),
         launch: Box::new(Launch {
@@ -525,6 +561,7 @@ fn create_instance(name: &str, instance: &InstanceState, generation: u32) -> Vec
             user_data_sha256: instance.user_data_sha256.clone(),
             instance_profile: instance.instance_profile.clone(),
             tags,
+            idle_watchdog: instance.idle_watchdog,
         }),
     }];
     if instance.state == RunState::Stopped {
@@ -545,6 +582,21 @@ fn update_instance(name: &str, before: &InstanceState, after: &InstanceState) ->
             name: name_(),
             tags: after.tags.clone(),
             remove: removed_keys(&before.tags, &after.tags),
+        });
+    }
+    // The watchdog reads its rule from this tag each minute.
+    if before.idle_stop != after.idle_stop {
+        let (tags, remove) = match &after.idle_stop {
+            Some(rule) => (
+                BTreeMap::from([(TAG_IDLE_STOP.to_string(), rule.tag_value())]),
+                Vec::new(),
+            ),
+            None => (BTreeMap::new(), vec![TAG_IDLE_STOP.to_string()]),
+        };
+        ops.push(InstanceOp::SetTags {
+            name: name_(),
+            tags,
+            remove,
         });
     }
     if before.security_groups != after.security_groups {
@@ -602,7 +654,11 @@ fn update_instance(name: &str, before: &InstanceState, after: &InstanceState) ->
 }
 
 /// An image lookup leaves `ami` empty for the planner to fill from what the account has.
-fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
+fn desired_instance(
+    project: &str,
+    instance: &InstanceSpec,
+    ssh: Option<&crate::spec::SshSpec>,
+) -> DesiredResource {
     use base64::Engine;
     let mut tags = instance.tags.clone();
     tags.extend(ownership_tags(project, &instance.name));
@@ -646,9 +702,32 @@ fn desired_instance(project: &str, instance: &InstanceSpec) -> DesiredResource {
             id: None,
             public_ip: None,
             recorded: false,
+            idle_stop: instance.idle_stop.map(|rule| IdleRule {
+                after_minutes: rule.after_minutes,
+                cpu_below: rule.cpu_below,
+                ports: use_ports(&instance.name, ssh),
+            }),
+            idle_watchdog: instance.idle_stop.is_some(),
         }),
         adopt: instance.adopt,
         depends_on,
         location: instance.location.clone(),
     }
+}
+
+/// The ports whose connections are use of instance `name`: the sshd port of each alias
+/// that reaches it (22 without one), the ports they forward, and Jupyter's.
+fn use_ports(name: &str, ssh: Option<&crate::spec::SshSpec>) -> BTreeSet<u16> {
+    let hosts: Vec<_> = ssh
+        .map(|ssh| ssh.hosts.values().filter(|h| h.instance == name).collect())
+        .unwrap_or_default();
+    let mut ports: BTreeSet<u16> = hosts
+        .iter()
+        .flat_map(|h| std::iter::once(h.port).chain(h.forwards.iter().map(|f| f.remote)))
+        .collect();
+    if hosts.is_empty() {
+        ports.insert(22);
+    }
+    ports.insert(crate::idle::JUPYTER_PORT);
+    ports
 }

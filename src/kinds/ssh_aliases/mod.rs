@@ -106,6 +106,11 @@ impl ResourceKind for SshAliases {
     type State = SshConfigState;
     type Op = SshConfigOp;
 
+    /// The block is settled before the planner knows what it replaces: a replaced instance
+    /// comes back with another address and host key, which only the write can know.
+    const FOLLOWS_REPLACEMENT: Option<&'static str> =
+        Some("an instance it reaches is replaced: its new address and host key are written after");
+
     /// The block's text is left for the planner, which knows the instances' live addresses.
     fn desired(spec: &Spec, env: &SpecContext<'_>) -> Vec<DesiredResource> {
         spec.ssh
@@ -239,6 +244,7 @@ fn desired_ssh_config(spec: &Spec, ssh: &SshSpec, home: Option<&Path>) -> Desire
             user: host.user.clone(),
             port: host.port,
             identity_file: host.identity_file.as_deref().map(expand),
+            forwards: host.forwards.clone(),
         })
         .collect();
     // After the instances and their addresses, whose addresses it holds.
