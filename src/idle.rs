@@ -83,6 +83,58 @@ impl IdleRule {
     }
 }
 
+/// Where the watchdog writes its status line on the instance (readable by the login user).
+pub const STATUS_FILE: &str = "/var/lib/tether-idle/status";
+
+/// The watchdog's last status, as `tether show` reads it over ssh.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IdleStatus {
+    /// How long nobody has used the instance.
+    pub idle_seconds: u64,
+    /// The rule's time.
+    pub after_minutes: u32,
+    /// `idle`, `stopping`, or what uses it (`a tether job is running`, ...).
+    pub reason: String,
+}
+
+impl IdleStatus {
+    /// Parses the watchdog's status line; `None` for anything else (`no rule`, no status
+    /// yet, a file someone else wrote).
+    pub fn parse(line: &str) -> Option<IdleStatus> {
+        let line = line.trim();
+        let (fields, reason) = line.split_once(" reason=")?;
+        let mut after_minutes = None;
+        let mut idle_seconds = None;
+        for word in fields.split_whitespace() {
+            match word.split_once('=')? {
+                ("after_minutes", value) => after_minutes = Some(value.parse().ok()?),
+                ("idle_seconds", value) => idle_seconds = Some(value.parse().ok()?),
+                ("cpu_below", _) => {}
+                _ => return None,
+            }
+        }
+        Some(IdleStatus {
+            idle_seconds: idle_seconds?,
+            after_minutes: after_minutes?,
+            reason: reason.to_string(),
+        })
+    }
+
+    /// In words: `idle 6m; stops in 24m`, or `in use: a tether job is running`.
+    pub fn describe(&self) -> String {
+        let idle_minutes = u32::try_from(self.idle_seconds / 60).unwrap_or(u32::MAX);
+        match self.reason.as_str() {
+            "idle" => format!(
+                "idle {}; stops in about {}",
+                minutes_text(idle_minutes),
+                minutes_text(self.after_minutes.saturating_sub(idle_minutes).max(1))
+            ),
+            "stopping" => format!("idle {}; stopping", minutes_text(idle_minutes)),
+            reason => format!("in use: {reason}"),
+        }
+    }
+}
+
 /// Minutes as a person writes them: `30m`, `2h`, `1h30m`.
 pub fn minutes_text(minutes: u32) -> String {
     match (minutes / 60, minutes % 60) {
@@ -241,6 +293,23 @@ mod tests {
         assert_eq!(IdleRule::parse(&rule.tag_value()), Some(rule));
         assert_eq!(IdleRule::parse("after=30 mine=1"), None);
         assert_eq!(IdleRule::parse("cpu_below=5"), None);
+    }
+
+    #[test]
+    fn the_watchdogs_status_reads_as_words() {
+        let idle = IdleStatus::parse("after_minutes=30 cpu_below= idle_seconds=360 reason=idle\n")
+            .expect("a status");
+        assert_eq!(idle.describe(), "idle 6m; stops in about 24m");
+        let busy = IdleStatus::parse(
+            "after_minutes=30 cpu_below=5 idle_seconds=0 reason=a tether job is running",
+        )
+        .expect("a status");
+        assert_eq!(busy.describe(), "in use: a tether job is running");
+        assert_eq!(IdleStatus::parse("no rule"), None);
+        assert_eq!(
+            IdleStatus::parse("after_minutes=x idle_seconds=1 reason=idle"),
+            None
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 IMDS="@IMDS@"
 STATE="@STATE@"
 TMUX_DIRS="@TMUX_DIRS@"
-umask 077
+# Nothing here is secret: `tether show` reads the status as the login user.
+umask 022
 mkdir -p "$STATE" || exit 1
 now=$(date +%s)
 
@@ -126,6 +127,11 @@ sample_cpu() {
     tail -n 1500 "$STATE/cpu" > "$STATE/cpu.new" && mv "$STATE/cpu.new" "$STATE/cpu"
 }
 
+# The status line: `after_minutes=30 cpu_below=5 idle_seconds=360 reason=<text>`.
+status() {
+    echo "after_minutes=$after cpu_below=$cpu_below idle_seconds=$1 reason=$2" > "$STATE/status"
+}
+
 check() {
     sample_cpu
     if ! read_rule; then
@@ -146,16 +152,16 @@ check() {
     fi
     echo "$last" > "$STATE/last-active"
     idle=$((now - last))
-    echo "after=$after cpu_below=$cpu_below idle=$idle reason=$reason" > "$STATE/status"
+    status "$idle" "$reason"
     [ "$idle" -ge $((after * 60)) ] || return 0
     if [ -n "$cpu_below" ]; then
         average=$(cpu_average)
         if [ "$average" -ge "$cpu_below" ]; then
-            echo "after=$after cpu_below=$cpu_below idle=$idle reason=cpu at $average%" > "$STATE/status"
+            status "$idle" "cpu at $average%"
             return 0
         fi
     fi
-    echo "after=$after cpu_below=$cpu_below idle=$idle reason=stopping" > "$STATE/status"
+    status "$idle" "stopping"
     logger -t tether-idle "idle for $idle seconds (rule: after $after minutes): stopping" 2>/dev/null
     @SHUTDOWN@
 }

@@ -55,6 +55,10 @@ pub struct InstanceView {
     /// Its idle rule in force (its tag), in words; `None`: it never stops itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_stop: Option<String>,
+    /// What its watchdog says now (read over ssh by `tether show`), in words; or why it
+    /// could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_now: Option<String>,
 }
 
 /// One declared Elastic IP as it is now.
@@ -125,6 +129,7 @@ pub fn report(
                     user: None,
                     key_file: None,
                     idle_stop: None,
+                    idle_now: None,
                     ssh: None,
                 };
             };
@@ -157,6 +162,7 @@ pub fn report(
                 key_file,
                 ssh,
                 idle_stop: state.idle_stop.as_ref().map(crate::idle::IdleRule::describe),
+                idle_now: None,
             }
         })
         .collect();
@@ -261,6 +267,9 @@ pub fn text(report: &Report) -> String {
         }
         if let Some(rule) = &instance.idle_stop {
             let _ = writeln!(out, "  idle     {rule}");
+        }
+        if let Some(now) = &instance.idle_now {
+            let _ = writeln!(out, "           now: {now}");
         }
     }
     for eip in &report.elastic_ips {

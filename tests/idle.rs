@@ -166,6 +166,9 @@ fn the_watchdog_stops_an_idle_instance_and_nothing_else() {
     let (stopped, status) = watchdog.check();
     assert!(!stopped, "{status}");
     assert!(status.contains("reason=idle"), "{status}");
+    // What `tether show` makes of it.
+    let read = tether::idle::IdleStatus::parse(&status).expect("a status tether reads");
+    assert_eq!(read.describe(), "idle 3m; stops in about 2m");
 
     // A tether job's tmux session is use; another session is not.
     let tmux = |args: &[&str]| {
@@ -621,12 +624,35 @@ fn a_forward_reaches_the_instances_port_through_ssh_alone() {
         .expect("a free port")
         .port();
     let spec = format!(
-        "project: {project}\nregion: us-east-1\ninstances:\n  worker: {{ami: ami-1e749f67, type: t3.micro, host_key: trust_on_first_use}}\nssh:\n  config_file: ./ssh-config\n  hosts:\n{}      forward: [{{local: {local}, remote: {remote}}}]\n",
+        "project: {project}\nregion: us-east-1\ninstances:\n  worker: {{ami: ami-1e749f67, type: t3.micro, host_key: trust_on_first_use, idle_stop: 30m}}\nssh:\n  config_file: ./ssh-config\n  hosts:\n{}      forward: [{{local: {local}, remote: {remote}}}]\n",
         host("lab", "worker", &sshd)
     );
     moto.write("tether.yaml", &spec);
-    let env = env_for(&moto, &["worker"]);
+    let cloudwatch = support::cloudwatch::serve();
+    let status = moto.write(
+        "idle-status",
+        "after_minutes=30 cpu_below= idle_seconds=600 reason=idle\n",
+    );
+    let mut env = env_for(&moto, &["worker"]);
+    env.push((
+        "AWS_ENDPOINT_URL_CLOUDWATCH".into(),
+        cloudwatch.endpoint.clone(),
+    ));
+    env.push((
+        "TETHER_TEST_IDLE_STATUS".into(),
+        status.display().to_string(),
+    ));
     support::run_tether(moto.dir.path(), &env, &["apply", "--auto-approve"]).expect_code(0);
+
+    // `show` reads what the watchdog says, over the alias.
+    let shown = support::run_tether(moto.dir.path(), &env, &["show"]).expect_code(0);
+    assert!(
+        shown.stdout.contains(
+            "  idle     stops after 30m idle\n           now: idle 10m; stops in about 20m\n"
+        ),
+        "{}",
+        shown.stdout
+    );
 
     // ssh reads the forward from the alias block, bound to loopback only.
     let resolved = Command::new("ssh")

@@ -69,11 +69,99 @@ pub async fn read_report(
     ))
 }
 
+/// How long `show` waits for an instance's sshd to read its watchdog's status.
+const IDLE_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The watchdog's status file on the instance; a debug build reads the file
+/// `TETHER_TEST_IDLE_STATUS` names instead (the tests' loopback "instance" is this machine).
+fn status_file() -> String {
+    if cfg!(debug_assertions) {
+        if let Ok(path) = std::env::var("TETHER_TEST_IDLE_STATUS") {
+            // It goes into a remote command: a plain path only.
+            if path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+            {
+                return path;
+            }
+        }
+    }
+    tether::idle::STATUS_FILE.to_string()
+}
+
+/// What the watchdog of one running instance says now, read over its alias with its host
+/// key verified (as `tether ssh` does).
+async fn idle_now(
+    printer: &Printer,
+    cloud: &tether::aws::Cloud,
+    spec: &tether::spec::Spec,
+    host: &tether::spec::HostSpec,
+) -> anyhow::Result<String> {
+    let options = super::reach(
+        printer,
+        cloud,
+        spec,
+        &host.instance,
+        host.port,
+        IDLE_READ_TIMEOUT,
+    )
+    .await?;
+    let output = tokio::process::Command::new("ssh")
+        .arg("-F")
+        .arg(super::ssh_config_file(spec))
+        .args(options)
+        .args(["-o", "BatchMode=yes", "-o", "ClearAllForwardings=yes"])
+        .arg(&host.alias)
+        .arg("--")
+        .arg(format!("cat {}", status_file()))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("cannot run `ssh`")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(match tether::idle::IdleStatus::parse(&text) {
+        Some(status) => status.describe(),
+        None if output.status.success() => "the watchdog has not reported yet".to_string(),
+        None => "unknown: the watchdog's status cannot be read (is it installed?)".to_string(),
+    })
+}
+
+/// Fills in what the watchdogs of the running instances with an idle rule say now; one
+/// that cannot be reached says why.
+async fn read_idle(
+    printer: &Printer,
+    cloud: &tether::aws::Cloud,
+    spec: &tether::spec::Spec,
+    report: &mut tether::show::Report,
+) {
+    for view in &mut report.instances {
+        if view.idle_stop.is_none() || view.state != "running" {
+            continue;
+        }
+        let host = spec
+            .ssh
+            .as_ref()
+            .and_then(|ssh| ssh.hosts.values().find(|h| h.instance == view.name));
+        view.idle_now = Some(match host {
+            None => "unknown: no ssh alias reaches it".to_string(),
+            Some(host) => match idle_now(printer, cloud, spec, host).await {
+                Ok(text) => text,
+                Err(error) => format!(
+                    "unknown: {}",
+                    tether::render::one_line(&format!("{error:#}"))
+                ),
+            },
+        });
+    }
+}
+
 pub async fn exec(args: ShowArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let ShowArgs { file, json } = args;
     let spec = super::load_spec(&super::spec_path(file))?;
     let cloud = super::connect(spec.region.as_deref()).await?;
-    let report = read_report(&cloud, &spec).await?;
+    let mut report = read_report(&cloud, &spec).await?;
+    read_idle(printer, &cloud, &spec, &mut report).await;
     if json {
         let mut text = serde_json::to_string_pretty(&report).expect("a report always serialises");
         text.push('\n');

@@ -364,6 +364,9 @@ impl Checker<'_> {
                 instance.instance_profile.as_deref(),
             );
             self.check_tags(&["instances", name.as_str()], &instance.tags);
+            if idle_stop.is_some() {
+                self.check_metadata_tag_keys(&name, &instance.tags);
+            }
             let mut tags = instance.tags;
             tags.entry("Name".to_string())
                 .or_insert_with(|| name.clone());
@@ -600,6 +603,28 @@ impl Checker<'_> {
             after_minutes,
             cpu_below,
         })
+    }
+
+    /// An instance with an idle rule shows its tags in its metadata (where the watchdog
+    /// reads the rule), and EC2 then refuses tag keys that metadata paths cannot hold.
+    fn check_metadata_tag_keys(&mut self, name: &str, tags: &BTreeMap<String, String>) {
+        for key in tags.keys() {
+            let fits = !key.is_empty()
+                && key != "."
+                && key != ".."
+                && key != "_index"
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-=.,_:@".contains(c));
+            if !fits {
+                let location = self.key_location(&["instances", name, "tags", key]);
+                self.error(
+                    location,
+                    format!("tag key `{key}` cannot be shown in instance metadata, which `idle_stop` needs"),
+                    Some("with `idle_stop`, tag keys are letters, digits and + - = . , _ : @ (no spaces or `/`)".into()),
+                );
+            }
+        }
     }
 
     /// `role:` or `instance_profile:`, not both.

@@ -165,7 +165,7 @@ fn bad_input_is_reported_with_its_position() {
         // An idle rule: a duration in range, a CPU floor in percent.
         (
             "idle_stop_out_of_range",
-            "project: lab\nregion: us-east-1\ninstances:\n  quick: {ami: ami-1e749f67, type: t3.micro, idle_stop: 1m}\n  forever: {ami: ami-1e749f67, type: t3.micro, idle_stop: 3d}\n  floor:\n    ami: ami-1e749f67\n    type: t3.micro\n    idle_stop: {after: 30m, cpu_below: 100}\n",
+            "project: lab\nregion: us-east-1\ninstances:\n  quick: {ami: ami-1e749f67, type: t3.micro, idle_stop: 1m}\n  forever: {ami: ami-1e749f67, type: t3.micro, idle_stop: 3d}\n  floor:\n    ami: ami-1e749f67\n    type: t3.micro\n    idle_stop: {after: 30m, cpu_below: 100}\n  tagged:\n    ami: ami-1e749f67\n    type: t3.micro\n    idle_stop: 30m\n    tags: {\"cost center\": ds, team/sub: x, ok-key: y}\n",
         ),
         // A forward: a port only root may bind here, a local port twice.
         (
