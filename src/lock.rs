@@ -4,15 +4,25 @@
 //! The lock is a Parameter Store parameter, `/tether/<project>/lock`, created without
 //! overwrite: AWS creates a parameter at most once, so of two runs that try at the same
 //! moment exactly one succeeds. Its value says who holds it, where, since when and for which
-//! command, so that a waiting run can name the holder. It is deleted when the run ends; one
-//! left by a killed run is broken with `tether force-unlock LOCK_ID`. Whatever else sits at
-//! the lock's name (a damaged or foreign value) is a lock all the same, waited for and
-//! broken like any other, by an id made from its text: nothing there can wedge a project
-//! for good. Talks to AWS only through `aws::Cloud`.
+//! command, so that a waiting run can name the holder. It is deleted when the run ends.
 //!
-//! Parameter Store deletes without a condition, so release and `force-unlock` read the
-//! holder, then delete: a lock broken and taken by another run within that one round trip
-//! would be deleted too. Only `force-unlock` (a person's act) opens that window.
+//! **No dead run holds it.** The holder refreshes its heartbeat every 30 s (`keep_alive`)
+//! for as long as it runs, however long its waits. A run that finds the lock held by a run
+//! that is certainly dead (on this host: its process is gone, or the host was rebooted
+//! since) or silent (no heartbeat for two minutes, wherever it ran) takes it over
+//! (`Takeover`), saying which run it replaced. A holder that finds its lock taken over
+//! (it was suspended past the two minutes, say) stops: `keep_alive` reports the loss and
+//! the run ends. `tether force-unlock LOCK_ID` remains for a person to break any other.
+//! Whatever else sits at the lock's name (a damaged or foreign value) is a lock all the
+//! same, waited for and broken like any other, by an id made from its text: nothing there
+//! can wedge a project for good. Talks to AWS only through `aws::Cloud`.
+//!
+//! Parameter Store deletes and overwrites without a condition, so release, a heartbeat, a
+//! takeover and `force-unlock` read the holder, then write: a lock taken by another run
+//! within that one round trip would be overwritten. A takeover therefore reads the lock
+//! again a few round trips after taking it (`SETTLE`), and yields when two runs raced for
+//! the same dead holder; a heartbeat that finds another holder reports the loss instead of
+//! writing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,6 +46,74 @@ pub struct LockInfo {
     pub command: String,
     /// When it was taken, in seconds since the Unix epoch.
     pub since: u64,
+    /// When the holder last said it was alive (seconds since the Unix epoch); a record of
+    /// an older tether has none, and its `since` stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<u64>,
+    /// The holding host's boot (Linux's `boot_id`): a lock of this host from an earlier
+    /// boot belongs to a run that is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+}
+
+/// How often a holder refreshes its heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+/// A holder silent this long is taken for dead, wherever it ran.
+pub const SILENT: Duration = Duration::from_secs(120);
+/// How long a takeover waits before reading the lock again, to see that no other run took
+/// over the same dead holder at the same time (several round trips to Parameter Store).
+pub const SETTLE: Duration = Duration::from_secs(3);
+
+/// What this machine knows of a process: whether the holder of a lock is alive.
+#[derive(Clone, Debug)]
+pub struct ThisHost {
+    pub host: String,
+    pub boot: Option<String>,
+    /// Whether a process of that pid running tether exists here.
+    pub alive: fn(u32) -> bool,
+}
+
+/// Why a lock's holder counts as gone, if it does.
+pub fn gone(holder: &LockInfo, here: &ThisHost, now: u64) -> Option<String> {
+    if holder.host == here.host {
+        if let (Some(theirs), Some(ours)) = (&holder.boot, &here.boot) {
+            if theirs != ours {
+                return Some(format!(
+                    "its host {} has restarted since it took the lock",
+                    holder.host
+                ));
+            }
+        }
+        if !(here.alive)(holder.pid) {
+            return Some(format!(
+                "its process {} on this host ({}) is gone",
+                holder.pid, holder.host
+            ));
+        }
+    }
+    let last = holder.heartbeat.unwrap_or(holder.since);
+    let silent = now.saturating_sub(last);
+    (silent >= SILENT.as_secs()).then(|| {
+        format!(
+            "it has not said it is alive for {silent}s (a live run does every {}s)",
+            HEARTBEAT.as_secs()
+        )
+    })
+}
+
+/// A lock this run took over from a run that was gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Takeover {
+    pub replaced: LockInfo,
+    pub why: String,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 impl std::fmt::Display for LockInfo {
@@ -119,11 +197,13 @@ pub enum LockError {
 }
 
 /// A lock this run holds. Release it with `release`; one dropped unreleased stays in the
-/// account until `force-unlock`.
+/// account until its heartbeat is two minutes old, then the next run takes it over.
 #[derive(Debug)]
 pub struct Lock {
     pub project: String,
     pub info: LockInfo,
+    /// Set when this run took the lock over from a run that was gone.
+    pub takeover: Option<Takeover>,
 }
 
 /// A new lock id: 16 random hex digits.
@@ -147,35 +227,72 @@ pub async fn holder(cloud: &Cloud, project: &str) -> Result<Option<Holder>, Lock
 }
 
 /// Takes the project's lock for `info`, waiting up to `timeout` while another run holds it
-/// (checking every `poll`); `on_wait` hears of the holder and the time waited so far.
+/// (checking every `poll`); `on_wait` hears of the holder and the time waited so far. A lock
+/// whose holder is `gone` (judged with `here`) is taken over.
 pub async fn acquire(
     cloud: &Cloud,
     project: &str,
     info: LockInfo,
-    timeout: Duration,
-    poll: Duration,
+    here: &ThisHost,
+    (timeout, poll): (Duration, Duration),
     on_wait: &(dyn Fn(&Holder, Duration) + Sync),
 ) -> Result<Lock, LockError> {
     let parameter = crate::parameters::lock_parameter(project);
-    let value = serde_json::to_string(&info).expect("a lock record always serialises");
     let tags = BTreeMap::from([(TAG_PROJECT.to_string(), project.to_string())]);
     let started = std::time::Instant::now();
+    let mut takeover = None;
     loop {
+        let mut info = info.clone();
+        info.heartbeat = Some(now_seconds());
+        let value = serde_json::to_string(&info).expect("a lock record always serialises");
         let taken = cloud
             .create_parameter(&parameter, &value, ParameterKind::Record, &tags)
             .await
             .map_err(LockError::Aws)?;
         if taken {
+            if takeover.is_some() {
+                // Another run may have taken over the same dead holder at the same time,
+                // and deleted this lock on the way: read it again once that could show.
+                tokio::time::sleep(SETTLE).await;
+                match holder(cloud, project).await? {
+                    Some(current) if current.id() == info.id => {}
+                    _ => {
+                        takeover = None;
+                        continue;
+                    }
+                }
+            }
             return Ok(Lock {
                 project: project.to_string(),
                 info,
+                takeover,
             });
         }
+        // Lost the race for it (a takeover of a dead holder included): a live run holds it.
+        takeover = None;
         // Released between the attempt and this read: try again shortly.
         let Some(current) = holder(cloud, project).await? else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        if let Holder::Run(held) = &current {
+            if let Some(why) = gone(held, here, now_seconds()) {
+                // Delete only the lock read as gone, then race for it like anyone.
+                if let Some(again) = holder(cloud, project).await? {
+                    if again.id() == held.id {
+                        cloud
+                            .delete_parameter(&parameter)
+                            .await
+                            .map_err(LockError::Aws)?;
+                    }
+                }
+                takeover = Some(Takeover {
+                    replaced: held.clone(),
+                    why,
+                });
+                continue;
+            }
+        }
         let waited = started.elapsed();
         if waited >= timeout {
             return Err(LockError::Held {
@@ -193,6 +310,48 @@ impl Lock {
     /// taken by another run is left to that run).
     pub async fn release(self, cloud: &Cloud) -> Result<(), LockError> {
         release(cloud, &self.project, &self.info.id).await
+    }
+
+    /// Refreshes the lock's heartbeat every `every` (`HEARTBEAT`) until the returned task is
+    /// aborted. The receiver turns `true` once the lock is no longer this run's (taken
+    /// over after this run fell silent, or broken by `force-unlock`): the run must stop.
+    /// A failed refresh is tried again at the next beat; the lock is lost only when another
+    /// holds it.
+    pub fn keep_alive(
+        &self,
+        cloud: &Cloud,
+        every: Duration,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio::sync::watch::Receiver<bool>,
+    ) {
+        let (lost, receiver) = tokio::sync::watch::channel(false);
+        let (cloud, project, info) = (cloud.clone(), self.project.clone(), self.info.clone());
+        let task = tokio::spawn(async move {
+            let parameter = crate::parameters::lock_parameter(&project);
+            let tags = BTreeMap::from([(TAG_PROJECT.to_string(), project.clone())]);
+            loop {
+                tokio::time::sleep(every).await;
+                match holder(&cloud, &project).await {
+                    Ok(Some(current)) if current.id() == info.id => {
+                        let mut info = info.clone();
+                        info.heartbeat = Some(now_seconds());
+                        let value =
+                            serde_json::to_string(&info).expect("a lock record always serialises");
+                        // Silence is not loss: a failed write is tried at the next beat.
+                        let _ = cloud
+                            .put_parameter(&parameter, &value, ParameterKind::Record, &tags)
+                            .await;
+                    }
+                    Ok(_) => {
+                        let _ = lost.send(true);
+                        return;
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        (task, receiver)
     }
 }
 
@@ -261,6 +420,51 @@ mod tests {
         assert_eq!(unix_time_text(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(unix_time_text(1_796_189_519), "2026-12-02 05:31:59 UTC");
         assert_eq!(unix_time_text(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+
+    fn holder(host: &str, pid: u32, heartbeat: u64, boot: Option<&str>) -> LockInfo {
+        LockInfo {
+            id: "0123456789abcdef".into(),
+            who: "alice".into(),
+            host: host.into(),
+            pid,
+            command: "apply".into(),
+            since: 1_000,
+            heartbeat: Some(heartbeat),
+            boot: boot.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_holder_is_gone_when_its_process_or_its_heartbeat_is() {
+        let here = ThisHost {
+            host: "laptop".into(),
+            boot: Some("boot-2".into()),
+            alive: |pid| pid == 42,
+        };
+        let now = 10_000;
+        // Alive on this host, beating: held.
+        assert_eq!(
+            gone(&holder("laptop", 42, now - 10, Some("boot-2")), &here, now),
+            None
+        );
+        // Its process is gone.
+        let dead = gone(&holder("laptop", 7, now - 10, Some("boot-2")), &here, now);
+        assert!(dead.is_some_and(|why| why.contains("process 7")));
+        // An earlier boot of this host.
+        let rebooted = gone(&holder("laptop", 42, now - 10, Some("boot-1")), &here, now);
+        assert!(rebooted.is_some_and(|why| why.contains("restarted")));
+        // Another host: only its heartbeat tells, and a minute of silence is not enough.
+        assert_eq!(
+            gone(&holder("ci-runner", 7, now - 60, None), &here, now),
+            None
+        );
+        let silent = gone(&holder("ci-runner", 7, now - 121, None), &here, now);
+        assert!(silent.is_some_and(|why| why.contains("121s")));
+        // An older tether's record has no heartbeat: its start stands in.
+        let mut old = holder("ci-runner", 7, 0, None);
+        old.heartbeat = None;
+        assert!(gone(&old, &here, now).is_some());
     }
 
     #[test]

@@ -256,8 +256,31 @@ fn a_second_apply_waits_for_the_first_and_one_of_everything_is_made() {
     );
 }
 
+/// Writes a lock record as a run on `host` would, its heartbeat `age` seconds old.
+fn plant_lock(moto: &Moto, id: &str, host: &str, age: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let record = serde_json::json!({
+        "id": id, "who": "carol", "host": host, "pid": 4242, "command": "apply",
+        "since": now - age, "heartbeat": now - age,
+    });
+    support::block_on(async {
+        moto.ssm()
+            .put_parameter()
+            .name(LOCK)
+            .value(record.to_string())
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("plant the lock");
+    });
+}
+
 #[test]
-fn a_lock_left_by_a_killed_run_is_reported_and_broken_by_force_unlock() {
+fn a_lock_no_live_run_holds_is_taken_over_and_a_live_one_is_waited_for() {
     let moto = Moto::start();
     moto.write("tether.yaml", SPEC);
     let (alice, bob) = (Operator::new(&moto, "alice"), Operator::new(&moto, "bob"));
@@ -265,6 +288,14 @@ fn a_lock_left_by_a_killed_run_is_reported_and_broken_by_force_unlock() {
     let held = wait_for_lock(&moto);
     let id = held["id"].as_str().expect("id").to_string();
     let pid = held["pid"].as_u64().expect("pid").to_string();
+    assert!(held["heartbeat"].as_u64().is_some(), "{held}");
+
+    // A live holder is waited for, however long.
+    bob.tether(&["apply", "--auto-approve", "--lock-timeout", "0"])
+        .expect_code(1)
+        .expect_stderr(&format!("project `team-lab` is locked: lock {id} held by"));
+
+    // Killed (as CI's runner kills a job): the next run takes over, with no human step.
     let status = Command::new("kill")
         .args(["-9", &pid])
         .status()
@@ -272,10 +303,80 @@ fn a_lock_left_by_a_killed_run_is_reported_and_broken_by_force_unlock() {
     assert!(status.success());
     let _ = first.kill();
     let _ = first.wait();
+    bob.tether(&["apply", "--auto-approve", "--lock-timeout", "0"])
+        .expect_code(0)
+        .expect_stderr(&format!(
+            "note: took over the project lock from a run that is gone: lock {id} held by"
+        ))
+        .expect_stderr(&format!("its process {pid} on this host"));
+    assert_eq!(support::parameter(&moto.ssm(), LOCK), None, "released");
 
+    // A run elsewhere that fell silent two minutes ago is gone too.
+    plant_lock(&moto, "00000000000000aa", "ci-runner-7", 150);
+    bob.tether(&["apply", "--auto-approve", "--lock-timeout", "0"])
+        .expect_code(0)
+        .expect_stderr("took over the project lock from a run that is gone: lock 00000000000000aa")
+        .expect_stderr("it has not said it is alive for 15");
+    assert_eq!(support::parameter(&moto.ssm(), LOCK), None, "released");
+}
+
+#[test]
+fn a_holder_beats_while_it_waits_and_stops_when_its_lock_is_taken_over() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", SPEC);
+    let alice = Operator::new(&moto, "alice");
+    let mut env = alice.env();
+    env.push(("TETHER_TEST_LOCK_HEARTBEAT".into(), "1".into()));
+    let mut first = support::spawn_on_terminal(&alice.checkout, &env, &["apply"]);
+    // Held open: the run waits at its prompt (an EOF would cancel it).
+    let _answer = first.stdin.take();
+    let held = wait_for_lock(&moto);
+    let beat = held["heartbeat"].as_u64().expect("heartbeat");
+    // While it waits at its prompt, its heartbeat moves on.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = wait_for_lock(&moto);
+        if now["heartbeat"].as_u64().expect("heartbeat") > beat {
+            assert_eq!(now["id"], held["id"], "the same lock");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the heartbeat never moved: {now}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Another run takes the lock over (as it would after this one fell silent): this one
+    // stops, and leaves the other's lock alone.
+    plant_lock(&moto, "00000000000000cc", "ci-runner-9", 0);
+    let output = first.wait_with_output().expect("the first run ends");
+    let first = Run::from(output);
+    assert_eq!(first.code, 1, "{first:?}");
+    assert!(
+        first.stdout.contains("is no longer this run's")
+            || first.stderr.contains("is no longer this run's"),
+        "{first:?}"
+    );
+    let left = wait_for_lock(&moto);
+    assert_eq!(left["id"], "00000000000000cc");
+    assert!(
+        support::buckets(&moto.s3("us-east-1")).is_empty(),
+        "the stopped run changed nothing"
+    );
+}
+
+#[test]
+fn a_lock_of_a_live_run_elsewhere_is_broken_only_by_force_unlock() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", SPEC);
+    let bob = Operator::new(&moto, "bob");
+    let id = "00000000000000bb";
+    plant_lock(&moto, id, "ci-runner-8", 5);
     bob.tether(&["apply", "--auto-approve", "--lock-timeout", "0"])
         .expect_code(1)
-        .expect_stderr(&format!("project `team-lab` is locked: lock {id} held by"))
+        .expect_stderr(&format!(
+            "project `team-lab` is locked: lock {id} held by carol on ci-runner-8"
+        ))
         .expect_stderr(&format!("tether force-unlock {id}"));
     assert!(
         support::buckets(&moto.s3("us-east-1")).is_empty(),
@@ -285,10 +386,10 @@ fn a_lock_left_by_a_killed_run_is_reported_and_broken_by_force_unlock() {
         .expect_code(1)
         .expect_stderr("lock 0000000000000000 is not project `team-lab`'s lock");
     moto.write("other.yaml", "project: other-lab\nregion: us-east-1\n");
-    bob.tether(&["force-unlock", &id, "-f", "other.yaml"])
+    bob.tether(&["force-unlock", id, "-f", "other.yaml"])
         .expect_code(1)
         .expect_stderr("project `other-lab` holds no lock");
-    bob.tether(&["force-unlock", &id])
+    bob.tether(&["force-unlock", id])
         .expect_code(0)
         .expect_stderr(&format!("Broke the lock {id}"));
     bob.tether(&["apply", "--auto-approve", "--lock-timeout", "0"])

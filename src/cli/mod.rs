@@ -342,10 +342,14 @@ pub async fn take_lock(
         host: host_name(),
         pid: std::process::id(),
         command: command.to_string(),
-        since: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default(),
+        since: tether::lock::now_seconds(),
+        heartbeat: None,
+        boot: boot_id(),
+    };
+    let here = tether::lock::ThisHost {
+        host: info.host.clone(),
+        boot: info.boot.clone(),
+        alive: tether_process_alive,
     };
     let last_said = std::sync::Mutex::new(None::<std::time::Duration>);
     let on_wait = |holder: &tether::lock::Holder, waited: std::time::Duration| {
@@ -366,8 +370,8 @@ pub async fn take_lock(
         cloud,
         project,
         info,
-        options.lock_timeout,
-        std::time::Duration::from_secs(2),
+        &here,
+        (options.lock_timeout, std::time::Duration::from_secs(2)),
         &on_wait,
     )
     .await
@@ -391,7 +395,48 @@ pub async fn take_lock(
     if lock.is_err() {
         HELD_LOCK.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
+    if let Ok(tether::lock::Lock {
+        takeover: Some(takeover),
+        ..
+    }) = &lock
+    {
+        printer.status(&format!(
+            "note: took over the project lock from a run that is gone: {} ({})",
+            takeover.replaced, takeover.why
+        ));
+    }
     lock
+}
+
+/// How often the lock's heartbeat beats: `lock::HEARTBEAT`; a debug build takes
+/// `TETHER_TEST_LOCK_HEARTBEAT` (seconds), so tests see beats without waiting minutes.
+fn heartbeat_interval() -> std::time::Duration {
+    let test = cfg!(debug_assertions)
+        .then(|| std::env::var("TETHER_TEST_LOCK_HEARTBEAT").ok())
+        .flatten()
+        .and_then(|secs| secs.parse().ok());
+    test.map_or(tether::lock::HEARTBEAT, std::time::Duration::from_secs)
+}
+
+/// This boot of this machine (Linux's `boot_id`), for lock records.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty())
+}
+
+/// Whether process `pid` on this machine is alive and runs tether (a pid reused by another
+/// program is no lock holder). Without `/proc` there is no telling: it counts as alive,
+/// and only the holder's heartbeat decides.
+fn tether_process_alive(pid: u32) -> bool {
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => String::from_utf8_lossy(&cmdline).contains("tether"),
+        Err(_) => false,
+    }
 }
 
 /// Releases a lock taken by `take_lock`.
@@ -413,7 +458,17 @@ pub async fn with_lock<T>(
     body: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     let lock = take_lock(printer, cloud, project, command, options).await?;
-    let result = body.await;
+    // The heartbeat runs for as long as the body does, however long its waits; a lock
+    // taken over by another run (this one fell silent) stops the body.
+    let (heartbeat, mut lost) = lock.keep_alive(cloud, heartbeat_interval());
+    let result = tokio::select! {
+        result = body => result,
+        _ = lost.wait_for(|lost| *lost) => Err(anyhow::Error::new(printer::WithHint::new(
+            format!("the project lock {} is no longer this run's: another run took it over, or it was broken", lock.info.id),
+            "this run stopped where it was; every step can be run again: run the command again once the other run is done",
+        ))),
+    };
+    heartbeat.abort();
     let released = release_lock(cloud, lock).await;
     let value = result?;
     released?;
