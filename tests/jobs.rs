@@ -403,3 +403,71 @@ fn a_job_over_local_files_runs_without_any_aws_configuration() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("region"), "{}", run.stderr);
 }
+
+#[test]
+fn a_job_through_injected_s3_faults_produces_exact_results() {
+    let moto = Moto::start();
+    let spec = format!(
+        "{BUCKET_SPEC}jobs:\n  shout:\n    inputs: s3://lab-data/docs/\n    command: \"tr a-z A-Z < {{input}} > {{output}}\"\n    mode: io\n    output: s3://lab-data/shout/\n  word-count:\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/word-count.json\n"
+    );
+    moto.write("tether.yaml", &spec);
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    let mut expected = std::collections::BTreeMap::new();
+    // Bodies large enough to arrive in many chunks, so a cut lands mid-stream.
+    for i in 0..24u64 {
+        let text = document(100 + i, 200 + 300 * usize::try_from(i % 4).unwrap_or(0));
+        let key = format!("docs/part-{i:03}.txt");
+        put_object(&s3, "lab-data", &key, &text);
+        expected.insert(key, text);
+    }
+    // Every request of the run goes through the proxy: 15% of them fail.
+    let proxy = support::faults::start(moto.port, 15);
+    let env: Vec<(String, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(key, value)| match key.as_str() {
+            "AWS_ENDPOINT_URL" => (key, proxy.endpoint.clone()),
+            _ => (key, value),
+        })
+        .collect();
+    let run = support::run_tether(moto.dir.path(), &env, &["run", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let counts = &proxy.counts;
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(
+        counts.throttled.load(Relaxed) > 0
+            && counts.server_errors.load(Relaxed) > 0
+            && counts.dropped.load(Relaxed) > 0,
+        "faults were injected: {} requests, {} throttled, {} 500s, {} dropped",
+        counts.requests.load(Relaxed),
+        counts.throttled.load(Relaxed),
+        counts.server_errors.load(Relaxed),
+        counts.dropped.load(Relaxed)
+    );
+    // Exact results: every output whole, every count right.
+    for (key, text) in &expected {
+        let shouted = key.replacen("docs/", "shout/", 1);
+        assert_eq!(
+            get_object(&s3, "lab-data", &shouted).expect("shouted output"),
+            text.to_ascii_uppercase().into_bytes(),
+            "{shouted}"
+        );
+    }
+    let summary: Value = serde_json::from_slice(
+        &get_object(&s3, "lab-data", "results/word-count.json").expect("summary"),
+    )
+    .expect("JSON");
+    assert_eq!(summary["status"], "succeeded");
+    assert_eq!(
+        summary["total"],
+        expected.values().map(|text| words(text)).sum::<u64>()
+    );
+    assert!(
+        !keys(&s3, "lab-data", "")
+            .iter()
+            .any(|k| k.ends_with(".partial")),
+        "no partial object"
+    );
+}

@@ -1,6 +1,13 @@
 //! S3 object calls for the jobs: listing a prefix, streaming an object's body, downloading
 //! to and uploading from files, putting a small document. Uploads are single PutObject
-//! calls, so an object is complete or absent: an interrupted upload leaves nothing behind.
+//! calls, so an object is complete or absent: an interrupted upload leaves nothing behind
+//! (the SDK retries throttling, 5xx and dropped connections, and a file body replays).
+//!
+//! A body that breaks off mid-stream (a dropped connection, a reset) is resumed from the
+//! byte it reached with a ranged GetObject that must match the first answer's ETag, so a
+//! changed object is never stitched onto the old one's start: that is `Changed`, and a
+//! download starts over. A download is written under a temporary name and renamed when
+//! whole, so a partial file never sits under the final name.
 
 use std::path::Path;
 
@@ -15,23 +22,103 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// How many times one body is resumed after breaking off.
+const RESUMES: u32 = 8;
+
+/// The error code of an object that changed while it was read (its ETag no longer matches).
+pub const CHANGED: &str = "PreconditionFailed";
+
 /// An object's body, read chunk by chunk as it arrives: an object larger than memory is
-/// never held whole.
+/// never held whole. A body that breaks off is resumed where it stopped.
 pub struct ObjectBody {
     stream: ByteStream,
-    url: String,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    /// The version being read: a resumed read must match it.
+    etag: Option<String>,
+    /// The object's size, when S3 said it.
+    length: Option<u64>,
+    /// Bytes delivered so far.
+    offset: u64,
+    resumes_left: u32,
 }
 
 impl ObjectBody {
-    /// The next chunk, or `None` at the end.
-    pub async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, AwsError> {
-        self.stream.try_next().await.map_err(|error| AwsError {
+    fn url(&self) -> String {
+        url(&self.bucket, &self.key)
+    }
+
+    fn broke_off(&self, why: String) -> AwsError {
+        AwsError {
             operation: "GetObject",
-            resource: self.url.clone(),
+            resource: self.url(),
             code: None,
-            message: format!("the body broke off: {error}"),
+            message: format!("the body broke off: {why}"),
             kind: AwsErrorKind::Unreachable,
-        })
+        }
+    }
+
+    /// The next chunk, or `None` at the end. A body that breaks off is read on from the
+    /// byte it reached (with backoff, `RESUMES` times), only from the same version of the
+    /// object: one that changed meanwhile is an error with code `CHANGED`.
+    pub async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, AwsError> {
+        loop {
+            let why = match self.stream.try_next().await {
+                Ok(Some(chunk)) => {
+                    self.offset += chunk.len() as u64;
+                    return Ok(Some(chunk));
+                }
+                Ok(None) if self.length.is_none_or(|length| self.offset >= length) => {
+                    return Ok(None);
+                }
+                Ok(None) => format!(
+                    "it ended at byte {} of {}",
+                    self.offset,
+                    self.length.unwrap_or_default()
+                ),
+                Err(error) => error.to_string(),
+            };
+            self.resume(why).await?;
+        }
+    }
+
+    /// Asks for the rest of the same version of the object, from `offset`.
+    async fn resume(&mut self, mut why: String) -> Result<(), AwsError> {
+        loop {
+            if self.resumes_left == 0 || self.etag.is_none() {
+                return Err(self.broke_off(why));
+            }
+            self.resumes_left -= 1;
+            let attempt = RESUMES - self.resumes_left;
+            tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+            let resumed = self
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .range(format!("bytes={}-", self.offset))
+                .set_if_match(self.etag.clone())
+                .send()
+                .await
+                .map_err(|e| classify("GetObject", &self.url(), e));
+            match resumed {
+                Ok(output) => {
+                    self.stream = output.body;
+                    return Ok(());
+                }
+                // Still unreachable after the SDK's own retries: another round.
+                Err(error)
+                    if matches!(
+                        error.kind,
+                        AwsErrorKind::Unreachable | AwsErrorKind::Throttled
+                    ) =>
+                {
+                    why = error.to_string();
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 }
 
@@ -97,14 +184,54 @@ impl Cloud {
             .await
             .map_err(|e| classify("GetObject", &url(bucket, key), e))?;
         Ok(ObjectBody {
+            etag: output.e_tag().map(str::to_string),
+            length: output
+                .content_length()
+                .and_then(|length| u64::try_from(length).ok()),
             stream: output.body,
-            url: url(bucket, key),
+            s3: self.s3.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            offset: 0,
+            resumes_left: RESUMES,
         })
     }
 
     /// Streams the object into `file` (created with mode 0600, or truncated). Returns the
     /// bytes written.
     pub async fn download(&self, bucket: &str, key: &str, file: &Path) -> Result<u64, AwsError> {
+        let mut partial = file.as_os_str().to_os_string();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        // An object replaced while it was read is read again from its start, a few times.
+        let mut tries = 3;
+        loop {
+            match self.download_once(bucket, key, &partial).await {
+                Ok(written) => {
+                    tokio::fs::rename(&partial, file)
+                        .await
+                        .map_err(|error| AwsError {
+                            operation: "GetObject",
+                            resource: url(bucket, key),
+                            code: None,
+                            message: format!(
+                                "cannot move the download to {}: {error}",
+                                file.display()
+                            ),
+                            kind: AwsErrorKind::Service,
+                        })?;
+                    return Ok(written);
+                }
+                Err(error) if error.is_code(CHANGED) && tries > 1 => tries -= 1,
+                Err(error) => {
+                    let _ = tokio::fs::remove_file(&partial).await;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    async fn download_once(&self, bucket: &str, key: &str, file: &Path) -> Result<u64, AwsError> {
         use tokio::io::AsyncWriteExt;
         let io_error = |error: std::io::Error| AwsError {
             operation: "GetObject",

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
 pub mod cloudwatch;
+pub mod faults;
 pub mod http;
 
 /// The moto_server executable: `TETHER_MOTO_SERVER`, else installed by
