@@ -471,3 +471,147 @@ fn a_job_through_injected_s3_faults_produces_exact_results() {
         "no partial object"
     );
 }
+
+#[test]
+fn a_resumed_run_redoes_only_what_failed_or_changed() {
+    let moto = Moto::start();
+    let job = |version: &str| {
+        format!(
+            "{BUCKET_SPEC}jobs:\n  shout:\n    inputs: s3://lab-data/docs/\n    command: \"echo ran >> ran.log; if [ -e fail-now ] && grep -q BAD {{input}}; then exit 1; fi; tr a-z A-Z < {{input}} > {{output}} # {version}\"\n    output: s3://lab-data/shout/\n"
+        )
+    };
+    moto.write("tether.yaml", &job("v1"));
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    let mut texts = std::collections::BTreeMap::new();
+    for i in 0..6u64 {
+        let mut text = document(200 + i, 20);
+        if i % 3 == 0 {
+            text.push_str("BAD\n");
+        }
+        put_object(&s3, "lab-data", &format!("docs/{i}.txt"), &text);
+        texts.insert(i, text);
+    }
+    let ran = || {
+        let log = moto.dir.path().join("ran.log");
+        let count = std::fs::read_to_string(&log)
+            .map(|text| text.lines().count())
+            .unwrap_or(0);
+        let _ = std::fs::remove_file(&log);
+        count
+    };
+    let exact = |texts: &std::collections::BTreeMap<u64, String>| {
+        for (i, text) in texts {
+            assert_eq!(
+                get_object(&s3, "lab-data", &format!("shout/{i}.txt")).expect("output"),
+                text.to_ascii_uppercase().into_bytes(),
+                "shout/{i}.txt"
+            );
+        }
+    };
+
+    // Two tasks fail; the rest write their outputs.
+    moto.write("fail-now", "");
+    moto.tether(&["run"]).expect_code(1);
+    assert_eq!(ran(), 6);
+    // Resumed: only the two failed tasks run.
+    std::fs::remove_file(moto.dir.path().join("fail-now")).expect("rm");
+    moto.tether(&["run", "--resume"])
+        .expect_code(0)
+        .expect_stderr("shout: succeeded in")
+        .expect_stderr("(4 of 6 task(s) resumed: done before)");
+    assert_eq!(ran(), 2);
+    exact(&texts);
+    // A finished run resumed runs nothing.
+    moto.tether(&["run", "--resume"])
+        .expect_code(0)
+        .expect_stderr("(6 of 6 task(s) resumed");
+    assert_eq!(ran(), 0);
+    // A changed input is redone, and only it.
+    let changed = document(999, 30);
+    put_object(&s3, "lab-data", "docs/4.txt", &changed);
+    texts.insert(4, changed);
+    moto.tether(&["run", "--resume"]).expect_code(0);
+    assert_eq!(ran(), 1);
+    exact(&texts);
+    // A changed command redoes everything; and without --resume everything runs.
+    moto.write("tether.yaml", &job("v2"));
+    moto.tether(&["run", "--resume"]).expect_code(0);
+    assert_eq!(ran(), 6);
+    moto.tether(&["run"]).expect_code(0);
+    assert_eq!(ran(), 6);
+    // An output of the same name that the job's record does not vouch for is no evidence.
+    put_object(&s3, "lab-data", "shout/1.txt", "planted");
+    moto.tether(&["run", "--resume"]).expect_code(0);
+    assert_eq!(ran(), 1);
+    exact(&texts);
+}
+
+#[test]
+fn a_finished_count_resumed_is_not_made_again() {
+    let moto = Moto::start();
+    let spec = format!(
+        "{BUCKET_SPEC}jobs:\n  word-count:\n    inputs: s3://lab-data/docs/\n    builtin: word_count\n    output: s3://lab-data/results/word-count.json\n"
+    );
+    moto.write("tether.yaml", &spec);
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    let mut total = 0;
+    for i in 0..12u64 {
+        let text = document(300 + i, 30);
+        total += words(&text);
+        put_object(&s3, "lab-data", &format!("docs/{i}.txt"), &text);
+    }
+    // Every request goes through a proxy that counts them (and fails none).
+    let proxy = support::faults::start(moto.port, 0);
+    let env: Vec<(String, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(key, value)| match key.as_str() {
+            "AWS_ENDPOINT_URL" => (key, proxy.endpoint.clone()),
+            _ => (key, value),
+        })
+        .collect();
+    let requests = || {
+        proxy
+            .counts
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let first = support::run_tether(moto.dir.path(), &env, &["run"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let counted = requests();
+    assert!(counted >= 12, "each object was read: {counted} requests");
+    let stored = get_object(&s3, "lab-data", "results/word-count.json").expect("summary");
+
+    // Resumed: the stored summary stands, and no input is read again.
+    let resumed = support::run_tether(moto.dir.path(), &env, &["run", "--resume", "--json"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("(12 of 12 task(s) resumed"),
+        "{}",
+        resumed.stderr
+    );
+    assert!(
+        requests() - counted < 12,
+        "no input read again: {} requests",
+        requests() - counted
+    );
+    let printed: Value = serde_json::from_str(&resumed.stdout).expect("JSON");
+    assert_eq!(printed[0]["total"], total);
+    assert_eq!(
+        get_object(&s3, "lab-data", "results/word-count.json").expect("summary"),
+        stored,
+        "the stored summary is left as it was"
+    );
+
+    // One input changed: the count is made again, over everything.
+    put_object(&s3, "lab-data", "docs/5.txt", "one two three\n");
+    let again = support::run_tether(moto.dir.path(), &env, &["run", "--resume", "--json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(!again.stderr.contains("resumed"), "{}", again.stderr);
+    let printed: Value = serde_json::from_str(&again.stdout).expect("JSON");
+    assert_eq!(printed[0]["total"], total - words(&document(305, 30)) + 3);
+}

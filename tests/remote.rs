@@ -474,3 +474,55 @@ fn only_the_jobs_own_session_and_this_runs_status_are_followed() {
     assert!(tmux(&["has-session", "-t", &format!("={longer}")]).success());
     let _ = tmux(&["kill-session", "-t", &format!("={longer}")]);
 }
+
+/// `--resume` on an instance: the agent there skips the tasks whose outputs its command
+/// already wrote from the same inputs.
+#[test]
+fn a_resumed_job_on_an_instance_runs_only_the_tasks_that_failed() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let project = project("resume");
+    let _cleanup = Cleanup(project.clone());
+    let marks = tempfile::tempdir().expect("temp dir");
+    let (fail, log) = (marks.path().join("fail-now"), marks.path().join("ran.log"));
+    let env = apply_job_lab(
+        &moto,
+        &project,
+        &["worker"],
+        &host("box", "worker", &sshd),
+        &format!(
+            "  shout:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    command: \"echo ran >> {log}; if [ -e {fail} ] && grep -q BAD {{input}}; then exit 1; fi; tr a-z A-Z < {{input}} > {{output}}\"\n    output: s3://lab-data/shout/\n",
+            log = log.display(),
+            fail = fail.display()
+        ),
+    );
+    let s3 = moto.s3("us-east-1");
+    for i in 0..4 {
+        let text = if i == 2 { "bad BAD\n" } else { "a b c\n" };
+        put_object(&s3, "lab-data", &format!("docs/{i}.txt"), text);
+    }
+    let ran = || {
+        let count = std::fs::read_to_string(&log)
+            .map(|text| text.lines().count())
+            .unwrap_or(0);
+        let _ = std::fs::remove_file(&log);
+        count
+    };
+    std::fs::write(&fail, "").expect("mark");
+    let first = run_tether(moto.dir.path(), &env, &["run"]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(ran(), 4);
+    std::fs::remove_file(&fail).expect("unmark");
+    let resumed = run_tether(moto.dir.path(), &env, &["run", "--resume"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("(3 of 4 task(s) resumed"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(ran(), 1);
+    assert_eq!(
+        get_object(&s3, "lab-data", "shout/2.txt").expect("output"),
+        b"BAD BAD\n"
+    );
+}

@@ -20,6 +20,8 @@ use super::{classify, AwsError, AwsErrorKind, Cloud};
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// Its ETag: which version of it this is.
+    pub etag: Option<String>,
 }
 
 /// How many times one body is resumed after breaking off.
@@ -152,6 +154,7 @@ impl Cloud {
                 found.push(ObjectInfo {
                     key: key.to_string(),
                     size: u64::try_from(object.size().unwrap_or_default()).unwrap_or(0),
+                    etag: object.e_tag().map(str::to_string),
                 });
             }
         }
@@ -259,8 +262,42 @@ impl Cloud {
         Ok(written)
     }
 
+    /// The object's user metadata (`x-amz-meta-*`, by name), or `None` when there is no
+    /// such object.
+    pub async fn object_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<std::collections::HashMap<String, String>>, AwsError> {
+        let result = self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify("HeadObject", &url(bucket, key), e));
+        match result {
+            Ok(output) => Ok(Some(output.metadata().cloned().unwrap_or_default())),
+            Err(error) if error.is_code("NotFound") || error.is_code("NoSuchKey") => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Uploads `file` as one object.
     pub async fn upload(&self, bucket: &str, key: &str, file: &Path) -> Result<(), AwsError> {
+        self.upload_with(bucket, key, file, None).await
+    }
+
+    /// Uploads `file` as one object carrying the user metadata `metadata` (a name and its
+    /// value), written with the object in the same call.
+    pub async fn upload_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &Path,
+        metadata: Option<(&str, &str)>,
+    ) -> Result<(), AwsError> {
         let body = ByteStream::from_path(file)
             .await
             .map_err(|error| AwsError {
@@ -270,11 +307,11 @@ impl Cloud {
                 message: format!("cannot read {}: {error}", file.display()),
                 kind: AwsErrorKind::Service,
             })?;
-        self.s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .body(body)
+        let mut request = self.s3.put_object().bucket(bucket).key(key).body(body);
+        if let Some((name, value)) = metadata {
+            request = request.metadata(name, value);
+        }
+        request
             .send()
             .await
             .map(|_| ())
@@ -289,12 +326,30 @@ impl Cloud {
         content: Vec<u8>,
         content_type: &str,
     ) -> Result<(), AwsError> {
-        self.s3
+        self.put_document_with(bucket, key, content, content_type, None)
+            .await
+    }
+
+    /// Puts a small document carrying the user metadata `metadata`, in one call.
+    pub async fn put_document_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        content: Vec<u8>,
+        content_type: &str,
+        metadata: Option<(&str, &str)>,
+    ) -> Result<(), AwsError> {
+        let mut request = self
+            .s3
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
-            .body(ByteStream::from(content))
+            .body(ByteStream::from(content));
+        if let Some((name, value)) = metadata {
+            request = request.metadata(name, value);
+        }
+        request
             .send()
             .await
             .map(|_| ())

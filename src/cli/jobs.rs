@@ -25,6 +25,10 @@ pub struct JobOptions {
     /// Run a failed task again, up to N times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
+    /// Skip the tasks whose output is already in S3, written by this job's command from
+    /// the same version of its input (a record on the object says so); run the rest.
+    #[arg(long)]
+    pub resume: bool,
     /// How long to wait for an instance's sshd to answer (a new or started instance boots
     /// for a while after EC2 reports it running).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::parse_duration)]
@@ -58,6 +62,7 @@ pub async fn run_jobs(
     let JobOptions {
         fail_fast,
         retries,
+        resume,
         ssh_timeout,
         agent_binary,
     } = options;
@@ -76,6 +81,7 @@ pub async fn run_jobs(
     let job_options = tether::jobs::Options {
         fail_fast: *fail_fast,
         retries: *retries,
+        resume: *resume,
         base_dir,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
@@ -312,9 +318,17 @@ impl<'a> JobProgress<'a> {
                 if let Some(bar) = state.get(&summary.job).and_then(|s| s.bar.as_ref()) {
                     bar.finish_and_clear();
                 }
+                let resumed = summary.tasks.iter().filter(|t| t.resumed).count();
+                let resumed = match resumed {
+                    0 => String::new(),
+                    n => format!(
+                        " ({n} of {} task(s) resumed: done before)",
+                        summary.tasks.len()
+                    ),
+                };
                 let line = match summary.status {
                     Status::Succeeded => format!(
-                        "{}: succeeded in {:.2}s",
+                        "{}: succeeded in {:.2}s{resumed}",
                         summary.job,
                         summary.duration_ms as f64 / 1000.0
                     ),
@@ -380,6 +394,13 @@ fn table(summaries: &[JobSummary]) -> String {
         ));
     }
     for summary in summaries {
+        let resumed = summary.tasks.iter().filter(|t| t.resumed).count();
+        if resumed > 0 {
+            lines.push(format!(
+                "\n{}: {resumed} task(s) resumed: their outputs were there, made by this command from the same inputs",
+                summary.job
+            ));
+        }
         if let Some(error) = &summary.error {
             lines.push(format!("\n{}: {error}", summary.job));
         }

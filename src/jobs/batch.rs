@@ -275,6 +275,7 @@ pub async fn run(
             inputs: share,
             retries: options.retries,
             fail_fast: options.fail_fast,
+            resume: options.resume,
         };
         let text = serde_json::to_vec(&share).expect("a share serialises");
         let name = format!("share-{index}.json");
@@ -841,6 +842,7 @@ mod tests {
                 key: format!("{size}"),
             },
             size,
+            version: None,
         }
     }
 

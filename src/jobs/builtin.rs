@@ -125,6 +125,7 @@ fn task(input: &Input, started: Instant, result: Result<Tally, String>) -> TaskS
         attempts: 1,
         output: None,
         error,
+        resumed: false,
     }
 }
 

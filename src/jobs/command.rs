@@ -134,6 +134,7 @@ fn skipped(input: Option<&Input>) -> TaskSummary {
         attempts: 0,
         output: None,
         error: Some("not started: an earlier task failed and --fail-fast is set".into()),
+        resumed: false,
     }
 }
 
@@ -176,8 +177,19 @@ async fn run_task(
         attempts: 0,
         output: None,
         error: None,
+        resumed: false,
     };
     let relative = input.map_or("output", |i| i.relative.as_str());
+    let record = source_record(settings.script, input);
+    if options.resume {
+        if let Some(place) = resumable(cloud, job, relative, record.as_deref()).await {
+            summary.status = Status::Succeeded;
+            summary.resumed = true;
+            summary.output = Some(place);
+            summary.bytes = 0;
+            return summary;
+        }
+    }
     // The input as a local file.
     let input_path: Option<PathBuf> = match input.map(|i| &i.source) {
         None => None,
@@ -255,7 +267,16 @@ async fn run_task(
         }
     }
     if summary.status == Status::Succeeded && settings.writes_output {
-        match collect(cloud, job, &output_path, relative, options).await {
+        match collect(
+            cloud,
+            job,
+            &output_path,
+            relative,
+            options,
+            record.as_deref(),
+        )
+        .await
+        {
             Ok(place) => summary.output = Some(place),
             Err(error) => {
                 summary.status = Status::Failed;
@@ -321,12 +342,51 @@ pub fn output_name(relative: &str) -> Result<String, OutputError> {
 }
 
 /// Puts a task's output where the job's `output` says, named after its input.
+/// The user metadata an output object carries: what made it (`source_record`).
+pub const SOURCE_METADATA: &str = "tether-source";
+
+/// What makes a task's output what it is: the job's command and the input's identity
+/// (name, size, version), as one SHA-256. `None` when the input's version is unknown, or
+/// there is no input: such a task is never taken as done.
+fn source_record(script: &str, input: Option<&Input>) -> Option<String> {
+    let input = input?;
+    let version = input.version.as_deref()?;
+    let identity = serde_json::json!({
+        "command": script,
+        "input": input.name,
+        "size": input.size,
+        "version": version,
+    });
+    Some(crate::hash::sha256_hex(identity.to_string().as_bytes()))
+}
+
+/// Where the task's output already is, when `--resume` may take the task as done: the
+/// object exists and says this job's command made it from this version of the input.
+/// Anything else (no object, another record, no record, an error reading it) runs the
+/// task: a name alone is no evidence.
+async fn resumable(
+    cloud: &Cloud,
+    job: &JobSpec,
+    relative: &str,
+    record: Option<&str>,
+) -> Option<String> {
+    let record = record?;
+    let Some(Output::S3Prefix { bucket, prefix }) = &job.output else {
+        return None;
+    };
+    let key = format!("{prefix}{}", output_name(relative).ok()?);
+    let metadata = cloud.object_metadata(bucket, &key).await.ok()??;
+    (metadata.get(SOURCE_METADATA).map(String::as_str) == Some(record))
+        .then(|| format!("s3://{bucket}/{key}"))
+}
+
 async fn collect(
     cloud: &Cloud,
     job: &JobSpec,
     output_path: &Path,
     relative: &str,
     options: &Options,
+    record: Option<&str>,
 ) -> Result<String, OutputError> {
     if !output_path.is_file() {
         return Err(OutputError::NothingWritten);
@@ -335,7 +395,12 @@ async fn collect(
     match &job.output {
         Some(Output::S3Prefix { bucket, prefix }) => {
             let key = format!("{prefix}{relative}");
-            cloud.upload(bucket, &key, output_path).await?;
+            // The record goes with the object, in one call: an output is never taken for
+            // done without the evidence of what made it.
+            let metadata = record.map(|record| (SOURCE_METADATA, record));
+            cloud
+                .upload_with(bucket, &key, output_path, metadata)
+                .await?;
             Ok(format!("s3://{bucket}/{key}"))
         }
         Some(Output::Local(directory)) => {

@@ -17,6 +17,10 @@ pub struct Input {
     pub relative: String,
     pub source: Source,
     pub size: u64,
+    /// Which version of it this is: an object's ETag, a file's modification time (in
+    /// nanoseconds); what `--resume` compares, with the size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -64,6 +68,7 @@ pub async fn resolve(
                         key: object.key,
                     },
                     size: object.size,
+                    version: object.etag,
                 })
                 .collect()
         }
@@ -170,11 +175,17 @@ fn local(pattern: &str, base_dir: &Path) -> Result<Vec<Input>, String> {
             .unwrap_or(&path)
             .to_string_lossy()
             .into_owned();
+        let version = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos().to_string());
         found.push(Input {
             name,
             relative,
             source: Source::Local(path),
             size,
+            version,
         });
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));

@@ -43,6 +43,9 @@ pub struct Options {
     pub base_dir: PathBuf,
     /// Cores to use; the machine's count by default.
     pub cores: usize,
+    /// Skip the tasks whose output this job's definition already wrote from the same
+    /// input (`--resume`).
+    pub resume: bool,
 }
 
 /// Why jobs could not start at all.
@@ -109,6 +112,10 @@ pub struct JobSummary {
     /// What else happened (an instance's share run again elsewhere).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// A builtin job's record of what it counted (`job_record`), kept with the stored
+    /// summary of a run that succeeded; not part of the summary itself.
+    #[serde(skip)]
+    pub record: Option<String>,
 }
 
 impl JobSummary {
@@ -131,6 +138,7 @@ impl JobSummary {
             },
             stopped: Vec::new(),
             notes: Vec::new(),
+            record: None,
         }
     }
 }
@@ -155,6 +163,10 @@ pub struct TaskSummary {
     /// What went wrong: the last lines of stderr, or the error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Not run: `--resume` found its output, written by this job's definition from this
+    /// input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
 }
 
 /// Progress of the jobs, for the printer.
@@ -502,6 +514,13 @@ pub(crate) async fn run_job(
             Err(inputs::ResolveError::Aws(error)) => return failed(error.to_string()),
         },
     };
+    // A finished, merged count of these very inputs is not made again.
+    let record = job_record(job, &inputs);
+    if options.resume {
+        if let Some(summary) = resumed_summary(cloud, job, record.as_deref()).await {
+            return summary;
+        }
+    }
     // Where the job runs, matched once.
     match (&job.placement, remote) {
         (Placement::Batch(_), None) => {
@@ -513,7 +532,7 @@ pub(crate) async fn run_job(
                     Ok(done) => done,
                     Err(error) => return failed(error.to_string()),
                 };
-            return finish(cloud, job, tasks, notes, started, options).await;
+            return finish(cloud, job, (tasks, notes, record), started, options).await;
         }
         (Placement::Instances(_), None) => {
             return failed("this job runs on instances, which this run cannot reach".into())
@@ -524,7 +543,7 @@ pub(crate) async fn run_job(
                     Ok(done) => done,
                     Err(error) => return failed(error.to_string()),
                 };
-            return finish(cloud, job, tasks, notes, started, options).await;
+            return finish(cloud, job, (tasks, notes, record), started, options).await;
         }
         (Placement::Here, Some(context)) if context.attach_only => {
             return failed("this job runs on this machine: there is nothing to attach to".into())
@@ -567,15 +586,55 @@ pub(crate) async fn run_job(
         Ok(tasks) => tasks,
         Err(error) => return failed(error.to_string()),
     };
-    finish(cloud, job, tasks, Vec::new(), started, options).await
+    finish(cloud, job, (tasks, Vec::new(), record), started, options).await
+}
+
+/// What a builtin job's summary counts: the builtin and every input's name, size and
+/// version, as one SHA-256. `None` for a command job (its tasks carry their own records),
+/// a job whose summary is not one S3 object, or an input of unknown version.
+fn job_record(job: &JobSpec, inputs: &[Input]) -> Option<String> {
+    let Work::Builtin(builtin) = job.work else {
+        return None;
+    };
+    if !matches!(job.output, Some(Output::S3Object { .. })) {
+        return None;
+    }
+    let inputs: Option<Vec<serde_json::Value>> = inputs
+        .iter()
+        .map(|i| Some(serde_json::json!([i.name, i.size, i.version.as_deref()?])))
+        .collect();
+    let identity = serde_json::json!({"builtin": unit(builtin), "inputs": inputs?});
+    Some(crate::hash::sha256_hex(identity.to_string().as_bytes()))
+}
+
+/// The stored summary of this job, when it carries `record`: the same count of the same
+/// inputs, finished; its tasks are marked resumed. Anything else runs the job.
+async fn resumed_summary(cloud: &Cloud, job: &JobSpec, record: Option<&str>) -> Option<JobSummary> {
+    let record = record?;
+    let Some(Output::S3Object { bucket, key }) = &job.output else {
+        return None;
+    };
+    let metadata = cloud.object_metadata(bucket, key).await.ok()??;
+    if metadata.get(command::SOURCE_METADATA).map(String::as_str) != Some(record) {
+        return None;
+    }
+    let stored = cloud.object_bytes(bucket, key).await.ok()??;
+    let mut summary: JobSummary = serde_json::from_slice(&stored).ok()?;
+    if summary.job != job.name || summary.status != Status::Succeeded {
+        return None;
+    }
+    for task in &mut summary.tasks {
+        task.resumed = true;
+    }
+    summary.record = Some(record.to_string());
+    Some(summary)
 }
 
 /// The job's summary from its tasks, written where `output` names one file.
 async fn finish(
     cloud: &Cloud,
     job: &JobSpec,
-    tasks: Vec<TaskSummary>,
-    notes: Vec<String>,
+    (tasks, notes, record): (Vec<TaskSummary>, Vec<String>, Option<String>),
     started: std::time::Instant,
     options: &Options,
 ) -> JobSummary {
@@ -595,6 +654,8 @@ async fn finish(
         tasks,
         output: job.output.as_ref().map(output_text),
         notes,
+        // Only a finished count is evidence for `--resume`.
+        record: record.filter(|_| status == Status::Succeeded),
         ..JobSummary::of(job, status, None)
     };
     if let Err(error) = write_summary(cloud, job, &summary, options).await {
@@ -624,10 +685,16 @@ async fn write_summary(
     let mut document = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
     document.push(b'\n');
     match &job.output {
-        Some(Output::S3Object { bucket, key }) => cloud
-            .put_document(bucket, key, document, "application/json")
-            .await
-            .map_err(|e| e.to_string()),
+        Some(Output::S3Object { bucket, key }) => {
+            let metadata = summary
+                .record
+                .as_deref()
+                .map(|record| (command::SOURCE_METADATA, record));
+            cloud
+                .put_document_with(bucket, key, document, "application/json", metadata)
+                .await
+                .map_err(|e| e.to_string())
+        }
         Some(Output::Local(path)) if !path.ends_with('/') => {
             let path = options.base_dir.join(path);
             if let Some(parent) = path.parent() {

@@ -198,6 +198,9 @@ pub struct Share {
     pub inputs: Vec<Input>,
     pub retries: u32,
     pub fail_fast: bool,
+    /// `--resume`: skip the tasks whose outputs are there already.
+    #[serde(default)]
+    pub resume: bool,
 }
 
 /// What the agent reports while it works, and at the end.
@@ -818,6 +821,7 @@ async fn run_share(
             inputs,
             retries: options.retries,
             fail_fast: options.fail_fast,
+            resume: options.resume,
         };
         let share_file = tempfile::NamedTempFile::new().map_err(RemoteError::ShareFile)?;
         std::fs::write(
@@ -993,6 +997,7 @@ pub async fn agent(
     let options = Options {
         fail_fast: share.fail_fast,
         retries: share.retries,
+        resume: share.resume,
         base_dir,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
@@ -1041,6 +1046,7 @@ mod tests {
                 key: name.into(),
             },
             size,
+            version: None,
         }
     }
 
