@@ -663,3 +663,44 @@ fn a_batch_job_never_stages_in_a_bucket_the_public_may_read() {
     });
     assert!(staged.contents().is_empty(), "nothing was staged");
 }
+
+/// `--resume` reaches every child in its share (the agent then does what it does on an
+/// instance: skips the tasks whose outputs carry this job's record).
+#[test]
+fn a_resumed_batch_run_tells_its_children_to_resume() {
+    let moto = Moto::start();
+    batch_without_docker(&moto);
+    moto.write("tether.yaml", &format!("{SPEC}{JOB}"));
+    moto.tether(&["apply", "--auto-approve", "--no-jobs"])
+        .expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    support::put_object(&s3, "lab-data", "docs/0.txt", "alpha beta\n");
+    // moto's children run nothing, so the run fails; its stage stays to be read.
+    moto.tether(&["run", "count", "--resume"]).expect_code(1);
+    let shares: Vec<serde_json::Value> = block_on(async {
+        let listed = s3
+            .list_objects_v2()
+            .bucket("lab-data")
+            .prefix(".tether/batch-lab/count/")
+            .send()
+            .await
+            .expect("list the stage");
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter(|key| key.ends_with(".json") && key.contains("/share-"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .map(|key| {
+        serde_json::from_slice(&support::get_object(&s3, "lab-data", &key).expect("share"))
+            .expect("a share")
+    })
+    .collect();
+    assert!(!shares.is_empty(), "the stage holds the shares");
+    for share in shares {
+        assert_eq!(share["resume"], true, "{share}");
+    }
+}
