@@ -46,8 +46,9 @@ pub struct LockInfo {
     pub command: String,
     /// When it was taken, in seconds since the Unix epoch.
     pub since: u64,
-    /// When the holder last said it was alive (seconds since the Unix epoch); a record of
-    /// an older tether has none, and its `since` stands in.
+    /// When the holder last said it was alive (seconds since the Unix epoch). A record of
+    /// an older tether has none: such a holder never beats, so its silence proves nothing,
+    /// and only this host's own checks (or `force-unlock`) can find it gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<u64>,
     /// The holding host's boot (Linux's `boot_id`): a lock of this host from an earlier
@@ -91,7 +92,7 @@ pub fn gone(holder: &LockInfo, here: &ThisHost, now: u64) -> Option<String> {
             ));
         }
     }
-    let last = holder.heartbeat.unwrap_or(holder.since);
+    let last = holder.heartbeat?;
     let silent = now.saturating_sub(last);
     (silent >= SILENT.as_secs()).then(|| {
         format!(
@@ -461,10 +462,14 @@ mod tests {
         );
         let silent = gone(&holder("ci-runner", 7, now - 121, None), &here, now);
         assert!(silent.is_some_and(|why| why.contains("121s")));
-        // An older tether's record has no heartbeat: its start stands in.
+        // An older tether's record has no heartbeat: a live old run never beats, so its
+        // silence is no evidence elsewhere; on this host its process still tells.
         let mut old = holder("ci-runner", 7, 0, None);
         old.heartbeat = None;
-        assert!(gone(&old, &here, now).is_some());
+        assert_eq!(gone(&old, &here, now), None);
+        let mut old_here = holder("laptop", 7, 0, None);
+        old_here.heartbeat = None;
+        assert!(gone(&old_here, &here, now).is_some());
     }
 
     #[test]
