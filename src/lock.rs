@@ -278,15 +278,12 @@ pub async fn acquire(
         };
         if let Holder::Run(held) = &current {
             if let Some(why) = gone(held, here, now_seconds()) {
-                // Delete only the lock read as gone, then race for it like anyone.
-                if let Some(again) = holder(cloud, project).await? {
-                    if again.id() == held.id {
-                        cloud
-                            .delete_parameter(&parameter)
-                            .await
-                            .map_err(LockError::Aws)?;
-                    }
-                }
+                // The lock just read as gone: delete it, then race for it like anyone (the
+                // re-read after `SETTLE` catches a run that raced the same way).
+                cloud
+                    .delete_parameter(&parameter)
+                    .await
+                    .map_err(LockError::Aws)?;
                 takeover = Some(Takeover {
                     replaced: held.clone(),
                     why,
@@ -330,7 +327,6 @@ impl Lock {
         let (cloud, project, info) = (cloud.clone(), self.project.clone(), self.info.clone());
         let task = tokio::spawn(async move {
             let parameter = crate::parameters::lock_parameter(&project);
-            let tags = BTreeMap::from([(TAG_PROJECT.to_string(), project.clone())]);
             loop {
                 tokio::time::sleep(every).await;
                 match holder(&cloud, &project).await {
@@ -339,9 +335,10 @@ impl Lock {
                         info.heartbeat = Some(now_seconds());
                         let value =
                             serde_json::to_string(&info).expect("a lock record always serialises");
-                        // Silence is not loss: a failed write is tried at the next beat.
+                        // Silence is not loss: a failed write is tried at the next beat. The
+                        // lock exists (just read): overwrite, no create attempt first.
                         let _ = cloud
-                            .put_parameter(&parameter, &value, ParameterKind::Record, &tags)
+                            .overwrite_parameter(&parameter, &value, ParameterKind::Record)
                             .await;
                     }
                     Ok(_) => {

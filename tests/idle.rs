@@ -653,6 +653,21 @@ fn a_forward_reaches_the_instances_port_through_ssh_alone() {
         "{}",
         shown.stdout
     );
+    // What the instance says is its text: one line, escaped, never a forged line.
+    std::fs::write(
+        &status,
+        "after_minutes=30 cpu_below= idle_seconds=0 reason=busy\ninstance.other  i-0 running\x1b[2J\n",
+    )
+    .expect("status");
+    let shown = support::run_tether(moto.dir.path(), &env, &["show"]).expect_code(0);
+    assert!(
+        shown
+            .stdout
+            .contains("now: in use: busy\\ninstance.other  i-0 running\\x1b[2J\n"),
+        "{}",
+        shown.stdout
+    );
+    assert!(!shown.stdout.contains('\x1b'), "{}", shown.stdout);
 
     // ssh reads the forward from the alias block, bound to loopback only.
     let resolved = Command::new("ssh")

@@ -113,9 +113,33 @@ impl Cloud {
             .collect())
     }
 
+    /// The ARN of the alarm named `name` (DescribeAlarms by its exact name; no tags read).
+    async fn alarm_arn(&self, name: &str) -> Result<String, AwsError> {
+        let output = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeAlarms", &alarm_address(name), e))?;
+        output
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(name))
+            .and_then(|a| a.alarm_arn())
+            .map(str::to_string)
+            .ok_or_else(|| AwsError {
+                operation: "DescribeAlarms",
+                resource: alarm_address(name),
+                code: None,
+                message: "the alarm just put is not listed".into(),
+                kind: super::AwsErrorKind::Service,
+            })
+    }
+
     /// Creates the alarm, or replaces its definition (PutMetricAlarm is both); its tags are
-    /// set with it, and on an existing alarm, by TagResource.
-    pub async fn put_cpu_alarm(&self, request: &CpuAlarmRequest) -> Result<(), AwsError> {
+    /// set with it, and on an existing alarm, by TagResource. Returns its ARN.
+    pub async fn put_cpu_alarm(&self, request: &CpuAlarmRequest) -> Result<String, AwsError> {
         let tags: Vec<Tag> = request
             .tags
             .iter()
@@ -145,19 +169,7 @@ impl Cloud {
             .await
             .map_err(|e| classify("PutMetricAlarm", &alarm_address(&request.name), e))?;
         // PutMetricAlarm sets tags only when it creates the alarm.
-        let arn = self
-            .alarms(&request.name)
-            .await?
-            .into_iter()
-            .find(|a| a.name == request.name)
-            .map(|a| a.arn)
-            .ok_or_else(|| AwsError {
-                operation: "DescribeAlarms",
-                resource: alarm_address(&request.name),
-                code: None,
-                message: "the alarm just put is not listed".into(),
-                kind: super::AwsErrorKind::Service,
-            })?;
+        let arn = self.alarm_arn(&request.name).await?;
         self.cloudwatch
             .tag_resource()
             .resource_arn(&arn)
@@ -165,7 +177,7 @@ impl Cloud {
             .send()
             .await
             .map_err(|e| classify("TagResource", &alarm_address(&request.name), e))?;
-        Ok(())
+        Ok(arn)
     }
 
     /// Removes tags from an alarm.

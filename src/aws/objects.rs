@@ -381,19 +381,6 @@ impl Cloud {
 
     /// Whether the object exists.
     pub async fn object_exists(&self, bucket: &str, key: &str) -> Result<bool, AwsError> {
-        let result = self
-            .s3
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("HeadObject", &url(bucket, key), e));
-        match result {
-            Ok(()) => Ok(true),
-            Err(error) if error.is_code("NotFound") || error.is_code("NoSuchKey") => Ok(false),
-            Err(error) => Err(error),
-        }
+        Ok(self.object_metadata(bucket, key).await?.is_some())
     }
 }

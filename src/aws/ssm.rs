@@ -116,6 +116,17 @@ impl Cloud {
         if self.create_parameter(name, value, kind, tags).await? {
             return Ok(());
         }
+        self.overwrite_parameter(name, value, kind).await
+    }
+
+    /// Overwrites the parameter `name` with `value` (PutParameter with overwrite, which keeps
+    /// its tags).
+    pub async fn overwrite_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        kind: ParameterKind,
+    ) -> Result<(), AwsError> {
         self.ssm
             .put_parameter()
             .name(name)

@@ -143,16 +143,16 @@ async fn read_idle(
             .ssh
             .as_ref()
             .and_then(|ssh| ssh.hosts.values().find(|h| h.instance == view.name));
-        view.idle_now = Some(match host {
+        let now = match host {
             None => "unknown: no ssh alias reaches it".to_string(),
             Some(host) => match idle_now(printer, cloud, spec, host).await {
                 Ok(text) => text,
-                Err(error) => format!(
-                    "unknown: {}",
-                    tether::render::one_line(&format!("{error:#}"))
-                ),
+                Err(error) => format!("unknown: {error:#}"),
             },
-        });
+        };
+        // The watchdog's reason is text from the instance: one line, escaped, whatever
+        // its file holds.
+        view.idle_now = Some(tether::render::one_line(&now));
     }
 }
 

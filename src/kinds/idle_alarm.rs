@@ -268,7 +268,7 @@ impl ResourceKind for IdleAlarm {
                     )
                         })?;
                 let window = i32::try_from(state.window_minutes).unwrap_or(24 * 60) * 60;
-                cloud
+                let arn = cloud
                     .put_cpu_alarm(&CpuAlarmRequest {
                         name: name.clone(),
                         description: format!(
@@ -284,16 +284,7 @@ impl ResourceKind for IdleAlarm {
                         tags: state.tags.clone(),
                     })
                     .await?;
-                if !remove_tags.is_empty() {
-                    let arn = cloud
-                        .alarms(&name)
-                        .await?
-                        .into_iter()
-                        .find(|a| a.name == name)
-                        .map(|a| a.arn)
-                        .unwrap_or_default();
-                    cloud.untag_alarm(&name, &arn, remove_tags).await?;
-                }
+                cloud.untag_alarm(&name, &arn, remove_tags).await?;
                 Ok(())
             }
             IdleAlarmOp::Delete { instance } => {
