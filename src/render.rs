@@ -320,6 +320,22 @@ fn attribute_text(out: &mut String, action: Action, attribute: &AttributeChange,
     }
 }
 
+/// `text` as one word of POSIX shell, always quoted: `'it'\''s'`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// `text` as one word of POSIX shell for a command people copy: bare when nothing in it is
+/// special to the shell, else quoted.
+pub fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./-:@%+=,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        shell_quote(text)
+    }
+}
+
 /// `text` (a tag key, a reason: text anyone in the account may write) as one line, with
 /// every control character written out (`\n`, `\x7f`), so that it can neither break the
 /// plan's layout nor forge a line of it.

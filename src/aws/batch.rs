@@ -962,6 +962,63 @@ impl Cloud {
         Ok(found)
     }
 
+    /// The log streams of job `id`'s containers: each child's (or, for a job that is no
+    /// array, the job's own), one per attempt that started a container, oldest first.
+    pub async fn log_streams(&self, id: &str) -> Result<Vec<ChildStream>, AwsError> {
+        let output = self
+            .batch
+            .describe_jobs()
+            .jobs(id)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeJobs", id, e))?;
+        let Some(job) = output.jobs().first() else {
+            return Ok(Vec::new());
+        };
+        let details = if job.array_properties().and_then(|a| a.size()).is_some() {
+            use aws_sdk_batch::types::JobStatus;
+            let mut children = Vec::new();
+            for status in [
+                JobStatus::Starting,
+                JobStatus::Running,
+                JobStatus::Succeeded,
+                JobStatus::Failed,
+            ] {
+                children.extend(self.children(id, status).await?);
+            }
+            children
+        } else {
+            vec![job.clone()]
+        };
+        let mut streams = Vec::new();
+        for detail in &details {
+            let index = child_index(detail);
+            let mut names: Vec<&str> = detail
+                .attempts()
+                .iter()
+                .filter_map(|a| a.container().and_then(|c| c.log_stream_name()))
+                .collect();
+            // The attempt under way is not among the ended ones yet.
+            if let Some(current) = detail.container().and_then(|c| c.log_stream_name()) {
+                if !names.contains(&current) {
+                    names.push(current);
+                }
+            }
+            streams.extend(
+                names
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, stream)| ChildStream {
+                        index,
+                        attempt: n + 1,
+                        stream: stream.to_string(),
+                    }),
+            );
+        }
+        streams.sort_by_key(|s| (s.index, s.attempt));
+        Ok(streams)
+    }
+
     /// The full descriptions of array job `id`'s children in `status`: listed, then
     /// described 100 per call (attempts and log streams are only in a description).
     async fn children(
@@ -1121,6 +1178,16 @@ pub struct RetriedChild {
     pub index: Option<i32>,
     /// Why each earlier attempt ended.
     pub ended: Vec<String>,
+}
+
+/// A container's log stream of a Batch job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildStream {
+    /// The child's array index; `None` for a job that is no array.
+    pub index: Option<i32>,
+    /// Which attempt of the child (1 for the first) wrote it.
+    pub attempt: usize,
+    pub stream: String,
 }
 
 /// A child that failed.

@@ -10,6 +10,7 @@ mod cloudwatch;
 mod ec2;
 mod iam;
 mod instances;
+mod logs;
 mod objects;
 mod roles;
 mod s3;
@@ -39,6 +40,7 @@ pub struct Cloud {
     sts: aws_sdk_sts::Client,
     batch: aws_sdk_batch::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
     region: String,
 }
 
@@ -83,6 +85,7 @@ impl Cloud {
             sts: aws_sdk_sts::Client::new(&config),
             batch: aws_sdk_batch::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             region,
         })
     }
@@ -255,13 +258,15 @@ fn root_cause(error: &(dyn StdError + 'static)) -> String {
 }
 
 pub use batch::{
-    arn_name, ComputeEnvironmentInfo, ComputeEnvironmentRequest, FailedChild, JobDefinitionInfo,
-    JobDefinitionRequest, JobQueueInfo, JobStatusInfo, RetriedChild, SubmitRequest,
+    arn_name, ChildStream, ComputeEnvironmentInfo, ComputeEnvironmentRequest, FailedChild,
+    JobDefinitionInfo, JobDefinitionRequest, JobQueueInfo, JobStatusInfo, RetriedChild,
+    SubmitRequest,
 };
 pub use cloudwatch::{AlarmInfo, CpuAlarmRequest};
 pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};
+pub use logs::{LogEvent, BATCH_LOG_GROUP};
 pub use objects::{ObjectBody, ObjectInfo};
 pub use roles::{ProfileInfo, RoleInfo};
 pub use s3::{BucketCreated, ObjectsDeleted};

@@ -67,8 +67,14 @@ pub async fn exec(args: AgentArgs, _printer: &Printer) -> anyhow::Result<Exit> {
     .context("the share file is not tether's")?;
     let cloud = super::connect(spec.region.as_deref()).await?;
     let base_dir = std::env::current_dir().context("no working directory")?;
-    let summary =
-        tether::jobs::remote::agent(&cloud, &spec, share, base_dir, Path::new("status.json")).await;
+    let summary = tether::jobs::remote::agent(
+        &cloud,
+        &spec,
+        share,
+        (base_dir, Path::new("status.json")),
+        false,
+    )
+    .await;
     Ok(if summary.status == Status::Succeeded {
         Exit::Success
     } else {

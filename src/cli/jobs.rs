@@ -82,6 +82,8 @@ pub async fn run_jobs(
         fail_fast: *fail_fast,
         retries: *retries,
         resume: *resume,
+        logs: super::home().map(|home| tether::jobs::logs::local_root(&home, &spec.project)),
+        echo_failed: false,
         base_dir,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
@@ -127,7 +129,7 @@ pub async fn run_jobs(
         text.push('\n');
         printer.json(&text)?;
     }
-    printer.status(&table(&summaries));
+    printer.status(&table(&summaries, &log_command(spec_path)));
     for summary in &summaries {
         for note in &summary.notes {
             printer.status(&format!("{}: {note}", summary.job));
@@ -360,8 +362,22 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// The jobs' results as a table, then each failed task with its error.
-fn table(summaries: &[JobSummary]) -> String {
+/// `tether logs` as the operator would type it for this spec (`-f` when it is not the
+/// default), waiting for the job and its options.
+fn log_command(spec_path: &Path) -> String {
+    if spec_path == Path::new(super::DEFAULT_SPEC) {
+        "tether logs".to_string()
+    } else {
+        format!(
+            "tether logs -f {}",
+            tether::render::shell_word(&spec_path.display().to_string())
+        )
+    }
+}
+
+/// The jobs' results as a table, then each failed task with its error and the command that
+/// shows its whole log.
+fn table(summaries: &[JobSummary], log_command: &str) -> String {
     let mut lines = vec![format!(
         "\n{:<20} {:<10} {:>6} {:>7} {:>10} {:>9}  result",
         "job", "status", "tasks", "failed", "input", "time"
@@ -411,6 +427,24 @@ fn table(summaries: &[JobSummary]) -> String {
                 task.input,
                 task.attempts,
                 task.error.as_deref().unwrap_or("unknown error")
+            ));
+            // A command's task that ran (not one whose input could not be read) has a log.
+            if summary.kind == "command" && task.attempts > 0 {
+                lines.push(format!(
+                    "  whole log: {log_command} {} --task {}",
+                    tether::render::shell_word(&summary.job),
+                    tether::render::shell_word(&task.input)
+                ));
+            }
+        }
+        if summary.status == Status::Failed
+            && summary.kind == "command"
+            && !summary.tasks.iter().any(|t| t.status == Status::Failed)
+            && summary.error.is_some()
+        {
+            lines.push(format!(
+                "  logs: {log_command} {}",
+                tether::render::shell_word(&summary.job)
             ));
         }
     }

@@ -11,6 +11,7 @@ pub mod destroy;
 pub mod force_unlock;
 pub mod interrupt;
 pub mod jobs;
+pub mod logs;
 pub mod man;
 pub mod plan;
 pub mod printer;
@@ -74,6 +75,9 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Run the spec's jobs (all, or those named, with the jobs they run after).
     Run(run::RunArgs),
+    /// Show what a job's tasks wrote: failed tasks' stderr here, the agent's and the tasks'
+    /// logs on instances, the children's CloudWatch Logs on Batch.
+    Logs(logs::LogsArgs),
     /// Show the spec's instances and Elastic IPs as they are: ids, states, addresses, and
     /// a ready ssh command.
     Show(show::ShowArgs),
@@ -120,6 +124,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::ForceUnlock(args) => force_unlock::exec(args, printer).await,
         Command::Show(args) => show::exec(args, printer).await,
         Command::Run(args) => run::exec(args, printer).await,
+        Command::Logs(args) => logs::exec(args, printer).await,
         Command::Ssh(args) => ssh::exec(args, printer).await,
         Command::Completions(args) => completions::exec(args, printer),
         Command::Man(args) => man::exec(args, printer),

@@ -794,8 +794,8 @@ pub async fn agent(
         cloud,
         &spec,
         share,
-        scratch.to_path_buf(),
-        &scratch.join("status.json"),
+        (scratch.to_path_buf(), &scratch.join("status.json")),
+        true,
     )
     .await;
     let text = serde_json::to_vec(&summary).expect("a summary serialises");

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
+use super::logs::TaskLogs;
 use super::{millis, tail, Event, Input, OnEvent, Options, RunError, Source, Status, TaskSummary};
 use crate::aws::Cloud;
 use crate::spec::{
@@ -77,6 +78,18 @@ pub async fn run(
 ) -> Result<Vec<TaskSummary>, RunError> {
     let workdir = crate::secrets::private_temp_dir(&format!("tether-{}-", job.name))
         .map_err(RunError::WorkDir)?;
+    let names: Vec<String> = if job.inputs.is_none() {
+        vec![job.name.clone()]
+    } else {
+        inputs.iter().map(|i| i.name.clone()).collect()
+    };
+    // Tasks' stderr goes to the job's log directory when the run keeps logs, else to the
+    // working directory, gone with it.
+    let logs_dir = options.logs.as_ref().map_or_else(
+        || workdir.path().to_path_buf(),
+        |root| super::logs::job_dir(root, &job.name),
+    );
+    let logs = super::logs::TaskLogs::start(&logs_dir, &names).map_err(RunError::Logs)?;
     let at_once = parallelism(settings.mode, options.cores, settings.parallelism);
     let stop = AtomicBool::new(false);
     let inputs: Vec<Option<Input>> = if job.inputs.is_none() {
@@ -84,7 +97,7 @@ pub async fn run(
     } else {
         inputs.into_iter().map(Some).collect()
     };
-    let (settings, stop, workdir_path) = (&settings, &stop, workdir.path());
+    let (settings, stop, workdir_path, logs) = (&settings, &stop, workdir.path(), &logs);
     let mut tasks: Vec<TaskSummary> = stream::iter(inputs.into_iter().enumerate())
         .map(|(index, input)| async move {
             let task = if stop.load(Ordering::Relaxed) {
@@ -96,7 +109,7 @@ pub async fn run(
                     settings,
                     input.as_ref(),
                     index,
-                    workdir_path,
+                    (workdir_path, logs),
                     options,
                 )
                 .await;
@@ -163,7 +176,7 @@ async fn run_task(
     settings: &Settings<'_>,
     input: Option<&Input>,
     index: usize,
-    workdir: &Path,
+    (workdir, logs): (&Path, &TaskLogs),
     options: &Options,
 ) -> TaskSummary {
     let started = Instant::now();
@@ -205,9 +218,9 @@ async fn run_task(
         }
     };
     let output_path = workdir.join(format!("out-{}", flat_name(index, relative)));
-    // Stderr goes to a file, read only when the task fails: cheaper than a pipe the
-    // runtime must drain for every task.
-    let stderr_path = workdir.join(format!("err-{index}"));
+    // Stderr goes to the task's log file, read only when the task fails: cheaper than a
+    // pipe the runtime must drain for every task.
+    let mut attempt_start = 0;
     for attempt in 1..=options.retries + 1 {
         summary.attempts = attempt;
         if attempt > 1 {
@@ -215,7 +228,8 @@ async fn run_task(
             let _ = std::fs::remove_file(&output_path);
         }
         let outcome = async {
-            let stderr = std::fs::File::create(&stderr_path)?;
+            let (stderr, start) = logs.open(index, attempt)?;
+            attempt_start = start;
             let mut command = tokio::process::Command::new("sh");
             command
                 .arg("-c")
@@ -251,8 +265,7 @@ async fn run_task(
                     summary.status = Status::Succeeded;
                     break;
                 }
-                let stderr = std::fs::read(&stderr_path).unwrap_or_default();
-                let stderr = String::from_utf8_lossy(&stderr);
+                let stderr = logs.read_since(index, attempt_start);
                 let how = match status.code() {
                     Some(code) => format!("exit code {code}"),
                     None => "killed by a signal".to_string(),
@@ -285,7 +298,16 @@ async fn run_task(
         }
     }
     let _ = std::fs::remove_file(&output_path);
-    let _ = std::fs::remove_file(&stderr_path);
+    if summary.status == Status::Succeeded {
+        logs.discard(index);
+    } else if options.echo_failed {
+        // Where the agent's own output is the log people read (a Batch child's, in
+        // CloudWatch Logs), a failed task's log is written there too, whole.
+        let prefix = super::logs::echo_prefix(&summary.input);
+        for line in logs.read_since(index, 0).lines() {
+            eprintln!("{prefix}{}", crate::render::one_line(line));
+        }
+    }
     if matches!(input.map(|i| &i.source), Some(Source::S3 { .. })) {
         if let Some(path) = &input_path {
             let _ = std::fs::remove_file(path);

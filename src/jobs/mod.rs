@@ -17,6 +17,7 @@ mod builtin;
 mod command;
 pub mod count;
 mod inputs;
+pub mod logs;
 
 pub mod remote;
 
@@ -46,6 +47,12 @@ pub struct Options {
     /// Skip the tasks whose output this job's definition already wrote from the same
     /// input (`--resume`).
     pub resume: bool,
+    /// Where command jobs keep their tasks' logs, a directory per job ([`logs`]); `None`:
+    /// nowhere after the run.
+    pub logs: Option<PathBuf>,
+    /// Write a failed task's whole log to this process's stderr too (a Batch child, whose
+    /// stderr goes to CloudWatch Logs).
+    pub echo_failed: bool,
 }
 
 /// Why jobs could not start at all.
@@ -71,6 +78,9 @@ pub enum RunError {
     /// The job's working directory (for downloads and outputs) could not be made.
     #[error("cannot make a working directory: {0}")]
     WorkDir(#[source] std::io::Error),
+    /// The job's log directory could not be made or written.
+    #[error("cannot write the tasks' logs: {0}")]
+    Logs(#[source] std::io::Error),
 }
 
 /// How a job or task ended.

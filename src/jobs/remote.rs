@@ -292,6 +292,12 @@ impl Context<'_> {
 
 /// Runs `script` on the instance through `sh -c`; returns stdout, or stderr's tail.
 async fn remote(target: &Target, script: &str) -> Result<String, RemoteError> {
+    let stdout = remote_bytes(target, script).await?;
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
+
+/// [`remote`], with stdout as the bytes it was.
+async fn remote_bytes(target: &Target, script: &str) -> Result<Vec<u8>, RemoteError> {
     let output = tokio::process::Command::new("ssh")
         .args(&target.ssh)
         .arg("--")
@@ -305,7 +311,7 @@ async fn remote(target: &Target, script: &str) -> Result<String, RemoteError> {
             source,
         })?;
     if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        Ok(output.stdout)
     } else {
         Err(RemoteError::Command {
             stderr: super::tail(&String::from_utf8_lossy(&output.stderr), 10, 2000),
@@ -339,7 +345,7 @@ async fn copy(target: &Target, local: &Path, remote_path: &str) -> Result<(), Re
 }
 
 fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
+    crate::render::shell_quote(text)
 }
 
 /// The tmux session of a job.
@@ -917,6 +923,35 @@ async fn read_session(
     Ok((alive, status))
 }
 
+/// The directory under a job's directory on an instance where its tasks' logs are kept.
+const LOGS_DIR: &str = "logs";
+
+/// Where a job lives on an instance, for shell code run there: its directory (relative to
+/// the login's home), its tasks' logs (relative to that directory), and the tmux target of
+/// its session, quoted.
+pub struct JobPlace {
+    pub dir: String,
+    pub logs: String,
+    pub session: String,
+}
+
+/// Runs the shell code `script` makes for the job's place on `instance`; returns its stdout
+/// as the bytes it was. One short ssh call over the run's connection.
+pub async fn call_in_job(
+    context: &Context<'_>,
+    job: &JobSpec,
+    instance: &str,
+    script: impl FnOnce(&JobPlace) -> String,
+) -> Result<Vec<u8>, RemoteError> {
+    let target = target(context, instance)?;
+    let place = JobPlace {
+        dir: workdir(&context.spec.project, &job.name, instance),
+        logs: format!("{LOGS_DIR}/{}", job.name),
+        session: exact(&session(&context.spec.project, &job.name)),
+    };
+    remote_bytes(&target, &script(&place)).await
+}
+
 /// Polls the agent's status until its share is done.
 async fn follow(
     target: &Target,
@@ -977,12 +1012,15 @@ async fn follow(
 /// Runs one share on this machine, for `tether agent`: the job of `spec` over the share's
 /// inputs, reporting to `status_file` as it goes. The job's summary is not written to its
 /// `output` here: the machine that started the job merges the shares and writes it.
+///
+/// The tasks' logs go to `logs/` under `base_dir`; `echo_failed` also writes a failed
+/// task's log to this process's stderr (a Batch child's goes to CloudWatch Logs).
 pub async fn agent(
     cloud: &crate::aws::Cloud,
     spec: &Spec,
     share: Share,
-    base_dir: PathBuf,
-    status_file: &Path,
+    (base_dir, status_file): (PathBuf, &Path),
+    echo_failed: bool,
 ) -> JobSummary {
     let mut job = spec
         .jobs
@@ -998,6 +1036,8 @@ pub async fn agent(
         fail_fast: share.fail_fast,
         retries: share.retries,
         resume: share.resume,
+        logs: Some(base_dir.join(LOGS_DIR)),
+        echo_failed,
         base_dir,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
