@@ -318,6 +318,45 @@ impl Lab {
         Running { child, stderr }
     }
 
+    /// Runs children `indexes` here as Batch would run them: the submitted command, with
+    /// the submitted environment and each child's index, against moto's S3.
+    fn run_children(&self, indexes: &[i32]) -> Vec<(i32, std::process::Output)> {
+        let (command, environment) = {
+            let script = self.script();
+            let overrides = &script.submitted.as_ref().expect("submitted")["containerOverrides"];
+            let command: Vec<String> = serde_json::from_value(overrides["command"].clone())
+                .expect("the command is a list of words");
+            let environment: Vec<(String, String)> = overrides["environment"]
+                .as_array()
+                .expect("environment")
+                .iter()
+                .map(|kv| {
+                    (
+                        kv["name"].as_str().expect("name").to_string(),
+                        kv["value"].as_str().expect("value").to_string(),
+                    )
+                })
+                .collect();
+            (command, environment)
+        };
+        assert_eq!(command[..3], ["tether", "agent", "--batch"]);
+        indexes
+            .iter()
+            .map(|index| {
+                let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+                    .args(&command[1..])
+                    .env_clear()
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .envs(self.moto.env())
+                    .envs(environment.iter().cloned())
+                    .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
+                    .output()
+                    .expect("a child");
+                (*index, output)
+            })
+            .collect()
+    }
+
     fn script(&self) -> std::sync::MutexGuard<'_, Batch> {
         self.batch.lock().expect("script")
     }
@@ -441,37 +480,8 @@ fn a_long_wait_in_runnable_is_explained_and_a_share_retried_after_a_spot_reclaim
     let run = lab.spawn(&["run", "count"]);
     run.wait_for("2 children RUNNABLE for 20m on healthy environments (`lab-spot` SPOT, at most 16 vCPUs of m5.large)");
 
-    // The children, run here as Batch would run them: the submitted command, with the
-    // submitted environment and each child's index, against moto's S3.
-    let (command, environment) = {
-        let script = lab.script();
-        let overrides = &script.submitted.as_ref().expect("submitted")["containerOverrides"];
-        let command: Vec<String> = serde_json::from_value(overrides["command"].clone())
-            .expect("the command is a list of words");
-        let environment: Vec<(String, String)> = overrides["environment"]
-            .as_array()
-            .expect("environment")
-            .iter()
-            .map(|kv| {
-                (
-                    kv["name"].as_str().expect("name").to_string(),
-                    kv["value"].as_str().expect("value").to_string(),
-                )
-            })
-            .collect();
-        (command, environment)
-    };
-    assert_eq!(command[..3], ["tether", "agent", "--batch"]);
-    for index in [0, 1, 1] {
-        let output = Command::new(env!("CARGO_BIN_EXE_tether"))
-            .args(&command[1..])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(lab.moto.env())
-            .envs(environment.iter().cloned())
-            .env("AWS_BATCH_JOB_ARRAY_INDEX", index.to_string())
-            .output()
-            .expect("a child");
+    // Child 1 runs twice: its first attempt is taken to have been reclaimed.
+    for (index, output) in lab.run_children(&[0, 1, 1]) {
         assert!(
             output.status.success(),
             "child {index}: {}",
@@ -662,4 +672,163 @@ batch:
     }
     // The update waited through UPDATING; the account now matches the spec.
     tether(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+/// Puts `lines` (stream, milliseconds after `start`, message) in Batch's log group on moto,
+/// as Batch's log driver would.
+fn log_lines(lab: &Lab, start: i64, lines: &[(&str, i64, &str)]) {
+    let logs = lab.moto.logs();
+    support::block_on(async {
+        let _ = logs
+            .create_log_group()
+            .log_group_name("/aws/batch/job")
+            .send()
+            .await;
+        for (stream, at, message) in lines {
+            let _ = logs
+                .create_log_stream()
+                .log_group_name("/aws/batch/job")
+                .log_stream_name(*stream)
+                .send()
+                .await;
+            logs.put_log_events()
+                .log_group_name("/aws/batch/job")
+                .log_stream_name(*stream)
+                .log_events(
+                    aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                        .timestamp(start + at)
+                        .message(*message)
+                        .build()
+                        .expect("an event"),
+                )
+                .send()
+                .await
+                .expect("PutLogEvents");
+        }
+    });
+}
+
+#[test]
+fn a_batch_jobs_logs_interleave_its_childrens_streams_by_time_and_follow_it_to_its_end() {
+    let lab = lab(Phase::Running, "VALID", now_ms());
+    let start = now_ms() - 60_000;
+    log_lines(
+        &lab,
+        start,
+        &[
+            ("count/default/reclaimed", 0, "starting share 1"),
+            ("count/default/0", 1, "starting share 0"),
+            (
+                "count/default/1",
+                2,
+                "task docs/1.txt: boom \u{1b}]0;title\u{7}",
+            ),
+            ("count/default/0", 3, "done"),
+            // Another job's container in the same group is not this job's.
+            ("other/default/9", 4, "not ours"),
+        ],
+    );
+    let logs = support::run_tether(lab.moto.dir.path(), &lab.env, &["logs", "count"]);
+    assert_eq!(logs.code, 0, "{}", logs.stderr);
+    assert_eq!(
+        logs.stdout,
+        "[child 1] starting share 1\n[child 0] starting share 0\n[child 1, attempt 2] task docs/1.txt: boom \\x1b]0;title\\x07\n[child 0] done\n"
+    );
+    let one = support::run_tether(
+        lab.moto.dir.path(),
+        &lab.env,
+        &["logs", "count", "--child", "0"],
+    );
+    assert_eq!(
+        one.stdout, "[child 0] starting share 0\n[child 0] done\n",
+        "{}",
+        one.stderr
+    );
+    let task = support::run_tether(
+        lab.moto.dir.path(),
+        &lab.env,
+        &["logs", "count", "--task", "docs/1.txt"],
+    );
+    assert_eq!(
+        task.stdout, "[child 1, attempt 2 docs/1.txt] boom \\x1b]0;title\\x07\n",
+        "{}",
+        task.stderr
+    );
+
+    // Followed: a line written while it runs shows once, and the follower ends with the job.
+    let follower = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["logs", "count", "--follow"])
+        .current_dir(lab.moto.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(lab.env.iter().cloned())
+        .env("TETHER_TEST_LOGS_POLL_MS", "100")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("follow");
+    std::thread::sleep(Duration::from_millis(700));
+    // One line is new, and one reached the logs late: stamped before the newest seen.
+    log_lines(
+        &lab,
+        start,
+        &[
+            ("count/default/1", 5, "share 1 done"),
+            ("count/default/0", 2, "late line"),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    lab.script().phase = Phase::Succeeded;
+    let followed = follower.wait_with_output().expect("follower");
+    assert_eq!(followed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        format!(
+            "{}[child 0] late line\n[child 1, attempt 2] share 1 done\n",
+            logs.stdout
+        )
+    );
+    assert!(
+        lab.script().unknown.is_empty(),
+        "{:?}",
+        lab.script().unknown
+    );
+}
+
+#[test]
+fn a_batch_child_writes_its_failed_tasks_logs_where_batch_sends_them() {
+    let lab = lab(Phase::Running, "VALID", now_ms());
+    // The same lab, with a command that fails on one input, saying why.
+    let spec = SPEC.replace(
+        "    builtin: word_count\n    output: s3://lab-data/results/count.json\n",
+        "    command: \"if grep -q six {input}; then echo no sixes here >&2; exit 4; fi; echo fine >&2\"\n",
+    );
+    lab.moto.write("tether.yaml", &spec);
+    let run = lab.spawn(&["run", "count"]);
+    run.wait_for("running: 2 running");
+    let children = lab.run_children(&[0, 1]);
+    lab.script().phase = Phase::Succeeded;
+    // The child whose share held the failing input wrote its log to its stderr (which Batch
+    // sends to CloudWatch Logs), each line marked with the task; the other wrote nothing
+    // of its tasks, which succeeded.
+    let stderr: Vec<String> = children
+        .iter()
+        .map(|(_, output)| String::from_utf8_lossy(&output.stderr).into_owned())
+        .collect();
+    let failing: Vec<&String> = stderr
+        .iter()
+        .filter(|text| text.contains("task s3://lab-data/docs/2.txt: no sixes here"))
+        .collect();
+    assert_eq!(failing.len(), 1, "{stderr:?}");
+    assert!(
+        stderr.iter().all(|text| !text.contains("fine")),
+        "{stderr:?}"
+    );
+    let (code, stderr) = run.finish();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("whole log: tether logs count --task s3://lab-data/docs/2.txt"),
+        "{stderr}"
+    );
 }

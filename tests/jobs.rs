@@ -612,3 +612,117 @@ fn a_finished_count_resumed_is_not_made_again() {
     let printed: Value = serde_json::from_str(&again.stdout).expect("JSON");
     assert_eq!(printed[0]["total"], total - words(&document(305, 30)) + 3);
 }
+
+/// Runs the real tether with `args` in `dir` with `env`, without waiting for it.
+fn spawn_tether(
+    dir: &std::path::Path,
+    env: &[(String, String)],
+    args: &[&str],
+) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tether")
+}
+
+/// Waits (at most 30 s) until `ready` says so.
+#[track_caller]
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_local_jobs_failed_tasks_keep_their_logs_and_a_follower_reads_them_as_they_grow() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("home");
+    std::fs::create_dir_all(dir.path().join("in")).expect("in");
+    for i in 0..4 {
+        std::fs::write(dir.path().join(format!("in/{i}.txt")), format!("{i}\n")).expect("input");
+    }
+    // Tasks 1 and 3 fail, each after a line of its own; the others say something and succeed.
+    std::fs::write(
+        dir.path().join("tether.yaml"),
+        "project: offline\njobs:\n  shout:\n    inputs: ./in/*.txt\n    command: \"echo start $(cat {input}) >&2; case {input} in *[13].txt) printf 'boom\\\\033[2J\\\\n' >&2; exit 3;; esac\"\n",
+    )
+    .expect("spec");
+    let env = vec![("HOME".to_string(), home.path().display().to_string())];
+    let run = support::run_tether(dir.path(), &env, &["run", "--retries", "1"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("whole log: tether logs shout --task in/3.txt"),
+        "run names the command that shows a failed task's log: {}",
+        run.stderr
+    );
+    let logs = support::run_tether(dir.path(), &env, &["logs", "shout"]);
+    assert_eq!(logs.code, 0, "{}", logs.stderr);
+    // Only the failed tasks' logs stay, every attempt in each, and no control character
+    // reaches the terminal.
+    assert_eq!(
+        logs.stdout,
+        "[in/1.txt] start 1\n[in/1.txt] boom\\x1b[2J\n[in/1.txt] tether: attempt 2\n[in/1.txt] start 1\n[in/1.txt] boom\\x1b[2J\n\
+         [in/3.txt] start 3\n[in/3.txt] boom\\x1b[2J\n[in/3.txt] tether: attempt 2\n[in/3.txt] start 3\n[in/3.txt] boom\\x1b[2J\n"
+    );
+    let one = support::run_tether(
+        dir.path(),
+        &env,
+        &["logs", "shout", "--task", "in/3.txt", "--json"],
+    );
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    let lines: Vec<Value> = one
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[1]["text"], "boom\u{1b}[2J");
+    assert!(lines.iter().all(|l| l["source"] == "in/3.txt"));
+
+    // A follower started while a run goes on reads what its tasks write until the run ends.
+    std::fs::write(
+        dir.path().join("tether.yaml"),
+        "project: offline\njobs:\n  shout:\n    inputs: ./in/0.txt\n    command: \"echo before >&2; while [ ! -e gate ]; do sleep 0.05; done; echo after >&2; exit 1 # {input}\"\n",
+    )
+    .expect("spec");
+    let mut run = spawn_tether(dir.path(), &env, &["run"]);
+    let log = home.path().join(".tether/logs/offline/shout/0.log");
+    wait_until("the task's first line", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("before"))
+    });
+    let mut follow_env = env.clone();
+    follow_env.push(("TETHER_TEST_LOGS_POLL_MS".into(), "100".into()));
+    let follower = spawn_tether(dir.path(), &follow_env, &["logs", "shout", "--follow"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::write(dir.path().join("gate"), "").expect("gate");
+    assert_eq!(run.wait().expect("run").code(), Some(1));
+    let followed = follower.wait_with_output().expect("follower");
+    assert_eq!(followed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        "[in/0.txt] before\n[in/0.txt] after\n"
+    );
+    // A run whose tasks all succeed leaves no log behind, and says so.
+    std::fs::write(
+        dir.path().join("tether.yaml"),
+        "project: offline\njobs:\n  shout:\n    inputs: ./in/0.txt\n    command: \"echo fine {input} >&2\"\n",
+    )
+    .expect("spec");
+    assert_eq!(support::run_tether(dir.path(), &env, &["run"]).code, 0);
+    let logs = support::run_tether(dir.path(), &env, &["logs", "shout"]);
+    assert_eq!((logs.code, logs.stdout.as_str()), (0, ""));
+    assert!(logs.stderr.contains("has no log lines"), "{}", logs.stderr);
+}

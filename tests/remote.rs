@@ -491,7 +491,7 @@ fn a_resumed_job_on_an_instance_runs_only_the_tasks_that_failed() {
         &["worker"],
         &host("box", "worker", &sshd),
         &format!(
-            "  shout:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    command: \"echo ran >> {log}; if [ -e {fail} ] && grep -q BAD {{input}}; then exit 1; fi; tr a-z A-Z < {{input}} > {{output}}\"\n    output: s3://lab-data/shout/\n",
+            "  shout:\n    run_on: worker\n    inputs: s3://lab-data/docs/\n    command: \"echo ran >> {log}; if [ -e {fail} ] && grep -q BAD {{input}}; then echo cannot shout BAD >&2; exit 1; fi; tr a-z A-Z < {{input}} > {{output}}\"\n    output: s3://lab-data/shout/\n",
             log = log.display(),
             fail = fail.display()
         ),
@@ -512,6 +512,36 @@ fn a_resumed_job_on_an_instance_runs_only_the_tasks_that_failed() {
     let first = run_tether(moto.dir.path(), &env, &["run"]);
     assert_eq!(first.code, 1, "{}", first.stderr);
     assert_eq!(ran(), 4);
+    // The failed task's log stays on the instance, and `tether logs` reads it over ssh, by
+    // the name the run gave for it.
+    let hint = first
+        .stderr
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("whole log: tether logs shout --task ")
+        })
+        .unwrap_or_else(|| panic!("run names the log command: {}", first.stderr))
+        .to_string();
+    let mut follow_env = env.clone();
+    follow_env.push(("TETHER_TEST_LOGS_POLL_MS".into(), "100".into()));
+    for args in [
+        vec!["logs", "shout"],
+        vec!["logs", "shout", "--follow", "--task", &hint],
+    ] {
+        let logs = run_tether(moto.dir.path(), &follow_env, &args);
+        assert_eq!(logs.code, 0, "{}", logs.stderr);
+        let task_lines: Vec<&str> = logs
+            .stdout
+            .lines()
+            .filter(|l| !l.starts_with("[worker agent]"))
+            .collect();
+        assert_eq!(
+            task_lines,
+            [format!("[worker {hint}] cannot shout BAD")],
+            "{args:?}"
+        );
+    }
     std::fs::remove_file(&fail).expect("unmark");
     let resumed = run_tether(moto.dir.path(), &env, &["run", "--resume"]);
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);

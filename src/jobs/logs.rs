@@ -32,6 +32,9 @@ pub const AGENT_LOG: &str = "agent.log";
 /// How long a Batch job is followed after it ended: CloudWatch Logs may still be taking
 /// in its last lines.
 const BATCH_TAIL_POLLS: u32 = 2;
+/// How far before the newest line seen a follower reads a Batch job's streams again
+/// (ms): a line may reach CloudWatch Logs after a later line of another stream.
+const LATE_MS: i64 = 30_000;
 /// The longest wait between polls of a throttled follower.
 const MAX_POLL: Duration = Duration::from_secs(60);
 
@@ -571,6 +574,7 @@ pub async fn batch(
     let task_prefix = only.map(echo_prefix).unwrap_or_default();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut since: Option<i64> = None;
+    let mut newest = i64::MIN;
     let mut every = how.every;
     let mut after_end = 0;
     loop {
@@ -600,11 +604,15 @@ pub async fn batch(
                     .map(|s| (s.stream.as_str(), child_label(s)))
                     .collect();
                 for event in events {
-                    // Read again from the newest stamp: an event seen before is not shown twice.
+                    // Streams are read again from before the newest line: an event seen
+                    // before is not shown twice.
                     if !seen.insert(event.id.clone()) {
                         continue;
                     }
-                    since = Some(since.map_or(event.timestamp, |s| s.max(event.timestamp)));
+                    newest = newest.max(event.timestamp);
+                    // Lines reach CloudWatch late and out of order across streams: each
+                    // read goes back a while before the newest seen.
+                    since = Some(newest - LATE_MS);
                     let source = labels
                         .get(event.stream.as_str())
                         .cloned()

@@ -195,6 +195,20 @@ impl Moto {
         aws_sdk_ec2::Client::from_conf(config)
     }
 
+    /// A CloudWatch Logs client talking to moto directly (where tests play Batch's log
+    /// driver).
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudwatchlogs::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(config)
+    }
+
     /// An AWS Batch client talking to moto directly, to check the account without tether.
     pub fn batch(&self) -> aws_sdk_batch::Client {
         let config = aws_sdk_batch::Config::builder()
