@@ -726,3 +726,69 @@ fn a_local_jobs_failed_tasks_keep_their_logs_and_a_follower_reads_them_as_they_g
     assert_eq!((logs.code, logs.stdout.as_str()), (0, ""));
     assert!(logs.stderr.contains("has no log lines"), "{}", logs.stderr);
 }
+
+#[test]
+fn a_resumed_local_job_trusts_only_the_outputs_its_records_vouch_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("home");
+    let env = vec![("HOME".to_string(), home.path().display().to_string())];
+    std::fs::create_dir_all(dir.path().join("in")).expect("in");
+    for i in 0..4 {
+        let bad = if i == 1 { " BAD" } else { "" };
+        std::fs::write(
+            dir.path().join(format!("in/{i}.txt")),
+            format!("text {i}{bad}\n"),
+        )
+        .expect("input");
+    }
+    let spec = |version: &str| {
+        format!("project: offline\njobs:\n  shout:\n    inputs: ./in/*.txt\n    command: \"echo ran >> ran.log; if [ -e fail-now ] && grep -q BAD {{input}}; then exit 1; fi; tr a-z A-Z < {{input}} > {{output}} # {version}\"\n    output: ./out/\n  again:\n    after: [shout]\n    inputs: ./out/**/*\n    builtin: line_count\n    output: ./count.json\n")
+    };
+    std::fs::write(dir.path().join("tether.yaml"), spec("v1")).expect("spec");
+    let ran = || {
+        let log = dir.path().join("ran.log");
+        let count = std::fs::read_to_string(&log)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        let _ = std::fs::remove_file(&log);
+        count
+    };
+    let run = |args: &[&str]| support::run_tether(dir.path(), &env, args);
+    std::fs::write(dir.path().join("fail-now"), "").expect("mark");
+    assert_eq!(run(&["run", "shout"]).code, 1);
+    assert_eq!(ran(), 4);
+    std::fs::remove_file(dir.path().join("fail-now")).expect("unmark");
+    let resumed = run(&["run", "--resume"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("(3 of 4 task(s) resumed"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(ran(), 1);
+    for i in 0..4 {
+        let bad = if i == 1 { " BAD" } else { "" };
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(format!("out/{i}.txt"))).expect("output"),
+            format!("TEXT {i}{bad}\n")
+        );
+    }
+    // tether's records in the output directory are no input of the job that reads it.
+    let count: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("count.json")).expect("count"),
+    )
+    .expect("JSON");
+    assert_eq!(count["total"], 4, "{count}");
+    // An output edited since it was made is not taken as made; the rest are.
+    std::fs::write(dir.path().join("out/2.txt"), "edited\n").expect("edit");
+    assert_eq!(run(&["run", "shout", "--resume"]).code, 0);
+    assert_eq!(ran(), 1);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/2.txt")).expect("output"),
+        "TEXT 2\n"
+    );
+    // A changed command redoes everything.
+    std::fs::write(dir.path().join("tether.yaml"), spec("v2")).expect("spec");
+    assert_eq!(run(&["run", "shout", "--resume"]).code, 0);
+    assert_eq!(ran(), 4);
+}

@@ -9,6 +9,7 @@
 //! in its own process group, killed whole when the run is dropped (Ctrl-C), so nothing a
 //! task started outlives tether.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +68,15 @@ impl Drop for ProcessGroup {
     }
 }
 
+/// Where a run's tasks keep their files: downloads and outputs, logs, and the records of
+/// a local output directory.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    workdir: &'a Path,
+    logs: &'a TaskLogs,
+    records: &'a LocalRecords,
+}
+
 /// Runs a task per input (one task when the job has no inputs).
 pub async fn run(
     cloud: &Cloud,
@@ -97,22 +107,26 @@ pub async fn run(
     } else {
         inputs.into_iter().map(Some).collect()
     };
-    let (settings, stop, workdir_path, logs) = (&settings, &stop, workdir.path(), &logs);
+    // `--resume` over a local output directory reads its records once.
+    let records = match (&job.output, options.resume) {
+        (Some(Output::Local(directory)), true) => {
+            LocalRecords::read(&options.base_dir.join(directory))
+        }
+        _ => LocalRecords::default(),
+    };
+    let place = Place {
+        workdir: workdir.path(),
+        logs: &logs,
+        records: &records,
+    };
+    let (settings, stop, place) = (&settings, &stop, &place);
     let mut tasks: Vec<TaskSummary> = stream::iter(inputs.into_iter().enumerate())
         .map(|(index, input)| async move {
             let task = if stop.load(Ordering::Relaxed) {
                 skipped(input.as_ref())
             } else {
-                let task = run_task(
-                    cloud,
-                    job,
-                    settings,
-                    input.as_ref(),
-                    index,
-                    (workdir_path, logs),
-                    options,
-                )
-                .await;
+                let task =
+                    run_task(cloud, job, settings, input.as_ref(), index, place, options).await;
                 if task.status == Status::Failed && options.fail_fast {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -176,9 +190,14 @@ async fn run_task(
     settings: &Settings<'_>,
     input: Option<&Input>,
     index: usize,
-    (workdir, logs): (&Path, &TaskLogs),
+    place: &Place<'_>,
     options: &Options,
 ) -> TaskSummary {
+    let Place {
+        workdir,
+        logs,
+        records,
+    } = *place;
     let started = Instant::now();
     let mut summary = TaskSummary {
         input: input_name(input),
@@ -195,7 +214,8 @@ async fn run_task(
     let relative = input.map_or("output", |i| i.relative.as_str());
     let record = source_record(settings.script, input);
     if options.resume {
-        if let Some(place) = resumable(cloud, job, relative, record.as_deref()).await {
+        let local = (options.base_dir.as_path(), records);
+        if let Some(place) = resumable(cloud, job, relative, record.as_deref(), local).await {
             summary.status = Status::Succeeded;
             summary.resumed = true;
             summary.output = Some(place);
@@ -363,7 +383,6 @@ pub fn output_name(relative: &str) -> Result<String, OutputError> {
     Ok(segments.join("/"))
 }
 
-/// Puts a task's output where the job's `output` says, named after its input.
 /// The user metadata an output object carries: what made it (`source_record`).
 pub const SOURCE_METADATA: &str = "tether-source";
 
@@ -391,17 +410,95 @@ async fn resumable(
     job: &JobSpec,
     relative: &str,
     record: Option<&str>,
+    (base_dir, local): (&Path, &LocalRecords),
 ) -> Option<String> {
     let record = record?;
-    let Some(Output::S3Prefix { bucket, prefix }) = &job.output else {
-        return None;
-    };
-    let key = format!("{prefix}{}", output_name(relative).ok()?);
-    let metadata = cloud.object_metadata(bucket, &key).await.ok()??;
-    (metadata.get(SOURCE_METADATA).map(String::as_str) == Some(record))
-        .then(|| format!("s3://{bucket}/{key}"))
+    let name = output_name(relative).ok()?;
+    match &job.output {
+        Some(Output::S3Prefix { bucket, prefix }) => {
+            let key = format!("{prefix}{name}");
+            let metadata = cloud.object_metadata(bucket, &key).await.ok()??;
+            (metadata.get(SOURCE_METADATA).map(String::as_str) == Some(record))
+                .then(|| format!("s3://{bucket}/{key}"))
+        }
+        Some(Output::Local(directory)) => {
+            let target = base_dir.join(directory).join(&name);
+            local
+                .made(&name, &target, record)
+                .then(|| target.display().to_string())
+        }
+        _ => None,
+    }
 }
 
+/// The file in a job's local output directory where each output's record is kept: one
+/// JSON line per output written, appended when it is in place.
+pub(crate) const LOCAL_RECORDS: &str = ".tether-sources";
+
+/// One line of `LOCAL_RECORDS`: an output, what made it, and the file as it was written
+/// (size and modification time), so that a file changed since is not taken as made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct LocalRecord {
+    output: String,
+    source: String,
+    size: u64,
+    version: String,
+}
+
+/// The records of a local output directory, read once per run (`--resume`); the last line
+/// of an output wins, and a line that does not parse is no record.
+#[derive(Debug, Default)]
+struct LocalRecords(std::collections::HashMap<String, LocalRecord>);
+
+impl LocalRecords {
+    fn read(directory: &Path) -> LocalRecords {
+        let text = std::fs::read_to_string(directory.join(LOCAL_RECORDS)).unwrap_or_default();
+        LocalRecords(
+            text.lines()
+                .filter_map(|line| serde_json::from_str::<LocalRecord>(line).ok())
+                .map(|record| (record.output.clone(), record))
+                .collect(),
+        )
+    }
+
+    /// Whether `target` is the output named `name` as this run's `record` made it: a
+    /// regular file (not a link) of the recorded size and modification time.
+    fn made(&self, name: &str, target: &Path, record: &str) -> bool {
+        let Some(kept) = self.0.get(name) else {
+            return false;
+        };
+        let Ok(metadata) = std::fs::symlink_metadata(target) else {
+            return false;
+        };
+        kept.source == record
+            && metadata.is_file()
+            && metadata.len() == kept.size
+            && super::inputs::file_version(&metadata).as_deref() == Some(kept.version.as_str())
+    }
+
+    /// Notes that `target` (output `name`) was made by `record`.
+    fn append(directory: &Path, name: &str, target: &Path, record: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let metadata = std::fs::symlink_metadata(target)?;
+        let line = LocalRecord {
+            output: name.to_string(),
+            source: record.to_string(),
+            size: metadata.len(),
+            version: super::inputs::file_version(&metadata).unwrap_or_default(),
+        };
+        let mut text = serde_json::to_string(&line).expect("a record serialises");
+        text.push('\n');
+        // One write of one line, appended: lines of tasks ending together do not mix.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(directory.join(LOCAL_RECORDS))?
+            .write_all(text.as_bytes())
+    }
+}
+
+/// Puts a task's output where the job's `output` says, named after its input.
 async fn collect(
     cloud: &Cloud,
     job: &JobSpec,
@@ -454,6 +551,10 @@ async fn collect(
             partial
                 .persist(&target)
                 .map_err(|error| write_error(error.error))?;
+            if let Some(record) = record {
+                let root = options.base_dir.join(directory);
+                LocalRecords::append(&root, &relative, &target, record).map_err(write_error)?;
+            }
             Ok(target.display().to_string())
         }
         _ => Err(OutputError::NotAPrefix),

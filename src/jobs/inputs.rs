@@ -163,6 +163,10 @@ fn local(pattern: &str, base_dir: &Path) -> Result<Vec<Input>, String> {
     walk(&fixed, depth, &mut files)?;
     let mut found = Vec::new();
     for (path, size) in files {
+        // tether's record of a local output directory is no one's input.
+        if path.file_name() == Some(std::ffi::OsStr::new(super::command::LOCAL_RECORDS)) {
+            continue;
+        }
         let relative_path = path.strip_prefix(&fixed).unwrap_or(&path);
         if !matcher.matches_path_with(relative_path, options)
             && !matcher.matches_with(&relative_path.to_string_lossy(), options)
@@ -175,11 +179,7 @@ fn local(pattern: &str, base_dir: &Path) -> Result<Vec<Input>, String> {
             .unwrap_or(&path)
             .to_string_lossy()
             .into_owned();
-        let version = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos().to_string());
+        let version = std::fs::metadata(&path).ok().and_then(|m| file_version(&m));
         found.push(Input {
             name,
             relative,
@@ -218,6 +218,15 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<(PathBuf, u64)>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// A local file's version: its modification time in nanoseconds since the epoch.
+pub(crate) fn file_version(metadata: &std::fs::Metadata) -> Option<String> {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos().to_string())
 }
 
 #[cfg(test)]
