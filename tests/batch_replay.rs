@@ -756,18 +756,9 @@ fn a_batch_jobs_logs_interleave_its_childrens_streams_by_time_and_follow_it_to_i
     );
 
     // Followed: a line written while it runs shows once, and the follower ends with the job.
-    let follower = Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(["logs", "count", "--follow"])
-        .current_dir(lab.moto.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(lab.env.iter().cloned())
-        .env("TETHER_TEST_LOGS_POLL_MS", "100")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("follow");
+    let mut env = lab.env.clone();
+    env.push(("TETHER_TEST_LOGS_POLL_MS".into(), "100".into()));
+    let follower = support::spawn_tether(lab.moto.dir.path(), &env, &["logs", "count", "--follow"]);
     std::thread::sleep(Duration::from_millis(700));
     // One line is new, and one reached the logs late: stamped before the newest seen.
     log_lines(

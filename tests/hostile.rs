@@ -100,14 +100,20 @@ fn hostile_local_file_names_are_data_to_a_command_job() {
             "{name:?} read its own bytes"
         );
     }
+    // One output per input, and tether's record of what made them (for `--resume`).
     let outputs: Vec<_> = std::fs::read_dir(moto.dir.path().join("out"))
         .expect("out/")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|name| name != ".tether-sources")
         .collect();
     assert_eq!(
         outputs.len(),
         HOSTILE.len() + 1,
         "one output per input, nothing else"
     );
+    let records = std::fs::read_to_string(moto.dir.path().join("out/.tether-sources"))
+        .expect("the outputs' records");
+    assert_eq!(records.lines().count(), HOSTILE.len() + 1);
 }
 
 #[test]

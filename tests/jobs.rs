@@ -613,25 +613,6 @@ fn a_finished_count_resumed_is_not_made_again() {
     assert_eq!(printed[0]["total"], total - words(&document(305, 30)) + 3);
 }
 
-/// Runs the real tether with `args` in `dir` with `env`, without waiting for it.
-fn spawn_tether(
-    dir: &std::path::Path,
-    env: &[(String, String)],
-    args: &[&str],
-) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_tether"))
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().cloned())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tether")
-}
-
 /// Waits (at most 30 s) until `ready` says so.
 #[track_caller]
 fn wait_until(what: &str, ready: impl Fn() -> bool) {
@@ -698,14 +679,14 @@ fn a_local_jobs_failed_tasks_keep_their_logs_and_a_follower_reads_them_as_they_g
         "project: offline\njobs:\n  shout:\n    inputs: ./in/0.txt\n    command: \"echo before >&2; while [ ! -e gate ]; do sleep 0.05; done; echo after >&2; exit 1 # {input}\"\n",
     )
     .expect("spec");
-    let mut run = spawn_tether(dir.path(), &env, &["run"]);
+    let mut run = support::spawn_tether(dir.path(), &env, &["run"]);
     let log = home.path().join(".tether/logs/offline/shout/0.log");
     wait_until("the task's first line", || {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("before"))
     });
     let mut follow_env = env.clone();
     follow_env.push(("TETHER_TEST_LOGS_POLL_MS".into(), "100".into()));
-    let follower = spawn_tether(dir.path(), &follow_env, &["logs", "shout", "--follow"]);
+    let follower = support::spawn_tether(dir.path(), &follow_env, &["logs", "shout", "--follow"]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     std::fs::write(dir.path().join("gate"), "").expect("gate");
     assert_eq!(run.wait().expect("run").code(), Some(1));

@@ -866,8 +866,11 @@ impl Cloud {
         Ok(output.job_id().unwrap_or_default().to_string())
     }
 
-    /// A submitted job's status, its children's counts by status, and what it was given.
-    pub async fn job_status(&self, id: &str) -> Result<Option<JobStatusInfo>, AwsError> {
+    /// Job `id` as DescribeJobs gives it, if Batch still knows it.
+    async fn describe_job(
+        &self,
+        id: &str,
+    ) -> Result<Option<aws_sdk_batch::types::JobDetail>, AwsError> {
         let output = self
             .batch
             .describe_jobs()
@@ -875,7 +878,12 @@ impl Cloud {
             .send()
             .await
             .map_err(|e| classify("DescribeJobs", id, e))?;
-        Ok(output.jobs().first().map(|job| JobStatusInfo {
+        Ok(output.jobs().first().cloned())
+    }
+
+    /// A submitted job's status, its children's counts by status, and what it was given.
+    pub async fn job_status(&self, id: &str) -> Result<Option<JobStatusInfo>, AwsError> {
+        Ok(self.describe_job(id).await?.map(|job| JobStatusInfo {
             id: job.job_id().unwrap_or_default().to_string(),
             name: job.job_name().unwrap_or_default().to_string(),
             status: job
@@ -965,14 +973,7 @@ impl Cloud {
     /// The log streams of job `id`'s containers: each child's (or, for a job that is no
     /// array, the job's own), one per attempt that started a container, oldest first.
     pub async fn log_streams(&self, id: &str) -> Result<Vec<ChildStream>, AwsError> {
-        let output = self
-            .batch
-            .describe_jobs()
-            .jobs(id)
-            .send()
-            .await
-            .map_err(|e| classify("DescribeJobs", id, e))?;
-        let Some(job) = output.jobs().first() else {
+        let Some(job) = self.describe_job(id).await? else {
             return Ok(Vec::new());
         };
         let details = if job.array_properties().and_then(|a| a.size()).is_some() {
@@ -988,7 +989,7 @@ impl Cloud {
             }
             children
         } else {
-            vec![job.clone()]
+            vec![job]
         };
         let mut streams = Vec::new();
         for detail in &details {

@@ -3,7 +3,7 @@
 //! ssh; a Batch job: its children's CloudWatch Logs streams, in time order. `--follow`
 //! keeps reading until the job ends.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -119,19 +119,7 @@ pub async fn exec(args: LogsArgs, printer: &Printer) -> anyhow::Result<Exit> {
         Placement::Instances(remote) => {
             let cloud = super::connect(spec.region.as_deref()).await?;
             let config_file = super::ssh_config_file(&spec);
-            let context = tether::jobs::remote::Context::new(
-                tether::jobs::remote::Setup {
-                    spec: &spec,
-                    spec_file: Path::new(super::DEFAULT_SPEC),
-                    config_file: &config_file,
-                    home: super::home(),
-                    attach_only: true,
-                    ssh_timeout,
-                    agent_binary: None,
-                },
-                cloud.region(),
-            )
-            .context("cannot make a private directory for ssh connections")?;
+            let context = super::reading_context(&spec, &config_file, cloud.region(), ssh_timeout)?;
             let progress = super::jobs::JobProgress::new(printer);
             let on_event = |event: Event<'_>| progress.event(event);
             let mut reached = Vec::new();

@@ -271,6 +271,29 @@ pub fn secrets_dir(spec: &Spec) -> PathBuf {
     tether::secrets::expand_home(&spec.secrets_dir, home().as_deref())
 }
 
+/// The context of a command that only reads what jobs on instances do (`run --status`,
+/// `logs`): it starts nothing and copies no agent.
+pub fn reading_context<'a>(
+    spec: &'a Spec,
+    config_file: &'a Path,
+    region: &str,
+    ssh_timeout: std::time::Duration,
+) -> anyhow::Result<tether::jobs::remote::Context<'a>> {
+    tether::jobs::remote::Context::new(
+        tether::jobs::remote::Setup {
+            spec,
+            spec_file: Path::new(DEFAULT_SPEC),
+            config_file,
+            home: home(),
+            attach_only: true,
+            ssh_timeout,
+            agent_binary: None,
+        },
+        region,
+    )
+    .context("cannot make a private directory for ssh connections")
+}
+
 /// The user's home directory, for `~` in the spec's paths.
 pub fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)

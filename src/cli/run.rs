@@ -1,10 +1,9 @@
 //! `tether run [JOB...]`: run the spec's jobs (with the jobs they run after) on this
 //! machine, without planning or applying. `apply` runs them too, after a successful apply.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::printer::Printer;
@@ -85,19 +84,7 @@ async fn show_status(
     let selected = tether::jobs::selection(spec, names)?;
     let config_file = super::ssh_config_file(spec);
     let cloud = super::connect(spec.region.as_deref()).await?;
-    let context = tether::jobs::remote::Context::new(
-        tether::jobs::remote::Setup {
-            spec,
-            spec_file: Path::new(super::DEFAULT_SPEC),
-            config_file: &config_file,
-            home: super::home(),
-            attach_only: true,
-            ssh_timeout,
-            agent_binary: None,
-        },
-        cloud.region(),
-    )
-    .context("cannot make a private directory for ssh connections")?;
+    let context = super::reading_context(spec, &config_file, cloud.region(), ssh_timeout)?;
     let progress = super::jobs::JobProgress::new(printer);
     let on_event = |event: Event<'_>| progress.event(event);
     let mut lines = Vec::new();

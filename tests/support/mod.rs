@@ -290,18 +290,32 @@ pub fn spawn_on_terminal(dir: &Path, env: &[(String, String)], args: &[&str]) ->
         .expect("run tether under `script` (util-linux)")
 }
 
-/// Runs the real `tether ARGS` in `dir` with exactly `env` (and PATH), stdin closed.
-pub fn run_tether(dir: &Path, env: &[(String, String)], args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+/// The real `tether ARGS` in `dir` with exactly `env` (and PATH), stdin closed.
+fn tether_command(dir: &Path, env: &[(String, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
+    command
         .args(args)
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().cloned())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tether");
-    Run::from(output)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs the real `tether ARGS` in `dir` with exactly `env` (and PATH), stdin closed.
+pub fn run_tether(dir: &Path, env: &[(String, String)], args: &[&str]) -> Run {
+    Run::from(tether_command(dir, env, args).output().expect("run tether"))
+}
+
+/// Starts the real `tether ARGS` as `run_tether` does, without waiting for it; its
+/// stdout and stderr are pipes.
+pub fn spawn_tether(dir: &Path, env: &[(String, String)], args: &[&str]) -> std::process::Child {
+    tether_command(dir, env, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tether")
 }
 
 impl Drop for Moto {
