@@ -299,11 +299,10 @@ fn an_agent_binary_for_another_system_or_that_will_not_start_is_refused_before_a
             .collect()
     })
     .unwrap_or_default();
+    // Named by its content: the broken copy is the one of that hash.
+    let broken = format!("tether-{}", &sha256_hex(&own[..8192])[..16]);
     assert!(
-        // Named by size and time: the broken copy is the one of 8192 bytes.
-        !binaries
-            .iter()
-            .any(|name| name.starts_with("tether-8192-") && name.contains("partial")),
+        !binaries.iter().any(|name| name.starts_with(&broken)),
         "the copy that does not start is not left behind: {binaries:?}"
     );
 
@@ -425,4 +424,72 @@ fn an_empty_console_is_read_again_until_it_vouches_and_never_means_first_use() {
         "{}",
         run.stderr
     );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The bytes of a size as progress prints it (`61.2 MiB`, `512 B`).
+fn printed_bytes(text: &str) -> f64 {
+    let (value, unit) = text.split_once(' ').expect("a size and its unit");
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other}"),
+    };
+    value.parse::<f64>().expect("a number") * scale
+}
+
+#[test]
+fn the_agent_travels_gzipped_once_per_build_and_a_copy_that_is_not_it_is_replaced() {
+    let mut lab = Lab::new("gzip", Sshd::start(), JOB);
+    lab.true_console();
+    // A build of this test's own: this tether with bytes after its end (it still runs), so
+    // that no other test has put it on the instance.
+    let mut build = std::fs::read(env!("CARGO_BIN_EXE_tether")).expect("tether");
+    build.extend_from_slice(format!("\n{}-{}\n", lab.project, std::process::id()).as_bytes());
+    let path = lab.moto.dir.path().join("tether-own");
+    std::fs::write(&path, &build).expect("write");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let held = std::path::Path::new(&std::env::var("HOME").expect("HOME"))
+        .join(".tether/bin")
+        .join(format!("tether-{}", &sha256_hex(&build)[..16]));
+    let sent = |run: &Run| {
+        run.stderr
+            .lines()
+            .find_map(|line| line.strip_prefix("count: uploading "))
+            .and_then(|rest| rest.strip_suffix(" to worker"))
+            .map(printed_bytes)
+    };
+    let args = ["run", "--agent-binary", "tether-own"];
+
+    let first = lab.tether(&args);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let bytes = sent(&first).unwrap_or_else(|| panic!("the upload is reported: {}", first.stderr));
+    assert!(
+        bytes < build.len() as f64 * 0.75,
+        "the build travels gzipped: {bytes} bytes sent for {}",
+        build.len()
+    );
+    assert!(std::fs::read(&held).expect("the build on the instance") == build);
+
+    // The instance holds this very build: nothing travels.
+    let second = lab.tether(&args);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(sent(&second), None, "{}", second.stderr);
+
+    // A file under the build's name that is not the build (by its content) is replaced.
+    std::fs::write(&held, "#!/bin/sh\necho tether 0.0.0\n").expect("plant");
+    let third = lab.tether(&args);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(sent(&third).is_some(), "{}", third.stderr);
+    assert!(std::fs::read(&held).expect("the build on the instance") == build);
 }

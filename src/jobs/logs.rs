@@ -356,8 +356,10 @@ fn remote_script(place: &JobPlace, cursor: &Cursor) -> String {
         .filter(|(_, offset)| *offset > 0)
         .map(|(name, offset)| format!("{name}) echo {offset};; "))
         .collect();
+    // Whether the session lives is asked first: what it wrote before it ended is read.
     format!(
         "cd {dir} 2>/dev/null || {{ echo :gone; exit 0; }}; \
+if tmux has-session -t {session_target} 2>/dev/null; then l=:alive; else l=:gone; fi; \
 at() {{ case \"$1\" in {known}*) echo 0;; esac; }}; \
 for f in {AGENT_LOG} {job_logs}/{RUN_FILE} {job_logs}/*.log; do \
 [ -f \"$f\" ] && [ ! -L \"$f\" ] || continue; \
@@ -365,7 +367,7 @@ s=$(wc -c < \"$f\"); s=$((s)); o=$(at \"${{f##*/}}\"); \
 case \"$f\" in *.json) [ \"$s\" -eq \"$o\" ] && continue; o=0;; esac; \
 [ \"$s\" -ge \"$o\" ] || o=0; n=$((s-o)); [ \"$n\" -gt 0 ] || continue; \
 printf '%s %s %s\\n' \"${{f##*/}}\" \"$o\" \"$n\"; tail -c +$((o+1)) \"$f\" | head -c \"$n\"; done; \
-tmux has-session -t {session_target} 2>/dev/null && echo :alive || echo :gone"
+echo $l"
     )
 }
 

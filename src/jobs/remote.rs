@@ -386,6 +386,8 @@ pub struct Context<'a> {
     /// The tether binary to copy to instances (`agent_binary`, `--agent-binary`); `None`:
     /// this machine's own.
     pub agent_binary: Option<PathBuf>,
+    /// That binary's hash and gzip, made once for the run.
+    pub agent_build: AgentBuild,
 }
 
 /// Where a run of jobs on instances starts from: this machine's files and settings.
@@ -436,8 +438,117 @@ impl<'a> Context<'a> {
             ssh_timeout,
             connections: Connections::new()?,
             agent_binary,
+            agent_build: AgentBuild::default(),
         })
     }
+}
+
+/// This run's agent build: its SHA-256, and its gzip, each made once (the gzip only when
+/// some instance lacks the build).
+#[derive(Debug, Default)]
+pub struct AgentBuild {
+    sha256: tokio::sync::OnceCell<String>,
+    gzip: tokio::sync::OnceCell<(tempfile::TempPath, u64)>,
+}
+
+impl AgentBuild {
+    async fn sha256(&self, binary: &Path) -> std::io::Result<&str> {
+        let binary = binary.to_path_buf();
+        self.sha256
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || {
+                    crate::hash::sha256_hex_of(std::fs::File::open(&binary)?).map(|(sha, _)| sha)
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// The build gzipped into a temporary file, and the file's size.
+    async fn gzip(&self, binary: &Path) -> std::io::Result<&(tempfile::TempPath, u64)> {
+        let binary = binary.to_path_buf();
+        self.gzip
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || {
+                    let file = tempfile::Builder::new()
+                        .prefix("tether-agent-")
+                        .suffix(".gz")
+                        .tempfile()?;
+                    let mut encoder =
+                        flate2::write::GzEncoder::new(file, flate2::Compression::default());
+                    std::io::copy(&mut std::fs::File::open(&binary)?, &mut encoder)?;
+                    let file = encoder.finish()?;
+                    let size = file.as_file().metadata()?.len();
+                    Ok((file.into_temp_path(), size))
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            })
+            .await
+    }
+}
+
+/// Puts the agent build on the instance, unless it holds that very build (by its SHA-256,
+/// checked there): the build travels gzipped, under a partial name of this run's, must
+/// start there, and only then takes its place. `sending` is told the bytes that will travel
+/// (0 when none) before any do. Returns the build's path, relative to the login's home.
+async fn install_agent(
+    context: &Context<'_>,
+    target: &Target,
+    (binary, shown): (&Path, &str),
+    home: &str,
+    sending: impl FnOnce(u64),
+) -> Result<String, RemoteError> {
+    let unreadable = |source| RemoteError::AgentUnreadable {
+        path: shown.to_string(),
+        source,
+    };
+    let sha256 = context
+        .agent_build
+        .sha256(binary)
+        .await
+        .map_err(unreadable)?;
+    // One copy of each build on the instance, named by its content, reused by every job.
+    let remote_binary = format!(".tether/bin/tether-{}", &sha256[..16]);
+    let held = remote(
+        target,
+        &format!("[ -x {remote_binary} ] && sha256sum {remote_binary} 2>/dev/null || true"),
+    )
+    .await?;
+    if held.split_whitespace().next() == Some(sha256) {
+        sending(0);
+        return Ok(remote_binary);
+    }
+    let (gzip, bytes) = context.agent_build.gzip(binary).await.map_err(unreadable)?;
+    sending(*bytes);
+    // A partial name of this run's own: two runs may upload to one instance at once, and
+    // the rename makes whichever finishes last the one in place (both are the same build).
+    let partial = format!(
+        "{remote_binary}.partial-{}-{}",
+        std::process::id(),
+        target.instance
+    );
+    copy(target, gzip, &format!("{home}/{partial}.gz")).await?;
+    // It must start there before it takes the place of a good copy: a binary linked
+    // against a newer glibc than the image's fails here, not mid-job.
+    let started = remote(
+        target,
+        &format!(
+            "gzip -dc {partial}.gz > {partial} && chmod 755 {partial} && ./{partial} --version 2>&1 || rm -f {partial}; rm -f {partial}.gz"
+        ),
+    )
+    .await?;
+    if !started.starts_with("tether ") {
+        return Err(RemoteError::AgentWontStart {
+            path: shown.to_string(),
+            instance: target.instance.clone(),
+            output: super::tail(started.trim(), 3, 400),
+        });
+    }
+    remote(target, &format!("mv -f {partial} {remote_binary}")).await?;
+    Ok(remote_binary)
 }
 
 /// Checks, before any job starts, that each instance of the remote jobs runs, that its
@@ -746,63 +857,21 @@ async fn run_share(
                 remote: remote_arch.to_string(),
             });
         }
-        // One copy of tether per build on the instance, reused by every job.
-        let stamp = std::fs::metadata(&binary)
-            .map(|m| {
-                format!(
-                    "{}-{}",
-                    m.len(),
-                    m.modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_secs())
-                )
-            })
-            .unwrap_or_default();
-        let remote_binary = format!(".tether/bin/tether-{stamp}");
-        let present = remote(
-            &target,
-            &format!("test -x {remote_binary} && echo yes || true"),
-        )
-        .await?;
         let upload_bytes: u64 = remote_job
             .upload
             .iter()
             .filter_map(|file| std::fs::metadata(options.base_dir.join(file)).ok())
             .map(|m| m.len())
             .sum();
-        let binary_bytes = if present.trim() == "yes" {
-            0
-        } else {
-            std::fs::metadata(&binary).map_or(0, |m| m.len())
-        };
-        on_event(Event::Uploading {
-            job: &job.name,
-            to: instance,
-            bytes: binary_bytes + upload_bytes,
-        });
-        if present.trim() != "yes" {
-            // A partial name of this run's own: two runs may upload to one instance at once,
-            // and the rename makes whichever finishes last the one in place (both are the
-            // same build).
-            let partial = format!("{remote_binary}.partial-{}-{instance}", std::process::id());
-            copy(&target, &binary, &format!("{home}/{partial}")).await?;
-            // It must start there before it takes the place of a good copy: a binary
-            // linked against a newer glibc than the image's fails here, not mid-job.
-            let started = remote(
-                &target,
-                &format!("chmod 755 {partial} && ./{partial} --version 2>&1 || rm -f {partial}"),
-            )
-            .await?;
-            if !started.starts_with("tether ") {
-                return Err(RemoteError::AgentWontStart {
-                    path: shown,
-                    instance: instance.to_string(),
-                    output: super::tail(started.trim(), 3, 400),
+        let remote_binary =
+            install_agent(context, &target, (&binary, &shown), &home, |binary_bytes| {
+                on_event(Event::Uploading {
+                    job: &job.name,
+                    to: instance,
+                    bytes: binary_bytes + upload_bytes,
                 });
-            }
-            remote(&target, &format!("mv -f {partial} {remote_binary}")).await?;
-        }
+            })
+            .await?;
         copy(
             &target,
             context.spec_file,
