@@ -473,10 +473,18 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         &String::from_utf8(share).expect("UTF-8"),
     );
     let binary_key = format!(
-        ".tether/batch-lab/bin/tether-{}",
+        ".tether/batch-lab/bin/tether-{}.gz",
         &env["TETHER_BINARY_SHA256"][..16]
     );
     let binary = support::get_object(&s3, "lab-data", &binary_key).expect("the binary");
+    let build = std::fs::metadata(env!("CARGO_BIN_EXE_tether"))
+        .expect("tether")
+        .len();
+    assert!(
+        (binary.len() as u64) < build * 3 / 4,
+        "the staged build is gzipped: {} bytes of {build}",
+        binary.len()
+    );
     support::put_object(&s3, "lab-data", &binary_key, "#!/bin/sh\ntouch PWNED\n");
     let refused = child(0);
     assert!(
@@ -490,6 +498,7 @@ fn a_job_runs_as_one_array_job_whose_children_are_tether_agents_and_the_results_
         s3.put_object()
             .bucket("lab-data")
             .key(&binary_key)
+            .content_encoding("gzip")
             .body(binary.into())
             .send()
             .await

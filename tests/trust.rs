@@ -618,9 +618,20 @@ fn a_batch_child_fetches_tethers_build_signed_as_its_job_role() {
             .body(build.as_bytes().to_vec().into())
             .send()
             .await
-            .expect("the build")
+            .expect("the build");
+        // The build as tether stages it: gzipped, served with `Content-Encoding: gzip`.
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gzip, build.as_bytes()).expect("gzip");
+        s3.put_object()
+            .bucket("lab-data")
+            .key(".tether/lab/bin/tether-0123456789abcdef.gz")
+            .content_encoding("gzip")
+            .body(gzip.finish().expect("gzip").into())
+            .send()
+            .await
+            .expect("the gzipped build")
     });
-    let child = |secret: &str| {
+    let child = |secret: &str, object: &str| {
         let answer = serde_json::json!({
             "AccessKeyId": key,
             "SecretAccessKey": secret,
@@ -638,10 +649,7 @@ fn a_batch_child_fetches_tethers_build_signed_as_its_job_role() {
                 format!("http://127.0.0.1:{credentials}/v2/credentials/job"),
             )
             .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env(
-                "TETHER_BINARY_OBJECT",
-                "lab-data/.tether/lab/bin/tether-0123456789abcdef",
-            )
+            .env("TETHER_BINARY_OBJECT", object)
             .env("TETHER_BINARY_REGION", "us-east-1")
             .env("TETHER_BINARY_SHA256", &sha256)
             .env(
@@ -651,18 +659,26 @@ fn a_batch_child_fetches_tethers_build_signed_as_its_job_role() {
             .output()
             .expect("the child's command")
     };
-    let ran = child(&secret);
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&ran.stdout),
-        "fetched and ran: agent --batch s3://lab-data/.tether/lab/count/0123456789abcdef/\n"
-    );
+    for object in [
+        "lab-data/.tether/lab/bin/tether-0123456789abcdef",
+        "lab-data/.tether/lab/bin/tether-0123456789abcdef.gz",
+    ] {
+        let ran = child(&secret, object);
+        assert!(
+            ran.status.success(),
+            "{object}: {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ran.stdout),
+            "fetched and ran: agent --batch s3://lab-data/.tether/lab/count/0123456789abcdef/\n"
+        );
+    }
     // Signed with a wrong secret, the same request is refused, and nothing runs.
-    let refused = child("not-the-secret");
+    let refused = child(
+        "not-the-secret",
+        "lab-data/.tether/lab/bin/tether-0123456789abcdef.gz",
+    );
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("403"),

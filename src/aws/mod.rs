@@ -267,7 +267,7 @@ pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};
 pub use logs::{LogEvent, BATCH_LOG_GROUP};
-pub use objects::{ObjectBody, ObjectInfo};
+pub use objects::{Headers, ObjectBody, ObjectInfo};
 pub use roles::{ProfileInfo, RoleInfo};
 pub use s3::{BucketCreated, ObjectsDeleted};
 pub use ssm::{Parameter, ParameterKind};

@@ -128,6 +128,15 @@ fn url(bucket: &str, key: &str) -> String {
     format!("s3://{bucket}/{key}")
 }
 
+/// What an uploaded object carries besides its bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Headers<'a> {
+    /// User metadata: a name and its value.
+    pub metadata: Option<(&'a str, &'a str)>,
+    /// `Content-Encoding`, which a reader that asks for it undoes (`gzip`).
+    pub content_encoding: Option<&'a str>,
+}
+
 impl Cloud {
     /// Every object under `prefix`, in key order, following continuation tokens.
     pub async fn list_objects(
@@ -286,18 +295,23 @@ impl Cloud {
 
     /// Uploads `file` as one object.
     pub async fn upload(&self, bucket: &str, key: &str, file: &Path) -> Result<(), AwsError> {
-        self.upload_with(bucket, key, file, None).await
+        self.upload_with(bucket, key, file, Headers::default())
+            .await
     }
 
-    /// Uploads `file` as one object carrying the user metadata `metadata` (a name and its
-    /// value), written with the object in the same call.
+    /// Uploads `file` as one object with `headers` (user metadata, a content encoding),
+    /// written with the object in the same call.
     pub async fn upload_with(
         &self,
         bucket: &str,
         key: &str,
         file: &Path,
-        metadata: Option<(&str, &str)>,
+        headers: Headers<'_>,
     ) -> Result<(), AwsError> {
+        let Headers {
+            metadata,
+            content_encoding,
+        } = headers;
         let body = ByteStream::from_path(file)
             .await
             .map_err(|error| AwsError {
@@ -310,6 +324,9 @@ impl Cloud {
         let mut request = self.s3.put_object().bucket(bucket).key(key).body(body);
         if let Some((name, value)) = metadata {
             request = request.metadata(name, value);
+        }
+        if let Some(encoding) = content_encoding {
+            request = request.content_encoding(encoding);
         }
         request
             .send()

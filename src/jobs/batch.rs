@@ -53,8 +53,8 @@ if [ -n \"$AWS_CONTAINER_AUTHORIZATION_TOKEN\" ]; then c=$(curl -fsS -H \"Author
 field() { printf '%s\\n' \"$c\" | sed -n \"s/.*\\\"$1\\\" *: *\\\"\\([^\\\"]*\\)\\\".*/\\1/p\" | head -n 1; }; \
 k=$(field AccessKeyId); s=$(field SecretAccessKey); t=$(field Token); \
 e=\"${AWS_ENDPOINT_URL_S3:-${AWS_ENDPOINT_URL:-https://s3.$TETHER_BINARY_REGION.amazonaws.com}}\"; \
-if [ -n \"$t\" ]; then curl -fsS --aws-sigv4 \"aws:amz:$TETHER_BINARY_REGION:s3\" --user \"$k:$s\" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -H \"x-amz-security-token: $t\" -o \"$d/tether\" \"$e/$TETHER_BINARY_OBJECT\"; \
-else curl -fsS --aws-sigv4 \"aws:amz:$TETHER_BINARY_REGION:s3\" --user \"$k:$s\" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o \"$d/tether\" \"$e/$TETHER_BINARY_OBJECT\"; fi; \
+if [ -n \"$t\" ]; then curl -fsS --compressed --aws-sigv4 \"aws:amz:$TETHER_BINARY_REGION:s3\" --user \"$k:$s\" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -H \"x-amz-security-token: $t\" -o \"$d/tether\" \"$e/$TETHER_BINARY_OBJECT\"; \
+else curl -fsS --compressed --aws-sigv4 \"aws:amz:$TETHER_BINARY_REGION:s3\" --user \"$k:$s\" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o \"$d/tether\" \"$e/$TETHER_BINARY_OBJECT\"; fi; \
 if [ \"$(sha256sum \"$d/tether\" | cut -d' ' -f1)\" != \"$TETHER_BINARY_SHA256\" ]; then echo \"tether: the staged binary is not the one this job was submitted with (SHA-256 $TETHER_BINARY_SHA256); refusing to run it\" >&2; exit 1; fi; chmod 755 \"$d/tether\"; exec \"$d/tether\" agent --batch \"$TETHER_STAGE\"";
 
 /// The stage's manifest: the SHA-256 of the spec and of each share, by file name.
@@ -353,26 +353,42 @@ async fn stage_binary(
             source,
         })?,
     };
-    // Hashed in pieces: the build is tens of MiB, and only its name depends on it.
-    let (hash, size) = std::fs::File::open(&binary)
-        .and_then(crate::hash::sha256_hex_of)
-        .map_err(|source| BatchJobError::Read {
-            path: binary.display().to_string(),
-            source,
-        })?;
+    let unreadable = |source| BatchJobError::Read {
+        path: binary.display().to_string(),
+        source,
+    };
+    let hash = context
+        .agent_build
+        .sha256(&binary)
+        .await
+        .map_err(unreadable)?
+        .to_string();
+    // Stored gzipped, with `Content-Encoding: gzip`: the child's curl (`--compressed`)
+    // undoes it as it fetches, and checks the build it got against its SHA-256.
     let key = format!(
-        ".tether/{}/bin/tether-{}",
+        ".tether/{}/bin/tether-{}.gz",
         context.spec.project,
         &hash[..16]
     );
     if !cloud.object_exists(&stage.bucket, &key).await? {
+        let (gzip, bytes) = context
+            .agent_build
+            .gzip(&binary)
+            .await
+            .map_err(unreadable)?;
         let to = format!("s3://{}", stage.bucket);
         on_event(Event::Uploading {
             job,
             to: &to,
-            bytes: size,
+            bytes: *bytes,
         });
-        cloud.upload(&stage.bucket, &key, &binary).await?;
+        let headers = crate::aws::Headers {
+            metadata: None,
+            content_encoding: Some("gzip"),
+        };
+        cloud
+            .upload_with(&stage.bucket, &key, gzip, headers)
+            .await?;
         on_event(Event::Uploaded { job, to: &to });
     }
     Ok((format!("{}/{key}", stage.bucket), hash))

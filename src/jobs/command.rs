@@ -518,7 +518,15 @@ async fn collect(
             // done without the evidence of what made it.
             let metadata = record.map(|record| (SOURCE_METADATA, record));
             cloud
-                .upload_with(bucket, &key, output_path, metadata)
+                .upload_with(
+                    bucket,
+                    &key,
+                    output_path,
+                    crate::aws::Headers {
+                        metadata,
+                        content_encoding: None,
+                    },
+                )
                 .await?;
             Ok(format!("s3://{bucket}/{key}"))
         }

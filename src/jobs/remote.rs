@@ -452,7 +452,7 @@ pub struct AgentBuild {
 }
 
 impl AgentBuild {
-    async fn sha256(&self, binary: &Path) -> std::io::Result<&str> {
+    pub(crate) async fn sha256(&self, binary: &Path) -> std::io::Result<&str> {
         let binary = binary.to_path_buf();
         self.sha256
             .get_or_try_init(|| async move {
@@ -467,7 +467,7 @@ impl AgentBuild {
     }
 
     /// The build gzipped into a temporary file, and the file's size.
-    async fn gzip(&self, binary: &Path) -> std::io::Result<&(tempfile::TempPath, u64)> {
+    pub(crate) async fn gzip(&self, binary: &Path) -> std::io::Result<&(tempfile::TempPath, u64)> {
         let binary = binary.to_path_buf();
         self.gzip
             .get_or_try_init(|| async move {
