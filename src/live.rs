@@ -13,7 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use std::future::Future;
+
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 
 use crate::audit;
 use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo};
@@ -24,10 +26,48 @@ use crate::model::{
     ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_NAME,
 };
 
-/// How many resources are read at once (each with up to two reads in flight). Measured
-/// against moto on the project's 2-core machines, 8 beats 16 and 32 (bench/RESULTS.md):
-/// more only adds contention; against AWS it keeps a few hundred calls near a second.
+/// How many resources are read at once (each with up to two reads in flight) from a near
+/// endpoint. Measured against moto on the project's 2-core machines, 8 beats 16 and 32
+/// (bench/RESULTS.md): more only adds contention there. A farther endpoint gets more, in
+/// proportion to its round trip (`Cloud::in_flight`), up to `MOST_READS`.
 const READ_CONCURRENCY: usize = 8;
+
+/// The most resources read at once, however far the endpoint.
+const MOST_READS: usize = 64;
+
+/// Reads run through a gate of the client's pace: as many at once as its distance and
+/// throttled answers allow at the moment each starts (`aws::pace`).
+trait Paced: Stream + Sized
+where
+    Self::Item: Future,
+{
+    /// Each read, to start only once the client's gate admits it.
+    fn admitted(
+        self,
+        cloud: &Cloud,
+    ) -> impl Stream<Item = impl Future<Output = <Self::Item as Future>::Output>> {
+        let gate = std::sync::Arc::new(cloud.gate(READ_CONCURRENCY, MOST_READS));
+        self.map(move |read| {
+            let gate = std::sync::Arc::clone(&gate);
+            async move {
+                let _pass = gate.enter().await;
+                read.await
+            }
+        })
+    }
+
+    /// The reads' results, in any order.
+    fn paced(self, cloud: &Cloud) -> impl Stream<Item = <Self::Item as Future>::Output> {
+        self.admitted(cloud).buffer_unordered(MOST_READS)
+    }
+
+    /// The reads' results, in the order of the reads.
+    fn paced_in_order(self, cloud: &Cloud) -> impl Stream<Item = <Self::Item as Future>::Output> {
+        self.admitted(cloud).buffered(MOST_READS)
+    }
+}
+
+impl<S: Stream> Paced for S where S::Item: Future {}
 
 /// Which resources to read.
 #[derive(Clone, Copy, Debug)]
@@ -98,7 +138,7 @@ async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
             let is_named = named_buckets.contains(name.as_str());
             async move { crate::kinds::bucket::read(cloud, project, &name, is_named).await }
         })
-        .buffer_unordered(READ_CONCURRENCY)
+        .paced(cloud)
         .try_collect()
         .await?;
     let mut found = Found::default();
@@ -151,11 +191,11 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
     };
     let group_reads = stream::iter(groups.into_iter().filter(|g| relevant(g, &named_groups)))
         .map(|group| crate::kinds::iam_group::read(cloud, group))
-        .buffer_unordered(READ_CONCURRENCY)
+        .paced(cloud)
         .try_collect::<Vec<_>>();
     let user_reads = stream::iter(users.into_iter().filter(|u| relevant(u, &named_users)))
         .map(|user| crate::kinds::iam_user::read(cloud, user))
-        .buffer_unordered(READ_CONCURRENCY)
+        .paced(cloud)
         .try_collect::<Vec<_>>();
     let (mut resources, users) = tokio::try_join!(group_reads, user_reads)?;
     resources.extend(users);
@@ -189,7 +229,7 @@ async fn read_roles(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
             .filter(|r| relevant(&r.name, &r.path, &named_roles)),
     )
     .map(|role| async move { crate::kinds::iam_role::read(cloud, &role.name).await })
-    .buffer_unordered(READ_CONCURRENCY)
+    .paced(cloud)
     .try_collect::<Vec<_>>();
     let profile_reads = stream::iter(
         profiles
@@ -201,7 +241,7 @@ async fn read_roles(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
             crate::kinds::instance_profile::read(cloud, profile).await?,
         ))
     })
-    .buffer_unordered(READ_CONCURRENCY)
+    .paced(cloud)
     .try_collect::<Vec<_>>();
     let (roles, profiles) = tokio::try_join!(role_reads, profile_reads)?;
     let resources = roles.into_iter().chain(profiles).flatten().collect();
@@ -343,7 +383,7 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
             let record = cloud.instance_record(project, &name).await?;
             Ok::<_, AwsError>(record.map(|record| (name, record)))
         })
-        .buffer_unordered(READ_CONCURRENCY)
+        .paced(cloud)
         .try_collect::<Vec<_>>()
         .await?
         .into_iter()
@@ -444,7 +484,7 @@ pub async fn find_images(
 ) -> Result<BTreeMap<String, Vec<ImageCandidate>>, AwsError> {
     stream::iter(lookups)
         .map(|lookup| async move { Ok((lookup.key(), cloud.find_images(lookup).await?)) })
-        .buffer_unordered(READ_CONCURRENCY)
+        .paced(cloud)
         .try_collect()
         .await
 }
@@ -487,7 +527,7 @@ pub async fn missing_policies(
             .map(|arn| async move {
                 Ok::<_, AwsError>((arn.to_string(), cloud.policy_exists(arn).await?))
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .paced(cloud)
             .try_collect()
             .await?;
     Ok(checks
@@ -530,14 +570,14 @@ pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
                 name: user.name,
             })
         })
-        .buffered(READ_CONCURRENCY)
+        .paced_in_order(cloud)
         .try_collect();
     let buckets = stream::iter(bucket_names)
         .map(|name| async move {
             let policy = cloud.bucket_policy(&name).await?;
             Ok::<_, AwsError>((name, policy))
         })
-        .buffered(READ_CONCURRENCY)
+        .paced_in_order(cloud)
         .try_collect();
     let (users, buckets) = tokio::try_join!(users, buckets)?;
     Ok(audit::Facts {

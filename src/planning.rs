@@ -105,7 +105,10 @@ pub async fn plan_spec(
     } else {
         Vec::new()
     };
-    let (live, missing_policies, images, account_id) = tokio::join!(
+    // The first call is made alone: its round trip, behind no other request, tells how
+    // far the endpoint is, and so how many reads to keep in flight after it.
+    let account_id = cloud.account_id().await;
+    let (live, missing_policies, images) = tokio::join!(
         crate::live::read(
             cloud,
             &spec.project,
@@ -113,7 +116,6 @@ pub async fn plan_spec(
         ),
         check_policies,
         crate::live::find_images(cloud, &lookups),
-        cloud.account_id(),
     );
     let mut live = live.map_err(PlanningError::Read)?;
     live.missing_policies = missing_policies.map_err(PlanningError::Policies)?;

@@ -404,17 +404,6 @@ fn a_job_over_local_files_runs_without_any_aws_configuration() {
     assert!(run.stderr.contains("region"), "{}", run.stderr);
 }
 
-/// The test's environment with every AWS request sent through `proxy`.
-fn through(moto: &Moto, proxy: &support::faults::FaultProxy) -> Vec<(String, String)> {
-    moto.env()
-        .into_iter()
-        .map(|(key, value)| match key.as_str() {
-            "AWS_ENDPOINT_URL" => (key, proxy.endpoint.clone()),
-            _ => (key, value),
-        })
-        .collect()
-}
-
 #[test]
 fn a_job_through_injected_s3_faults_produces_exact_results() {
     let moto = Moto::start();
@@ -435,7 +424,7 @@ fn a_job_through_injected_s3_faults_produces_exact_results() {
     }
     // Every request of the run goes through the proxy: 15% of them fail.
     let proxy = support::faults::start(moto.port, 15);
-    let env = through(&moto, &proxy);
+    let env = proxy.env_through(&moto);
     let run = support::run_tether(moto.dir.path(), &env, &["run", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let counts = &proxy.counts;
@@ -570,7 +559,7 @@ fn a_finished_count_resumed_is_not_made_again() {
     }
     // Every request goes through a proxy that counts them (and fails none).
     let proxy = support::faults::start(moto.port, 0);
-    let env = through(&moto, &proxy);
+    let env = proxy.env_through(&moto);
     let requests = || {
         proxy
             .counts

@@ -172,3 +172,38 @@ fn credentials_that_may_only_use_s3_still_plan_a_spec_of_buckets_with_warnings()
         .expect_stderr("warning: skipped AWS Batch resources: they cannot be listed")
         .expect_stderr("No changes.");
 }
+
+// Latency, not the endpoint, limits reads from afar: a plan through a proxy that holds
+// each answer back 40 ms keeps more requests in flight than one on loopback, and an
+// operator's cap holds.
+#[test]
+fn reads_from_a_distant_endpoint_keep_more_requests_in_flight_within_the_operators_cap() {
+    let moto = support::Moto::start();
+    let buckets: String = (0..40).map(|i| format!("  far-{i:02}: {{}}\n")).collect();
+    moto.write(
+        "tether.yaml",
+        &format!("project: far\nregion: us-east-1\nbuckets:\n{buckets}"),
+    );
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let peak = |delay_ms: u64, cap: Option<&str>| {
+        let proxy =
+            support::faults::start_with(moto.port, 0, std::time::Duration::from_millis(delay_ms));
+        let mut env = proxy.env_through(&moto);
+        if let Some(cap) = cap {
+            env.push(("TETHER_MAX_IN_FLIGHT".into(), cap.into()));
+        }
+        let plan = run_tether(moto.dir.path(), &env, &["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "no changes: {}", plan.stderr);
+        proxy.counts.peak_in_flight.load(Ordering::SeqCst)
+    };
+    let near = peak(0, None);
+    let far = peak(40, None);
+    let capped = peak(40, Some("4"));
+    // Far, several times as many buckets at once as near (each bucket with two reads in
+    // flight after its tags, beside the other families' first listings); capped, 4 at once.
+    assert!(
+        far >= 40 && far > near,
+        "far: {far} in flight (near: {near})"
+    );
+    assert!(capped <= 16, "capped at 4: {capped} in flight");
+}

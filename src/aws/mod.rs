@@ -12,6 +12,7 @@ mod iam;
 mod instances;
 mod logs;
 mod objects;
+mod pace;
 mod roles;
 mod s3;
 mod ssm;
@@ -42,6 +43,8 @@ pub struct Cloud {
     cloudwatch: aws_sdk_cloudwatch::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     region: String,
+    /// What the calls so far have shown of the endpoint's distance (`pace`).
+    pace: std::sync::Arc<pace::Pace>,
 }
 
 impl Cloud {
@@ -74,20 +77,45 @@ impl Cloud {
         let endpoint = endpoint_override().or_else(|| config.endpoint_url().map(str::to_string));
         // A custom endpoint (a local test server, an S3-compatible store) rarely resolves
         // `<bucket>.<host>` names, so buckets go in the path there.
+        let pace = std::sync::Arc::new(pace::Pace::default());
+        let meter = pace::Meter(std::sync::Arc::clone(&pace));
         let s3_config = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(endpoint.is_some())
+            .interceptor(meter.clone())
             .build();
+        // Every client feeds the same pace.
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&config)
+                        .interceptor(meter.clone())
+                        .build(),
+                )
+            };
+        }
         Ok(Cloud {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            iam: aws_sdk_iam::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
-            batch: aws_sdk_batch::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            iam: client!(aws_sdk_iam),
+            ec2: client!(aws_sdk_ec2),
+            ssm: client!(aws_sdk_ssm),
+            sts: client!(aws_sdk_sts),
+            batch: client!(aws_sdk_batch),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            logs: client!(aws_sdk_cloudwatchlogs),
             region,
+            pace,
         })
+    }
+
+    /// A gate that admits as many pieces of work (each one request or a few in a row) as
+    /// `in_flight(base, most)` allows at the moment each enters.
+    pub fn gate(&self, base: usize, most: usize) -> Gate {
+        Gate::new(std::sync::Arc::clone(&self.pace), base, most)
+    }
+
+    /// Caps the requests in flight at `most` (`TETHER_MAX_IN_FLIGHT`).
+    pub fn limit_in_flight(&self, most: u32) {
+        self.pace.limit(most);
     }
 
     /// The region this client talks to.
@@ -268,6 +296,7 @@ pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};
 pub use logs::{LogEvent, BATCH_LOG_GROUP};
 pub use objects::{Headers, ObjectBody, ObjectInfo};
+pub use pace::{Gate, Pass};
 pub use roles::{ProfileInfo, RoleInfo};
 pub use s3::{BucketCreated, ObjectsDeleted};
 pub use ssm::{Parameter, ParameterKind};

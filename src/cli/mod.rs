@@ -152,8 +152,19 @@ pub fn load_spec(path: &Path) -> anyhow::Result<Spec> {
 }
 
 /// Clients for the spec's region (or the AWS chain's when the spec names none).
+///
+/// `TETHER_MAX_IN_FLIGHT`, when set, caps the requests tether keeps in flight at once
+/// (reads of the account, S3 objects of builtin jobs), which otherwise grow with the
+/// endpoint's distance.
 pub async fn connect(region: Option<&str>) -> anyhow::Result<Cloud> {
-    Ok(Cloud::connect(region).await?)
+    let cloud = Cloud::connect(region).await?;
+    if let Ok(text) = std::env::var("TETHER_MAX_IN_FLIGHT") {
+        let most: u32 = text.parse().ok().filter(|n| *n > 0).with_context(|| {
+            format!("TETHER_MAX_IN_FLIGHT is `{text}`: it must be a number of requests, 1 or more")
+        })?;
+        cloud.limit_in_flight(most);
+    }
+    Ok(cloud)
 }
 
 /// Waits for `instance`'s sshd and verifies its host key, printing progress (for `ssh` and

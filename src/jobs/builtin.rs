@@ -55,10 +55,15 @@ pub async fn run(
         tasks.extend(counted);
     }
     if !remote.is_empty() {
-        let concurrency = (options.cores * crate::spec::IO_TASKS_PER_CORE).clamp(4, 64);
+        // Enough objects in flight to hide the round trip: the cores' share near the
+        // endpoint, more the farther it is, fewer after throttled answers (`aws::pace`).
+        let near = (options.cores * crate::spec::IO_TASKS_PER_CORE).clamp(4, 64);
+        let gate = &cloud.gate(near, crate::spec::MAX_IO_TASKS);
         let counted: Vec<TaskSummary> = stream::iter(remote)
             .map(|input| async move {
+                let pass = gate.enter().await;
                 let task = count_object(cloud, builtin, &input).await;
+                drop(pass);
                 on_event(Event::TaskFinished {
                     job: &job.name,
                     status: task.status,
@@ -66,7 +71,7 @@ pub async fn run(
                 });
                 task
             })
-            .buffered(concurrency)
+            .buffered(crate::spec::MAX_IO_TASKS)
             .collect()
             .await;
         tasks.extend(counted);

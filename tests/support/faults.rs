@@ -7,12 +7,15 @@
 //!   reaches moto, and its connection closes before an answer (the SDK must try again,
 //!   and S3's calls are idempotent).
 //!
-//! Counts of each are kept, so a test can see the faults happened.
+//! Counts of each are kept, so a test can see the faults happened. The proxy can also stand
+//! for distance: each answer is held back a fixed time (requests stay concurrent), and the
+//! most requests it held at once is kept.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct Counts {
@@ -20,6 +23,9 @@ pub struct Counts {
     pub throttled: AtomicU64,
     pub server_errors: AtomicU64,
     pub dropped: AtomicU64,
+    /// Requests being served now, and the most ever at once.
+    pub in_flight: AtomicU64,
+    pub peak_in_flight: AtomicU64,
 }
 
 pub struct FaultProxy {
@@ -99,12 +105,27 @@ fn fault_for(n: u64, percent: u64) -> Option<u64> {
     (x % 100 < percent).then_some(x % 3)
 }
 
-fn serve_one(client: TcpStream, upstream: u16, percent: u64, counts: &Counts) {
+fn serve_one(client: TcpStream, upstream: u16, faults: (u64, Duration), counts: &Counts) {
     let mut reader = BufReader::new(client.try_clone().expect("clone"));
-    let mut client = client;
     let Some((head, body)) = read_request(&mut reader) else {
         return;
     };
+    let now = counts.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    counts.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+    let (percent, delay) = faults;
+    // The distance: the answer comes this much later, whatever it is.
+    std::thread::sleep(delay);
+    answer(client, (head, body), upstream, percent, counts);
+    counts.in_flight.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn answer(
+    mut client: TcpStream,
+    (head, body): (Vec<String>, Vec<u8>),
+    upstream: u16,
+    percent: u64,
+    counts: &Counts,
+) {
     let n = counts.requests.fetch_add(1, Ordering::Relaxed);
     let is_get_object = head.first().is_some_and(|line| {
         line.starts_with("GET ") && !line.contains("list-type") && !line.contains("?location")
@@ -164,6 +185,11 @@ fn serve_one(client: TcpStream, upstream: u16, percent: u64, counts: &Counts) {
 
 /// Starts the proxy in front of the server on `upstream`; `percent` of requests fail.
 pub fn start(upstream: u16, percent: u64) -> FaultProxy {
+    start_with(upstream, percent, Duration::ZERO)
+}
+
+/// Starts the proxy with each answer held back `delay`, as from an endpoint that far away.
+pub fn start_with(upstream: u16, percent: u64, delay: Duration) -> FaultProxy {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let port = listener.local_addr().expect("address").port();
     let counts = Arc::new(Counts::default());
@@ -172,11 +198,24 @@ pub fn start(upstream: u16, percent: u64) -> FaultProxy {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
             let counts = Arc::clone(&shared);
-            std::thread::spawn(move || serve_one(client, upstream, percent, &counts));
+            std::thread::spawn(move || serve_one(client, upstream, (percent, delay), &counts));
         }
     });
     FaultProxy {
         endpoint: format!("http://127.0.0.1:{port}"),
         counts,
+    }
+}
+
+impl FaultProxy {
+    /// `moto`'s environment with every AWS request sent through this proxy.
+    pub fn env_through(&self, moto: &super::Moto) -> Vec<(String, String)> {
+        moto.env()
+            .into_iter()
+            .map(|(key, value)| match key.as_str() {
+                "AWS_ENDPOINT_URL" => (key, self.endpoint.clone()),
+                _ => (key, value),
+            })
+            .collect()
     }
 }
