@@ -728,31 +728,24 @@ fn a_batch_jobs_logs_interleave_its_childrens_streams_by_time_and_follow_it_to_i
             ("other/default/9", 4, "not ours"),
         ],
     );
-    let logs = support::run_tether(lab.moto.dir.path(), &lab.env, &["logs", "count"]);
-    assert_eq!(logs.code, 0, "{}", logs.stderr);
+    let logs = |more: &[&str]| {
+        let args: Vec<&str> = ["logs", "count"].iter().chain(more).copied().collect();
+        let run = support::run_tether(lab.moto.dir.path(), &lab.env, &args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    };
+    let all = logs(&[]);
     assert_eq!(
-        logs.stdout,
+        all,
         "[child 1] starting share 1\n[child 0] starting share 0\n[child 1, attempt 2] task docs/1.txt: boom \\x1b]0;title\\x07\n[child 0] done\n"
     );
-    let one = support::run_tether(
-        lab.moto.dir.path(),
-        &lab.env,
-        &["logs", "count", "--child", "0"],
+    assert_eq!(
+        logs(&["--child", "0"]),
+        "[child 0] starting share 0\n[child 0] done\n"
     );
     assert_eq!(
-        one.stdout, "[child 0] starting share 0\n[child 0] done\n",
-        "{}",
-        one.stderr
-    );
-    let task = support::run_tether(
-        lab.moto.dir.path(),
-        &lab.env,
-        &["logs", "count", "--task", "docs/1.txt"],
-    );
-    assert_eq!(
-        task.stdout, "[child 1, attempt 2 docs/1.txt] boom \\x1b]0;title\\x07\n",
-        "{}",
-        task.stderr
+        logs(&["--task", "docs/1.txt"]),
+        "[child 1, attempt 2 docs/1.txt] boom \\x1b]0;title\\x07\n"
     );
 
     // Followed: a line written while it runs shows once, and the follower ends with the job.
@@ -775,10 +768,7 @@ fn a_batch_jobs_logs_interleave_its_childrens_streams_by_time_and_follow_it_to_i
     assert_eq!(followed.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&followed.stdout),
-        format!(
-            "{}[child 0] late line\n[child 1, attempt 2] share 1 done\n",
-            logs.stdout
-        )
+        format!("{all}[child 0] late line\n[child 1, attempt 2] share 1 done\n")
     );
     assert!(
         lab.script().unknown.is_empty(),

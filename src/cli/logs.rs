@@ -189,8 +189,11 @@ pub async fn exec(args: LogsArgs, printer: &Printer) -> anyhow::Result<Exit> {
     if printed == 0 {
         let why = match job_spec.placement {
             Placement::Batch(_) => "CloudWatch Logs holds no line of its children yet",
-            Placement::Here | Placement::Instances(_) => {
+            Placement::Here => {
                 "its last run's tasks succeeded (a task that succeeds takes its log with it)"
+            }
+            Placement::Instances(_) => {
+                "its last run's tasks succeeded (a task that succeeds takes its log with it), or it has not run there"
             }
         };
         printer.status(&format!(

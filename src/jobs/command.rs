@@ -473,7 +473,7 @@ impl LocalRecords {
         kept.source == record
             && metadata.is_file()
             && metadata.len() == kept.size
-            && super::inputs::file_version(&metadata).as_deref() == Some(kept.version.as_str())
+            && super::file_version(&metadata).as_deref() == Some(kept.version.as_str())
     }
 
     /// Notes that `target` (output `name`) was made by `record`.
@@ -484,7 +484,7 @@ impl LocalRecords {
             output: name.to_string(),
             source: record.to_string(),
             size: metadata.len(),
-            version: super::inputs::file_version(&metadata).unwrap_or_default(),
+            version: super::file_version(&metadata).unwrap_or_default(),
         };
         let mut text = serde_json::to_string(&line).expect("a record serialises");
         text.push('\n');

@@ -179,7 +179,9 @@ fn local(pattern: &str, base_dir: &Path) -> Result<Vec<Input>, String> {
             .unwrap_or(&path)
             .to_string_lossy()
             .into_owned();
-        let version = std::fs::metadata(&path).ok().and_then(|m| file_version(&m));
+        let version = std::fs::metadata(&path)
+            .ok()
+            .and_then(|m| super::file_version(&m));
         found.push(Input {
             name,
             relative,
@@ -218,15 +220,6 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<(PathBuf, u64)>) -> Result<(),
         }
     }
     Ok(())
-}
-
-/// A local file's version: its modification time in nanoseconds since the epoch.
-pub(crate) fn file_version(metadata: &std::fs::Metadata) -> Option<String> {
-    metadata
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos().to_string())
 }
 
 #[cfg(test)]

@@ -733,6 +733,15 @@ pub(crate) fn tail(text: &str, lines: usize, max_bytes: usize) -> String {
     tail
 }
 
+/// A local file's version: its modification time in nanoseconds since the epoch.
+fn file_version(metadata: &std::fs::Metadata) -> Option<String> {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos().to_string())
+}
+
 /// The duration in whole milliseconds, for summaries.
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
