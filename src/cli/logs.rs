@@ -43,11 +43,12 @@ pub struct LogsArgs {
 /// How often a followed log is read: every two seconds on this machine and on instances,
 /// every five on Batch (CloudWatch Logs' own delay is longer than that).
 fn poll_every(batch: bool) -> Duration {
-    // Tests follow jobs faster.
-    if let Some(ms) = std::env::var("TETHER_TEST_LOGS_POLL_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    // Tests follow jobs faster (debug builds only, as every test hook).
+    let test = cfg!(debug_assertions)
+        .then(|| std::env::var("TETHER_TEST_LOGS_POLL_MS").ok())
+        .flatten()
+        .and_then(|v| v.parse().ok());
+    if let Some(ms) = test {
         return Duration::from_millis(ms);
     }
     Duration::from_secs(if batch { 5 } else { 2 })
