@@ -970,12 +970,17 @@ impl Cloud {
         Ok(found)
     }
 
-    /// The log streams of job `id`'s containers: each child's (or, for a job that is no
-    /// array, the job's own), one per attempt that started a container, oldest first.
-    pub async fn log_streams(&self, id: &str) -> Result<Vec<ChildStream>, AwsError> {
+    /// Job `id`'s status (`None` when Batch no longer knows it) and the log streams of its
+    /// containers: each child's (or, for a job that is no array, the job's own), one per
+    /// attempt that started a container, oldest first.
+    pub async fn log_streams(
+        &self,
+        id: &str,
+    ) -> Result<(Option<String>, Vec<ChildStream>), AwsError> {
         let Some(job) = self.describe_job(id).await? else {
-            return Ok(Vec::new());
+            return Ok((None, Vec::new()));
         };
+        let status = job.status().map(|s| s.as_str().to_string());
         let details = if job.array_properties().and_then(|a| a.size()).is_some() {
             use aws_sdk_batch::types::JobStatus;
             let mut children = Vec::new();
@@ -1017,7 +1022,7 @@ impl Cloud {
             );
         }
         streams.sort_by_key(|s| (s.index, s.attempt));
-        Ok(streams)
+        Ok((status, streams))
     }
 
     /// The full descriptions of array job `id`'s children in `status`: listed, then

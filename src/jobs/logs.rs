@@ -170,6 +170,12 @@ pub struct Piece {
     pub bytes: Vec<u8>,
 }
 
+/// Whether the lines of file `name`, the log of `source`, are asked for: all are without
+/// `only`; with it, only that task's log (never the agent's).
+fn wanted(name: &str, source: &str, only: Option<&str>) -> bool {
+    only.is_none_or(|task| task_index(name).is_some() && source == task)
+}
+
 /// How far each log file of one place was read, and the names of its run's tasks.
 #[derive(Debug, Default)]
 pub struct Cursor {
@@ -226,10 +232,7 @@ impl Cursor {
             return Vec::new();
         }
         let source = self.source(&name);
-        let wanted = match only {
-            Some(task) => task_index(&name).is_some() && source == task,
-            None => true,
-        };
+        let wanted = wanted(&name, &source, only);
         let pending = self.partial.entry(name).or_default();
         pending.extend_from_slice(&bytes);
         let mut lines = Vec::new();
@@ -253,8 +256,7 @@ impl Cursor {
             .filter(|(_, bytes)| !bytes.is_empty())
             .filter_map(|(name, bytes)| {
                 let source = self.source(&name);
-                let wanted = only.is_none_or(|task| task_index(&name).is_some() && source == task);
-                wanted.then(|| Line {
+                wanted(&name, &source, only).then(|| Line {
                     source,
                     text: String::from_utf8_lossy(&bytes).into_owned(),
                 })
@@ -581,10 +583,9 @@ pub async fn batch(
     let mut after_end = 0;
     loop {
         let read = async {
-            let status = cloud.job_status(&id).await?.map(|info| info.status);
-            let streams: Vec<crate::aws::ChildStream> = cloud
-                .log_streams(&id)
-                .await?
+            // One DescribeJobs of the job gives its status and its children's streams.
+            let (status, streams) = cloud.log_streams(&id).await?;
+            let streams: Vec<crate::aws::ChildStream> = streams
                 .into_iter()
                 .filter(|s| child.is_none() || s.index == child)
                 .collect();
