@@ -23,7 +23,7 @@ use crate::kinds::bucket::BucketRead;
 use crate::kinds::{DesiredResource, LiveResource, LiveState, ResourceState};
 use crate::model::{
     iam_path, ownership, Address, ImageCandidate, ImageLookup, InstanceRecord, Kind, Ownership,
-    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_NAME,
+    ACCOUNT_ALIAS, ACCOUNT_PASSWORD_POLICY, TAG_NAME, TAG_PROJECT,
 };
 
 /// How many resources are read at once (each with up to two reads in flight) from a near
@@ -72,10 +72,37 @@ impl<S: Stream> Paced for S where S::Item: Future {}
 /// Which resources to read.
 #[derive(Clone, Copy, Debug)]
 pub enum Scope<'a> {
-    /// Everything the project owns, plus these addresses whoever owns them (the spec's).
-    Project(&'a [Address]),
-    /// Exactly these addresses (to check a saved plan is still fresh).
+    /// Everything the project owns, plus these addresses whoever owns them (the spec's),
+    /// where an index that shows what the spec expects may stand in for a call.
+    Project(&'a [Address], &'a Expected),
+    /// Exactly these addresses (to check a saved plan is still fresh, or what an apply
+    /// made), each read with its own calls: an index lags behind a change just made.
     Only(&'a [Address]),
+}
+
+/// What the spec wants of the resources it declares, where a reading can use it: a bucket
+/// whose tags in the tag index are exactly the spec's is not asked for its tags again.
+/// Any other answer of the index is checked with the bucket's own call, so a lagging index
+/// never shows a change that is not there, nor hides a bucket it may delete.
+#[derive(Clone, Debug, Default)]
+pub struct Expected {
+    bucket_tags: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Expected {
+    /// What `desired` expects.
+    pub fn of(desired: &[DesiredResource]) -> Expected {
+        let bucket_tags = desired
+            .iter()
+            .filter_map(|d| match &d.state {
+                ResourceState::Bucket(bucket) => {
+                    Some((d.address.name.clone(), bucket.tags.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        Expected { bucket_tags }
+    }
 }
 
 /// Reads the live state of `project`'s resources in seven families, read at the same
@@ -111,7 +138,7 @@ type Found = (Vec<LiveResource>, Vec<String>);
 /// The names of `kind` the scope names, and whether the scope is exactly those.
 fn named(scope: Scope<'_>, kind: Kind) -> (BTreeSet<&str>, bool) {
     let (addresses, only) = match scope {
-        Scope::Project(addresses) => (addresses, false),
+        Scope::Project(addresses, _) => (addresses, false),
         Scope::Only(addresses) => (addresses, true),
     };
     let names = addresses
@@ -122,26 +149,57 @@ fn named(scope: Scope<'_>, kind: Kind) -> (BTreeSet<&str>, bool) {
     (names, only)
 }
 
+/// Buckets in the client's region that the project owns (by tags) or the scope names.
+///
+/// For a whole project the tag index comes first: a bucket it shows with exactly the tags
+/// the spec expects needs no GetBucketTagging, and one neither named nor in the index is
+/// not the project's. An index that is refused, fails or holds none of the project's
+/// buckets (some setups and local endpoints do not index S3) is not trusted to mean "none":
+/// every listed bucket is then asked for its tags, as without an index.
 async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
     let (named_buckets, only) = named(scope, Kind::Bucket);
     if only && named_buckets.is_empty() {
         return Ok(Found::default());
     }
-    let names: Vec<String> = cloud
-        .list_buckets()
-        .await?
+    let index = async {
+        match scope {
+            Scope::Project(_, expected) => cloud
+                .indexed_buckets(TAG_PROJECT, project)
+                .await
+                .ok()
+                .filter(|indexed| !indexed.is_empty())
+                .map(|indexed| (indexed, expected)),
+            Scope::Only(_) => None,
+        }
+    };
+    let (listed, index) = tokio::join!(cloud.list_buckets(), index);
+    let names: Vec<String> = listed?
         .into_iter()
         .filter(|name| !only || named_buckets.contains(name.as_str()))
         .collect();
+    let mut found = Found::default();
     let reads: Vec<BucketRead> = stream::iter(names)
-        .map(|name| {
+        .filter_map(|name| {
             let is_named = named_buckets.contains(name.as_str());
-            async move { crate::kinds::bucket::read(cloud, project, &name, is_named).await }
+            let known = match &index {
+                None => Some(None),
+                Some((indexed, expected)) => match indexed.get(&name) {
+                    Some(tags) if is_named && expected.bucket_tags.get(&name) == Some(tags) => {
+                        Some(Some(tags.clone()))
+                    }
+                    Some(_) => Some(None),
+                    None if is_named => Some(None),
+                    None => None,
+                },
+            };
+            std::future::ready(known.map(|known| (name, is_named, known)))
+        })
+        .map(|(name, is_named, known)| async move {
+            crate::kinds::bucket::read(cloud, project, &name, is_named, known).await
         })
         .paced(cloud)
         .try_collect()
         .await?;
-    let mut found = Found::default();
     for read in reads {
         match read {
             BucketRead::Found(resource) => found.0.push(*resource),

@@ -92,6 +92,7 @@ pub async fn plan_spec(
         .flat_map(|d| std::iter::once(&d.address).chain(&d.depends_on))
         .cloned()
         .collect();
+    let expected = crate::live::Expected::of(&desired);
     // Destroying needs neither the policies the spec attaches nor its images.
     let applying = mode == Mode::Apply;
     let check_policies = async {
@@ -112,7 +113,7 @@ pub async fn plan_spec(
         crate::live::read(
             cloud,
             &spec.project,
-            crate::live::Scope::Project(&addresses)
+            crate::live::Scope::Project(&addresses, &expected)
         ),
         check_policies,
         crate::live::find_images(cloud, &lookups),

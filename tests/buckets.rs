@@ -614,3 +614,165 @@ fn a_bucket_given_the_projects_tags_out_of_band_is_not_emptied() {
     );
     assert!(buckets(&s3).contains(&"planted".to_string()));
 }
+
+const INDEXED_SPEC: &str = "project: idx\nregion: us-east-1\nbuckets:\n  idx-a: {tags: {team: ds}}\n  idx-b: {public_read: true}\n  idx-c: {force_destroy: true}\n";
+
+/// Applies `INDEXED_SPEC` and adds two buckets that are not the project's: one untagged,
+/// one another project's.
+fn indexed_lab() -> Moto {
+    let moto = Moto::start();
+    moto.write("tether.yaml", INDEXED_SPEC);
+    moto.tether(&["apply", "--auto-approve"]).expect_code(0);
+    let s3 = moto.s3("us-east-1");
+    create_bucket(&s3, "not-ours");
+    create_bucket(&s3, "other-lab");
+    support::tag_bucket(&s3, "other-lab", &[("tether:project", "other")]);
+    moto
+}
+
+/// `tether plan` of the test's spec with S3 calls through a proxy that records them, and the
+/// tag index (Resource Groups Tagging API) at `tagging` when given, else moto's.
+fn plan_through(moto: &Moto, tagging: Option<u16>) -> (support::Run, support::faults::FaultProxy) {
+    let proxy = support::faults::start(moto.port, 0);
+    let mut env = proxy.env_through(moto);
+    if let Some(port) = tagging {
+        env.push((
+            "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API".into(),
+            format!("http://127.0.0.1:{port}"),
+        ));
+    }
+    let plan = support::run_tether(moto.dir.path(), &env, &["plan", "--detailed-exitcode"]);
+    (plan, proxy)
+}
+
+/// The GetBucketTagging calls the proxy saw, as the buckets they asked about.
+fn tag_reads(proxy: &support::faults::FaultProxy) -> Vec<String> {
+    let calls = proxy.counts.calls.lock().expect("calls");
+    let mut buckets: Vec<String> = calls
+        .iter()
+        .filter(|line| line.starts_with("GET ") && line.contains("?tagging"))
+        .filter_map(|line| line.split('/').nth(1).map(str::to_string))
+        .collect();
+    buckets.sort();
+    buckets
+}
+
+#[test]
+fn a_plan_takes_the_projects_bucket_tags_from_the_tag_index_and_checks_each_change_itself() {
+    let moto = indexed_lab();
+    let (plan, proxy) = plan_through(&moto, None);
+    assert_eq!(plan.code, 0, "no changes: {}", plan.stderr);
+    assert!(
+        proxy.counts.calls_with("GetResources") >= 1,
+        "the index is asked"
+    );
+    assert_eq!(
+        tag_reads(&proxy),
+        Vec::<String>::new(),
+        "neither the project's buckets the index shows as the spec wants them, nor buckets it does not show, are asked for their tags"
+    );
+
+    // A tag changed by hand, and a bucket dropped from the spec: the index shows both, and
+    // each is read from the bucket itself before the plan changes or deletes anything.
+    support::tag_bucket(
+        &moto.s3("us-east-1"),
+        "idx-a",
+        &[
+            ("tether:project", "idx"),
+            ("tether:name", "idx-a"),
+            ("team", "ml"),
+        ],
+    );
+    moto.write(
+        "tether.yaml",
+        &INDEXED_SPEC.replace("  idx-c: {force_destroy: true}\n", ""),
+    );
+    let (plan, proxy) = plan_through(&moto, None);
+    assert_eq!(plan.code, 2, "changes: {}", plan.stderr);
+    assert!(plan.stderr.contains("~ bucket.idx-a"), "{}", plan.stderr);
+    assert!(plan.stderr.contains("- bucket.idx-c"), "{}", plan.stderr);
+    assert_eq!(tag_reads(&proxy), ["idx-a", "idx-c"]);
+}
+
+/// A scripted tag index answering with `pages` of (bucket, tags), one page per call.
+fn scripted_index(pages: Vec<Vec<(&'static str, Vec<(&'static str, &'static str)>)>>) -> u16 {
+    support::http::serve(move |request| {
+        let page = request.json()["PaginationToken"]
+            .as_str()
+            .and_then(|token| token.strip_prefix("page-"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mappings: Vec<Value> = pages[page]
+            .iter()
+            .map(|(bucket, tags)| {
+                let tags: Vec<Value> = tags
+                    .iter()
+                    .map(|(key, value)| json!({"Key": key, "Value": value}))
+                    .collect();
+                json!({"ResourceARN": format!("arn:aws:s3:::{bucket}"), "Tags": tags})
+            })
+            .collect();
+        let token = if page + 1 < pages.len() {
+            format!("page-{}", page + 1)
+        } else {
+            String::new()
+        };
+        support::http::Response::json(
+            200,
+            &json!({"ResourceTagMappingList": mappings, "PaginationToken": token}),
+        )
+    })
+}
+
+#[test]
+fn a_lagging_tag_index_neither_shows_a_change_that_is_not_there_nor_deletes_what_left_the_project()
+{
+    let moto = indexed_lab();
+    // Once the project's, since handed on: untagged now, but the index has not caught up.
+    let s3 = moto.s3("us-east-1");
+    create_bucket(&s3, "handed-on");
+    let project = |name: &'static str| vec![("tether:project", "idx"), ("tether:name", name)];
+    let index = scripted_index(vec![
+        // idx-a with the tags it had before the last apply; idx-b and idx-c not indexed yet.
+        vec![("idx-a", [project("idx-a"), vec![("team", "old")]].concat())],
+        vec![("handed-on", project("handed-on"))],
+    ]);
+    let (plan, proxy) = plan_through(&moto, Some(index));
+    assert_eq!(plan.code, 0, "no changes: {}", plan.stderr);
+    assert_eq!(
+        tag_reads(&proxy),
+        ["handed-on", "idx-a", "idx-b", "idx-c"],
+        "what the index shows otherwise than the spec wants, or does not show, is read from the bucket"
+    );
+    assert!(buckets(&s3).contains(&"handed-on".to_string()));
+}
+
+#[test]
+fn an_empty_or_refused_tag_index_falls_back_to_reading_every_buckets_tags() {
+    let moto = indexed_lab();
+    moto.write(
+        "tether.yaml",
+        &INDEXED_SPEC.replace("  idx-c: {force_destroy: true}\n", ""),
+    );
+    let empty = scripted_index(vec![vec![]]);
+    let refused = support::http::serve(|_| {
+        support::http::Response::json(
+            400,
+            &json!({"__type": "AccessDeniedException", "message": "not authorized to perform: tag:GetResources"}),
+        )
+    });
+    for index in [empty, refused] {
+        let (plan, proxy) = plan_through(&moto, Some(index));
+        assert_eq!(plan.code, 2, "changes: {}", plan.stderr);
+        assert!(
+            plan.stderr.contains("- bucket.idx-c"),
+            "the project's bucket no longer in the spec is found without the index: {}",
+            plan.stderr
+        );
+        assert!(!plan.stderr.contains("other-lab"), "{}", plan.stderr);
+        assert_eq!(
+            tag_reads(&proxy),
+            ["idx-a", "idx-b", "idx-c", "not-ours", "other-lab"]
+        );
+    }
+}

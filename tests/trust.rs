@@ -9,35 +9,11 @@ mod support;
 use serde_json::Value;
 use support::{block_on, Moto};
 
-const BUCKET_SPEC: &str = "project: lab\nregion: us-east-1\nbuckets:\n  lab-data: {}\n";
-
-/// Tags `bucket` with `tags` (replacing its tags) through the SDK, as anyone in the
-/// account may.
 fn tag_bucket(moto: &Moto, bucket: &str, tags: &[(&str, &str)]) {
-    let s3 = moto.s3("us-east-1");
-    let tagging = aws_sdk_s3::types::Tagging::builder()
-        .set_tag_set(Some(
-            tags.iter()
-                .map(|(key, value)| {
-                    aws_sdk_s3::types::Tag::builder()
-                        .key(*key)
-                        .value(*value)
-                        .build()
-                        .expect("tag")
-                })
-                .collect(),
-        ))
-        .build()
-        .expect("tagging");
-    block_on(async {
-        s3.put_bucket_tagging()
-            .bucket(bucket)
-            .tagging(tagging)
-            .send()
-            .await
-            .expect("put tags")
-    });
+    support::tag_bucket(&moto.s3("us-east-1"), bucket, tags);
 }
+
+const BUCKET_SPEC: &str = "project: lab\nregion: us-east-1\nbuckets:\n  lab-data: {}\n";
 
 // Regression: a DEL in a tag value reached `plan --json` as `\x7f`, which is no JSON
 // escape, and CI's parser failed; a tag key holding a newline printed a forged

@@ -16,6 +16,7 @@ mod pace;
 mod roles;
 mod s3;
 mod ssm;
+mod tagging;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -42,6 +43,7 @@ pub struct Cloud {
     batch: aws_sdk_batch::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     region: String,
     /// What the calls so far have shown of the endpoint's distance (`pace`).
     pace: std::sync::Arc<pace::Pace>,
@@ -102,6 +104,7 @@ impl Cloud {
             batch: client!(aws_sdk_batch),
             cloudwatch: client!(aws_sdk_cloudwatch),
             logs: client!(aws_sdk_cloudwatchlogs),
+            tagging: client!(aws_sdk_resourcegroupstagging),
             region,
             pace,
         })

@@ -83,16 +83,21 @@ pub(crate) enum BucketRead {
     Irrelevant,
 }
 
-/// Reads a listed bucket: its tags first, then, if the spec names it (`is_named`) or the
-/// project owns it, its policy, public access block and (for a bucket tether may empty)
-/// the project's record of creating it.
+/// Reads a listed bucket: its tags first (unless `known`, from the tag index), then, if the
+/// spec names it (`is_named`) or the project owns it, its policy, public access block and
+/// (for a bucket tether may empty) the project's record of creating it.
 pub(crate) async fn read(
     cloud: &crate::aws::Cloud,
     project: &str,
     name: &str,
     is_named: bool,
+    known: Option<BTreeMap<String, String>>,
 ) -> Result<BucketRead, AwsError> {
-    let tags = match cloud.bucket_tags(name).await {
+    let tags = match known {
+        Some(tags) => Ok(Some(tags)),
+        None => cloud.bucket_tags(name).await,
+    };
+    let tags = match tags {
         Ok(Some(tags)) => tags,
         Ok(None) => return Ok(BucketRead::Irrelevant),
         // Another team's locked-down bucket must not stop the plan; ours would be readable.

@@ -7,7 +7,9 @@
 //!   reaches moto, and its connection closes before an answer (the SDK must try again,
 //!   and S3's calls are idempotent).
 //!
-//! Counts of each are kept, so a test can see the faults happened. The proxy can also stand
+//! Counts of each are kept, so a test can see the faults happened, and every request's line
+//! (with its `X-Amz-Target`, which names the call in JSON protocols), so a test can see which
+//! calls were made. The proxy can also stand
 //! for distance: each answer is held back a fixed time (requests stay concurrent), and the
 //! most requests it held at once is kept.
 
@@ -26,6 +28,16 @@ pub struct Counts {
     /// Requests being served now, and the most ever at once.
     pub in_flight: AtomicU64,
     pub peak_in_flight: AtomicU64,
+    /// `GET /bucket/?tagging HTTP/1.1`, or `POST / HTTP/1.1 ResourceGroupsTaggingAPI_20170126.GetResources`.
+    pub calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl Counts {
+    /// How many calls so far had a line containing `needle`.
+    pub fn calls_with(&self, needle: &str) -> usize {
+        let calls = self.calls.lock().expect("calls");
+        calls.iter().filter(|line| line.contains(needle)).count()
+    }
 }
 
 pub struct FaultProxy {
@@ -127,6 +139,17 @@ fn answer(
     counts: &Counts,
 ) {
     let n = counts.requests.fetch_add(1, Ordering::Relaxed);
+    let target = head.iter().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case("x-amz-target")
+            .then(|| value.trim().to_string())
+    });
+    let call = [head.first().cloned(), target].into_iter().flatten();
+    counts
+        .calls
+        .lock()
+        .expect("calls")
+        .push(call.collect::<Vec<_>>().join(" "));
     let is_get_object = head.first().is_some_and(|line| {
         line.starts_with("GET ") && !line.contains("list-type") && !line.contains("?location")
     });

@@ -389,6 +389,33 @@ pub fn tags(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeMap<String, String> {
     })
 }
 
+/// Tags `bucket` with `tags` (replacing its tags) through the SDK, as anyone in the
+/// account may.
+pub fn tag_bucket(s3: &aws_sdk_s3::Client, bucket: &str, tags: &[(&str, &str)]) {
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .set_tag_set(Some(
+            tags.iter()
+                .map(|(key, value)| {
+                    aws_sdk_s3::types::Tag::builder()
+                        .key(*key)
+                        .value(*value)
+                        .build()
+                        .expect("tag")
+                })
+                .collect(),
+        ))
+        .build()
+        .expect("tagging");
+    block_on(async {
+        s3.put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(tagging)
+            .send()
+            .await
+            .expect("put tags")
+    });
+}
+
 /// The bucket's policy as JSON, read through the SDK.
 pub fn policy(s3: &aws_sdk_s3::Client, bucket: &str) -> Option<serde_json::Value> {
     block_on(async {
