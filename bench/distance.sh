@@ -103,6 +103,23 @@ for side in near far; do
   echo "$side: plan ${plans[*]} | byte_count ${counts[*]} | aws s3 sync ${syncs[*]}"
 done
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+
+# Where one plan's calls go: by call, through a relay that names each (bench/call_census.py).
+census_port="$(free_port)"
+python3 "$root/bench/call_census.py" "$census_port" "$moto_port" "$work/census.txt" & census_pid=$!
+pids+=("$census_pid")
+sleep 1
+AWS_ENDPOINT_URL="http://127.0.0.1:$census_port" "$tether" plan --detailed-exitcode >/dev/null 2>&1
+kill -TERM "$census_pid"
+wait "$census_pid" 2>/dev/null || true
+echo
+echo "calls of one no-change plan, by call:"
+sed 's/^/  /' "$work/census.txt"
+census_total=$(awk -F'\t' '{n += $1} END {print n}' "$work/census.txt")
+census_s3=$(awk -F'\t' '$2 ~ /^S3 / || $2 == "GetResources" {n += $1} END {print n}' "$work/census.txt")
+per_bucket() { python3 -c "print(f'{$1 / $buckets:.3f}')"; }
+echo "per bucket: $(per_bucket "$census_total") in all, $(per_bucket "$census_s3") of them S3 and the tag index"
+
 echo
 echo "buckets=$buckets objects=$objects delay_ms=$delay runs=$runs api_calls_per_plan=${result[plan_calls]}"
 printf '%-28s %10s %10s %8s\n' "median wall time (s)" "0 ms" "$delay ms" "ratio"

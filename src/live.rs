@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use futures::FutureExt;
 
 use crate::audit;
 use crate::aws::{AwsError, AwsErrorKind, Cloud, IamEntity, InstanceInfo};
@@ -34,6 +35,10 @@ const READ_CONCURRENCY: usize = 8;
 
 /// The most resources read at once, however far the endpoint.
 const MOST_READS: usize = 64;
+
+/// How many buckets' reads are under way at once, most of them waiting for a pass of the
+/// gate or for the tag index: enough that the gate, not this, is what bounds the calls.
+const PENDING_BUCKETS: usize = 1024;
 
 /// Reads run through a gate of the client's pace: as many at once as its distance and
 /// throttled answers allow at the moment each starts (`aws::pace`).
@@ -151,56 +156,76 @@ fn named(scope: Scope<'_>, kind: Kind) -> (BTreeSet<&str>, bool) {
 
 /// Buckets in the client's region that the project owns (by tags) or the scope names.
 ///
-/// For a whole project the tag index comes first: a bucket it shows with exactly the tags
-/// the spec expects needs no GetBucketTagging, and one neither named nor in the index is
-/// not the project's. An index that is refused, fails or holds none of the project's
+/// For a whole project the tag index is asked alongside: a bucket it shows with exactly the
+/// tags the spec expects needs no GetBucketTagging, and one neither named nor in the index
+/// is not the project's. An index that is refused, fails or holds none of the project's
 /// buckets (some setups and local endpoints do not index S3) is not trusted to mean "none":
-/// every listed bucket is then asked for its tags, as without an index.
+/// every listed bucket is then asked for its tags, as without an index. The index's pages
+/// come one after another; the named buckets' other reads do not wait for them.
 async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Found, AwsError> {
     let (named_buckets, only) = named(scope, Kind::Bucket);
     if only && named_buckets.is_empty() {
         return Ok(Found::default());
     }
+    let expected = match scope {
+        Scope::Project(_, expected) => Some(expected),
+        Scope::Only(_) => None,
+    };
     let index = async {
-        match scope {
-            Scope::Project(_, expected) => cloud
+        match expected {
+            Some(_) => cloud
                 .indexed_buckets(TAG_PROJECT, project)
                 .await
                 .ok()
                 .filter(|indexed| !indexed.is_empty())
-                .map(|indexed| (indexed, expected)),
-            Scope::Only(_) => None,
+                .map(std::sync::Arc::new),
+            None => None,
         }
-    };
-    let (listed, index) = tokio::join!(cloud.list_buckets(), index);
-    let names: Vec<String> = listed?
-        .into_iter()
-        .filter(|name| !only || named_buckets.contains(name.as_str()))
-        .collect();
-    let mut found = Found::default();
-    let reads: Vec<BucketRead> = stream::iter(names)
-        .filter_map(|name| {
-            let is_named = named_buckets.contains(name.as_str());
-            let known = match &index {
-                None => Some(None),
-                Some((indexed, expected)) => match indexed.get(&name) {
-                    Some(tags) if is_named && expected.bucket_tags.get(&name) == Some(tags) => {
-                        Some(Some(tags.clone()))
+    }
+    .shared();
+    let reads = async {
+        let names: Vec<(bool, String)> = cloud
+            .list_buckets()
+            .await?
+            .into_iter()
+            .map(|name| (named_buckets.contains(name.as_str()), name))
+            .filter(|(is_named, _)| *is_named || !only)
+            .collect();
+        // Every bucket's read is under way at once; the gate admits their calls as the
+        // endpoint's distance allows, and none holds a pass while it waits for the index.
+        let gate = &cloud.gate(READ_CONCURRENCY, MOST_READS);
+        stream::iter(names)
+            .map(|(is_named, name)| {
+                let index = index.clone();
+                async move {
+                    if !is_named && index.clone().await.is_some_and(|i| !i.contains_key(&name)) {
+                        return Ok(BucketRead::Irrelevant);
                     }
-                    Some(_) => Some(None),
-                    None if is_named => Some(None),
-                    None => None,
-                },
-            };
-            std::future::ready(known.map(|known| (name, is_named, known)))
-        })
-        .map(|(name, is_named, known)| async move {
-            crate::kinds::bucket::read(cloud, project, &name, is_named, known).await
-        })
-        .paced(cloud)
-        .try_collect()
-        .await?;
-    for read in reads {
+                    let tags = async {
+                        let indexed = index.await;
+                        let agreed = indexed.as_ref().and_then(|indexed| {
+                            let tags = indexed.get(&name)?;
+                            let wanted = expected?.bucket_tags.get(&name)?;
+                            (is_named && tags == wanted).then(|| tags.clone())
+                        });
+                        match agreed {
+                            Some(tags) => Ok(Some(tags)),
+                            None => {
+                                let _pass = gate.enter().await;
+                                cloud.bucket_tags(&name).await
+                            }
+                        }
+                    };
+                    crate::kinds::bucket::read((cloud, gate), project, &name, is_named, tags).await
+                }
+            })
+            .buffer_unordered(PENDING_BUCKETS)
+            .try_collect::<Vec<BucketRead>>()
+            .await
+    };
+    let (_, reads) = tokio::join!(index.clone(), reads);
+    let mut found = Found::default();
+    for read in reads? {
         match read {
             BucketRead::Found(resource) => found.0.push(*resource),
             BucketRead::Unreadable(warning) => found.1.push(warning),

@@ -694,8 +694,11 @@ fn a_plan_takes_the_projects_bucket_tags_from_the_tag_index_and_checks_each_chan
     assert_eq!(tag_reads(&proxy), ["idx-a", "idx-c"]);
 }
 
-/// A scripted tag index answering with `pages` of (bucket, tags), one page per call.
-fn scripted_index(pages: Vec<Vec<(&'static str, Vec<(&'static str, &'static str)>)>>) -> u16 {
+/// One bucket in the tag index, with its tags there.
+type Indexed = (&'static str, Vec<(&'static str, &'static str)>);
+
+/// A scripted tag index answering with `pages` of buckets, one page per call.
+fn scripted_index(pages: Vec<Vec<Indexed>>) -> u16 {
     support::http::serve(move |request| {
         let page = request.json()["PaginationToken"]
             .as_str()

@@ -15,6 +15,11 @@ use super::{classify, AwsError, Cloud};
 /// The most resources GetResources returns per page.
 const RESOURCES_PER_PAGE: i32 = 100;
 
+/// The most tags per page (a resource's tags are never split across pages). Set as well,
+/// since some endpoints (moto) otherwise cut pages at 100 tags: 33 buckets of three tags.
+/// Were it refused, the reading would fall back to per-bucket calls, never go wrong.
+const TAGS_PER_PAGE: i32 = 500;
+
 /// The resource type of S3 buckets in the index (`service:type` of their ARNs).
 const BUCKET_TYPE: &str = "s3:bucket";
 
@@ -34,6 +39,7 @@ impl Cloud {
             .tag_filters(filter)
             .resource_type_filters(BUCKET_TYPE)
             .resources_per_page(RESOURCES_PER_PAGE)
+            .tags_per_page(TAGS_PER_PAGE)
             .into_paginator()
             .send();
         let mut buckets = BTreeMap::new();

@@ -83,22 +83,32 @@ pub(crate) enum BucketRead {
     Irrelevant,
 }
 
-/// Reads a listed bucket: its tags first (unless `known`, from the tag index), then, if the
+/// Reads a listed bucket: its `tags` (a call, or what the tag index showed), then, if the
 /// spec names it (`is_named`) or the project owns it, its policy, public access block and
-/// (for a bucket tether may empty) the project's record of creating it.
+/// (for a bucket tether may empty) the project's record of creating it. A bucket the spec
+/// names is read whole at once, its tags beside the rest; any other only once its tags show
+/// it is the project's. Each round of calls waits for a pass of `gate`; what `tags` waits
+/// for besides (an index's pages) holds none.
 pub(crate) async fn read(
-    cloud: &crate::aws::Cloud,
+    (cloud, gate): (&crate::aws::Cloud, &crate::aws::Gate),
     project: &str,
     name: &str,
     is_named: bool,
-    known: Option<BTreeMap<String, String>>,
+    tags: impl std::future::Future<Output = Result<Option<BTreeMap<String, String>>, AwsError>>,
 ) -> Result<BucketRead, AwsError> {
-    let tags = match known {
-        Some(tags) => Ok(Some(tags)),
-        None => cloud.bucket_tags(name).await,
+    let details = || async {
+        let _pass = gate.enter().await;
+        tokio::join!(cloud.bucket_policy(name), cloud.public_access_block(name))
+    };
+    let (tags, early) = if is_named {
+        let (tags, details) = tokio::join!(tags, details());
+        (tags, Some(details))
+    } else {
+        (tags.await, None)
     };
     let tags = match tags {
         Ok(Some(tags)) => tags,
+        // Gone since it was listed: what else was read of it does not matter.
         Ok(None) => return Ok(BucketRead::Irrelevant),
         // Another team's locked-down bucket must not stop the plan; ours would be readable.
         Err(error) if error.kind == crate::aws::AwsErrorKind::AccessDenied && !is_named => {
@@ -118,13 +128,14 @@ pub(crate) async fn read(
             return Ok(None);
         }
         let parameter = crate::parameters::bucket_record_parameter(project, name);
+        let _pass = gate.enter().await;
         super::record::read(cloud, &parameter).await
     };
-    let (policy, public_access_block, record) = tokio::try_join!(
-        cloud.bucket_policy(name),
-        cloud.public_access_block(name),
-        record
-    )?;
+    let ((policy, public_access_block), record) = match early {
+        Some(details) => (details, record.await),
+        None => tokio::join!(details(), record),
+    };
+    let (policy, public_access_block, record) = (policy?, public_access_block?, record?);
     Ok(BucketRead::Found(Box::new(super::LiveResource {
         address: Address::bucket(name),
         state: ResourceState::Bucket(BucketState {
