@@ -10,6 +10,7 @@ pub mod apply;
 pub mod audit;
 pub mod aws;
 pub mod coordinator;
+pub mod cost;
 pub mod diagnostic;
 pub mod hash;
 pub mod idle;

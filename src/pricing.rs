@@ -17,6 +17,9 @@ use crate::plan::{Action, Plan};
 /// When the table's prices were read off AWS's public price list.
 pub const PRICES_AS_OF: &str = "2025-01";
 
+/// Where the table's prices come from.
+pub const PRICES_SOURCE: &str = "the table shipped with tether";
+
 /// Regions whose prices the table holds (they list the same prices for these types).
 const REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
 
@@ -153,6 +156,14 @@ pub struct InstanceCost {
     /// Its idle rule, in words (`stops after 30m idle`): it does not run, and cost, longer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_stop: Option<String>,
+}
+
+impl Costs {
+    /// A day of the lab as planned: the instances planned to run and the Elastic IPs all
+    /// day, and a day's share of every disk; `None` when any price is unknown.
+    pub fn per_day(&self) -> Option<f64> {
+        Some(self.running_hourly? * 24.0 + self.disks_monthly? * 24.0 / HOURS_PER_MONTH)
+    }
 }
 
 /// The costs of the instances and Elastic IPs the plan keeps or makes; `None` when it has

@@ -410,3 +410,137 @@ fn document_diff(out: &mut String, before: &Value, after: &Value) {
         }
     }
 }
+
+/// `$12.34` from a decimal amount (AWS's string), rounded half to even; `-$0.50` for a
+/// credit; the text itself when it is no number.
+fn money(amount: &str) -> String {
+    use std::str::FromStr;
+    match bigdecimal::BigDecimal::from_str(amount) {
+        Ok(value) => {
+            let rounded = value.with_scale_round(2, bigdecimal::RoundingMode::HalfEven);
+            let text = rounded.abs().to_string();
+            if rounded < 0 {
+                format!("-${text}")
+            } else {
+                format!("${text}")
+            }
+        }
+        Err(_) => one_line(amount),
+    }
+}
+
+/// A bar of `value / most` of `width` columns, in eighths of a column.
+fn bar(value: f64, most: f64, width: usize) -> String {
+    const EIGHTHS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+    if most <= 0.0 || value <= 0.0 {
+        return String::new();
+    }
+    let target = (value / most).min(1.0) * (width * 8) as f64;
+    // The nearest count of eighths, at most `width * 8` (a few hundred).
+    let eighths = (0..=width * 8)
+        .rev()
+        .find(|n| *n as f64 <= target + 0.5)
+        .unwrap_or(0);
+    let mut out = "█".repeat(eighths / 8);
+    out.push_str(EIGHTHS[eighths % 8]);
+    out
+}
+
+/// `tether cost`'s report: each day's spend (with a bar of `chart` columns when drawn on a
+/// terminal), the month so far, AWS's forecast, the spend per service, what the price table
+/// predicts for the same days, and the notes on what is missing.
+pub fn cost_text(report: &crate::cost::Report, chart: Option<usize>) -> String {
+    let mut out = format!(
+        "Spend of project `{}`, {} to {} ({}; Cost Explorer, resources tagged {} = {}):\n",
+        one_line(&report.project),
+        report.first_day,
+        report.last_day,
+        one_line(&report.currency),
+        report.tag.key,
+        one_line(&report.tag.value),
+    );
+    let values: Vec<f64> = report
+        .days
+        .iter()
+        .map(|day| {
+            day.amount
+                .as_deref()
+                .and_then(|a| a.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        })
+        .collect();
+    let most = values.iter().copied().fold(0.0, f64::max);
+    let amounts: Vec<String> = report
+        .days
+        .iter()
+        .map(|day| match &day.amount {
+            Some(amount) if day.estimated => format!("{} (estimated)", money(amount)),
+            Some(amount) => money(amount),
+            None => "no figures yet".to_string(),
+        })
+        .collect();
+    for ((day, value), amount) in report.days.iter().zip(&values).zip(&amounts) {
+        match chart {
+            Some(width) => {
+                let _ = writeln!(
+                    out,
+                    "  {}  {:width$}  {amount}",
+                    day.date,
+                    bar(*value, most, width)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  {}  {amount}", day.date);
+            }
+        }
+    }
+    let _ = writeln!(out, "  So far: {}", money(&report.total));
+    if let (Some(forecast), Some(expected)) = (&report.forecast, &report.month_expected) {
+        let _ = writeln!(
+            out,
+            "  AWS's forecast for {} to {}: {}; the month: {}",
+            forecast.first_day,
+            forecast.last_day,
+            money(&forecast.amount),
+            money(expected)
+        );
+    }
+    if !report.services.is_empty() {
+        out.push_str("By service:\n");
+        let width = report
+            .services
+            .iter()
+            .map(|s| one_line(&s.service).chars().count())
+            .max()
+            .unwrap_or(0);
+        for service in &report.services {
+            let _ = writeln!(
+                out,
+                "  {:width$}  {}",
+                one_line(&service.service),
+                money(&service.amount)
+            );
+        }
+    }
+    if let Some(predicted) = &report.predicted {
+        let spent: f64 = report.total.parse().unwrap_or(0.0);
+        let ratio = if spent > 0.0 {
+            format!(", {:.1}x what AWS billed", predicted.total / spent)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "The price table ({}, {}) predicts {} a day for the lab as planned: {} for these {} days{ratio}.",
+            predicted.prices_as_of,
+            predicted.source,
+            cents(predicted.per_day),
+            cents(predicted.total),
+            report.days.len(),
+        );
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}

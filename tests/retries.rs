@@ -63,8 +63,9 @@ fn batch_listing(request_line: &str) -> String {
 }
 
 /// Serves each S3 request (a GET) with the next scripted `(status, body)`, the last one
-/// forever after, and counts them. IAM and EC2 requests (POSTs: the plan also lists users,
-/// groups, roles, instance profiles, key pairs and security groups) get an empty, successful listing and are not
+/// forever after, and counts them. IAM, EC2, Batch and tag index requests (POSTs: the plan
+/// also lists users, groups, roles, instance profiles, key pairs and security groups, and
+/// asks the index for the project's buckets) get an empty, successful listing and are not
 /// counted.
 fn scripted_server(script: Vec<(u16, &'static str)>) -> (u16, Arc<AtomicUsize>) {
     serve(script, false)
@@ -75,6 +76,17 @@ fn serve(script: Vec<(u16, &'static str)>, deny_others: bool) -> (u16, Arc<Atomi
     let count = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&count);
     let port = http::serve(move |request| {
+        if request.target() == "GetResources" {
+            // The tag index (JSON protocol): nothing indexed, or denied.
+            return if deny_others {
+                Response::json(
+                    400,
+                    &serde_json::json!({"__type": "AccessDeniedException", "message": "not authorized to perform: tag:GetResources"}),
+                )
+            } else {
+                Response::json(200, &serde_json::json!({"ResourceTagMappingList": []}))
+            };
+        }
         if request.line.starts_with("POST /v1/") {
             // AWS Batch (REST-JSON): nothing there, or denied.
             return if deny_others {

@@ -7,6 +7,7 @@
 
 mod batch;
 mod cloudwatch;
+mod cost;
 mod ec2;
 mod iam;
 mod instances;
@@ -44,6 +45,7 @@ pub struct Cloud {
     cloudwatch: aws_sdk_cloudwatch::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     tagging: aws_sdk_resourcegroupstagging::Client,
+    ce: aws_sdk_costexplorer::Client,
     region: String,
     /// What the calls so far have shown of the endpoint's distance (`pace`).
     pace: std::sync::Arc<pace::Pace>,
@@ -105,6 +107,7 @@ impl Cloud {
             cloudwatch: client!(aws_sdk_cloudwatch),
             logs: client!(aws_sdk_cloudwatchlogs),
             tagging: client!(aws_sdk_resourcegroupstagging),
+            ce: client!(aws_sdk_costexplorer),
             region,
             pace,
         })
@@ -294,6 +297,7 @@ pub use batch::{
     SubmitRequest,
 };
 pub use cloudwatch::{AlarmInfo, CpuAlarmRequest};
+pub use cost::{Amount, PeriodCost, TagStatus};
 pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};
 pub use iam::{AccessKeyInfo, IamEntity, NewAccessKey};
 pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo, WAIT_TIMEOUT};

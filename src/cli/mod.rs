@@ -7,6 +7,7 @@ pub mod apply;
 pub mod audit;
 pub mod changes;
 pub mod completions;
+pub mod cost;
 pub mod destroy;
 pub mod force_unlock;
 pub mod interrupt;
@@ -81,6 +82,9 @@ pub enum Command {
     /// Show the spec's instances and Elastic IPs as they are: ids, states, addresses, and
     /// a ready ssh command.
     Show(show::ShowArgs),
+    /// What the project has cost this month (or --month), by day and service, from Cost
+    /// Explorer, with AWS's forecast and the price table's prediction beside it.
+    Cost(cost::CostArgs),
 }
 
 /// tether's exit codes, documented in the README.
@@ -123,6 +127,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Secrets(command) => secrets::exec(command, printer).await,
         Command::ForceUnlock(args) => force_unlock::exec(args, printer).await,
         Command::Show(args) => show::exec(args, printer).await,
+        Command::Cost(args) => cost::exec(args, printer).await,
         Command::Run(args) => run::exec(args, printer).await,
         Command::Logs(args) => logs::exec(args, printer).await,
         Command::Ssh(args) => ssh::exec(args, printer).await,

@@ -1,0 +1,268 @@
+//! End-to-end tests of `tether cost`: Cost Explorer's figures come from moto (set through
+//! its `/moto-api/static/ce/cost-and-usage-results`); the calls moto lacks (the forecast,
+//! the cost allocation tag's status) from a scripted responder on loopback that answers
+//! with AWS's documented shapes and hands GetCostAndUsage on to moto.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use support::http::{self, Request, Response};
+use support::{run_tether, Moto};
+
+const LAB_SPEC: &str = include_str!("../specs/lab.yaml");
+
+/// Queues `results` in moto as the answers to the next GetCostAndUsage calls.
+fn inject_costs(moto: &Moto, results: &Value) {
+    let body = json!({ "results": results }).to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto.port)).expect("moto");
+    write!(
+        stream,
+        "POST /moto-api/static/ce/cost-and-usage-results HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
+
+/// A day as AWS answers a daily query grouped by service: no total, one group per service.
+fn day(date: &str, next: &str, services: &[(&str, &str)], estimated: bool) -> Value {
+    let groups: Vec<Value> = services
+        .iter()
+        .map(|(service, amount)| {
+            json!({"Keys": [service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}})
+        })
+        .collect();
+    json!({
+        "TimePeriod": {"Start": date, "End": next},
+        "Total": {},
+        "Groups": groups,
+        "Estimated": estimated
+    })
+}
+
+/// The calls a stand-in was sent, each with its JSON body.
+type Calls = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// The Cost Explorer stand-in: the tag's status is `tag_status` (`None`: not listed), the
+/// forecast `forecast` (`None`: DataUnavailable), GetCostAndUsage goes on to moto. Every
+/// request's call and body are kept.
+fn cost_explorer(
+    moto: &Moto,
+    tag_status: Option<&'static str>,
+    forecast: Option<&'static str>,
+) -> (u16, Calls) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&seen);
+    let moto_port = moto.port;
+    let port = http::serve(move |request: &Request| {
+        kept.lock()
+            .unwrap()
+            .push((request.target().to_string(), request.json()));
+        match request.target() {
+            "GetCostAndUsage" => request.forward(moto_port),
+            "ListCostAllocationTags" => {
+                let tags: Vec<Value> = tag_status
+                    .iter()
+                    .map(|status| json!({"TagKey": "tether:project", "Type": "UserDefined", "Status": status}))
+                    .collect();
+                Response::json(200, &json!({"CostAllocationTags": tags}))
+            }
+            "GetCostForecast" => match forecast {
+                Some(amount) => Response::json(
+                    200,
+                    &json!({
+                        "Total": {"Amount": amount, "Unit": "USD"},
+                        "ForecastResultsByTime": []
+                    }),
+                ),
+                None => Response::json(
+                    400,
+                    &json!({"__type": "DataUnavailableException", "Message": "Insufficient amount of historical data to generate forecast."}),
+                ),
+            },
+            other => Response::json(
+                400,
+                &json!({"__type": "UnknownOperationException", "Message": other}),
+            ),
+        }
+    });
+    (port, seen)
+}
+
+fn cost_env(moto: &Moto, cost_explorer: u16, today: &str) -> Vec<(String, String)> {
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_COST_EXPLORER".into(),
+        format!("http://127.0.0.1:{cost_explorer}"),
+    ));
+    env.push(("TETHER_TEST_TODAY".into(), today.into()));
+    env
+}
+
+#[test]
+fn cost_json_gives_the_injected_days_exactly_with_the_forecast_and_the_tables_prediction() {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    let ec2 = "Amazon Elastic Compute Cloud - Compute";
+    let s3 = "Amazon Simple Storage Service";
+    inject_costs(
+        &moto,
+        &json!([{
+            "ResultsByTime": [
+                day("2026-11-01", "2026-11-02", &[(ec2, "4.6080000000"), (s3, "0.0101516483")], false),
+                day("2026-11-02", "2026-11-03", &[(ec2, "1.1520000000")], false),
+                day("2026-11-03", "2026-11-04", &[], true),
+            ],
+            "DimensionValueAttributes": []
+        }]),
+    );
+    let (port, seen) = cost_explorer(&moto, Some("Active"), Some("123.45"));
+    let env = cost_env(&moto, port, "2026-11-03");
+    let run = run_tether(moto.dir.path(), &env, &["cost", "--json"]).expect_code(0);
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON on stdout alone");
+
+    assert_eq!(report["format_version"], 1);
+    assert_eq!(report["month"], "2026-11");
+    let days: Vec<(&str, Value)> = report["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .map(|d| (d["date"].as_str().unwrap(), d["amount"].clone()))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            ("2026-11-01", json!("4.6181516483")),
+            ("2026-11-02", json!("1.1520000000")),
+            ("2026-11-03", json!("0")),
+        ]
+    );
+    assert_eq!(report["days"][0]["services"][s3], "0.0101516483");
+    assert_eq!(report["days"][2]["estimated"], true);
+    assert_eq!(report["total"], "5.7701516483");
+    assert_eq!(
+        report["services"][0],
+        json!({"service": ec2, "amount": "5.7600000000"})
+    );
+    assert_eq!(
+        report["forecast"],
+        json!({"first_day": "2026-11-04", "last_day": "2026-11-30", "amount": "123.45"})
+    );
+    assert_eq!(report["month_expected"], "129.2201516483");
+    assert_eq!(report["tag"]["status"], "active");
+    // m5.xlarge running, its 50 GiB gp3 disk and one Elastic IP, from the shipped table.
+    let per_day = report["predicted"]["per_day"]
+        .as_f64()
+        .expect("a prediction");
+    let expected = 0.192 * 24.0 + 0.005 * 24.0 + 50.0 * 0.08 * 24.0 / 730.0;
+    assert!((per_day - expected).abs() < 1e-9, "{per_day} vs {expected}");
+    assert_eq!(report["predicted"]["prices_as_of"], "2025-01");
+
+    // What tether asked: the project's tag, by day and service, and the rest of the month.
+    let seen = seen.lock().unwrap();
+    let (_, usage) = seen
+        .iter()
+        .find(|(call, _)| call == "GetCostAndUsage")
+        .expect("GetCostAndUsage");
+    assert_eq!(usage["Granularity"], "DAILY");
+    assert_eq!(
+        usage["TimePeriod"],
+        json!({"Start": "2026-11-01", "End": "2026-11-04"})
+    );
+    assert_eq!(usage["Filter"]["Tags"]["Key"], "tether:project");
+    assert_eq!(usage["Filter"]["Tags"]["Values"], json!(["dsi-lab"]));
+    assert_eq!(
+        usage["GroupBy"],
+        json!([{"Type": "DIMENSION", "Key": "SERVICE"}])
+    );
+    let (_, forecast) = seen
+        .iter()
+        .find(|(call, _)| call == "GetCostForecast")
+        .expect("GetCostForecast");
+    assert_eq!(
+        forecast["TimePeriod"],
+        json!({"Start": "2026-11-04", "End": "2026-12-01"})
+    );
+    assert_eq!(forecast["Filter"]["Tags"]["Values"], json!(["dsi-lab"]));
+}
+
+#[test]
+fn cost_says_plainly_when_the_tag_is_not_active_and_aws_has_no_figures_and_draws_days_on_a_terminal(
+) {
+    let moto = Moto::start();
+    moto.write("tether.yaml", LAB_SPEC);
+    let ec2 = "Amazon Elastic Compute Cloud - Compute";
+    let october = json!({
+        "ResultsByTime": [
+            day("2026-10-01", "2026-10-02", &[(ec2, "8")], false),
+            day("2026-10-02", "2026-10-03", &[(ec2, "2")], false),
+        ],
+        "DimensionValueAttributes": []
+    });
+    // One answer for each of the two questions below (moto hands them out in turn).
+    inject_costs(&moto, &json!([october, october]));
+    // A past month: no forecast is asked for; the tag is known to billing but inactive.
+    let (port, seen) = cost_explorer(&moto, Some("Inactive"), None);
+    let env = cost_env(&moto, port, "2026-11-15");
+    let run = run_tether(moto.dir.path(), &env, &["cost", "--month", "2026-10"]).expect_code(0);
+    assert!(run.stdout.contains("2026-10-01  $8.00"), "{}", run.stdout);
+    assert!(run.stdout.contains("So far: $10.00"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("is not an active cost allocation tag"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("AWS has no figures yet for 29 of the 31 days"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains('█'),
+        "no bars off a terminal: {}",
+        run.stdout
+    );
+    assert!(seen
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(call, _)| call != "GetCostForecast"));
+
+    // This month, on a terminal: the days are bars, the longest for the dearest day; AWS
+    // cannot forecast yet, and says so.
+    let (port, _) = cost_explorer(&moto, None, None);
+    let mut env = cost_env(&moto, port, "2026-10-02");
+    env.push(("COLUMNS".into(), "100".into()));
+    let mut child = support::spawn_on_terminal(moto.dir.path(), &env, &["cost"]);
+    drop(child.stdin.take());
+    let output = child.wait_with_output().expect("tether on a terminal");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    let bar_of = |date: &str| {
+        screen
+            .lines()
+            .find(|line| line.trim_start().starts_with(date))
+            .map(|line| line.matches('█').count())
+            .unwrap_or_default()
+    };
+    assert_eq!(bar_of("2026-10-01"), 30, "{screen}");
+    assert_eq!(
+        bar_of("2026-10-02"),
+        7,
+        "a quarter of the longest bar: {screen}"
+    );
+    assert!(screen.contains("billing has not seen the tag"), "{screen}");
+    assert!(screen.contains("too little history"), "{screen}");
+
+    run_tether(moto.dir.path(), &env, &["cost", "--month", "2026-13"])
+        .expect_code(1)
+        .expect_stderr("`2026-13` is not a month: write it as YYYY-MM");
+    run_tether(moto.dir.path(), &env, &["cost", "--month", "2026-11"])
+        .expect_code(1)
+        .expect_stderr("2026-11 has not begun");
+}
