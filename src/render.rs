@@ -82,10 +82,28 @@ pub fn plan_text(plan: &Plan) -> String {
 /// and what the stopped instances save.
 pub fn costs_text(costs: &crate::pricing::Costs) -> String {
     use crate::model::{Market, RunState};
+    let sources: Vec<String> = costs
+        .price_sources
+        .iter()
+        .map(|origin| format!("{} of {}", origin.source, origin.as_of))
+        .collect();
+    let sources = if sources.is_empty() {
+        "no prices known here".to_string()
+    } else {
+        sources.join("; ")
+    };
     let mut out = format!(
-        "Cost while running (AWS list prices of {} in {}, {}; tether's own table):\n",
-        costs.prices_as_of, costs.region, costs.currency
+        "Cost while running ({}, {}; prices: {sources}):\n",
+        costs.region, costs.currency
     );
+    if costs.prices_stale {
+        let _ = writeln!(
+            out,
+            "  Prices of {} are more than {} days old: `tether prices refresh` reads today's.",
+            costs.prices_as_of,
+            crate::pricing::STALE_AFTER_DAYS
+        );
+    }
     let width = costs
         .instances
         .iter()
@@ -108,7 +126,10 @@ pub fn costs_text(costs: &crate::pricing::Costs) -> String {
             RunState::Stopped => "stopped",
         };
         let hourly = match instance.hourly {
-            Some(price) if instance.hourly_is_ceiling => format!("at most {}/h", dollars(price)),
+            Some(price) if instance.hourly_is_ceiling => match instance.spot_now {
+                Some(now) => format!("at most {}/h, now {}/h", dollars(price), dollars(now)),
+                None => format!("at most {}/h", dollars(price)),
+            },
             Some(price) => format!("{}/h", dollars(price)),
             None => "price unknown".to_string(),
         };

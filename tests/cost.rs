@@ -266,3 +266,157 @@ fn cost_says_plainly_when_the_tag_is_not_active_and_aws_has_no_figures_and_draws
         .expect_code(1)
         .expect_stderr("2026-11 has not begun");
 }
+
+/// A Price List document of AWS's shape: one product with one on-demand price per `unit`.
+fn price_document(attributes: Value, unit: &str, usd: &str) -> String {
+    json!({
+        "product": {"productFamily": "x", "attributes": attributes, "sku": "SKU1"},
+        "serviceCode": "AmazonEC2",
+        "terms": {"OnDemand": {"SKU1.JRTCKXETXF": {
+            "sku": "SKU1",
+            "priceDimensions": {"SKU1.JRTCKXETXF.6YS6EN2CT7": {
+                "unit": unit, "pricePerUnit": {"USD": usd}, "description": "scripted"
+            }}
+        }}},
+        "version": "20261201000000",
+        "publicationDate": "2026-12-01T00:00:00Z"
+    })
+    .to_string()
+}
+
+/// The Price List stand-in: m5.xlarge at $0.214/h, gp3 at $0.088/GiB-month, a public IPv4
+/// address at $0.0055/h, each only for the filters AWS would need to find it.
+fn price_list() -> (u16, Calls) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&seen);
+    let port = http::serve(move |request: &Request| {
+        let body = request.json();
+        kept.lock()
+            .unwrap()
+            .push((request.target().to_string(), body.clone()));
+        let filters: std::collections::BTreeMap<String, String> = body["Filters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                assert_eq!(f["Type"], "TERM_MATCH");
+                (
+                    f["Field"].as_str().unwrap().to_string(),
+                    f["Value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let filter = |k: &str| filters.get(k).map(String::as_str);
+        let documents = match (body["ServiceCode"].as_str(), filter("regionCode")) {
+            (Some("AmazonEC2"), Some("us-east-1"))
+                if filter("instanceType") == Some("m5.xlarge")
+                    && filter("operatingSystem") == Some("Linux")
+                    && filter("tenancy") == Some("Shared") =>
+            {
+                vec![price_document(
+                    json!({"instanceType": "m5.xlarge"}),
+                    "Hrs",
+                    "0.2140000000",
+                )]
+            }
+            (Some("AmazonEC2"), Some("us-east-1")) if filter("volumeApiName") == Some("gp3") => {
+                vec![price_document(
+                    json!({"volumeApiName": "gp3"}),
+                    "GB-Mo",
+                    "0.0880000000",
+                )]
+            }
+            (Some("AmazonVPC"), Some("us-east-1")) => {
+                vec![price_document(
+                    json!({"group": "VPCPublicIPv4Address"}),
+                    "Hrs",
+                    "0.0055000000",
+                )]
+            }
+            _ => vec![],
+        };
+        Response::json(
+            200,
+            &json!({"FormatVersion": "aws_v1", "PriceList": documents}),
+        )
+    });
+    (port, seen)
+}
+
+#[test]
+fn prices_refresh_reads_todays_prices_and_plan_and_cost_price_with_them_and_say_their_date() {
+    let moto = Moto::start();
+    // The lab's worker as a spot instance: its line shows the current spot price too.
+    let spec = LAB_SPEC.replace(
+        "    type: m5.xlarge\n",
+        "    type: m5.xlarge\n    market: spot\n",
+    );
+    moto.write("tether.yaml", &spec);
+    let (pricing, seen) = price_list();
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_PRICING".into(),
+        format!("http://127.0.0.1:{pricing}"),
+    ));
+    env.push(("TETHER_TEST_TODAY".into(), "2026-12-03".into()));
+    let plan_json = |env: &[(String, String)]| -> Value {
+        let run = run_tether(moto.dir.path(), env, &["plan", "--json"]).expect_code(0);
+        serde_json::from_str::<Value>(&run.stdout).expect("plan JSON")["costs"].clone()
+    };
+
+    // Before: the shipped table, flagged as old.
+    let costs = plan_json(&env);
+    assert_eq!(costs["prices_as_of"], "2025-01");
+    assert_eq!(costs["prices_stale"], true);
+    assert_eq!(costs["instances"][0]["hourly"], 0.192);
+    let text = run_tether(moto.dir.path(), &env, &["plan"]).expect_code(0);
+    text.expect_stderr("Prices of 2025-01 are more than 30 days old: `tether prices refresh`");
+
+    run_tether(moto.dir.path(), &env, &["prices", "refresh"])
+        .expect_code(0)
+        .expect_stderr("Prices of us-east-1 read 2026-12-03")
+        .expect_stderr("1 instance types on-demand, 1 with a spot price now");
+    let cache = moto.dir.path().join(".cache/tether/prices.json");
+    let cached: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cache).expect("the cache")).unwrap();
+    assert_eq!(
+        cached["regions"]["us-east-1"]["on_demand"]["m5.xlarge"],
+        0.214
+    );
+
+    // After: today's prices, dated, not flagged; the spot price beside the ceiling.
+    let costs = plan_json(&env);
+    assert_eq!(costs["prices_as_of"], "2026-12-03");
+    assert_eq!(costs["prices_stale"], false);
+    assert_eq!(
+        costs["price_sources"],
+        json!([{"as_of": "2026-12-03", "source": "AWS Price List API and spot price history"}])
+    );
+    let worker = &costs["instances"][0];
+    assert_eq!(
+        worker["hourly"], 0.214,
+        "the ceiling is the on-demand price"
+    );
+    assert!(worker["spot_now"].as_f64().expect("a spot price") > 0.0);
+    let disks = worker["disks_monthly"].as_f64().unwrap();
+    assert!((disks - 50.0 * 0.088).abs() < 1e-9, "{disks}");
+    assert_eq!(costs["elastic_ips_hourly"], 0.0055);
+    let text = run_tether(moto.dir.path(), &env, &["plan"]).expect_code(0);
+    text.expect_stderr("prices: AWS Price List API and spot price history of 2026-12-03")
+        .expect_stderr("at most $0.214/h, now $");
+
+    // What was asked: Linux, shared tenancy, the spec's region.
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().all(|(call, _)| call == "GetProducts"));
+    assert!(seen
+        .iter()
+        .any(|(_, body)| body["Filters"].as_array().unwrap().contains(
+            &json!({"Type": "TERM_MATCH", "Field": "instanceType", "Value": "m5.xlarge"})
+        )));
+
+    // A cache that is not tether's is a warning, and the shipped table prices the plan.
+    std::fs::write(&cache, "{ not json").unwrap();
+    let run = run_tether(moto.dir.path(), &env, &["plan"]).expect_code(0);
+    run.expect_stderr("are not tether's")
+        .expect_stderr("prices: the table shipped with tether of 2025-01");
+}

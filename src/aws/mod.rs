@@ -14,6 +14,7 @@ mod instances;
 mod logs;
 mod objects;
 mod pace;
+mod prices;
 mod roles;
 mod s3;
 mod ssm;
@@ -46,6 +47,7 @@ pub struct Cloud {
     logs: aws_sdk_cloudwatchlogs::Client,
     tagging: aws_sdk_resourcegroupstagging::Client,
     ce: aws_sdk_costexplorer::Client,
+    pricing: aws_sdk_pricing::Client,
     region: String,
     /// What the calls so far have shown of the endpoint's distance (`pace`).
     pace: std::sync::Arc<pace::Pace>,
@@ -108,6 +110,13 @@ impl Cloud {
             logs: client!(aws_sdk_cloudwatchlogs),
             tagging: client!(aws_sdk_resourcegroupstagging),
             ce: client!(aws_sdk_costexplorer),
+            // The Price List API answers in us-east-1 (and two other regions) for every region.
+            pricing: aws_sdk_pricing::Client::from_conf(
+                aws_sdk_pricing::config::Builder::from(&config)
+                    .region(Region::new("us-east-1"))
+                    .interceptor(meter.clone())
+                    .build(),
+            ),
             region,
             pace,
         })
@@ -304,6 +313,7 @@ pub use instances::{AddressInfo, InstanceInfo, LaunchRequest, OnWait, VolumeInfo
 pub use logs::{LogEvent, BATCH_LOG_GROUP};
 pub use objects::{Headers, ObjectBody, ObjectInfo};
 pub use pace::{Gate, Pass};
+pub use prices::SpotPrice;
 pub use roles::{ProfileInfo, RoleInfo};
 pub use s3::{BucketCreated, ObjectsDeleted};
 pub use ssm::{Parameter, ParameterKind};

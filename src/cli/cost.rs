@@ -30,19 +30,6 @@ pub struct CostArgs {
     pub json: bool,
 }
 
-/// Today in UTC; in debug builds `TETHER_TEST_TODAY` (YYYY-MM-DD) stands for it, so tests
-/// can ask about the days their injected figures cover.
-fn today() -> anyhow::Result<time::Date> {
-    if cfg!(debug_assertions) {
-        if let Ok(text) = std::env::var("TETHER_TEST_TODAY") {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            return time::Date::parse(&text, format)
-                .with_context(|| format!("TETHER_TEST_TODAY is `{text}`, not YYYY-MM-DD"));
-        }
-    }
-    Ok(time::OffsetDateTime::now_utc().date())
-}
-
 /// Asks Cost Explorer about `period` for `project`: the daily figures (an error stops the
 /// report), the tag's status and the forecast (each a note when it cannot be asked).
 async fn ask(
@@ -101,7 +88,7 @@ pub async fn exec(args: CostArgs, printer: &Printer) -> anyhow::Result<Exit> {
         .as_deref()
         .map(tether::cost::parse_month)
         .transpose()?;
-    let period = tether::cost::period(month, today()?)?;
+    let period = tether::cost::period(month, super::today()?)?;
     let spec = super::load_spec(&super::spec_path(file))?;
     let cloud = super::connect(spec.region.as_deref()).await?;
     let (answers, plan) = tokio::join!(
@@ -111,13 +98,14 @@ pub async fn exec(args: CostArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let answers = answers?;
     // The prediction is for the lab as planned; without a plan there is none, not an error.
     let predicted = match plan {
-        Ok(plan) => tether::pricing::plan_costs(&plan).and_then(|costs| {
+        Ok(plan) => super::plan_costs(printer, &plan)?.and_then(|costs| {
             let per_day = costs.per_day()?;
-            Some((
-                per_day,
-                costs.prices_as_of.to_string(),
-                tether::pricing::PRICES_SOURCE.to_string(),
-            ))
+            let sources: Vec<&str> = costs
+                .price_sources
+                .iter()
+                .map(|origin| origin.source.as_str())
+                .collect();
+            Some((per_day, costs.prices_as_of, sources.join(" and ")))
         }),
         Err(error) => {
             printer.status(&format!(

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod logs;
 pub mod man;
 pub mod plan;
+pub mod prices;
 pub mod printer;
 pub mod progress;
 pub mod rotate_key;
@@ -82,6 +83,10 @@ pub enum Command {
     /// Show the spec's instances and Elastic IPs as they are: ids, states, addresses, and
     /// a ready ssh command.
     Show(show::ShowArgs),
+    /// Read today's prices (on-demand, storage, spot) for the spec's region into the cache
+    /// `plan` and `cost` price with.
+    #[command(subcommand)]
+    Prices(prices::PricesCommand),
     /// What the project has cost this month (or --month), by day and service, from Cost
     /// Explorer, with AWS's forecast and the price table's prediction beside it.
     Cost(cost::CostArgs),
@@ -128,6 +133,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::ForceUnlock(args) => force_unlock::exec(args, printer).await,
         Command::Show(args) => show::exec(args, printer).await,
         Command::Cost(args) => cost::exec(args, printer).await,
+        Command::Prices(command) => prices::exec(command, printer).await,
         Command::Run(args) => run::exec(args, printer).await,
         Command::Logs(args) => logs::exec(args, printer).await,
         Command::Ssh(args) => ssh::exec(args, printer).await,
@@ -317,7 +323,7 @@ pub fn home() -> Option<PathBuf> {
 
 /// The plan as JSON for `--json` and `--out`: the plan itself plus its summary. The format
 /// is versioned by `format_version`; saved plans are read back from it.
-pub fn plan_json(plan: &tether::plan::Plan) -> String {
+pub fn plan_json(plan: &tether::plan::Plan, costs: Option<tether::pricing::Costs>) -> String {
     #[derive(serde::Serialize)]
     struct Document<'a> {
         #[serde(flatten)]
@@ -331,11 +337,72 @@ pub fn plan_json(plan: &tether::plan::Plan) -> String {
     let document = Document {
         plan,
         summary: plan.summary(),
-        costs: tether::pricing::plan_costs(plan),
+        costs,
     };
     let mut text = serde_json::to_string_pretty(&document).expect("a plan always serialises");
     text.push('\n');
     text
+}
+
+/// Today in UTC; in debug builds `TETHER_TEST_TODAY` (YYYY-MM-DD) stands for it, so tests
+/// can ask about the days their figures cover and the age of prices.
+pub fn today() -> anyhow::Result<time::Date> {
+    if cfg!(debug_assertions) {
+        if let Ok(text) = std::env::var("TETHER_TEST_TODAY") {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            return time::Date::parse(&text, format)
+                .with_context(|| format!("TETHER_TEST_TODAY is `{text}`, not YYYY-MM-DD"));
+        }
+    }
+    Ok(time::OffsetDateTime::now_utc().date())
+}
+
+/// Where `tether prices refresh` keeps its prices: `$XDG_CACHE_HOME/tether/prices.json`,
+/// else `~/.cache/tether/prices.json`; `None` without either variable.
+pub fn prices_cache_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home().map(|home| home.join(".cache")))?;
+    Some(base.join("tether").join("prices.json"))
+}
+
+/// The refreshed prices, if any: a missing file is none; one that cannot be read or parsed
+/// is a warning and none (the shipped table still prices the plan).
+pub fn prices_cache(printer: &Printer) -> Option<tether::pricing::PriceCache> {
+    let path = prices_cache_file()?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => {
+            printer.status(&format!(
+                "warning: cannot read the prices in `{}` ({error}); using the shipped table",
+                path.display()
+            ));
+            return None;
+        }
+    };
+    match serde_json::from_str(&text) {
+        Ok(cache) => Some(cache),
+        Err(error) => {
+            printer.status(&format!(
+                "warning: the prices in `{}` are not tether's ({error}); using the shipped table (`tether prices refresh` rewrites them)",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+/// What the plan's lab costs, at the newest prices this operator has (the shipped table,
+/// or refreshed ones), with their age today.
+pub fn plan_costs(
+    printer: &Printer,
+    plan: &tether::plan::Plan,
+) -> anyhow::Result<Option<tether::pricing::Costs>> {
+    let cache = prices_cache(printer);
+    let prices = tether::pricing::Prices::new(&plan.region, cache.as_ref());
+    Ok(tether::pricing::plan_costs(plan, &prices, today()?))
 }
 
 /// `--lock-timeout`: how long a command that changes the project waits for another run's

@@ -40,14 +40,15 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let spec = super::load_spec(&super::spec_path(file))?;
     let cloud = super::connect(spec.region.as_deref()).await?;
     let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply, empty_tagged_buckets).await?;
+    let costs = super::plan_costs(printer, &plan)?;
     if json {
-        printer.json(&super::plan_json(&plan))?;
+        printer.json(&super::plan_json(&plan, costs.clone()))?;
     } else {
         printer.status(tether::render::plan_text(&plan).trim_end());
-        if let Some(costs) = tether::pricing::plan_costs(&plan) {
+        if let Some(costs) = &costs {
             printer.status(&format!(
                 "\n{}",
-                tether::render::costs_text(&costs).trim_end()
+                tether::render::costs_text(costs).trim_end()
             ));
         }
         if !spec.jobs.is_empty() {
@@ -56,7 +57,7 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
         super::note_unheld_copies(printer, &spec);
     }
     if let Some(out) = out {
-        std::fs::write(&out, super::plan_json(&plan))
+        std::fs::write(&out, super::plan_json(&plan, costs))
             .with_context(|| format!("cannot write the plan to `{}`", out.display()))?;
         printer.status(&format!(
             "\nSaved the plan to {}. Apply exactly this plan with: tether apply {}",

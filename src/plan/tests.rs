@@ -788,7 +788,7 @@ elastic_ips:
   worker-ip: {instance: worker}
 ";
     let plan = plan_of(yaml, &LiveState::default(), Mode::Apply);
-    let costs = crate::pricing::plan_costs(&plan).expect("instances to price");
+    let costs = shipped_costs(&plan).expect("instances to price");
     let by_name = |name: &str| {
         costs
             .instances
@@ -818,7 +818,7 @@ elastic_ips:
     assert!((costs.disks_monthly.expect("known") - (150.0 + 8.0 + 8.0) * 0.08).abs() < 1e-9);
     let text = render::costs_text(&costs);
     for line in [
-        "Cost while running (AWS list prices of 2025-01 in us-east-1, USD; tether's own table):",
+        "Cost while running (us-east-1, USD; prices: the table shipped with tether of 2025-01):",
         "worker  m5.xlarge  on-demand  running  $0.192/h",
         "disks 150 GiB $12.00/month",
         "spare   t3.micro   spot       stopped  at most $0.0104/h",
@@ -832,7 +832,7 @@ elastic_ips:
     // Outside the table's regions every price is unknown, never guessed.
     let mut elsewhere = plan.clone();
     elsewhere.region = "eu-west-1".into();
-    let costs = crate::pricing::plan_costs(&elsewhere).expect("instances");
+    let costs = shipped_costs(&elsewhere).expect("instances");
     assert!(costs
         .instances
         .iter()
@@ -840,7 +840,13 @@ elastic_ips:
     assert_eq!(costs.running_hourly, None);
     // A destroy plan keeps nothing to price.
     assert_eq!(
-        crate::pricing::plan_costs(&plan_of(yaml, &applied(yaml), Mode::Destroy)),
+        shipped_costs(&plan_of(yaml, &applied(yaml), Mode::Destroy)),
         None
     );
+}
+
+/// The plan's costs at the shipped table's prices, on a day they are fresh.
+fn shipped_costs(plan: &Plan) -> Option<crate::pricing::Costs> {
+    let prices = crate::pricing::Prices::shipped(&plan.region);
+    crate::pricing::plan_costs(plan, &prices, time::macros::date!(2025 - 01 - 15))
 }
