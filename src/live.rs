@@ -589,10 +589,33 @@ async fn read_account(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
             false => Ok(None),
         }
     };
-    let (alias, password_policy): (Option<LiveResource>, Option<LiveResource>) =
-        tokio::try_join!(alias, password_policy)?;
+    let budget = async {
+        let name = crate::model::budget_name(project);
+        let (budgets, only) = named(scope, Kind::Budget);
+        if budgets.contains(name.as_str()) {
+            return crate::kinds::budget::read(cloud, project).await;
+        }
+        if only {
+            return Ok(None);
+        }
+        // Not in the spec: read only where the project's record says it has one (to delete).
+        let record = crate::parameters::budget_record_parameter(project, &name);
+        match cloud.parameter(&record).await? {
+            Some(_) => crate::kinds::budget::read(cloud, project).await,
+            None => Ok(None),
+        }
+    };
+    let (alias, password_policy, budget): (
+        Option<LiveResource>,
+        Option<LiveResource>,
+        Option<LiveResource>,
+    ) = tokio::try_join!(alias, password_policy, budget)?;
     Ok((
-        alias.into_iter().chain(password_policy).collect(),
+        alias
+            .into_iter()
+            .chain(password_policy)
+            .chain(budget)
+            .collect(),
         Vec::new(),
     ))
 }

@@ -66,11 +66,13 @@ pub enum Kind {
     Account,
     /// A CloudWatch alarm that stops an idle instance (the backstop of `idle_stop`).
     IdleAlarm,
+    /// An AWS Budgets cost budget on the project's tag, with its alerts.
+    Budget,
 }
 
 impl Kind {
     /// Every kind, in address order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Bucket,
         Kind::IamGroup,
         Kind::IamUser,
@@ -86,6 +88,7 @@ impl Kind {
         Kind::SshConfig,
         Kind::Account,
         Kind::IdleAlarm,
+        Kind::Budget,
     ];
 
     /// Its name in addresses and JSON.
@@ -106,6 +109,7 @@ impl Kind {
             Kind::SshConfig => "ssh_config",
             Kind::Account => "account",
             Kind::IdleAlarm => "idle_alarm",
+            Kind::Budget => "budget",
         }
     }
 
@@ -121,6 +125,37 @@ impl Kind {
     pub fn is_singleton(self) -> bool {
         self == Kind::Account
     }
+}
+
+/// What a budget alert compares with its threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// The month's spend so far.
+    Actual,
+    /// AWS's forecast of the month's spend.
+    Forecasted,
+}
+
+/// One alert of a budget: an e-mail to `subscribers` when the spend (or its forecast)
+/// passes `percent` of the limit.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BudgetAlert {
+    pub kind: AlertKind,
+    /// The threshold in percent of the limit, as text (`80`, `92.5`).
+    pub percent: String,
+    pub subscribers: std::collections::BTreeSet<String>,
+}
+
+/// The name of a project's budget in AWS Budgets.
+pub fn budget_name(project: &str) -> String {
+    format!("tether-{project}")
+}
+
+/// The filter that makes a budget count the project's resources only: its tag, key and
+/// values.
+pub fn budget_tag_filter(project: &str) -> BTreeMap<String, Vec<String>> {
+    [(TAG_PROJECT.to_string(), vec![project.to_string()])].into()
 }
 
 /// The address of the account alias.

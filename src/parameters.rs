@@ -23,3 +23,9 @@ pub fn bucket_record_parameter(project: &str, bucket: &str) -> String {
 pub fn lock_parameter(project: &str) -> String {
     format!("/tether/{project}/lock")
 }
+
+/// The Parameter Store name of the project's record that it created (or adopted) its budget
+/// `name` (AWS Budgets has no tags in every setup).
+pub fn budget_record_parameter(project: &str, name: &str) -> String {
+    format!("/tether/{project}/budgets/{name}")
+}

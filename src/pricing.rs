@@ -373,6 +373,12 @@ pub struct InstanceCost {
 }
 
 impl Costs {
+    /// A month of the lab as planned: the instances planned to run and the Elastic IPs for
+    /// `HOURS_PER_MONTH`, and every disk; `None` when any price is unknown.
+    pub fn monthly(&self) -> Option<f64> {
+        Some(self.running_hourly? * HOURS_PER_MONTH + self.disks_monthly?)
+    }
+
     /// A day of the lab as planned: the instances planned to run and the Elastic IPs all
     /// day, and a day's share of every disk; `None` when any price is unknown.
     pub fn per_day(&self) -> Option<f64> {

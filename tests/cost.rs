@@ -59,6 +59,7 @@ fn cost_explorer(
     let seen = Arc::new(Mutex::new(Vec::new()));
     let kept = Arc::clone(&seen);
     let moto_port = moto.port;
+    let status = Mutex::new(tag_status);
     let port = http::serve(move |request: &Request| {
         kept.lock()
             .unwrap()
@@ -66,11 +67,26 @@ fn cost_explorer(
         match request.target() {
             "GetCostAndUsage" => request.forward(moto_port),
             "ListCostAllocationTags" => {
-                let tags: Vec<Value> = tag_status
+                let tags: Vec<Value> = status
+                    .lock()
+                    .unwrap()
                     .iter()
                     .map(|status| json!({"TagKey": "tether:project", "Type": "UserDefined", "Status": status}))
                     .collect();
                 Response::json(200, &json!({"CostAllocationTags": tags}))
+            }
+            // Billing knows the key (listed, active or not): it becomes active.
+            "UpdateCostAllocationTagsStatus" => {
+                let mut status = status.lock().unwrap();
+                if status.is_some() {
+                    *status = Some("Active");
+                    Response::json(200, &json!({"Errors": []}))
+                } else {
+                    Response::json(
+                        200,
+                        &json!({"Errors": [{"TagKey": "tether:project", "Code": "TagKeysNotFoundException", "Message": "Failed to update Cost Allocation Tag: tether:project"}]}),
+                    )
+                }
             }
             "GetCostForecast" => match forecast {
                 Some(amount) => Response::json(
@@ -419,4 +435,321 @@ fn prices_refresh_reads_todays_prices_and_plan_and_cost_price_with_them_and_say_
     let run = run_tether(moto.dir.path(), &env, &["plan"]).expect_code(0);
     run.expect_stderr("are not tether's")
         .expect_stderr("prices: the table shipped with tether of 2025-01");
+}
+
+/// Calls `target` (`CreateBudget`) at moto with `body`, signed as `request` was (moto routes
+/// by the credential scope in its Authorization header).
+fn call_moto(request: &Request, moto_port: u16, target: &str, body: &Value) -> Response {
+    let body = body.to_string();
+    let headers: Vec<String> = request
+        .headers
+        .iter()
+        .filter(|h| {
+            let lower = h.to_ascii_lowercase();
+            !lower.starts_with("content-length:") && !lower.starts_with("x-amz-target:")
+        })
+        .cloned()
+        .chain([
+            format!("X-Amz-Target: AWSBudgetServiceGateway.{target}\r\n"),
+            format!("Content-Length: {}\r\n", body.len()),
+        ])
+        .collect();
+    Request {
+        line: "POST / HTTP/1.1\r\n".into(),
+        headers,
+        body: body.into_bytes(),
+    }
+    .forward(moto_port)
+}
+
+/// Subscribers by (budget, notification type, threshold).
+type Subscribers = Arc<Mutex<std::collections::BTreeMap<(String, String, String), Vec<String>>>>;
+
+fn notification_key(budget: &Value, notification: &Value) -> (String, String, String) {
+    (
+        budget.as_str().unwrap_or_default().to_string(),
+        notification["NotificationType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        notification["Threshold"].to_string(),
+    )
+}
+
+/// AWS Budgets: moto for what it has (budgets, notifications); the subscribers of each
+/// notification (DescribeSubscribersForNotification) and UpdateBudget, which moto lacks,
+/// answered here as AWS documents them: UpdateBudget replaces the budget's definition and
+/// keeps its notifications and subscribers.
+fn budgets(moto: &Moto) -> (u16, Subscribers) {
+    let subscribers: Subscribers = Arc::new(Mutex::new(Default::default()));
+    let kept = Arc::clone(&subscribers);
+    let moto_port = moto.port;
+    let port = http::serve(move |request: &Request| {
+        let body = request.json();
+        let addresses = |list: &Value| -> Vec<String> {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["Address"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        match request.target() {
+            "CreateBudget" => {
+                let name = &body["Budget"]["BudgetName"];
+                for with in body["NotificationsWithSubscribers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    kept.lock().unwrap().insert(
+                        notification_key(name, &with["Notification"]),
+                        addresses(&with["Subscribers"]),
+                    );
+                }
+                request.forward(moto_port)
+            }
+            "CreateNotification" => {
+                kept.lock().unwrap().insert(
+                    notification_key(&body["BudgetName"], &body["Notification"]),
+                    addresses(&body["Subscribers"]),
+                );
+                request.forward(moto_port)
+            }
+            "DeleteNotification" => {
+                kept.lock().unwrap().remove(&notification_key(
+                    &body["BudgetName"],
+                    &body["Notification"],
+                ));
+                request.forward(moto_port)
+            }
+            "DescribeSubscribersForNotification" => {
+                let key = notification_key(&body["BudgetName"], &body["Notification"]);
+                let found: Vec<Value> = kept
+                    .lock()
+                    .unwrap()
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| json!({"SubscriptionType": "EMAIL", "Address": a}))
+                    .collect();
+                Response::json(200, &json!({"Subscribers": found}))
+            }
+            "UpdateBudget" => {
+                let account = &body["AccountId"];
+                let new = &body["NewBudget"];
+                let name = &new["BudgetName"];
+                let described = call_moto(
+                    request,
+                    moto_port,
+                    "DescribeNotificationsForBudget",
+                    &json!({"AccountId": account, "BudgetName": name}),
+                );
+                let notifications: Value =
+                    serde_json::from_slice(described.bytes.as_deref().unwrap_or_default())
+                        .unwrap_or_default();
+                let with: Vec<Value> = notifications["Notifications"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| {
+                        let subscribers: Vec<Value> = kept
+                            .lock()
+                            .unwrap()
+                            .get(&notification_key(name, n))
+                            .cloned()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|a| json!({"SubscriptionType": "EMAIL", "Address": a}))
+                            .collect();
+                        json!({"Notification": n, "Subscribers": subscribers})
+                    })
+                    .collect();
+                call_moto(
+                    request,
+                    moto_port,
+                    "DeleteBudget",
+                    &json!({"AccountId": account, "BudgetName": name}),
+                );
+                call_moto(
+                    request,
+                    moto_port,
+                    "CreateBudget",
+                    &json!({"AccountId": account, "Budget": new, "NotificationsWithSubscribers": with}),
+                );
+                Response::json(200, &json!({}))
+            }
+            _ => request.forward(moto_port),
+        }
+    });
+    (port, subscribers)
+}
+
+/// A budget as read back: its limit, its tag filter, its notifications (type, threshold).
+type ReadBudget = (String, Value, Vec<(String, f64)>);
+
+/// The budget as moto holds it, read through the SDK: limit, filter, notifications.
+fn read_budget(moto: &Moto, name: &str) -> Option<ReadBudget> {
+    let config = aws_sdk_budgets::Config::builder()
+        .behavior_version(aws_sdk_budgets::config::BehaviorVersion::latest())
+        .region(aws_sdk_budgets::config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{}", moto.port))
+        .credentials_provider(aws_sdk_budgets::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .build();
+    let client = aws_sdk_budgets::Client::from_conf(config);
+    support::block_on(async {
+        let budget = match client
+            .describe_budget()
+            .account_id("123456789012")
+            .budget_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => out.budget().cloned()?,
+            Err(_) => return None,
+        };
+        let tags = budget
+            .filter_expression()
+            .and_then(|e| e.tags())
+            .expect("a tag filter");
+        let filter = json!({"key": tags.key(), "values": tags.values(), "match": tags.match_options().iter().map(|m| m.as_str()).collect::<Vec<_>>()});
+        let mut notifications: Vec<(String, f64)> = client
+            .describe_notifications_for_budget()
+            .account_id("123456789012")
+            .budget_name(name)
+            .send()
+            .await
+            .expect("notifications")
+            .notifications()
+            .iter()
+            .map(|n| (n.notification_type().as_str().to_string(), n.threshold()))
+            .collect();
+        notifications.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let limit = budget
+            .budget_limit()
+            .map(|l| l.amount().to_string())
+            .unwrap_or_default();
+        Some((limit, filter, notifications))
+    })
+}
+
+#[test]
+fn a_budget_is_created_with_its_filter_limit_and_alerts_updated_in_place_and_gone_after_destroy() {
+    let moto = Moto::start();
+    let spec = |limit: &str, alerts: &str, notify: &str| {
+        format!(
+            "project: lab-budget\nregion: us-east-1\nbudget:\n  monthly_usd: {limit}\n  alert_at: {alerts}\n  forecast_alert: true\n  notify: {notify}\n"
+        )
+    };
+    moto.write(
+        "tether.yaml",
+        &spec("100", "[80, 100]", "[alice@example.com]"),
+    );
+    let (ce, ce_calls) = cost_explorer(&moto, Some("Inactive"), None);
+    let (budgets_port, subscribers) = budgets(&moto);
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_COST_EXPLORER".into(),
+        format!("http://127.0.0.1:{ce}"),
+    ));
+    env.push((
+        "AWS_ENDPOINT_URL_BUDGETS".into(),
+        format!("http://127.0.0.1:{budgets_port}"),
+    ));
+    let tether = |args: &[&str]| run_tether(moto.dir.path(), &env, args);
+    let name = "tether-lab-budget";
+
+    tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("+ budget.tether-lab-budget");
+    let (limit, filter, notifications) = read_budget(&moto, name).expect("the budget");
+    assert_eq!(limit, "100");
+    assert_eq!(
+        filter,
+        json!({"key": "tether:project", "values": ["lab-budget"], "match": ["EQUALS"]})
+    );
+    assert_eq!(
+        notifications,
+        [
+            ("ACTUAL".to_string(), 80.0),
+            ("ACTUAL".to_string(), 100.0),
+            ("FORECASTED".to_string(), 100.0)
+        ]
+    );
+    assert!(subscribers
+        .lock()
+        .unwrap()
+        .values()
+        .all(|s| s == &["alice@example.com"]));
+    assert!(
+        ce_calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(call, body)| call == "UpdateCostAllocationTagsStatus"
+                && body["CostAllocationTagsStatus"]
+                    == json!([{"TagKey": "tether:project", "Status": "Active"}])),
+        "the project's tag is activated for the budget"
+    );
+    tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr("No changes.");
+
+    // A new limit, one alert instead of two, a second address: in place.
+    moto.write(
+        "tether.yaml",
+        &spec("150", "[90]", "[alice@example.com, bob@example.com]"),
+    );
+    tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("~ budget.tether-lab-budget");
+    let (limit, _, notifications) = read_budget(&moto, name).expect("the budget");
+    assert_eq!(limit, "150");
+    assert_eq!(
+        notifications,
+        [
+            ("ACTUAL".to_string(), 90.0),
+            ("FORECASTED".to_string(), 100.0)
+        ]
+    );
+    assert!(subscribers
+        .lock()
+        .unwrap()
+        .values()
+        .all(|s| s == &["alice@example.com", "bob@example.com"]));
+    tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr("No changes.");
+
+    // A lab that costs more a month than the budget: the plan says so.
+    let lab = LAB_SPEC.replace("project: dsi-lab", "project: lab-budget");
+    moto.write(
+        "tether.yaml",
+        &format!("{lab}budget:\n  monthly_usd: 100\n"),
+    );
+    tether(&["plan"])
+        .expect_code(0)
+        .expect_stderr("over the budget's $100");
+
+    // Dropped from the spec: found by the project's record, and deleted.
+    moto.write("tether.yaml", "project: lab-budget\nregion: us-east-1\n");
+    tether(&["plan"])
+        .expect_code(0)
+        .expect_stderr("- budget.tether-lab-budget  (delete: no longer in the spec)");
+
+    moto.write(
+        "tether.yaml",
+        &spec("150", "[90]", "[alice@example.com, bob@example.com]"),
+    );
+    tether(&["destroy", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("- budget.tether-lab-budget");
+    assert_eq!(read_budget(&moto, name), None);
+    assert_eq!(
+        support::parameter(&moto.ssm(), "/tether/lab-budget/budgets/tether-lab-budget"),
+        None,
+        "the record goes with it"
+    );
 }

@@ -87,6 +87,13 @@ fn serve(script: Vec<(u16, &'static str)>, deny_others: bool) -> (u16, Arc<Atomi
                 Response::json(200, &serde_json::json!({"ResourceTagMappingList": []}))
             };
         }
+        if request.target() == "GetParameter" {
+            // Parameter Store (JSON protocol): the project keeps no record there.
+            return Response::json(
+                400,
+                &serde_json::json!({"__type": "ParameterNotFound", "message": "not found"}),
+            );
+        }
         if request.line.starts_with("POST /v1/") {
             // AWS Batch (REST-JSON): nothing there, or denied.
             return if deny_others {

@@ -6,6 +6,7 @@
 //! Every `aws_sdk_*` import in the crate is in this module.
 
 mod batch;
+mod budgets;
 mod cloudwatch;
 mod cost;
 mod ec2;
@@ -48,6 +49,7 @@ pub struct Cloud {
     tagging: aws_sdk_resourcegroupstagging::Client,
     ce: aws_sdk_costexplorer::Client,
     pricing: aws_sdk_pricing::Client,
+    budgets: aws_sdk_budgets::Client,
     region: String,
     /// What the calls so far have shown of the endpoint's distance (`pace`).
     pace: std::sync::Arc<pace::Pace>,
@@ -110,6 +112,7 @@ impl Cloud {
             logs: client!(aws_sdk_cloudwatchlogs),
             tagging: client!(aws_sdk_resourcegroupstagging),
             ce: client!(aws_sdk_costexplorer),
+            budgets: client!(aws_sdk_budgets),
             // The Price List API answers in us-east-1 (and two other regions) for every region.
             pricing: aws_sdk_pricing::Client::from_conf(
                 aws_sdk_pricing::config::Builder::from(&config)
@@ -305,6 +308,7 @@ pub use batch::{
     JobDefinitionInfo, JobDefinitionRequest, JobQueueInfo, JobStatusInfo, RetriedChild,
     SubmitRequest,
 };
+pub use budgets::BudgetInfo;
 pub use cloudwatch::{AlarmInfo, CpuAlarmRequest};
 pub use cost::{Amount, PeriodCost, TagStatus};
 pub use ec2::{CreatedKeyPair, KeyPairInfo, PrivateKey, SecurityGroupInfo};

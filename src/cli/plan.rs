@@ -51,6 +51,9 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 tether::render::costs_text(costs).trim_end()
             ));
         }
+        if let Some(warning) = over_budget(&spec, costs.as_ref()) {
+            printer.status(&warning);
+        }
         if !spec.jobs.is_empty() {
             printer.status(&jobs_text(&spec));
         }
@@ -92,4 +95,20 @@ pub fn jobs_text(spec: &tether::spec::Spec) -> String {
         ));
     }
     text
+}
+
+/// A warning when the lab as planned costs more a month than the spec's budget allows, its
+/// instances, disks and Elastic IPs alone.
+fn over_budget(
+    spec: &tether::spec::Spec,
+    costs: Option<&tether::pricing::Costs>,
+) -> Option<String> {
+    let budget = spec.budget.as_ref()?;
+    let monthly = costs?.monthly()?;
+    (monthly > budget.monthly).then(|| {
+        format!(
+            "warning: the lab as planned costs about ${monthly:.2} a month (its instances running all month, disks and Elastic IPs alone), over the budget's ${} (`budget` at {}:{})",
+            budget.monthly_usd, budget.location.file, budget.location.line
+        )
+    })
 }

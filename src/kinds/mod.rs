@@ -31,6 +31,7 @@ pub mod batch_compute_environment;
 pub mod batch_job_definition;
 pub mod batch_job_queue;
 pub mod bucket;
+pub mod budget;
 pub mod elastic_ip;
 pub mod iam_group;
 pub mod iam_role;
@@ -64,6 +65,7 @@ pub use batch_compute_environment::ComputeEnvironmentState;
 pub use batch_job_definition::JobDefinitionState;
 pub use batch_job_queue::JobQueueState;
 pub use bucket::BucketState;
+pub use budget::BudgetState;
 pub use elastic_ip::ElasticIpState;
 pub use iam_group::GroupState;
 pub use iam_role::RoleState;
@@ -663,6 +665,7 @@ kinds! {
     SshConfig => ssh_aliases::SshAliases,
     AccountAlias => account_alias::AccountAlias,
     PasswordPolicy => password_policy::PasswordPolicy,
+    Budget => budget::Budget,
 }
 
 /// How an identity's (a user's, a role's) policies change from `before` to `after`:

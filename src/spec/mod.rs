@@ -6,6 +6,7 @@
 //! It does not know what exists in the account, nor how a spec becomes AWS calls.
 
 mod batch;
+mod budget;
 mod ec2;
 mod iam;
 mod instances;
@@ -25,6 +26,7 @@ pub use batch::{
     is_batch_name, is_image_name, BatchSpec, ComputeEnvironmentSpec, ComputeKind,
     JobDefinitionSpec, JobQueueSpec, RetryOn, ECS_TASKS_SERVICE,
 };
+pub use budget::BudgetSpec;
 pub use ec2::{IngressSpec, KeyPairSpec, KeySource, Protocol, SecurityGroupSpec};
 pub use iam::{
     check_account_alias, is_iam_name, is_managed_policy_arn, is_service_principal, AccountSpec,
@@ -90,6 +92,8 @@ pub struct Spec {
     pub agent_binary: Option<String>,
     /// The `batch:` section: compute environments, job queues, job definitions.
     pub batch: BatchSpec,
+    /// The project's monthly cost budget (`budget:`).
+    pub budget: Option<BudgetSpec>,
 }
 
 /// Where the secrets tether generates (access keys, console passwords, private keys) are
@@ -220,6 +224,9 @@ struct RawSpec {
     /// AWS Batch compute environments, job queues and job definitions.
     #[serde(default)]
     batch: Option<batch::RawBatch>,
+    /// A monthly cost budget for the project's resources, with e-mail alerts.
+    #[serde(default)]
+    budget: Option<budget::RawBudget>,
 }
 
 /// An S3 bucket: private unless `public_read`; public write only with
@@ -609,6 +616,7 @@ impl Checker<'_> {
         let ssh = self.check_ssh(raw.ssh, &instances, &key_pairs);
         self.check_role_references(&roles, &instances, &jobs);
         self.check_job_aliases(&jobs, &instances, ssh.as_ref());
+        let budget = self.check_budget(raw.budget);
         let declares_resources = [
             ("buckets", !buckets.is_empty()),
             (
@@ -629,6 +637,7 @@ impl Checker<'_> {
                     || !batch.job_queues.is_empty()
                     || !batch.job_definitions.is_empty(),
             ),
+            ("budget", budget.is_some()),
         ];
         self.check_region_declared(raw.region.as_deref(), &declares_resources);
         self.check_agent_binary(raw.agent_binary.as_deref());
@@ -656,6 +665,7 @@ impl Checker<'_> {
             ssh,
             agent_binary: raw.agent_binary,
             batch,
+            budget,
         })
     }
 

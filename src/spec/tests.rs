@@ -27,6 +27,14 @@ fn bad_input_is_reported_with_its_position() {
         // A key given twice would silently drop one of its values.
         ("duplicate_key", "project: lab\nbuckets:\n  data: {}\n  data: {force_destroy: true}\nregion: us-east-1\n"),
         ("missing_project", "region: us-east-1\n"),
+        (
+            "budget_bad_limit_alerts_and_address",
+            "project: lab\nregion: us-east-1\nbudget:\n  monthly_usd: 0\n  alert_at: [80, 2000, 80]\n  notify: [alice@example.com, \"bob at example\"]\n",
+        ),
+        (
+            "budget_alerts_nobody",
+            "project: lab\nregion: us-east-1\nbudget:\n  monthly_usd: 100\n  alert_at: [80]\n",
+        ),
         ("bad_project_name", "project: \"my lab\"\n"),
         ("bad_region", "project: lab\nregion: Frankfurt\n"),
         // Regression: with no `region:`, an operator in us-east-1 and CI in us-west-2 applied
