@@ -123,6 +123,8 @@ pub struct Report {
     pub month_expected: Option<String>,
     /// What the plan's price table predicts for the same days.
     pub predicted: Option<Predicted>,
+    /// The spec's monthly budget in USD (`budget.monthly_usd`), beside the spend.
+    pub budget_usd: Option<String>,
     /// Why figures may be missing or partial, one sentence each.
     pub notes: Vec<String>,
 }
@@ -211,6 +213,7 @@ pub fn report(
     period: &Period,
     answers: &Answers,
     predicted_per_day: Option<(f64, String, String)>,
+    budget_usd: Option<&str>,
 ) -> Result<Report, CostError> {
     let all_amounts = answers
         .days
@@ -349,6 +352,7 @@ pub fn report(
         forecast,
         month_expected,
         predicted,
+        budget_usd: budget_usd.map(str::to_string),
         notes,
     })
 }
@@ -438,6 +442,7 @@ mod tests {
             &period,
             &answers,
             Some((1.5, "2025-01".into(), "x".into())),
+            Some("100"),
         )
         .unwrap();
         let amounts: Vec<Option<&str>> = report.days.iter().map(|d| d.amount.as_deref()).collect();
@@ -461,7 +466,7 @@ mod tests {
             ..answers
         };
         assert!(matches!(
-            super::report("lab", &period, &mixed, None),
+            super::report("lab", &period, &mixed, None, None),
             Err(CostError::Currencies(..))
         ));
     }

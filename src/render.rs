@@ -526,6 +526,25 @@ pub fn cost_text(report: &crate::cost::Report, chart: Option<usize>) -> String {
             money(expected)
         );
     }
+    if let Some(budget) = &report.budget_usd {
+        let share = |amount: &str| -> String {
+            match (amount.parse::<f64>(), budget.parse::<f64>()) {
+                (Ok(spent), Ok(limit)) if limit > 0.0 => format!("{:.0}%", spent / limit * 100.0),
+                _ => "?".to_string(),
+            }
+        };
+        let expected = report
+            .month_expected
+            .as_deref()
+            .map(|expected| format!(", {} expected with AWS's forecast", share(expected)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  Budget: {} a month; {} spent{expected}",
+            money(budget),
+            share(&report.total)
+        );
+    }
     if !report.services.is_empty() {
         out.push_str("By service:\n");
         let width = report

@@ -123,7 +123,10 @@ fn cost_env(moto: &Moto, cost_explorer: u16, today: &str) -> Vec<(String, String
 #[test]
 fn cost_json_gives_the_injected_days_exactly_with_the_forecast_and_the_tables_prediction() {
     let moto = Moto::start();
-    moto.write("tether.yaml", LAB_SPEC);
+    moto.write(
+        "tether.yaml",
+        &format!("{LAB_SPEC}budget:\n  monthly_usd: 200\n"),
+    );
     let ec2 = "Amazon Elastic Compute Cloud - Compute";
     let s3 = "Amazon Simple Storage Service";
     inject_costs(
@@ -171,6 +174,7 @@ fn cost_json_gives_the_injected_days_exactly_with_the_forecast_and_the_tables_pr
     );
     assert_eq!(report["month_expected"], "129.2201516483");
     assert_eq!(report["tag"]["status"], "active");
+    assert_eq!(report["budget_usd"], "200");
     // m5.xlarge running, its 50 GiB gp3 disk and one Elastic IP, from the shipped table.
     let per_day = report["predicted"]["per_day"]
         .as_f64()
@@ -211,7 +215,10 @@ fn cost_json_gives_the_injected_days_exactly_with_the_forecast_and_the_tables_pr
 fn cost_says_plainly_when_the_tag_is_not_active_and_aws_has_no_figures_and_draws_days_on_a_terminal(
 ) {
     let moto = Moto::start();
-    moto.write("tether.yaml", LAB_SPEC);
+    moto.write(
+        "tether.yaml",
+        &format!("{LAB_SPEC}budget:\n  monthly_usd: 40\n"),
+    );
     let ec2 = "Amazon Elastic Compute Cloud - Compute";
     let october = json!({
         "ResultsByTime": [
@@ -225,20 +232,13 @@ fn cost_says_plainly_when_the_tag_is_not_active_and_aws_has_no_figures_and_draws
     // A past month: no forecast is asked for; the tag is known to billing but inactive.
     let (port, seen) = cost_explorer(&moto, Some("Inactive"), None);
     let env = cost_env(&moto, port, "2026-11-15");
-    let run = run_tether(moto.dir.path(), &env, &["cost", "--month", "2026-10"]).expect_code(0);
-    assert!(run.stdout.contains("2026-10-01  $8.00"), "{}", run.stdout);
-    assert!(run.stdout.contains("So far: $10.00"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("is not an active cost allocation tag"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("AWS has no figures yet for 29 of the 31 days"),
-        "{}",
-        run.stdout
-    );
+    let run = run_tether(moto.dir.path(), &env, &["cost", "--month", "2026-10"])
+        .expect_code(0)
+        .expect_stdout("2026-10-01  $8.00")
+        .expect_stdout("So far: $10.00")
+        .expect_stdout("Budget: $40.00 a month; 25% spent")
+        .expect_stdout("is not an active cost allocation tag")
+        .expect_stdout("AWS has no figures yet for 29 of the 31 days");
     assert!(
         !run.stdout.contains('█'),
         "no bars off a terminal: {}",

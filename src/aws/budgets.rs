@@ -11,7 +11,7 @@ use aws_sdk_budgets::types::{
     NotificationType, Spend, Subscriber, SubscriptionType, TagValues, ThresholdType, TimeUnit,
 };
 
-use super::{classify, AwsError, AwsErrorKind, Cloud};
+use super::{classify, done_if, none_if, AwsError, AwsErrorKind, Cloud};
 use crate::model::{Address, AlertKind, BudgetAlert, Kind};
 
 /// A budget as AWS holds it, in tether's terms.
@@ -121,10 +121,8 @@ impl Cloud {
             .send()
             .await
             .map_err(|e| classify("DescribeBudget", &address(name), e));
-        let output = match result {
-            Ok(output) => output,
-            Err(error) if error.is_code("NotFoundException") => return Ok(None),
-            Err(error) => return Err(error),
+        let Some(output) = none_if(result, "NotFoundException")? else {
+            return Ok(None);
         };
         let Some(found) = output.budget() else {
             return Ok(None);
@@ -212,17 +210,11 @@ impl Cloud {
                     .map_err(|e| invalid("CreateBudget", name, e.to_string()))?,
             );
         }
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                let error = classify("CreateBudget", &address(name), error);
-                if error.is_code("DuplicateRecordException") {
-                    Ok(())
-                } else {
-                    Err(error)
-                }
-            }
-        }
+        let result = request
+            .send()
+            .await
+            .map_err(|e| classify("CreateBudget", &address(name), e));
+        done_if(result, "DuplicateRecordException")
     }
 
     /// Sets the budget's limit and filter (UpdateBudget replaces the budget's definition;
@@ -259,18 +251,9 @@ impl Cloud {
             .notification(notification(alert, name)?)
             .set_subscribers(Some(subscribers(alert, name)?))
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                let error = classify("CreateNotification", &address(name), error);
-                if error.is_code("DuplicateRecordException") {
-                    Ok(())
-                } else {
-                    Err(error)
-                }
-            }
-        }
+            .await
+            .map_err(|e| classify("CreateNotification", &address(name), e));
+        done_if(result, "DuplicateRecordException")
     }
 
     /// Removes an alert (and its subscribers); one that is gone already is success.
@@ -287,18 +270,9 @@ impl Cloud {
             .budget_name(name)
             .notification(notification(alert, name)?)
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                let error = classify("DeleteNotification", &address(name), error);
-                if error.is_code("NotFoundException") {
-                    Ok(())
-                } else {
-                    Err(error)
-                }
-            }
-        }
+            .await
+            .map_err(|e| classify("DeleteNotification", &address(name), e));
+        done_if(result, "NotFoundException")
     }
 
     /// Deletes the budget; one that is gone already is success.
@@ -310,18 +284,9 @@ impl Cloud {
             .account_id(&account)
             .budget_name(name)
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                let error = classify("DeleteBudget", &address(name), error);
-                if error.is_code("NotFoundException") {
-                    Ok(())
-                } else {
-                    Err(error)
-                }
-            }
-        }
+            .await
+            .map_err(|e| classify("DeleteBudget", &address(name), e));
+        done_if(result, "NotFoundException")
     }
 
     /// Activates `key` as a cost allocation tag. AWS answers a key billing has not seen yet

@@ -114,7 +114,8 @@ pub async fn exec(args: CostArgs, printer: &Printer) -> anyhow::Result<Exit> {
             None
         }
     };
-    let report = tether::cost::report(&spec.project, &period, &answers, predicted)?;
+    let budget = spec.budget.as_ref().map(|b| b.monthly_usd.as_str());
+    let report = tether::cost::report(&spec.project, &period, &answers, predicted, budget)?;
     if json {
         let mut value = serde_json::to_value(&report)?;
         value["format_version"] = serde_json::json!(1);

@@ -364,6 +364,16 @@ impl Run {
         );
         self
     }
+
+    /// Asserts stdout contains `needle`.
+    pub fn expect_stdout(self, needle: &str) -> Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n--- stdout\n{}",
+            self.stdout
+        );
+        self
+    }
 }
 
 /// A blocking runtime for SDK checks inside synchronous tests.
