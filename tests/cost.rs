@@ -585,11 +585,8 @@ fn budgets(moto: &Moto) -> (u16, Subscribers) {
     (port, subscribers)
 }
 
-/// A budget as read back: its limit, its tag filter, its notifications (type, threshold).
-type ReadBudget = (String, Value, Vec<(String, f64)>);
-
-/// The budget as moto holds it, read through the SDK: limit, filter, notifications.
-fn read_budget(moto: &Moto, name: &str) -> Option<ReadBudget> {
+/// A Budgets client talking to moto directly.
+fn budgets_client(moto: &Moto) -> aws_sdk_budgets::Client {
     let config = aws_sdk_budgets::Config::builder()
         .behavior_version(aws_sdk_budgets::config::BehaviorVersion::latest())
         .region(aws_sdk_budgets::config::Region::new("us-east-1"))
@@ -598,7 +595,15 @@ fn read_budget(moto: &Moto, name: &str) -> Option<ReadBudget> {
             "testing", "testing", None, None, "test",
         ))
         .build();
-    let client = aws_sdk_budgets::Client::from_conf(config);
+    aws_sdk_budgets::Client::from_conf(config)
+}
+
+/// A budget as read back: its limit, its tag filter, its notifications (type, threshold).
+type ReadBudget = (String, Value, Vec<(String, f64)>);
+
+/// The budget as moto holds it, read through the SDK: limit, filter, notifications.
+fn read_budget(moto: &Moto, name: &str) -> Option<ReadBudget> {
+    let client = budgets_client(moto);
     support::block_on(async {
         let budget = match client
             .describe_budget()
@@ -610,11 +615,10 @@ fn read_budget(moto: &Moto, name: &str) -> Option<ReadBudget> {
             Ok(out) => out.budget().cloned()?,
             Err(_) => return None,
         };
-        let tags = budget
-            .filter_expression()
-            .and_then(|e| e.tags())
-            .expect("a tag filter");
-        let filter = json!({"key": tags.key(), "values": tags.values(), "match": tags.match_options().iter().map(|m| m.as_str()).collect::<Vec<_>>()});
+        // `null` for a budget without a tag filter.
+        let filter = budget.filter_expression().and_then(|e| e.tags()).map_or(Value::Null, |tags| {
+            json!({"key": tags.key(), "values": tags.values(), "match": tags.match_options().iter().map(|m| m.as_str()).collect::<Vec<_>>()})
+        });
         let mut notifications: Vec<(String, f64)> = client
             .describe_notifications_for_budget()
             .account_id("123456789012")
@@ -752,4 +756,73 @@ fn a_budget_is_created_with_its_filter_limit_and_alerts_updated_in_place_and_gon
         None,
         "the record goes with it"
     );
+}
+
+#[test]
+fn a_budget_of_the_projects_name_that_tether_did_not_make_is_refused_until_adopted() {
+    let moto = Moto::start();
+    let (ce, _) = cost_explorer(&moto, Some("Active"), None);
+    let (budgets_port, _) = budgets(&moto);
+    // Made by hand in the console: the project's budget name, no record of tether's.
+    let client = budgets_client(&moto);
+    support::block_on(async {
+        let limit = aws_sdk_budgets::types::Spend::builder()
+            .amount("50")
+            .unit("USD")
+            .build()
+            .unwrap();
+        let budget = aws_sdk_budgets::types::Budget::builder()
+            .budget_name("tether-lab-hand")
+            .budget_limit(limit)
+            .time_unit(aws_sdk_budgets::types::TimeUnit::Monthly)
+            .budget_type(aws_sdk_budgets::types::BudgetType::Cost)
+            .build()
+            .unwrap();
+        client
+            .create_budget()
+            .account_id("123456789012")
+            .budget(budget)
+            .send()
+            .await
+            .expect("a budget made by hand")
+    });
+    let spec = "project: lab-hand\nregion: us-east-1\nbudget:\n  monthly_usd: 80\n";
+    moto.write("tether.yaml", spec);
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_COST_EXPLORER".into(),
+        format!("http://127.0.0.1:{ce}"),
+    ));
+    env.push((
+        "AWS_ENDPOINT_URL_BUDGETS".into(),
+        format!("http://127.0.0.1:{budgets_port}"),
+    ));
+    let tether = |args: &[&str]| run_tether(moto.dir.path(), &env, args);
+    tether(&["apply", "--auto-approve"])
+        .expect_code(1)
+        .expect_stderr("budget.tether-lab-hand exists but is not owned by project `lab-hand`")
+        .expect_stderr("--> tether.yaml:3:1");
+    assert_eq!(
+        read_budget(&moto, "tether-lab-hand")
+            .map(|b| b.0)
+            .as_deref(),
+        Some("50")
+    );
+
+    moto.write(
+        "tether.yaml",
+        &spec.replace("monthly_usd: 80\n", "monthly_usd: 80\n  adopt: true\n"),
+    );
+    tether(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .expect_stderr("& budget.tether-lab-hand");
+    assert_eq!(
+        read_budget(&moto, "tether-lab-hand")
+            .map(|b| b.0)
+            .as_deref(),
+        Some("80")
+    );
+    tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr("No changes.");
 }
