@@ -249,14 +249,11 @@ pub fn report(
                     day_services.insert(service.clone(), amount.amount.clone());
                 }
                 // AWS's own total where it gave one; else the services' sum.
-                let amount = match &cost.total {
-                    Some(total) => {
-                        decimal(&total.amount)?;
-                        total.amount.clone()
-                    }
-                    None => sum.to_string(),
+                let (amount, value) = match &cost.total {
+                    Some(day_total) => (day_total.amount.clone(), decimal(&day_total.amount)?),
+                    None => (sum.to_string(), sum),
                 };
-                total += decimal(&amount)?;
+                total += value;
                 Day {
                     date: key,
                     amount: Some(amount),

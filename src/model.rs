@@ -147,6 +147,13 @@ pub struct BudgetAlert {
     pub subscribers: std::collections::BTreeSet<String>,
 }
 
+/// A number as decimal text without a needless fraction: `100`, `42.5` (a budget's limit,
+/// an alert's percentage).
+pub fn decimal_text(value: f64) -> String {
+    let text = format!("{value}");
+    text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
+}
+
 /// The name of a project's budget in AWS Budgets.
 pub fn budget_name(project: &str) -> String {
     format!("tether-{project}")

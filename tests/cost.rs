@@ -481,6 +481,12 @@ fn notification_key(budget: &Value, notification: &Value) -> (String, String, St
 /// answered here as AWS documents them: UpdateBudget replaces the budget's definition and
 /// keeps its notifications and subscribers.
 fn budgets(moto: &Moto) -> (u16, Subscribers) {
+    budgets_with(moto, || {})
+}
+
+/// `budgets`, calling `on_create` once a CreateBudget has reached moto and before its
+/// answer goes back.
+fn budgets_with(moto: &Moto, on_create: impl Fn() + Send + 'static) -> (u16, Subscribers) {
     let subscribers: Subscribers = Arc::new(Mutex::new(Default::default()));
     let kept = Arc::clone(&subscribers);
     let moto_port = moto.port;
@@ -506,7 +512,9 @@ fn budgets(moto: &Moto) -> (u16, Subscribers) {
                         addresses(&with["Subscribers"]),
                     );
                 }
-                request.forward(moto_port)
+                let answer = request.forward(moto_port);
+                on_create();
+                answer
             }
             "CreateNotification" => {
                 kept.lock().unwrap().insert(
@@ -585,6 +593,18 @@ fn budgets(moto: &Moto) -> (u16, Subscribers) {
     (port, subscribers)
 }
 
+/// `moto`'s environment with Cost Explorer and Budgets at their stand-ins' ports.
+fn budget_env(moto: &Moto, cost_explorer: u16, budgets: u16) -> Vec<(String, String)> {
+    let mut env = moto.env();
+    for (name, port) in [
+        ("AWS_ENDPOINT_URL_COST_EXPLORER", cost_explorer),
+        ("AWS_ENDPOINT_URL_BUDGETS", budgets),
+    ] {
+        env.push((name.into(), format!("http://127.0.0.1:{port}")));
+    }
+    env
+}
+
 /// A Budgets client talking to moto directly.
 fn budgets_client(moto: &Moto) -> aws_sdk_budgets::Client {
     let config = aws_sdk_budgets::Config::builder()
@@ -653,15 +673,7 @@ fn a_budget_is_created_with_its_filter_limit_and_alerts_updated_in_place_and_gon
     );
     let (ce, ce_calls) = cost_explorer(&moto, Some("Inactive"), None);
     let (budgets_port, subscribers) = budgets(&moto);
-    let mut env = moto.env();
-    env.push((
-        "AWS_ENDPOINT_URL_COST_EXPLORER".into(),
-        format!("http://127.0.0.1:{ce}"),
-    ));
-    env.push((
-        "AWS_ENDPOINT_URL_BUDGETS".into(),
-        format!("http://127.0.0.1:{budgets_port}"),
-    ));
+    let env = budget_env(&moto, ce, budgets_port);
     let tether = |args: &[&str]| run_tether(moto.dir.path(), &env, args);
     let name = "tether-lab-budget";
 
@@ -788,15 +800,7 @@ fn a_budget_of_the_projects_name_that_tether_did_not_make_is_refused_until_adopt
     });
     let spec = "project: lab-hand\nregion: us-east-1\nbudget:\n  monthly_usd: 80\n";
     moto.write("tether.yaml", spec);
-    let mut env = moto.env();
-    env.push((
-        "AWS_ENDPOINT_URL_COST_EXPLORER".into(),
-        format!("http://127.0.0.1:{ce}"),
-    ));
-    env.push((
-        "AWS_ENDPOINT_URL_BUDGETS".into(),
-        format!("http://127.0.0.1:{budgets_port}"),
-    ));
+    let env = budget_env(&moto, ce, budgets_port);
     let tether = |args: &[&str]| run_tether(moto.dir.path(), &env, args);
     tether(&["apply", "--auto-approve"])
         .expect_code(1)
@@ -823,6 +827,51 @@ fn a_budget_of_the_projects_name_that_tether_did_not_make_is_refused_until_adopt
         Some("80")
     );
     tether(&["plan", "--detailed-exitcode"])
+        .expect_code(0)
+        .expect_stderr("No changes.");
+}
+
+// Regression: the record was written after CreateBudget, so a run killed between the two
+// left a budget of the project's name that no record vouched for, and every later apply
+// refused it as someone else's until a human adopted it.
+#[test]
+fn a_run_killed_right_after_making_the_budget_is_completed_by_the_next_apply() {
+    let moto = Moto::start();
+    let (ce, _) = cost_explorer(&moto, Some("Active"), None);
+    let (created_tx, created) = std::sync::mpsc::channel::<()>();
+    let (killed, killed_rx) = std::sync::mpsc::channel::<()>();
+    let (killed_rx, first) = (
+        Mutex::new(killed_rx),
+        std::sync::atomic::AtomicBool::new(true),
+    );
+    let (budgets_port, _) = budgets_with(&moto, move || {
+        if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            created_tx.send(()).unwrap();
+            // The answer goes back only once the run that asked is dead.
+            let _ = killed_rx.lock().unwrap().recv();
+        }
+    });
+    moto.write(
+        "tether.yaml",
+        "project: lab-crash\nregion: us-east-1\nbudget:\n  monthly_usd: 30\n  alert_at: [100]\n  notify: [alice@example.com]\n",
+    );
+    let env = budget_env(&moto, ce, budgets_port);
+    let mut run = support::spawn_tether(moto.dir.path(), &env, &["apply", "--auto-approve"]);
+    created
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the run makes the budget");
+    run.kill().expect("kill -9 the run");
+    run.wait().expect("reap it");
+    killed.send(()).unwrap();
+    assert_eq!(
+        read_budget(&moto, "tether-lab-crash")
+            .map(|b| b.0)
+            .as_deref(),
+        Some("30")
+    );
+
+    run_tether(moto.dir.path(), &env, &["apply", "--auto-approve"]).expect_code(0);
+    run_tether(moto.dir.path(), &env, &["plan", "--detailed-exitcode"])
         .expect_code(0)
         .expect_stderr("No changes.");
 }

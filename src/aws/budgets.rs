@@ -103,12 +103,6 @@ fn budget(
         .map_err(|e| invalid("CreateBudget", name, e.to_string()))
 }
 
-/// A percentage as tether writes it: `80`, `92.5`.
-pub fn percent_text(threshold: f64) -> String {
-    let text = format!("{threshold}");
-    text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
-}
-
 impl Cloud {
     /// The budget `name` of the credentials' account; `None` when there is none.
     pub async fn budget(&self, name: &str) -> Result<Option<BudgetInfo>, AwsError> {
@@ -169,7 +163,7 @@ impl Cloud {
                     .collect();
                 alerts.push(BudgetAlert {
                     kind,
-                    percent: percent_text(notification.threshold()),
+                    percent: crate::model::decimal_text(notification.threshold()),
                     subscribers,
                 });
             }

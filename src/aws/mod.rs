@@ -53,6 +53,8 @@ pub struct Cloud {
     region: String,
     /// What the calls so far have shown of the endpoint's distance (`pace`).
     pace: std::sync::Arc<pace::Pace>,
+    /// The credentials' account, once asked (`account_id`).
+    account: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Cloud {
@@ -122,6 +124,7 @@ impl Cloud {
             ),
             region,
             pace,
+            account: std::sync::Arc::default(),
         })
     }
 

@@ -47,24 +47,31 @@ fn build_error(operation: &'static str, name: &str, error: impl std::fmt::Displa
 }
 
 impl Cloud {
-    /// The account id of the credentials in use (STS GetCallerIdentity).
+    /// The account id of the credentials in use (STS GetCallerIdentity), asked once per
+    /// client: the plan, its apply and every Budgets call (which names the account) share
+    /// the answer. A failed call is not kept; the next caller asks again.
     pub async fn account_id(&self) -> Result<String, AwsError> {
-        let output = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| classify("GetCallerIdentity", "", e))?;
-        output
-            .account()
-            .map(str::to_string)
-            .ok_or_else(|| AwsError {
-                operation: "GetCallerIdentity",
-                resource: String::new(),
-                code: None,
-                message: "the answer named no account".into(),
-                kind: AwsErrorKind::Service,
+        self.account
+            .get_or_try_init(|| async {
+                let output = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| classify("GetCallerIdentity", "", e))?;
+                output
+                    .account()
+                    .map(str::to_string)
+                    .ok_or_else(|| AwsError {
+                        operation: "GetCallerIdentity",
+                        resource: String::new(),
+                        code: None,
+                        message: "the answer named no account".into(),
+                        kind: AwsErrorKind::Service,
+                    })
             })
+            .await
+            .cloned()
     }
 
     /// Creates the parameter `name` only if it does not exist: `Ok(false)` when it does.

@@ -70,13 +70,9 @@ pub struct Budget;
 
 /// A limit as tether writes it (`100.0` from AWS is `100`).
 fn limit_text(amount: &str) -> String {
-    match amount.parse::<f64>() {
-        Ok(value) => {
-            let text = format!("{value}");
-            text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
-        }
-        Err(_) => amount.to_string(),
-    }
+    amount
+        .parse::<f64>()
+        .map_or_else(|_| amount.to_string(), crate::model::decimal_text)
 }
 
 /// Reads the project's budget, the record of it, and whether the project's tag is an
@@ -152,9 +148,11 @@ impl ResourceKind for Budget {
         }
     }
 
-    /// The tag first (the budget counts nothing without it), then the budget with its
-    /// alerts, then the record: a failed create records nothing, and a create retried
-    /// after a crash finds the budget there ("already exists" is success).
+    /// The tag first (the budget counts nothing without it), then the record, then the
+    /// budget with its alerts: a run killed between the last two leaves a budget its record
+    /// already vouches for, which the next apply completes ("already exists" is success),
+    /// never one that looks like someone else's. A record without a budget makes the next
+    /// plan create it.
     fn create(
         name: &str,
         after: &BudgetState,
@@ -163,18 +161,18 @@ impl ResourceKind for Budget {
     ) -> Vec<BudgetOp> {
         vec![
             BudgetOp::ActivateCostTag,
-            BudgetOp::Create {
-                name: name.to_string(),
-                limit_usd: after.limit_usd.clone(),
-                tag_filter: after.tag_filter.clone(),
-                alerts: after.alerts.clone(),
-            },
             BudgetOp::Record(context.record(
                 crate::parameters::budget_record_parameter(&context.project, name),
                 name,
                 OwnershipRecord::Created,
                 Vec::new(),
             )),
+            BudgetOp::Create {
+                name: name.to_string(),
+                limit_usd: after.limit_usd.clone(),
+                tag_filter: after.tag_filter.clone(),
+                alerts: after.alerts.clone(),
+            },
         ]
     }
 

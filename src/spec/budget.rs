@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::Checker;
 use crate::diagnostic::Location;
-use crate::model::{AlertKind, BudgetAlert};
+use crate::model::{decimal_text, AlertKind, BudgetAlert};
 
 /// AWS Budgets allows this many notifications per budget.
 const MOST_ALERTS: usize = 5;
@@ -50,12 +50,6 @@ pub(super) struct RawBudget {
     /// make.
     #[serde(default)]
     adopt: bool,
-}
-
-/// A number as decimal text without a needless fraction: `100`, `42.5`.
-fn decimal_text(value: f64) -> String {
-    let text = format!("{value}");
-    text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
 }
 
 /// Whether `address` can be an e-mail address: one `@` with text on both sides, no space or
