@@ -579,6 +579,17 @@ pub fn ownership_tags(project: &str, name: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// The prefix of every tag tether writes (ownership and bookkeeping alike).
+pub const TAG_PREFIX: &str = "tether:";
+
+/// `tags` without tether's own: what a resource keeps when the project lets it go.
+pub fn without_tether_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter(|(key, _)| !key.starts_with(TAG_PREFIX))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
 /// Who owns a resource, according to its tags.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ownership {

@@ -11,6 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::aws::{AwsError, Cloud};
+use std::collections::BTreeMap;
+
+use crate::diagnostic::Location;
 use crate::model::Address;
 use crate::plan::{self, Mode, Plan, PlanError, Target};
 use crate::spec::Spec;
@@ -24,6 +27,8 @@ pub struct Options<'a> {
     pub empty_tagged_buckets: bool,
     /// The operator's home, for `~` in the SSH config's path (a local file).
     pub home: Option<&'a Path>,
+    /// Resources to let go of besides the spec's `forget:` (`tether forget`'s arguments).
+    pub forget: &'a [Address],
 }
 
 /// A plan and what the reader skipped on the way.
@@ -84,12 +89,21 @@ pub async fn plan_spec(
         mode,
         empty_tagged_buckets,
         home,
+        forget,
     } = options;
+    let forget: BTreeMap<Address, Option<Location>> = spec
+        .forget
+        .iter()
+        .map(|(address, location)| (address.clone(), Some(location.clone())))
+        .chain(forget.iter().map(|address| (address.clone(), None)))
+        .collect();
     let desired = plan::desired_resources(spec, cloud.region(), home);
-    // What the spec declares and what it refers to (a key pair it does not declare, say).
+    // What the spec declares and what it refers to (a key pair it does not declare, say),
+    // and what it lets go of (an account setting is read only when named).
     let addresses: Vec<Address> = desired
         .iter()
         .flat_map(|d| std::iter::once(&d.address).chain(&d.depends_on))
+        .chain(forget.keys())
         .cloned()
         .collect();
     let expected = crate::live::Expected::of(&desired);
@@ -144,6 +158,7 @@ pub async fn plan_spec(
         secrets: spec.secrets,
         secrets_dir: spec.secrets_dir.clone(),
         empty_tagged_buckets,
+        forget,
     };
     let plan = plan::plan(&target, mode, &desired, &live)?;
     Ok(Planned {

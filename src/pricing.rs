@@ -387,12 +387,13 @@ impl Costs {
 }
 
 /// The costs of the instances and Elastic IPs the plan keeps or makes, at `prices`, with
-/// their age on `today`; `None` when it has neither (a destroy plan keeps nothing).
+/// their age on `today`; `None` when it has neither (a destroy plan keeps nothing; what it
+/// lets go of is no longer the project's to pay for).
 pub fn plan_costs(plan: &Plan, prices: &Prices<'_>, today: time::Date) -> Option<Costs> {
     let kept = |kind: Kind| {
-        plan.changes
-            .iter()
-            .filter(move |change| change.address.kind == kind && change.action != Action::Delete)
+        plan.changes.iter().filter(move |change| {
+            change.address.kind == kind && !matches!(change.action, Action::Delete | Action::Forget)
+        })
     };
     let mut used: BTreeSet<Origin> = BTreeSet::new();
     let mut price = |found: Option<(f64, Origin)>| {

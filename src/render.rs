@@ -32,6 +32,7 @@ fn look(action: Action) -> (&'static str, Style, &'static str) {
         Action::Replace => ("-/+", RED, "replace"),
         Action::Delete => ("-", RED, "delete"),
         Action::Adopt => ("&", CYAN, "adopt"),
+        Action::Forget => ("<", CYAN, "forget"),
         Action::NoOp => (" ", Style::new(), "no change"),
     }
 }
@@ -39,7 +40,7 @@ fn look(action: Action) -> (&'static str, Style, &'static str) {
 /// The whole plan, ending with the summary line.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
-    if plan.has_changes() {
+    if plan.actionable().any(|c| c.action != Action::Forget) {
         let verb = match plan.mode {
             Mode::Apply => "apply",
             Mode::Destroy => "destroy",
@@ -49,10 +50,26 @@ pub fn plan_text(plan: &Plan) -> String {
             "tether will perform these actions to {verb} project {BOLD}{}{BOLD:#} in {}:\n",
             plan.project, plan.region
         );
-        for change in plan.actionable() {
+        for change in plan.actionable().filter(|c| c.action != Action::Forget) {
             change_text(&mut out, plan, change);
             out.push('\n');
         }
+    }
+    // Under a heading of their own: these are not changes to the resources, only to who
+    // manages them.
+    let forgotten: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Forget)
+        .collect();
+    if !forgotten.is_empty() {
+        out.push_str(
+            "Let go (they stay in the account as they are; only tether's marks of ownership come off):\n",
+        );
+        for change in forgotten {
+            change_text(&mut out, plan, change);
+        }
+        out.push('\n');
     }
     // Resources the plan deliberately leaves alone, and why (an adopted account setting
     // that destroy does not delete).
@@ -241,8 +258,13 @@ pub fn summary_line(plan: &Plan) -> String {
     } else {
         String::new()
     };
+    let forget = if s.forget > 0 {
+        format!(", {} to forget", s.forget)
+    } else {
+        String::new()
+    };
     format!(
-        "{BOLD}Plan:{BOLD:#} {adopt}{} to create, {} to update, {} to replace, {} to delete.{local}",
+        "{BOLD}Plan:{BOLD:#} {adopt}{} to create, {} to update, {} to replace, {} to delete{forget}.{local}",
         s.create, s.update, s.replace, s.delete
     )
 }

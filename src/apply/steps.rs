@@ -66,6 +66,11 @@ pub fn operations(change: &Change, context: &Context) -> Vec<Operation> {
                 ops.extend(kinds::update(name, before, after, &intent, context));
             }
         }
+        Action::Forget => {
+            if let (Some(before), Some(after)) = (before, after) {
+                ops.extend(kinds::forget(name, before, after, context));
+            }
+        }
     }
     ops
 }

@@ -248,6 +248,16 @@ impl Cloud {
         bucket: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
+        // S3 takes no empty tag set: a bucket left with no tags has its tagging deleted.
+        if tags.is_empty() {
+            self.s3
+                .delete_bucket_tagging()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(|e| classify("DeleteBucketTagging", &address(bucket), e))?;
+            return Ok(());
+        }
         let tagging = Tagging::builder()
             .set_tag_set(Some(to_sdk_tags("PutBucketTagging", bucket, tags)?))
             .build()

@@ -74,8 +74,15 @@ pub async fn exec(args: ApplyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let run_jobs = !no_jobs && !spec.jobs.is_empty();
     // The plan is made while holding the lock, so no other run changes what it saw.
     let apply = async {
-        let plan =
-            super::fresh_plan(printer, &cloud, &spec, Mode::Apply, empty_tagged_buckets).await?;
+        let plan = super::fresh_plan(
+            printer,
+            &cloud,
+            &spec,
+            Mode::Apply,
+            empty_tagged_buckets,
+            &[],
+        )
+        .await?;
         printer.status(tether::render::plan_text(&plan).trim_end());
         if run_jobs {
             printer.status(&super::plan::jobs_text(&spec));

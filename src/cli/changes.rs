@@ -118,6 +118,7 @@ fn past_tense(action: Action) -> &'static str {
         Action::Replace => "replaced",
         Action::Delete => "deleted",
         Action::Adopt => "adopted",
+        Action::Forget => "let go",
         Action::NoOp => "unchanged",
     }
 }

@@ -93,7 +93,7 @@ pub async fn exec(args: CostArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let cloud = super::connect(spec.region.as_deref()).await?;
     let (answers, plan) = tokio::join!(
         ask(printer, &cloud, &spec.project, &period),
-        super::fresh_plan(printer, &cloud, &spec, Mode::Apply, false)
+        super::fresh_plan(printer, &cloud, &spec, Mode::Apply, false, &[])
     );
     let answers = answers?;
     // The prediction is for the lab as planned; without a plan there is none, not an error.

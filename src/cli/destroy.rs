@@ -32,8 +32,15 @@ pub async fn exec(args: DestroyArgs, printer: &Printer) -> anyhow::Result<Exit> 
     let spec = super::load_spec(&super::spec_path(file))?;
     let cloud = super::connect(spec.region.as_deref()).await?;
     let destroy = async {
-        let plan =
-            super::fresh_plan(printer, &cloud, &spec, Mode::Destroy, empty_tagged_buckets).await?;
+        let plan = super::fresh_plan(
+            printer,
+            &cloud,
+            &spec,
+            Mode::Destroy,
+            empty_tagged_buckets,
+            &[],
+        )
+        .await?;
         printer.status(tether::render::plan_text(&plan).trim_end());
         if plan.has_changes()
             && !auto_approve

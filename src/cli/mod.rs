@@ -10,6 +10,7 @@ pub mod completions;
 pub mod cost;
 pub mod destroy;
 pub mod force_unlock;
+pub mod forget;
 pub mod interrupt;
 pub mod jobs;
 pub mod logs;
@@ -55,6 +56,9 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Delete everything the project owns.
     Destroy(destroy::DestroyArgs),
+    /// Stop managing resources without deleting them: tether's tags, paths and records come
+    /// off, the resources stay.
+    Forget(forget::ForgetArgs),
     /// Give a user a new access key, write it, then delete the old one.
     RotateKey(rotate_key::RotateKeyArgs),
     /// Write local copies of the team's secrets from Parameter Store.
@@ -127,6 +131,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Plan(args) => plan::exec(args, printer).await,
         Command::Apply(args) => apply::exec(args, printer).await,
         Command::Destroy(args) => destroy::exec(args, printer).await,
+        Command::Forget(args) => forget::exec(args, printer).await,
         Command::RotateKey(args) => rotate_key::exec(args, printer).await,
         Command::Audit(args) => audit::exec(args, printer).await,
         Command::Secrets(command) => secrets::exec(command, printer).await,
@@ -269,12 +274,14 @@ pub async fn fresh_plan(
     spec: &Spec,
     mode: tether::plan::Mode,
     empty_tagged_buckets: bool,
+    forget: &[tether::model::Address],
 ) -> anyhow::Result<tether::plan::Plan> {
     let home = home();
     let options = tether::planning::Options {
         mode,
         empty_tagged_buckets,
         home: home.as_deref(),
+        forget,
     };
     let planned = tether::planning::plan_spec(cloud, spec, options).await?;
     for warning in &planned.warnings {

@@ -39,7 +39,15 @@ pub async fn exec(args: PlanArgs, printer: &Printer) -> anyhow::Result<Exit> {
     } = args;
     let spec = super::load_spec(&super::spec_path(file))?;
     let cloud = super::connect(spec.region.as_deref()).await?;
-    let plan = super::fresh_plan(printer, &cloud, &spec, Mode::Apply, empty_tagged_buckets).await?;
+    let plan = super::fresh_plan(
+        printer,
+        &cloud,
+        &spec,
+        Mode::Apply,
+        empty_tagged_buckets,
+        &[],
+    )
+    .await?;
     let costs = super::plan_costs(printer, &plan)?;
     if json {
         printer.json(&super::plan_json(&plan, costs.clone()))?;

@@ -142,6 +142,25 @@ impl ResourceKind for AccountAlias {
         }
     }
 
+    /// The setting stays as it is; only the project's record of it goes.
+    fn disowned(state: &AccountAliasState) -> Result<AccountAliasState, &'static str> {
+        Ok(AccountAliasState {
+            record: None,
+            ..state.clone()
+        })
+    }
+
+    fn forget(
+        name: &str,
+        _before: &AccountAliasState,
+        _after: &AccountAliasState,
+        context: &Context,
+    ) -> Vec<AliasOp> {
+        vec![AliasOp::Record(RecordOp::Delete {
+            parameter: crate::parameters::setting_record_parameter(&context.project, name),
+        })]
+    }
+
     /// The record goes first: a crash after it leaves a setting the project owns, never one
     /// it set but would refuse as someone else's.
     fn create(

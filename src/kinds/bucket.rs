@@ -172,6 +172,35 @@ impl ResourceKind for Bucket {
         ownership(&bucket.tags, project)
     }
 
+    fn disowned(bucket: &BucketState) -> Result<BucketState, &'static str> {
+        Ok(BucketState {
+            tags: crate::model::without_tether_tags(&bucket.tags),
+            record: None,
+            ..bucket.clone()
+        })
+    }
+
+    /// The record first: it is what would let a later `destroy` empty the bucket, and a
+    /// run killed after it leaves a bucket still tagged as the project's, to forget again.
+    fn forget(
+        bucket: &str,
+        before: &BucketState,
+        after: &BucketState,
+        context: &Context,
+    ) -> Vec<BucketOp> {
+        let mut ops = vec![BucketOp::Record(RecordOp::Delete {
+            parameter: crate::parameters::bucket_record_parameter(&context.project, bucket),
+        })];
+        ops.extend(Self::update(
+            bucket,
+            before,
+            after,
+            &Intent::default(),
+            context,
+        ));
+        ops
+    }
+
     fn create(
         bucket: &str,
         after: &BucketState,

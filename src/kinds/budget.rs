@@ -148,6 +148,25 @@ impl ResourceKind for Budget {
         }
     }
 
+    /// The setting stays as it is; only the project's record of it goes.
+    fn disowned(state: &BudgetState) -> Result<BudgetState, &'static str> {
+        Ok(BudgetState {
+            record: None,
+            ..state.clone()
+        })
+    }
+
+    fn forget(
+        name: &str,
+        _before: &BudgetState,
+        _after: &BudgetState,
+        context: &Context,
+    ) -> Vec<BudgetOp> {
+        vec![BudgetOp::Record(RecordOp::Delete {
+            parameter: crate::parameters::budget_record_parameter(&context.project, name),
+        })]
+    }
+
     /// The tag first (the budget counts nothing without it), then the record, then the
     /// budget with its alerts: a run killed between the last two leaves a budget its record
     /// already vouches for, which the next apply completes ("already exists" is success),

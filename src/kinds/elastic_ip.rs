@@ -144,6 +144,29 @@ impl ResourceKind for ElasticIp {
         ownership(&address.tags, project)
     }
 
+    /// The address stays allocated and associated; only the tags go.
+    fn disowned(address: &ElasticIpState) -> Result<ElasticIpState, &'static str> {
+        Ok(ElasticIpState {
+            tags: crate::model::without_tether_tags(&address.tags),
+            ..address.clone()
+        })
+    }
+
+    /// Only the tags: an update would also associate it again, and its instance may be
+    /// let go of in the same run.
+    fn forget(
+        name: &str,
+        before: &ElasticIpState,
+        after: &ElasticIpState,
+        _context: &Context,
+    ) -> Vec<AddressOp> {
+        vec![AddressOp::SetTags {
+            name: name.to_string(),
+            tags: after.tags.clone(),
+            remove: removed_keys(&before.tags, &after.tags),
+        }]
+    }
+
     fn create(
         name: &str,
         address: &ElasticIpState,

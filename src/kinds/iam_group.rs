@@ -102,6 +102,14 @@ impl ResourceKind for IamGroup {
         path_ownership(&group.path, project)
     }
 
+    /// Back to IAM's root path, `/`: the path is the group's only mark of ownership.
+    fn disowned(group: &GroupState) -> Result<GroupState, &'static str> {
+        Ok(GroupState {
+            path: "/".to_string(),
+            ..group.clone()
+        })
+    }
+
     fn create(
         name: &str,
         group: &GroupState,

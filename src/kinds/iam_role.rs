@@ -162,6 +162,10 @@ impl ResourceKind for IamRole {
         path_or_tag_ownership(&role.path, &role.tags, project)
     }
 
+    fn disowned(_role: &RoleState) -> Result<RoleState, &'static str> {
+        Err("IAM cannot change a role's path, which marks it as the project's; keep it in the spec, or remove it from the spec to delete it")
+    }
+
     fn create(
         name: &str,
         role: &RoleState,

@@ -210,6 +210,17 @@ impl ResourceKind for IamUser {
         path_ownership(&user.path, project)
     }
 
+    /// Back to IAM's root path, `/`, without tether's tags; its password, keys, groups and
+    /// policies stay, and so do the copies of its secrets tether stored.
+    fn disowned(user: &UserState) -> Result<UserState, &'static str> {
+        Ok(UserState {
+            path: "/".to_string(),
+            tags: crate::model::without_tether_tags(&user.tags),
+            stored_access_key: None,
+            ..user.clone()
+        })
+    }
+
     fn create(
         name: &str,
         user: &UserState,

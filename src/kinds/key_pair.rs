@@ -189,6 +189,46 @@ impl ResourceKind for KeyPair {
         ownership(&key.tags, project)
     }
 
+    /// The key pair stays, and so does its private key wherever tether kept it.
+    fn disowned(key: &KeyPairState) -> Result<KeyPairState, &'static str> {
+        Ok(KeyPairState {
+            tags: crate::model::without_tether_tags(&key.tags),
+            public_key_file: None,
+            private_key: None,
+            private_key_file: None,
+            id: key.id.clone(),
+        })
+    }
+
+    /// Every tag tether writes on a key pair goes, the bookkeeping ones too (the reader
+    /// turns those into fields, so the tags alone do not show them).
+    fn forget(
+        name: &str,
+        before: &KeyPairState,
+        after: &KeyPairState,
+        _context: &Context,
+    ) -> Vec<KeyPairOp> {
+        let mut remove: Vec<String> = before
+            .tags
+            .keys()
+            .filter(|key| key.starts_with(crate::model::TAG_PREFIX))
+            .cloned()
+            .collect();
+        remove.extend(
+            [
+                TAG_PRIVATE_KEY,
+                TAG_LEGACY_PRIVATE_KEY_FILE,
+                TAG_PUBLIC_KEY_FILE,
+            ]
+            .map(String::from),
+        );
+        vec![KeyPairOp::SetTags {
+            name: name.to_string(),
+            tags: after.tags.clone(),
+            remove,
+        }]
+    }
+
     fn create(
         name: &str,
         key: &KeyPairState,

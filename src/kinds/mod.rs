@@ -211,6 +211,27 @@ pub trait ResourceKind {
         let _ = state;
         None
     }
+
+    /// What the account keeps once the project lets the resource go (`forget`): the same
+    /// resource without tether's marks of ownership (its tags, its IAM path, its record),
+    /// nothing else changed; or why the kind cannot be let go of.
+    fn disowned(state: &Self::State) -> Result<Self::State, &'static str> {
+        let _ = state;
+        Err("tether makes it as part of another resource, and it goes with that one")
+    }
+
+    /// The operations that take tether's marks off `before`, leaving `after` (its
+    /// `disowned`): by default the update between them. Records go before the marks a
+    /// reader would trust them with, so that a run killed halfway leaves the resource
+    /// still the project's, and `forget` run again finishes.
+    fn forget(
+        name: &str,
+        before: &Self::State,
+        after: &Self::State,
+        context: &Context,
+    ) -> Vec<Self::Op> {
+        Self::update(name, before, after, &Intent::default(), context)
+    }
 }
 
 /// What desired states are made for besides the spec: the project, the account's region
@@ -516,6 +537,15 @@ macro_rules! kinds {
                 }
             }
 
+            /// The resource without tether's marks of ownership, or why it cannot be let go.
+            pub fn disowned(&self) -> Result<ResourceState, &'static str> {
+                match self {
+                    $(ResourceState::$variant(state) => {
+                        <$kind>::disowned(state).map(ResourceState::$variant)
+                    })*
+                }
+            }
+
             /// Why a change to this resource follows the replacement of one it depends on.
             pub fn follows_replacement(&self) -> Option<&'static str> {
                 match self {
@@ -594,6 +624,24 @@ macro_rules! kinds {
             match (before, after) {
                 $((ResourceState::$variant(before), ResourceState::$variant(after)) => {
                     <$kind>::update(name, before, after, intent, context)
+                        .into_iter()
+                        .map(Operation::$variant)
+                        .collect()
+                })*
+                _ => Vec::new(),
+            }
+        }
+
+        /// The operations that let `before` go, leaving `after` (see [`ResourceKind::forget`]).
+        pub fn forget(
+            name: &str,
+            before: &ResourceState,
+            after: &ResourceState,
+            context: &Context,
+        ) -> Vec<Operation> {
+            match (before, after) {
+                $((ResourceState::$variant(before), ResourceState::$variant(after)) => {
+                    <$kind>::forget(name, before, after, context)
                         .into_iter()
                         .map(Operation::$variant)
                         .collect()

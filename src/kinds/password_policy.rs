@@ -92,6 +92,25 @@ impl ResourceKind for PasswordPolicy {
         }
     }
 
+    /// The setting stays as it is; only the project's record of it goes.
+    fn disowned(state: &PasswordPolicySetting) -> Result<PasswordPolicySetting, &'static str> {
+        Ok(PasswordPolicySetting {
+            record: None,
+            ..state.clone()
+        })
+    }
+
+    fn forget(
+        name: &str,
+        _before: &PasswordPolicySetting,
+        _after: &PasswordPolicySetting,
+        context: &Context,
+    ) -> Vec<PolicyOp> {
+        vec![PolicyOp::Record(RecordOp::Delete {
+            parameter: crate::parameters::setting_record_parameter(&context.project, name),
+        })]
+    }
+
     /// The record first, as for the alias.
     fn create(
         name: &str,

@@ -120,6 +120,13 @@ impl ResourceKind for SecurityGroup {
         ownership(&group.tags, project)
     }
 
+    fn disowned(group: &SecurityGroupState) -> Result<SecurityGroupState, &'static str> {
+        Ok(SecurityGroupState {
+            tags: crate::model::without_tether_tags(&group.tags),
+            ..group.clone()
+        })
+    }
+
     fn create(
         name: &str,
         group: &SecurityGroupState,

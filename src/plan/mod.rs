@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Location};
 pub use crate::kinds::desired_resources;
 use crate::kinds::{
     forced_by_change, update_note, weakens, DesiredResource, LiveResource, LiveState,
@@ -45,6 +45,10 @@ pub struct Target {
     /// `--empty-tagged-buckets`: empty buckets tagged `force_destroy` even without the
     /// project's record of creating them.
     pub empty_tagged_buckets: bool,
+    /// Resources to let go of (the spec's `forget:`, `tether forget`): their marks of
+    /// ownership come off and they stay as they are. Each with where the spec lists it
+    /// (`None`: the command line).
+    pub forget: BTreeMap<Address, Option<Location>>,
 }
 
 /// What a plan is for.
@@ -91,6 +95,8 @@ pub enum Action {
     Delete,
     /// Tag an existing, unowned resource as the project's, then manage it.
     Adopt,
+    /// Take the project's marks off a resource it owns, leaving the resource as it is.
+    Forget,
     NoOp,
 }
 
@@ -139,6 +145,7 @@ pub struct AttributeChange {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub adopt: usize,
+    pub forget: usize,
     pub create: usize,
     pub update: usize,
     pub replace: usize,
@@ -153,6 +160,7 @@ impl Plan {
         for change in &self.changes {
             match change.action {
                 Action::Adopt => summary.adopt += 1,
+                Action::Forget => summary.forget += 1,
                 Action::Create => summary.create += 1,
                 Action::Update => summary.update += 1,
                 Action::Replace => summary.replace += 1,
@@ -242,7 +250,19 @@ pub fn plan(
             Err(conflict) => conflicts.push(conflict),
         }
     }
+    for (address, listed) in &target.forget {
+        match forgetting(project, address, listed.as_ref(), &declared, live) {
+            Ok(Some(change)) => {
+                changes.insert(address.clone(), change);
+            }
+            Ok(None) => {}
+            Err(conflict) => conflicts.push(conflict),
+        }
+    }
     for (address, found) in &live.resources {
+        if target.forget.contains_key(address) {
+            continue;
+        }
         if let Some(change) = deletion_for(target, mode, (&declared, &wanted), address, found) {
             changes.insert(address.clone(), change);
         }
@@ -427,6 +447,54 @@ fn owned_change(address: &Address, wanted: &DesiredResource, found: &LiveResourc
         weakens: weakens(Some(&found.state), Some(&wanted.state)),
         empty_bucket: false,
     }
+}
+
+/// Letting go of the resource at `address` (listed at `listed`): its change, or none when
+/// the project does not own it (never did, or already let it go: forgetting again is
+/// nothing), or why it cannot be let go of: the spec still declares it, or its kind keeps
+/// no mark that can come off.
+fn forgetting(
+    project: &str,
+    address: &Address,
+    listed: Option<&Location>,
+    declared: &BTreeMap<&Address, &DesiredResource>,
+    live: &LiveState,
+) -> Result<Option<Change>, Diagnostic> {
+    if let Some(wanted) = declared.get(address) {
+        return Err(Diagnostic::new(
+            format!("{address} is declared in the spec and also to be forgotten"),
+            Some(listed.unwrap_or(&wanted.location).clone()),
+        )
+        .with_hint(
+            "forgetting lets go of what the spec no longer declares: remove it from the spec first (or from the forget list, to keep managing it)",
+        ));
+    }
+    let Some(found) = live.resources.get(address) else {
+        return Ok(None);
+    };
+    if found.state.ownership(project) != Ownership::Owned {
+        return Ok(None);
+    }
+    let after = found.state.disowned().map_err(|why| {
+        Diagnostic::new(
+            format!("{address} cannot be forgotten: {why}"),
+            listed.cloned(),
+        )
+    })?;
+    Ok(Some(Change {
+        address: address.clone(),
+        action: Action::Forget,
+        reason: Some(format!(
+            "project `{project}` lets it go: it stays in the account as it is, no longer managed"
+        )),
+        attributes: diff_attributes(Some(&found.state), Some(&after)),
+        before: Some(found.state.clone()),
+        after: Some(after),
+        depends_on: Vec::new(),
+        reissue_secret: false,
+        weakens: Vec::new(),
+        empty_bucket: false,
+    }))
 }
 
 /// What becomes of a resource the account holds (`found`, at `address`) beyond what the

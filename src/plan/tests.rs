@@ -106,6 +106,7 @@ fn target(project: &str) -> Target {
         secrets: crate::spec::SecretsMode::ParameterStore,
         secrets_dir: "~/.tether/secrets".into(),
         empty_tagged_buckets: false,
+        forget: BTreeMap::new(),
     }
 }
 
@@ -849,4 +850,177 @@ elastic_ips:
 fn shipped_costs(plan: &Plan) -> Option<crate::pricing::Costs> {
     let prices = crate::pricing::Prices::shipped(&plan.region);
     crate::pricing::plan_costs(plan, &prices, time::macros::date!(2025 - 01 - 15))
+}
+
+/// The target of a spec that lists resources under `forget:`.
+fn forgetting_target(spec: &spec::Spec) -> Target {
+    Target {
+        forget: spec
+            .forget
+            .iter()
+            .map(|(address, location)| (address.clone(), Some(location.clone())))
+            .collect(),
+        ..target(&spec.project)
+    }
+}
+
+#[test]
+fn forgetting_takes_off_the_marks_and_deletes_nothing() {
+    let before = "\
+project: lab
+region: us-east-1
+account:
+  alias: lab-alias
+iam:
+  users:
+    alice: {}
+buckets:
+  lab-data:
+    tags: {team: ds}
+  lab-private:
+    force_destroy: true
+    tags: {team: ds}
+";
+    let live = applied(before);
+    let after = "\
+project: lab
+region: us-east-1
+buckets:
+  lab-data:
+    tags: {team: ds}
+forget: [bucket.lab-private, iam_user.alice, account.alias, bucket.never-ours]
+";
+    let spec = spec::parse("tether.yaml", after).expect("valid");
+    let desired = desired_resources(&spec, REGION, None);
+    let target = forgetting_target(&spec);
+    for mode in [Mode::Apply, Mode::Destroy] {
+        let plan = plan(&target, mode, &desired, &live).expect("plan");
+        let forgotten: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Forget)
+            .map(|c| c.address.to_string())
+            .collect();
+        assert_eq!(
+            forgotten,
+            ["bucket.lab-private", "iam_user.alice", "account.alias"],
+            "{mode:?}"
+        );
+        // What is let go of is never deleted, not even by destroy; what never was the
+        // project's is not in the plan at all.
+        for change in &plan.changes {
+            if target.forget.contains_key(&change.address) {
+                assert_ne!(change.action, Action::Delete, "{}", change.address);
+            }
+        }
+        assert!(plan.change(&Address::bucket("never-ours")).is_none());
+        let bucket = plan
+            .change(&Address::bucket("lab-private"))
+            .expect("bucket");
+        match bucket.after.as_ref().expect("after") {
+            ResourceState::Bucket(after) => {
+                assert_eq!(
+                    after.tags,
+                    BTreeMap::from([("team".to_string(), "ds".to_string())])
+                );
+                assert_eq!(after.record, None);
+                assert!(after.public_access_block.is_some(), "the rest stays");
+            }
+            other => panic!("{other:?}"),
+        }
+        let user = plan
+            .change(&Address::new(Kind::IamUser, "alice"))
+            .expect("user");
+        assert!(user.attributes.iter().any(|a| a.name == "path"
+            && a.before == json!("/tether/lab/")
+            && a.after == json!("/")));
+        let text = anstream::adapter::strip_str(&render::plan_text(&plan)).to_string();
+        assert!(text.contains("Let go (they stay in the account"), "{text}");
+        assert!(text.contains("3 to forget."), "{text}");
+    }
+    // In apply, the bucket the spec keeps is left alone; in destroy it goes.
+    let applying = plan(&target, Mode::Apply, &desired, &live).expect("plan");
+    let kept = applying.change(&Address::bucket("lab-data")).expect("kept");
+    assert_eq!(kept.action, Action::NoOp);
+    let destroying = plan(&target, Mode::Destroy, &desired, &live).expect("plan");
+    let kept = destroying
+        .change(&Address::bucket("lab-data"))
+        .expect("kept");
+    assert_eq!(kept.action, Action::Delete);
+
+    // Forgotten already: nothing left to do.
+    let mut gone = live.clone();
+    for change in applying
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Forget)
+    {
+        let resource = gone.resources.get_mut(&change.address).expect("live");
+        resource.state = change.after.clone().expect("after");
+    }
+    let again = plan(&target, Mode::Apply, &desired, &gone).expect("plan");
+    assert!(!again.has_account_changes(), "{again:?}");
+}
+
+#[test]
+fn what_the_spec_declares_or_tether_cannot_let_go_of_is_refused_at_the_forget_line() {
+    let yaml = "\
+project: lab
+region: us-east-1
+buckets:
+  lab-data: {}
+iam:
+  roles:
+    worker:
+      assumed_by: [ec2.amazonaws.com]
+forget:
+  - bucket.lab-data
+";
+    let live = applied(yaml);
+    let spec = spec::parse("tether.yaml", yaml).expect("valid");
+    let desired = desired_resources(&spec, REGION, None);
+    let error = plan(&forgetting_target(&spec), Mode::Apply, &desired, &live)
+        .expect_err("declared and forgotten")
+        .to_string();
+    assert!(
+        error.contains("bucket.lab-data is declared in the spec and also to be forgotten"),
+        "{error}"
+    );
+    assert!(error.contains("tether.yaml:10:"), "{error}");
+
+    // A role's path cannot change: it cannot be let go of.
+    let role_live = applied(yaml);
+    let without_role = yaml.replace(
+        "iam:\n  roles:\n    worker:\n      assumed_by: [ec2.amazonaws.com]\n",
+        "",
+    );
+    let desired = desired_of(&without_role.replace("bucket.lab-data", "bucket.other")).1;
+    let target = Target {
+        forget: BTreeMap::from([(Address::new(Kind::IamRole, "worker"), None)]),
+        ..target("lab")
+    };
+    let error = plan(&target, Mode::Apply, &desired, &role_live)
+        .expect_err("a role")
+        .to_string();
+    assert!(
+        error.contains("iam_role.worker cannot be forgotten: IAM cannot change a role's path"),
+        "{error}"
+    );
+
+    // Bad entries are spec errors with their line.
+    let bad = "project: lab\nregion: us-east-1\nforget:\n  - bucket\n  - iam_role.worker\n  - bucket.a\n  - bucket.a\n";
+    let error = spec::parse("tether.yaml", bad)
+        .expect_err("bad")
+        .to_string();
+    assert!(error.contains("tether.yaml:4:"), "{error}");
+    assert!(
+        error.contains("is not an address like `bucket.name`"),
+        "{error}"
+    );
+    assert!(error.contains("tether.yaml:5:"), "{error}");
+    assert!(
+        error.contains("cannot let go of `iam_role` resources"),
+        "{error}"
+    );
+    assert!(error.contains("`bucket.a` is listed twice"), "{error}");
 }

@@ -94,6 +94,9 @@ pub struct Spec {
     pub batch: BatchSpec,
     /// The project's monthly cost budget (`budget:`).
     pub budget: Option<BudgetSpec>,
+    /// Resources the project lets go of (`forget:`): tether's marks of ownership come off,
+    /// the resources stay. Each with where the spec lists it.
+    pub forget: BTreeMap<crate::model::Address, Location>,
 }
 
 /// Where the secrets tether generates (access keys, console passwords, private keys) are
@@ -227,6 +230,13 @@ struct RawSpec {
     /// A monthly cost budget for the project's resources, with e-mail alerts.
     #[serde(default)]
     budget: Option<budget::RawBudget>,
+    /// Resources the project stops managing without deleting them, by address
+    /// (`instance.worker`, `bucket.my-data`, `account.alias`): apply takes tether's tags,
+    /// path and records off them and leaves them as they are. List only what the spec no
+    /// longer declares.
+    #[serde(default)]
+    #[schemars(extend("items" = {"type": "string", "pattern": schema::FORGET_ADDRESS}))]
+    forget: Vec<String>,
 }
 
 /// An S3 bucket: private unless `public_read`; public write only with
@@ -617,6 +627,7 @@ impl Checker<'_> {
         self.check_role_references(&roles, &instances, &jobs);
         self.check_job_aliases(&jobs, &instances, ssh.as_ref());
         let budget = self.check_budget(raw.budget);
+        let forget = self.check_forget(&raw.forget);
         let declares_resources = [
             ("buckets", !buckets.is_empty()),
             (
@@ -638,6 +649,7 @@ impl Checker<'_> {
                     || !batch.job_definitions.is_empty(),
             ),
             ("budget", budget.is_some()),
+            ("forget", !forget.is_empty()),
         ];
         self.check_region_declared(raw.region.as_deref(), &declares_resources);
         self.check_agent_binary(raw.agent_binary.as_deref());
@@ -666,7 +678,52 @@ impl Checker<'_> {
             agent_binary: raw.agent_binary,
             batch,
             budget,
+            forget,
         })
+    }
+
+    /// `forget:` entries are addresses of kinds tether can let go of, each listed once.
+    /// Whether one is still declared is the planner's to say, which knows every address.
+    fn check_forget(&mut self, entries: &[String]) -> BTreeMap<crate::model::Address, Location> {
+        use crate::model::{Address, Kind};
+        const FORGETTABLE: [Kind; 9] = [
+            Kind::Bucket,
+            Kind::IamGroup,
+            Kind::IamUser,
+            Kind::KeyPair,
+            Kind::SecurityGroup,
+            Kind::Instance,
+            Kind::ElasticIp,
+            Kind::Account,
+            Kind::Budget,
+        ];
+        let mut forget = BTreeMap::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let index = index.to_string();
+            let location = self.value_location(&["forget", index.as_str()]);
+            let address = match entry.parse::<Address>() {
+                Ok(address) if address.name.is_empty() => Err(format!("`{entry}` names no resource")),
+                Ok(address) if !FORGETTABLE.contains(&address.kind) => Err(format!(
+                    "tether cannot let go of `{}` resources: IAM cannot move a role off the project's path, and the rest go with what they belong to",
+                    address.kind.as_str()
+                )),
+                other => other,
+            };
+            match address {
+                Ok(address) if forget.contains_key(&address) => {
+                    self.error(location, format!("`{entry}` is listed twice"), None);
+                }
+                Ok(address) => {
+                    forget.insert(address, location);
+                }
+                Err(problem) => self.error(
+                    location,
+                    format!("cannot forget `{entry}`: {problem}"),
+                    Some("list addresses as plans show them: `instance.worker`, `bucket.my-data`, `iam_user.alice`, `account.alias`".into()),
+                ),
+            }
+        }
+        forget
     }
 
     fn check_tags(&mut self, resource_path: &[&str], tags: &BTreeMap<String, String>) {

@@ -10,6 +10,10 @@
 
 use schemars::generate::SchemaSettings;
 
+/// What `forget:` entries look like, for editors (`check_forget` is the authority).
+pub(super) const FORGET_ADDRESS: &str =
+    "^(bucket|iam_group|iam_user|key_pair|security_group|instance|elastic_ip|account|budget)\\..+$";
+
 pub(super) const PROJECT: &str = "^[A-Za-z0-9_-]{1,64}$";
 pub(super) const REGION: &str = "^[a-z]{2}(-[a-z]+)+-[0-9]+$";
 /// S3's general purpose bucket rules: 3-63 lower-case letters, digits, `.` and `-`, a

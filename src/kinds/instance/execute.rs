@@ -304,6 +304,25 @@ pub(super) async fn terminate(
     Ok(())
 }
 
+/// Takes tether's tags off the project's instance `name` (found by its record, so never
+/// another that merely carries its tags), then deletes the record. The tags go first: a
+/// run killed between the two leaves an instance no reader takes for the project's.
+pub(super) async fn forget(cloud: &Cloud, project: &str, name: &str) -> Result<(), StepFailure> {
+    if let Some(instance) = cloud.find_instance(project, name).await? {
+        let remove: Vec<String> = instance
+            .tags
+            .keys()
+            .filter(|key| key.starts_with(crate::model::TAG_PREFIX))
+            .cloned()
+            .collect();
+        cloud
+            .set_instance_tags(name, &instance.id, &Default::default(), &remove)
+            .await?;
+    }
+    cloud.delete_instance_record(project, name).await?;
+    Ok(())
+}
+
 /// Records the instance `id`, which the plan found tagged with the project and the name
 /// but unrecorded, as the project's (the spec says `adopt: true`). It must still be there,
 /// tagged so.

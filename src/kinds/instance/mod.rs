@@ -145,6 +145,9 @@ pub enum InstanceOp {
     /// Record instance `id` (tagged with the project and the name, but unrecorded) as the
     /// project's: the spec adopts it.
     Adopt { name: String, id: String },
+    /// Take every tether tag off the project's instance of the name (the one its record
+    /// names), then delete the record; the instance, its volumes and its state stay.
+    Forget { name: String },
 }
 
 /// The instance kind.
@@ -324,6 +327,28 @@ impl ResourceKind for Instance {
         }
     }
 
+    /// The instance keeps running (or stopped) as it is, with its volumes and its user's
+    /// tags; tether's tags and launch record go, the bookkeeping ones (generation, price,
+    /// user data, idle rule) with them.
+    fn disowned(instance: &InstanceState) -> Result<InstanceState, &'static str> {
+        Ok(InstanceState {
+            tags: crate::model::without_tether_tags(&instance.tags),
+            recorded: false,
+            ..instance.clone()
+        })
+    }
+
+    fn forget(
+        name: &str,
+        _before: &InstanceState,
+        _after: &InstanceState,
+        _context: &Context,
+    ) -> Vec<InstanceOp> {
+        vec![InstanceOp::Forget {
+            name: name.to_string(),
+        }]
+    }
+
     /// A replacement launches the next generation, so its client token is new.
     fn create(
         name: &str,
@@ -377,6 +402,7 @@ impl ResourceKind for Instance {
             InstanceOp::SetTags { .. } => "tagging",
             InstanceOp::Terminate { .. } => "terminating instance, then waiting until it is gone",
             InstanceOp::Adopt { .. } => "recording the adopted instance",
+            InstanceOp::Forget { .. } => "taking tether's tags and record off the instance",
         }
     }
 
@@ -425,6 +451,7 @@ impl ResourceKind for Instance {
                 execute::terminate(cloud, on_wait, project, name).await
             }
             InstanceOp::Adopt { name, id } => execute::adopt(cloud, project, name, id).await,
+            InstanceOp::Forget { name } => execute::forget(cloud, project, name).await,
         }
     }
 
