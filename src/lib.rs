@@ -14,6 +14,7 @@ pub mod cost;
 pub mod diagnostic;
 pub mod hash;
 pub mod idle;
+pub mod import;
 pub mod jobs;
 pub mod kinds;
 pub mod live;

@@ -88,25 +88,41 @@ pub enum Scope<'a> {
 /// What the spec wants of the resources it declares, where a reading can use it: a bucket
 /// whose tags in the tag index are exactly the spec's is not asked for its tags again.
 /// Any other answer of the index is checked with the bucket's own call, so a lagging index
-/// never shows a change that is not there, nor hides a bucket it may delete.
+/// never shows a change that is not there, nor hides a bucket it may delete. Also the
+/// instances and addresses the spec adopts by id, which carry no tag of the project yet.
 #[derive(Clone, Debug, Default)]
 pub struct Expected {
     bucket_tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// Instance id by name, for instances the spec adopts by id.
+    instance_ids: BTreeMap<String, String>,
+    /// Allocation id by name, for Elastic IPs the spec adopts.
+    address_ids: BTreeMap<String, String>,
 }
 
 impl Expected {
     /// What `desired` expects.
     pub fn of(desired: &[DesiredResource]) -> Expected {
-        let bucket_tags = desired
-            .iter()
-            .filter_map(|d| match &d.state {
+        let mut expected = Expected::default();
+        for d in desired {
+            let name = d.address.name.clone();
+            match &d.state {
                 ResourceState::Bucket(bucket) => {
-                    Some((d.address.name.clone(), bucket.tags.clone()))
+                    expected.bucket_tags.insert(name, bucket.tags.clone());
                 }
-                _ => None,
-            })
-            .collect();
-        Expected { bucket_tags }
+                ResourceState::Instance(instance) if d.adopt => {
+                    if let Some(id) = &instance.id {
+                        expected.instance_ids.insert(name, id.clone());
+                    }
+                }
+                ResourceState::ElasticIp(address) if d.adopt => {
+                    if let Some(id) = &address.allocation_id {
+                        expected.address_ids.insert(name, id.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        expected
     }
 }
 
@@ -456,6 +472,35 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
             Ok(lists) => lists,
             Err(skipped) => return Ok(skipped),
         };
+    // What the spec adopts by id and the project's tags do not show: asked by id, and
+    // taken only when no tether project owns it (the planner adopts it, or refuses).
+    let (adopt_instances, adopt_addresses) = match scope {
+        Scope::Project(_, expected) => {
+            (expected.instance_ids.clone(), expected.address_ids.clone())
+        }
+        Scope::Only(_) => Default::default(),
+    };
+    let untagged = |tags: &BTreeMap<String, String>| !tags.contains_key(TAG_PROJECT);
+    let (adoptable_instances, adoptable_addresses) = tokio::try_join!(
+        async {
+            match adopt_instances.is_empty() {
+                true => Ok(Vec::new()),
+                false => {
+                    let ids: Vec<String> = adopt_instances.values().cloned().collect();
+                    cloud.instances(Some(&ids)).await
+                }
+            }
+        },
+        async {
+            match adopt_addresses.is_empty() {
+                true => Ok(Vec::new()),
+                false => {
+                    let ids: Vec<String> = adopt_addresses.values().cloned().collect();
+                    cloud.addresses(Some(&ids)).await
+                }
+            }
+        },
+    )?;
     let mut warnings = Vec::new();
     let tagged_names: BTreeSet<String> = instances
         .iter()
@@ -503,6 +548,16 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
             "instance.{name}: {id} carries this project's name tags, but the project has no record of launching it: tether leaves it alone (terminate it if it is a stray)"
         ));
     }
+    for instance in adoptable_instances {
+        let name = adopt_instances
+            .iter()
+            .find(|(_, id)| **id == instance.id)
+            .map(|(name, _)| name.clone());
+        if let Some(name) = name.filter(|n| !by_name.contains_key(n) && untagged(&instance.tags)) {
+            names_by_id.insert(instance.id.clone(), name.clone());
+            by_name.insert(name, (instance, false));
+        }
+    }
     let wanted = |name: &str, named: &BTreeSet<&str>| !only || named.contains(name);
     by_name.retain(|name, _| wanted(name, &named_instances));
     let volume_ids: Vec<String> = by_name
@@ -521,6 +576,7 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
             crate::kinds::instance::read(&name, instance, recorded, &volumes)
         })
         .collect();
+    let mut address_names = BTreeSet::new();
     for address in addresses {
         let Some(name) = address.tags.get(TAG_NAME).cloned() else {
             continue;
@@ -528,7 +584,17 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
         if !wanted(&name, &named_addresses) {
             continue;
         }
+        address_names.insert(name.clone());
         resources.push(crate::kinds::elastic_ip::read(&name, address, &names_by_id));
+    }
+    for address in adoptable_addresses {
+        let name = adopt_addresses
+            .iter()
+            .find(|(_, id)| **id == address.allocation_id)
+            .map(|(name, _)| name.clone());
+        if let Some(name) = name.filter(|n| !address_names.contains(n) && untagged(&address.tags)) {
+            resources.push(crate::kinds::elastic_ip::read(&name, address, &names_by_id));
+        }
     }
     // Idle alarms, where there can be any: the spec declares one, or one of the project's
     // instances carries an idle rule or its watchdog (an alarm is made only with a rule).
@@ -697,4 +763,112 @@ pub async fn audit_facts(cloud: &Cloud) -> Result<audit::Facts, AwsError> {
             .map(|g| (g.name, g.ingress.into_iter().collect()))
             .collect(),
     })
+}
+
+/// What `tether import` may take in: every bucket of the client's region, IAM user and
+/// group, key pair, security group of the default VPC (but `default`), instance and
+/// Elastic IP, and the account's alias and password policy, of the families asked for,
+/// read as a plan reads them (each kind's own `read`), with their ownership as found.
+/// Instances and addresses, which have no names, are keyed by `import::instance_key` and
+/// after their instance. Deciding what to take in is `import::select`'s.
+pub async fn read_for_import(
+    cloud: &Cloud,
+    project: &str,
+    families: &BTreeSet<crate::import::Family>,
+) -> Result<LiveState, AwsError> {
+    use crate::import::Family;
+    let wants = |family| families.contains(&family);
+    let (buckets, users, groups, keys, groups_ec2) = tokio::try_join!(
+        async {
+            match wants(Family::Buckets) {
+                true => cloud.list_buckets().await,
+                false => Ok(Vec::new()),
+            }
+        },
+        async {
+            match wants(Family::Iam) {
+                true => cloud.list_users().await,
+                false => Ok(Vec::new()),
+            }
+        },
+        async {
+            match wants(Family::Iam) {
+                true => cloud.list_groups().await,
+                false => Ok(Vec::new()),
+            }
+        },
+        async {
+            match wants(Family::Ec2) {
+                true => cloud.list_key_pairs().await,
+                false => Ok(Vec::new()),
+            }
+        },
+        async {
+            match wants(Family::Ec2) {
+                true => cloud.list_security_groups().await,
+                false => Ok(Vec::new()),
+            }
+        },
+    )?;
+    let mut addresses: Vec<Address> = Vec::new();
+    addresses.extend(buckets.iter().map(Address::bucket));
+    addresses.extend(users.iter().map(|u| Address::new(Kind::IamUser, &u.name)));
+    addresses.extend(groups.iter().map(|g| Address::new(Kind::IamGroup, &g.name)));
+    addresses.extend(keys.iter().map(|k| Address::new(Kind::KeyPair, &k.name)));
+    addresses.extend(
+        groups_ec2
+            .iter()
+            .filter(|g| g.name != "default")
+            .map(|g| Address::new(Kind::SecurityGroup, &g.name)),
+    );
+    if wants(Family::Account) {
+        addresses.push(Address::new(Kind::Account, ACCOUNT_ALIAS));
+        addresses.push(Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY));
+    }
+    let mut live = read(cloud, project, Scope::Only(&addresses)).await?;
+    if wants(Family::Ec2) {
+        let (instances, elastic_ips) =
+            tokio::try_join!(cloud.instances(None), cloud.addresses(None))?;
+        let volume_ids: Vec<String> = instances
+            .iter()
+            .flat_map(|i| i.devices.values().cloned())
+            .collect();
+        let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+        let (volumes, profiles) =
+            tokio::try_join!(cloud.volumes(volume_ids), cloud.instance_profiles(ids))?;
+        let mut taken = BTreeSet::new();
+        let mut names_by_id = BTreeMap::new();
+        for mut instance in instances {
+            // The project's own and other projects' are keyed as they are tagged, so that
+            // `import::select` can tell them.
+            let name = match instance.tags.get(TAG_NAME) {
+                Some(name) if instance.tags.contains_key(TAG_PROJECT) => name.clone(),
+                _ => crate::import::instance_key(&instance.tags, &instance.id, &mut taken),
+            };
+            instance.instance_profile = profiles.get(&instance.id).cloned();
+            names_by_id.insert(instance.id.clone(), name.clone());
+            // Import never takes in what a tether project has tagged, recorded or not.
+            let recorded = instance.tags.contains_key(TAG_PROJECT);
+            let found = crate::kinds::instance::read(&name, instance, recorded, &volumes);
+            live.resources.insert(found.address.clone(), found);
+        }
+        let mut address_names = BTreeSet::new();
+        for address in elastic_ips {
+            let name = match (address.tags.get(TAG_NAME), &address.instance_id) {
+                (Some(name), _) if address.tags.contains_key(TAG_PROJECT) => name.clone(),
+                (_, Some(id)) if names_by_id.contains_key(id) => {
+                    format!("{}-ip", names_by_id[id])
+                }
+                _ => address.allocation_id.clone(),
+            };
+            let name = if address_names.insert(name.clone()) {
+                name
+            } else {
+                address.allocation_id.clone()
+            };
+            let found = crate::kinds::elastic_ip::read(&name, address, &names_by_id);
+            live.resources.insert(found.address.clone(), found);
+        }
+    }
+    Ok(live)
 }

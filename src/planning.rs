@@ -137,10 +137,12 @@ pub async fn plan_spec(
     live.images = images.map_err(PlanningError::Images)?;
     let account_id = account_id.map_err(PlanningError::Identity)?;
     let ssh_config = ssh_config_file(spec, home);
+    // An adopted alias's own entry is the user's to give up, not a clash.
     let aliases: Vec<&str> = spec
         .ssh
         .iter()
-        .flat_map(|ssh| ssh.hosts.keys().map(String::as_str))
+        .flat_map(|ssh| ssh.hosts.values().filter(|h| !h.adopt))
+        .map(|h| h.alias.as_str())
         .collect();
     let block = crate::kinds::ssh_aliases::read(&ssh_config, &spec.project, &aliases).map_err(
         |source| PlanningError::SshConfig {

@@ -139,7 +139,8 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
                     ResourceState::SshConfig(desired) => Some(desired),
                     _ => None,
                 })
-                .flat_map(|desired| desired.hosts.iter().map(|host| host.alias.as_str()))
+                .flat_map(|desired| desired.hosts.iter().filter(|host| !host.adopt))
+                .map(|host| host.alias.as_str())
                 .collect();
             let block =
                 crate::kinds::ssh_aliases::read(Path::new(&config.file), &plan.project, &aliases)

@@ -208,10 +208,43 @@ impl Cloud {
         project: &str,
         name: Option<&str>,
     ) -> Result<Vec<InstanceInfo>, AwsError> {
-        let mut request = self
+        let mut filters = vec![tag_filter(TAG_PROJECT, project)];
+        if let Some(name) = name {
+            filters.push(tag_filter(TAG_NAME, name));
+        }
+        let resource = name.map(instance_address).unwrap_or_default();
+        self.live_instances(filters, &resource).await
+    }
+
+    /// Instances that exist (not terminated), oldest first, whoever owns them: those with
+    /// these ids (a spec adopting one by id), or with `None` every one in the region (what
+    /// `tether import` looks through). An id that names nothing is no error: it is absent.
+    pub async fn instances(&self, ids: Option<&[String]>) -> Result<Vec<InstanceInfo>, AwsError> {
+        let mut filters = Vec::new();
+        if let Some(ids) = ids {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            filters.push(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(ids.to_vec()))
+                    .build(),
+            );
+        }
+        self.live_instances(filters, "").await
+    }
+
+    /// Instances matching `filters` that exist, oldest first, with volumes' devices.
+    async fn live_instances(
+        &self,
+        filters: Vec<Filter>,
+        resource: &str,
+    ) -> Result<Vec<InstanceInfo>, AwsError> {
+        let request = self
             .ec2
             .describe_instances()
-            .filters(tag_filter(TAG_PROJECT, project))
+            .set_filters(Some(filters))
             .filters(
                 Filter::builder()
                     .name("instance-state-name")
@@ -222,14 +255,10 @@ impl Cloud {
                     ))
                     .build(),
             );
-        if let Some(name) = name {
-            request = request.filters(tag_filter(TAG_NAME, name));
-        }
-        let resource = name.map(instance_address).unwrap_or_default();
         let mut pages = request.into_paginator().send();
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("DescribeInstances", &resource, e))?;
+            let page = page.map_err(|e| classify("DescribeInstances", resource, e))?;
             for reservation in page.reservations() {
                 found.extend(reservation.instances().iter().filter_map(instance_info));
             }
@@ -864,20 +893,44 @@ impl Cloud {
         project: &str,
         name: Option<&str>,
     ) -> Result<Vec<AddressInfo>, AwsError> {
-        let mut request = self
+        let mut filters = vec![tag_filter(TAG_PROJECT, project)];
+        if let Some(name) = name {
+            filters.push(tag_filter(TAG_NAME, name));
+        }
+        let resource = name.map(address_address).unwrap_or_default();
+        self.described_addresses(filters, &resource).await
+    }
+
+    /// Elastic IPs whoever owns them: those with these allocation ids (a spec adopting one),
+    /// or with `None` every one in the region (what `tether import` looks through).
+    pub async fn addresses(&self, ids: Option<&[String]>) -> Result<Vec<AddressInfo>, AwsError> {
+        let mut filters = Vec::new();
+        if let Some(ids) = ids {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            filters.push(
+                Filter::builder()
+                    .name("allocation-id")
+                    .set_values(Some(ids.to_vec()))
+                    .build(),
+            );
+        }
+        self.described_addresses(filters, "").await
+    }
+
+    async fn described_addresses(
+        &self,
+        filters: Vec<Filter>,
+        resource: &str,
+    ) -> Result<Vec<AddressInfo>, AwsError> {
+        let output = self
             .ec2
             .describe_addresses()
-            .filters(tag_filter(TAG_PROJECT, project));
-        if let Some(name) = name {
-            request = request.filters(tag_filter(TAG_NAME, name));
-        }
-        let output = request.send().await.map_err(|e| {
-            classify(
-                "DescribeAddresses",
-                &name.map(address_address).unwrap_or_default(),
-                e,
-            )
-        })?;
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .map_err(|e| classify("DescribeAddresses", resource, e))?;
         let mut found: Vec<AddressInfo> = output
             .addresses()
             .iter()

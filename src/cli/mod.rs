@@ -11,6 +11,7 @@ pub mod cost;
 pub mod destroy;
 pub mod force_unlock;
 pub mod forget;
+pub mod import;
 pub mod interrupt;
 pub mod jobs;
 pub mod logs;
@@ -56,6 +57,9 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Delete everything the project owns.
     Destroy(destroy::DestroyArgs),
+    /// Write a spec for what the account holds that no tether project owns (a lab built in
+    /// the console), every resource `adopt: true`.
+    Import(import::ImportArgs),
     /// Stop managing resources without deleting them: tether's tags, paths and records come
     /// off, the resources stay.
     Forget(forget::ForgetArgs),
@@ -132,6 +136,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<Exit> {
         Command::Apply(args) => apply::exec(args, printer).await,
         Command::Destroy(args) => destroy::exec(args, printer).await,
         Command::Forget(args) => forget::exec(args, printer).await,
+        Command::Import(args) => import::exec(args, printer).await,
         Command::RotateKey(args) => rotate_key::exec(args, printer).await,
         Command::Audit(args) => audit::exec(args, printer).await,
         Command::Secrets(command) => secrets::exec(command, printer).await,
@@ -324,6 +329,25 @@ pub fn reading_context<'a>(
 }
 
 /// The user's home directory, for `~` in the spec's paths.
+/// Writes `text` to `path` whole or not at all (a temporary file beside it, renamed into
+/// place); without `replace`, an existing file is left as it is and is an error.
+pub fn write_whole(path: &Path, text: &str, replace: bool) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
+    std::fs::write(temp.path(), text)
+        .with_context(|| format!("cannot write `{}`", temp.path().display()))?;
+    if replace {
+        temp.persist(path)?;
+    } else {
+        temp.persist_noclobber(path)?;
+    }
+    Ok(())
+}
+
 pub fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }

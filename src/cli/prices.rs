@@ -153,11 +153,6 @@ fn write_cache(path: &std::path::Path, cache: &PriceCache) -> anyhow::Result<()>
         .with_context(|| format!("cannot make the cache directory `{}`", dir.display()))?;
     let mut text = serde_json::to_string_pretty(cache)?;
     text.push('\n');
-    let temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    std::fs::write(temp.path(), text)
-        .with_context(|| format!("cannot write `{}`", temp.path().display()))?;
-    temp.persist(path)
-        .with_context(|| format!("cannot write the prices to `{}`", path.display()))?;
-    Ok(())
+    super::write_whole(path, &text, true)
+        .with_context(|| format!("cannot write the prices to `{}`", path.display()))
 }

@@ -63,6 +63,12 @@ pub enum AddressOp {
         tags: BTreeMap<String, String>,
         remove: Vec<String>,
     },
+    /// Tag the address `allocation_id`, which no tether project owns, as this one (the
+    /// spec adopts it); it must still be there and untagged by tether.
+    Adopt {
+        name: String,
+        allocation_id: String,
+    },
 }
 
 /// The Elastic IP kind.
@@ -119,9 +125,10 @@ impl ResourceKind for ElasticIp {
                         tags,
                         instance: address.instance.clone(),
                         public_ip: None,
-                        allocation_id: None,
+                        // The address the spec adopts; an allocation gets its own.
+                        allocation_id: address.adopt_id.clone(),
                     }),
-                    adopt: false,
+                    adopt: address.adopt_id.is_some(),
                     depends_on: address
                         .instance
                         .iter()
@@ -190,14 +197,21 @@ impl ResourceKind for ElasticIp {
         ops
     }
 
+    /// An adoption tags the address first, so that every later step finds it.
     fn update(
         name: &str,
         before: &ElasticIpState,
         after: &ElasticIpState,
-        _intent: &Intent,
+        intent: &Intent,
         _context: &Context,
     ) -> Vec<AddressOp> {
         let mut ops = Vec::new();
+        if let (true, Some(allocation_id)) = (intent.adopt, &before.allocation_id) {
+            ops.push(AddressOp::Adopt {
+                name: name.to_string(),
+                allocation_id: allocation_id.clone(),
+            });
+        }
         if before.tags != after.tags {
             ops.push(AddressOp::SetTags {
                 name: name.to_string(),
@@ -239,6 +253,7 @@ impl ResourceKind for ElasticIp {
             AddressOp::Disassociate { .. } => "disassociating address",
             AddressOp::Release { .. } => "releasing address",
             AddressOp::SetTags { .. } => "tagging",
+            AddressOp::Adopt { .. } => "tagging the adopted address",
         }
     }
 
@@ -268,6 +283,10 @@ impl ResourceKind for ElasticIp {
             AddressOp::SetTags { name, tags, remove } => {
                 set_address_tags(cloud, project, name, tags, remove).await
             }
+            AddressOp::Adopt {
+                name,
+                allocation_id,
+            } => adopt_address(cloud, project, name, allocation_id).await,
         }
     }
 
@@ -279,6 +298,35 @@ impl ResourceKind for ElasticIp {
                 .as_ref()
                 .map(|ip| format!("the address {ip} is released for good")),
         }
+    }
+}
+
+async fn adopt_address(
+    cloud: &Cloud,
+    project: &str,
+    name: &str,
+    allocation_id: &str,
+) -> Result<(), StepFailure> {
+    let found = cloud.addresses(Some(&[allocation_id.to_string()])).await?;
+    let Some(address) = found.iter().find(|a| a.allocation_id == allocation_id) else {
+        return Err(StepFailure::NotCreated {
+            resource: format!("Elastic IP `{name}`"),
+            found: format!("{allocation_id}, the address the plan would adopt, is gone"),
+        });
+    };
+    match address.tags.get(TAG_PROJECT) {
+        None => Ok(cloud
+            .set_address_tags(name, allocation_id, &ownership_tags(project, name), &[])
+            .await?),
+        Some(owner)
+            if owner == project && address.tags.get(TAG_NAME).map(String::as_str) == Some(name) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(StepFailure::NotCreated {
+            resource: format!("Elastic IP `{name}`"),
+            found: format!("{allocation_id} is now tagged as another's"),
+        }),
     }
 }
 

@@ -47,8 +47,11 @@ pub struct InstanceSpec {
     /// When it stops itself for being idle.
     pub idle_stop: Option<IdleStopSpec>,
     /// Take over an instance tagged with the project and this name that the project has
-    /// no record of launching (launched by a tether before launch records, say).
+    /// no record of launching (launched by a tether before launch records, say), or, with
+    /// `adopt_id`, that instance, which no tether project owns.
     pub adopt: bool,
+    /// The id of the instance to adopt (`id:`).
+    pub adopt_id: Option<String>,
     /// The user's tags; `Name` defaults to the instance's key in the spec.
     pub tags: BTreeMap<String, String>,
     pub location: Location,
@@ -109,6 +112,8 @@ pub struct ElasticIpSpec {
     /// The declared instance it is associated with.
     pub instance: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// The allocation id of an address no tether project owns, to take over.
+    pub adopt_id: Option<String>,
     pub location: Location,
 }
 
@@ -175,6 +180,11 @@ pub(super) struct RawInstance {
     /// for): its id is recorded as the project's. Without it such an instance is refused.
     #[serde(default)]
     adopt: bool,
+    /// With `adopt: true`: the id of an instance no tether project owns (one made in the
+    /// console, say) to take over as this one; its id is recorded, then it is tagged.
+    #[serde(default)]
+    #[schemars(pattern(super::schema::INSTANCE_ID), example = &"i-0123456789abcdef0")]
+    id: Option<String>,
     /// Tags; `Name` is the instance's key in the spec.
     #[serde(default)]
     #[schemars(schema_with = "super::schema::tags")]
@@ -257,6 +267,14 @@ pub(super) struct RawElasticIp {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::tags")]
     tags: BTreeMap<String, String>,
+    /// Take over the address with `allocation_id`, which no tether project owns (one
+    /// allocated in the console, say).
+    #[serde(default)]
+    adopt: bool,
+    /// With `adopt: true`: the allocation id of the address to take over.
+    #[serde(default)]
+    #[schemars(pattern(super::schema::ALLOCATION_ID), example = &"eipalloc-0123456789abcdef0")]
+    allocation_id: Option<String>,
 }
 
 fn on_demand() -> Market {
@@ -350,6 +368,11 @@ impl Checker<'_> {
             let idle_stop = instance
                 .idle_stop
                 .and_then(|rule| self.check_idle_stop(&name, rule));
+            let adopt_id = self.check_adopt_id(
+                ["instances", name.as_str(), "id"],
+                (instance.adopt, instance.id),
+                ("i-", "an instance id such as `i-0123456789abcdef0`"),
+            );
             let (root_volume_gb, volumes) =
                 self.check_volumes(&name, instance.root_volume_gb, instance.volumes);
             let user_data = instance.user_data.map(|file| UserData {
@@ -388,6 +411,7 @@ impl Checker<'_> {
                     host_key: instance.host_key,
                     idle_stop,
                     adopt: instance.adopt,
+                    adopt_id,
                     state: instance.state,
                     tags,
                     location,
@@ -689,17 +713,65 @@ impl Checker<'_> {
                 }
             }
             self.check_tags(&["elastic_ips", name.as_str()], &address.tags);
+            let adopt_id = self.check_adopt_id(
+                ["elastic_ips", name.as_str(), "allocation_id"],
+                (address.adopt, address.allocation_id),
+                (
+                    "eipalloc-",
+                    "an allocation id such as `eipalloc-0123456789abcdef0`",
+                ),
+            );
+            if address.adopt && adopt_id.is_none() {
+                self.error(
+                    location.clone(),
+                    format!("Elastic IP `{name}` says `adopt: true` but names no `allocation_id`"),
+                    Some("an address has no name in EC2: give the `allocation_id` of the one to take over (the console shows it)".into()),
+                );
+            }
             addresses.insert(
                 name.clone(),
                 ElasticIpSpec {
                     name,
                     instance: address.instance,
                     tags: address.tags,
+                    adopt_id,
                     location,
                 },
             );
         }
         addresses
+    }
+}
+
+impl Checker<'_> {
+    /// An id of a resource to adopt (at `path`): given only with `adopt: true`, and of
+    /// the shape EC2 gives (`prefix` and 8 or 17 hex digits).
+    fn check_adopt_id(
+        &mut self,
+        path: [&str; 3],
+        (adopt, id): (bool, Option<String>),
+        (prefix, example): (&str, &str),
+    ) -> Option<String> {
+        let id = id?;
+        let location = self.value_location(&path);
+        let digits = id.strip_prefix(prefix).unwrap_or_default();
+        let shaped = matches!(digits.len(), 8 | 17)
+            && digits
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        if !shaped {
+            self.error(location, format!("`{id}` is not {example}"), None);
+            return None;
+        }
+        if !adopt {
+            self.error(
+                location,
+                format!("`{}: {id}` is for adopting: add `adopt: true` beside it", path[2]),
+                Some("tether launches and allocates its own resources; an id names one that exists, to take over".into()),
+            );
+            return None;
+        }
+        Some(id)
     }
 }
 

@@ -14,6 +14,8 @@ use schemars::generate::SchemaSettings;
 pub(super) const FORGET_ADDRESS: &str =
     "^(bucket|iam_group|iam_user|key_pair|security_group|instance|elastic_ip|account|budget)\\..+$";
 
+pub(super) const INSTANCE_ID: &str = "^i-([0-9a-f]{8}|[0-9a-f]{17})$";
+pub(super) const ALLOCATION_ID: &str = "^eipalloc-([0-9a-f]{8}|[0-9a-f]{17})$";
 pub(super) const PROJECT: &str = "^[A-Za-z0-9_-]{1,64}$";
 pub(super) const REGION: &str = "^[a-z]{2}(-[a-z]+)+-[0-9]+$";
 /// S3's general purpose bucket rules: 3-63 lower-case letters, digits, `.` and `-`, a

@@ -32,6 +32,9 @@ pub struct HostSpec {
     pub identity_file: Option<String>,
     /// Ports forwarded through the alias's connections (`LocalForward`).
     pub forwards: Vec<Forward>,
+    /// Take over the user's own `Host <alias>` entry: apply removes it from the config
+    /// file and tether's block holds the alias from then on.
+    pub adopt: bool,
     pub location: Location,
 }
 
@@ -74,6 +77,11 @@ struct RawHost {
     /// HTTP on the internet.
     #[serde(default)]
     forward: Vec<RawForward>,
+    /// Take over your own `Host <alias>` entry of the config file (one naming this alias
+    /// alone): apply removes its lines, and tether's block holds the alias from then on.
+    /// Without it such an entry is refused, since ssh would follow it instead.
+    #[serde(default)]
+    adopt: bool,
 }
 
 /// A forwarded port: the same number at both ends, or `{local, remote}`.
@@ -205,6 +213,7 @@ impl Checker<'_> {
                     port,
                     identity_file,
                     forwards,
+                    adopt: host.adopt,
                     location,
                 },
             );

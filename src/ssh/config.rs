@@ -27,6 +27,9 @@ pub struct HostEntry {
     /// Ports forwarded from this machine's loopback to the instance's (`LocalForward`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<Forward>,
+    /// The spec adopts the user's own `Host <alias>` entry: the write removes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 /// One port forward: `localhost:<local>` here reaches `localhost:<remote>` on the instance,
@@ -290,6 +293,41 @@ pub fn replace(file_text: &str, project: &str, block: Option<&str>) -> Result<St
     })
 }
 
+/// `file_text` without the user's own entries for `aliases` that the spec adopts: each
+/// from a `Host` line (outside any tether block) that names that alias alone, up to the
+/// next `Host` or `Match` line, tether block or the end. Entries naming several patterns
+/// are left as they are (and stay refused as clashes).
+pub fn without_host_entries(file_text: &str, aliases: &[&str]) -> String {
+    let mut out = String::with_capacity(file_text.len());
+    let mut in_tether_block = false;
+    let mut skipping = false;
+    for line in file_text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with("# BEGIN tether ") {
+            in_tether_block = true;
+            skipping = false;
+        } else if trimmed.starts_with("# END tether ") {
+            in_tether_block = false;
+        } else if !in_tether_block {
+            let content = trimmed.split('#').next().unwrap_or_default();
+            let mut words = content
+                .split(|c: char| c.is_whitespace() || c == '=')
+                .filter(|w| !w.is_empty());
+            let keyword = words.next().unwrap_or_default();
+            if keyword.eq_ignore_ascii_case("host") || keyword.eq_ignore_ascii_case("match") {
+                let patterns: Vec<&str> = words.map(|w| w.trim_matches('"')).collect();
+                skipping = keyword.eq_ignore_ascii_case("host")
+                    && patterns.len() == 1
+                    && aliases.contains(&patterns[0]);
+            }
+        }
+        if !skipping || in_tether_block {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
 /// Why a value cannot go into an ssh config line, if it cannot: control characters (a
 /// newline would start a directive of its own), a leading `-` (an option to ssh), and, for
 /// `Word` values, whitespace, quotes and `#` (where ssh splits or comments), or for `Path`
@@ -343,7 +381,43 @@ mod tests {
             port: 22,
             identity_file: Some("/home/ds/.ssh/lab-key.pem".into()),
             forwards: Vec::new(),
+            adopt: false,
         }]
+    }
+
+    #[test]
+    fn an_adopted_entry_is_taken_out_and_nothing_else() {
+        let text = "\
+Host github.com
+    User git
+
+Host MyNewInstance
+    HostName 203.0.113.10
+    User ubuntu
+# BEGIN tether other
+Host MyNewInstance
+    HostName 198.51.100.1
+# END tether other
+Host MyNewInstance other
+    HostName 203.0.113.10
+Match host x
+    User y
+";
+        let expected = "\
+Host github.com
+    User git
+
+# BEGIN tether other
+Host MyNewInstance
+    HostName 198.51.100.1
+# END tether other
+Host MyNewInstance other
+    HostName 203.0.113.10
+Match host x
+    User y
+";
+        assert_eq!(without_host_entries(text, &["MyNewInstance"]), expected);
+        assert_eq!(without_host_entries(text, &[]), text);
     }
 
     #[test]

@@ -332,13 +332,32 @@ pub(super) async fn adopt(
     name: &str,
     id: &str,
 ) -> Result<(), StepFailure> {
-    let tagged = cloud.project_instances(project, Some(name)).await?;
-    if !tagged.iter().any(|instance| instance.id == id) {
+    let found = cloud.instances(Some(&[id.to_string()])).await?;
+    let ownership_tags = crate::model::ownership_tags(project, name);
+    // Tagged as this one already (a tether before launch records), or by no tether at
+    // all (the spec adopts it by id); anything else is another's since the plan.
+    let adoptable =
+        found
+            .iter()
+            .find(|instance| instance.id == id)
+            .filter(
+                |instance| match instance.tags.get(crate::model::TAG_PROJECT) {
+                    None => true,
+                    Some(_) => ownership_tags
+                        .iter()
+                        .all(|(key, value)| instance.tags.get(key) == Some(value)),
+                },
+            );
+    let Some(instance) = adoptable else {
         return Err(StepFailure::NotCreated {
             resource: format!("instance `{name}`"),
-            found: format!("{id}, the instance the plan would adopt, is gone or no longer tagged as `{name}` of the project"),
+            found: format!(
+                "{id}, the instance the plan would adopt, is gone or now tagged as another's"
+            ),
         });
-    }
+    };
+    // The record first: a run killed before the tags leaves an instance no reader takes
+    // for the project's, which the next plan adopts again.
     cloud
         .put_instance_record(
             project,
@@ -348,6 +367,11 @@ pub(super) async fn adopt(
             },
         )
         .await?;
+    if !instance.tags.contains_key(crate::model::TAG_PROJECT) {
+        cloud
+            .set_instance_tags(name, id, &ownership_tags, &[])
+            .await?;
+    }
     Ok(())
 }
 

@@ -726,7 +726,8 @@ fn desired_instance(
                 .and_then(|u| u.content.as_deref())
                 .map(|content| base64::engine::general_purpose::STANDARD.encode(content)),
             image_lookup,
-            id: None,
+            // The instance the spec adopts by id; a launch gets its own.
+            id: instance.adopt_id.clone(),
             public_ip: None,
             recorded: false,
             idle_stop: instance.idle_stop.map(|rule| IdleRule {

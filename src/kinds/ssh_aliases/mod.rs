@@ -245,6 +245,7 @@ fn desired_ssh_config(spec: &Spec, ssh: &SshSpec, home: Option<&Path>) -> Desire
             port: host.port,
             identity_file: host.identity_file.as_deref().map(expand),
             forwards: host.forwards.clone(),
+            adopt: host.adopt,
         })
         .collect();
     // After the instances and their addresses, whose addresses it holds.

@@ -39,8 +39,14 @@ async fn address_now(
     Ok((address, Some(found.id)))
 }
 
-/// Puts `block` into `file` (or takes the project's block out, with `None`).
-fn put_block(file: &Path, project: &str, block: Option<&str>) -> Result<(), StepFailure> {
+/// Puts `block` into `file` (or takes the project's block out, with `None`), first taking
+/// out the user's own entries for the aliases the spec adopts (`adopted`).
+fn put_block(
+    file: &Path,
+    project: &str,
+    block: Option<&str>,
+    adopted: &[&str],
+) -> Result<(), StepFailure> {
     let (text, mode) = match std::fs::read_to_string(file) {
         Ok(text) => {
             let mode = std::fs::metadata(file)
@@ -58,12 +64,17 @@ fn put_block(file: &Path, project: &str, block: Option<&str>) -> Result<(), Step
         }
         Err(error) => return Err(file_error(file, error)),
     };
-    let updated = sshconfig::replace(&text, project, block).map_err(|problem| {
-        StepFailure::ConfigMarkers {
+    // Markers first: with unbalanced ones, no line is taken for the user's own entry.
+    sshconfig::check_markers(&text, project).map_err(|problem| StepFailure::ConfigMarkers {
+        path: file.display().to_string(),
+        problem,
+    })?;
+    let own = sshconfig::without_host_entries(&text, adopted);
+    let updated =
+        sshconfig::replace(&own, project, block).map_err(|problem| StepFailure::ConfigMarkers {
             path: file.display().to_string(),
             problem,
-        }
-    })?;
+        })?;
     if updated == text {
         return Ok(());
     }
@@ -104,9 +115,14 @@ pub(super) async fn write(
         },
         host_keys.as_ref(),
     );
-    put_block(file, project, Some(&block))
+    let adopted: Vec<&str> = hosts
+        .iter()
+        .filter(|h| h.adopt)
+        .map(|h| h.alias.as_str())
+        .collect();
+    put_block(file, project, Some(&block), &adopted)
 }
 
 pub(super) fn remove(project: &str, file: &Path) -> Result<(), StepFailure> {
-    put_block(file, project, None)
+    put_block(file, project, None, &[])
 }
