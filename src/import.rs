@@ -877,6 +877,125 @@ Host = byname
         assert_eq!(hosts[0].instance, "worker");
     }
 
+    fn found(resources: Vec<(Address, ResourceState)>) -> LiveState {
+        LiveState {
+            resources: resources
+                .into_iter()
+                .map(|(address, state)| {
+                    let resource = crate::kinds::LiveResource {
+                        address: address.clone(),
+                        state,
+                        depends_on: Vec::new(),
+                    };
+                    (address, resource)
+                })
+                .collect(),
+            ..LiveState::default()
+        }
+    }
+
+    fn bucket(tags: &[(&str, &str)]) -> ResourceState {
+        ResourceState::Bucket(crate::kinds::BucketState {
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            policy: None,
+            public_access_block: None,
+            record: None,
+        })
+    }
+
+    fn user(path: &str, groups: &[&str], tags: &[(&str, &str)]) -> ResourceState {
+        ResourceState::IamUser(crate::kinds::UserState {
+            path: path.into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            policies: BTreeSet::new(),
+            inline_policies: BTreeMap::new(),
+            console_access: false,
+            programmatic_access: false,
+            stored_access_key: None,
+        })
+    }
+
+    fn group(path: &str) -> ResourceState {
+        ResourceState::IamGroup(crate::kinds::GroupState {
+            path: path.into(),
+            policies: BTreeSet::new(),
+        })
+    }
+
+    #[test]
+    fn only_what_no_project_owns_and_the_selection_chooses_is_taken_in() {
+        let read = found(vec![
+            (Address::bucket("lab-data"), bucket(&[("team", "ds")])),
+            (Address::bucket("lab-scratch"), bucket(&[])),
+            (
+                Address::bucket("ours"),
+                bucket(&[("tether:project", "lab")]),
+            ),
+            (
+                Address::bucket("theirs"),
+                bucket(&[("tether:project", "other")]),
+            ),
+            (
+                Address::new(Kind::IamUser, "erich"),
+                user("/", &["admins"], &[("team", "ds")]),
+            ),
+            (Address::new(Kind::IamUser, "ci"), user("/", &[], &[])),
+            (Address::new(Kind::IamGroup, "admins"), group("/")),
+            (Address::new(Kind::IamGroup, "readers"), group("/")),
+            (
+                Address::new(Kind::IamGroup, "managed"),
+                group("/tether/other/"),
+            ),
+        ]);
+        let names = |state: &LiveState| -> Vec<String> {
+            state.resources.keys().map(ToString::to_string).collect()
+        };
+        let (all, others) = select(read.clone(), "lab", &Selection::default());
+        assert_eq!(
+            names(&all),
+            [
+                "bucket.lab-data",
+                "bucket.lab-scratch",
+                "iam_group.admins",
+                "iam_group.readers",
+                "iam_user.ci",
+                "iam_user.erich"
+            ]
+        );
+        assert_eq!(
+            others,
+            [
+                (Address::bucket("theirs"), "other".to_string()),
+                (Address::new(Kind::IamGroup, "managed"), "other".to_string())
+            ]
+        );
+        // By tag: the tagged bucket and user, and the group the user is in.
+        let tagged = Selection {
+            tag: Some(("team".into(), "ds".into())),
+            ..Selection::default()
+        };
+        let (chosen, _) = select(read.clone(), "lab", &tagged);
+        assert_eq!(
+            names(&chosen),
+            ["bucket.lab-data", "iam_group.admins", "iam_user.erich"]
+        );
+        // By name and family.
+        let prefixed = Selection {
+            families: BTreeSet::from([Family::Buckets]),
+            name_prefix: Some("lab-".into()),
+            tag: None,
+        };
+        let (chosen, _) = select(read, "lab", &prefixed);
+        assert_eq!(names(&chosen), ["bucket.lab-data", "bucket.lab-scratch"]);
+    }
+
     #[test]
     fn an_instance_is_keyed_by_its_name_tag_when_it_can_be() {
         let mut taken = BTreeSet::new();

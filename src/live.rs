@@ -81,8 +81,9 @@ pub enum Scope<'a> {
     /// where an index that shows what the spec expects may stand in for a call.
     Project(&'a [Address], &'a Expected),
     /// Exactly these addresses (to check a saved plan is still fresh, or what an apply
-    /// made), each read with its own calls: an index lags behind a change just made.
-    Only(&'a [Address]),
+    /// made), each read with its own calls: an index lags behind a change just made. The
+    /// `Expected` names only what is adopted by id, which no tag shows yet.
+    Only(&'a [Address], &'a Expected),
 }
 
 /// What the spec wants of the resources it declares, where a reading can use it: a bucket
@@ -102,20 +103,37 @@ pub struct Expected {
 impl Expected {
     /// What `desired` expects.
     pub fn of(desired: &[DesiredResource]) -> Expected {
-        let mut expected = Expected::default();
+        let mut expected = Expected::adopting(
+            desired
+                .iter()
+                .filter(|d| d.adopt)
+                .map(|d| (&d.address, &d.state)),
+        );
         for d in desired {
-            let name = d.address.name.clone();
-            match &d.state {
-                ResourceState::Bucket(bucket) => {
-                    expected.bucket_tags.insert(name, bucket.tags.clone());
-                }
-                ResourceState::Instance(instance) if d.adopt => {
+            if let ResourceState::Bucket(bucket) = &d.state {
+                expected
+                    .bucket_tags
+                    .insert(d.address.name.clone(), bucket.tags.clone());
+            }
+        }
+        expected
+    }
+
+    /// The instances and Elastic IPs that `adopted` (states that adopt) name by id.
+    pub fn adopting<'a>(
+        adopted: impl IntoIterator<Item = (&'a Address, &'a ResourceState)>,
+    ) -> Expected {
+        let mut expected = Expected::default();
+        for (address, state) in adopted {
+            let name = address.name.clone();
+            match state {
+                ResourceState::Instance(instance) => {
                     if let Some(id) = &instance.id {
                         expected.instance_ids.insert(name, id.clone());
                     }
                 }
-                ResourceState::ElasticIp(address) if d.adopt => {
-                    if let Some(id) = &address.allocation_id {
+                ResourceState::ElasticIp(ip) => {
+                    if let Some(id) = &ip.allocation_id {
                         expected.address_ids.insert(name, id.clone());
                     }
                 }
@@ -160,7 +178,7 @@ type Found = (Vec<LiveResource>, Vec<String>);
 fn named(scope: Scope<'_>, kind: Kind) -> (BTreeSet<&str>, bool) {
     let (addresses, only) = match scope {
         Scope::Project(addresses, _) => (addresses, false),
-        Scope::Only(addresses) => (addresses, true),
+        Scope::Only(addresses, _) => (addresses, true),
     };
     let names = addresses
         .iter()
@@ -185,7 +203,7 @@ async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
     }
     let expected = match scope {
         Scope::Project(_, expected) => Some(expected),
-        Scope::Only(_) => None,
+        Scope::Only(..) => None,
     };
     let index = async {
         match expected {
@@ -474,12 +492,9 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
         };
     // What the spec adopts by id and the project's tags do not show: asked by id, and
     // taken only when no tether project owns it (the planner adopts it, or refuses).
-    let (adopt_instances, adopt_addresses) = match scope {
-        Scope::Project(_, expected) => {
-            (expected.instance_ids.clone(), expected.address_ids.clone())
-        }
-        Scope::Only(_) => Default::default(),
-    };
+    let (Scope::Project(_, expected) | Scope::Only(_, expected)) = scope;
+    let (adopt_instances, adopt_addresses) =
+        (expected.instance_ids.clone(), expected.address_ids.clone());
     let untagged = |tags: &BTreeMap<String, String>| !tags.contains_key(TAG_PROJECT);
     let (adoptable_instances, adoptable_addresses) = tokio::try_join!(
         async {
@@ -825,7 +840,12 @@ pub async fn read_for_import(
         addresses.push(Address::new(Kind::Account, ACCOUNT_ALIAS));
         addresses.push(Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY));
     }
-    let mut live = read(cloud, project, Scope::Only(&addresses)).await?;
+    let mut live = read(
+        cloud,
+        project,
+        Scope::Only(&addresses, &Expected::default()),
+    )
+    .await?;
     if wants(Family::Ec2) {
         let (instances, elastic_ips) =
             tokio::try_join!(cloud.instances(None), cloud.addresses(None))?;

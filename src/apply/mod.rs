@@ -125,7 +125,14 @@ pub async fn check_fresh(cloud: &Cloud, plan: &Plan) -> Result<(), ApplyError> {
     if touched.is_empty() {
         return Ok(());
     }
-    let mut live = live::read(cloud, &plan.project, Scope::Only(&touched))
+    // What the plan adopts by id carries no tag of the project yet: it is asked by id.
+    let adopting = live::Expected::adopting(
+        plan.changes
+            .iter()
+            .filter(|c| c.action == crate::plan::Action::Adopt)
+            .filter_map(|c| Some((&c.address, c.after.as_ref()?))),
+    );
+    let mut live = live::read(cloud, &plan.project, Scope::Only(&touched, &adopting))
         .await
         .map_err(ApplyError::Read)?;
     // The alias block lives in a local file, which the account reader does not see.

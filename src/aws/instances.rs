@@ -101,6 +101,26 @@ fn address_address(name: &str) -> String {
     format!("elastic_ip.{name}")
 }
 
+/// The filters for the project's resources of a kind, or its one of `name`.
+fn owner_filters(project: &str, name: Option<&str>) -> Vec<Filter> {
+    let mut filters = vec![tag_filter(TAG_PROJECT, project)];
+    filters.extend(name.map(|name| tag_filter(TAG_NAME, name)));
+    filters
+}
+
+/// The filters for resources with these ids (`filter` names the id: `instance-id`), or
+/// for every one with `None`; `None` back when `ids` names none, so there is nothing to ask.
+fn id_filters(filter: &str, ids: Option<&[String]>) -> Option<Vec<Filter>> {
+    match ids {
+        Some([]) => None,
+        Some(ids) => Some(vec![Filter::builder()
+            .name(filter)
+            .set_values(Some(ids.to_vec()))
+            .build()]),
+        None => Some(Vec::new()),
+    }
+}
+
 fn tag_filter(key: &str, value: &str) -> Filter {
     Filter::builder()
         .name(format!("tag:{key}"))
@@ -208,31 +228,19 @@ impl Cloud {
         project: &str,
         name: Option<&str>,
     ) -> Result<Vec<InstanceInfo>, AwsError> {
-        let mut filters = vec![tag_filter(TAG_PROJECT, project)];
-        if let Some(name) = name {
-            filters.push(tag_filter(TAG_NAME, name));
-        }
         let resource = name.map(instance_address).unwrap_or_default();
-        self.live_instances(filters, &resource).await
+        self.live_instances(owner_filters(project, name), &resource)
+            .await
     }
 
     /// Instances that exist (not terminated), oldest first, whoever owns them: those with
     /// these ids (a spec adopting one by id), or with `None` every one in the region (what
     /// `tether import` looks through). An id that names nothing is no error: it is absent.
     pub async fn instances(&self, ids: Option<&[String]>) -> Result<Vec<InstanceInfo>, AwsError> {
-        let mut filters = Vec::new();
-        if let Some(ids) = ids {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            filters.push(
-                Filter::builder()
-                    .name("instance-id")
-                    .set_values(Some(ids.to_vec()))
-                    .build(),
-            );
+        match id_filters("instance-id", ids) {
+            Some(filters) => self.live_instances(filters, "").await,
+            None => Ok(Vec::new()),
         }
-        self.live_instances(filters, "").await
     }
 
     /// Instances matching `filters` that exist, oldest first, with volumes' devices.
@@ -893,30 +901,18 @@ impl Cloud {
         project: &str,
         name: Option<&str>,
     ) -> Result<Vec<AddressInfo>, AwsError> {
-        let mut filters = vec![tag_filter(TAG_PROJECT, project)];
-        if let Some(name) = name {
-            filters.push(tag_filter(TAG_NAME, name));
-        }
         let resource = name.map(address_address).unwrap_or_default();
-        self.described_addresses(filters, &resource).await
+        self.described_addresses(owner_filters(project, name), &resource)
+            .await
     }
 
     /// Elastic IPs whoever owns them: those with these allocation ids (a spec adopting one),
     /// or with `None` every one in the region (what `tether import` looks through).
     pub async fn addresses(&self, ids: Option<&[String]>) -> Result<Vec<AddressInfo>, AwsError> {
-        let mut filters = Vec::new();
-        if let Some(ids) = ids {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            filters.push(
-                Filter::builder()
-                    .name("allocation-id")
-                    .set_values(Some(ids.to_vec()))
-                    .build(),
-            );
+        match id_filters("allocation-id", ids) {
+            Some(filters) => self.described_addresses(filters, "").await,
+            None => Ok(Vec::new()),
         }
-        self.described_addresses(filters, "").await
     }
 
     async fn described_addresses(

@@ -49,7 +49,7 @@ async fn rotate(
     let live = live::read(
         cloud,
         &spec.project,
-        Scope::Only(std::slice::from_ref(&address)),
+        Scope::Only(std::slice::from_ref(&address), &Default::default()),
     )
     .await
     .context("cannot read the account")?;

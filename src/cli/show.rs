@@ -41,9 +41,13 @@ pub async fn read_report(
                 )
             })
             .collect();
-    let live = tether::live::read(cloud, &spec.project, tether::live::Scope::Only(&addresses))
-        .await
-        .context("cannot read the account")?;
+    let live = tether::live::read(
+        cloud,
+        &spec.project,
+        tether::live::Scope::Only(&addresses, &Default::default()),
+    )
+    .await
+    .context("cannot read the account")?;
     let amis: Vec<String> = live
         .resources
         .values()

@@ -35,6 +35,11 @@ fn bad_input_is_reported_with_its_position() {
             "budget_alerts_nobody",
             "project: lab\nregion: us-east-1\nbudget:\n  monthly_usd: 100\n  alert_at: [80]\n",
         ),
+        // An id is for adopting, and has EC2's shape; an address has no name to adopt by.
+        (
+            "adopt_ids",
+            "project: lab\nregion: us-east-1\ninstances:\n  worker:\n    ami: ami-1e749f67\n    type: t3.micro\n    id: i-0123456789abcdef0\n  other:\n    ami: ami-1e749f67\n    type: t3.micro\n    adopt: true\n    id: i-xyz\nelastic_ips:\n  ip: {adopt: true}\n",
+        ),
         ("bad_project_name", "project: \"my lab\"\n"),
         ("bad_region", "project: lab\nregion: Frankfurt\n"),
         // Regression: with no `region:`, an operator in us-east-1 and CI in us-west-2 applied
