@@ -215,7 +215,9 @@ fn reads_from_a_distant_endpoint_keep_more_requests_in_flight_within_the_operato
         assert_eq!(plan.code, 0, "no changes: {}", plan.stderr);
         proxy.counts.peak_in_flight.load(Ordering::SeqCst)
     };
-    let near = peak(0, None);
+    // The gate judges distance by the first call's round trip: on a loaded machine one
+    // near plan may take its endpoint for far, so near is the lower of two.
+    let near = peak(0, None).min(peak(0, None));
     let far = peak(40, None);
     let capped = peak(40, Some("4"));
     // Far, several times as many buckets at once as near (each bucket with two reads in
