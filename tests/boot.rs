@@ -273,7 +273,7 @@ fn an_agent_binary_for_another_system_or_that_will_not_start_is_refused_before_a
     assert!(
         run.stderr
             .contains("is a macOS (Mach-O) binary, not a Linux executable")
-            && run.stderr.contains("x86_64-unknown-linux-musl"),
+            && run.stderr.contains("scripts/build-wheel.sh"),
         "the error says what is wrong and how to fix it: {}",
         run.stderr
     );
@@ -304,6 +304,39 @@ fn an_agent_binary_for_another_system_or_that_will_not_start_is_refused_before_a
     assert!(
         !binaries.iter().any(|name| name.starts_with(&broken)),
         "the copy that does not start is not left behind: {binaries:?}"
+    );
+
+    // One linked against a newer glibc than the image's: this tether with its newest
+    // glibc version renamed 2.99, so the loader refuses it as it would on an old image.
+    let newer = {
+        let needle = b"GLIBC_2.34";
+        let at = own
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("this tether asks for GLIBC_2.34");
+        let mut newer = own.clone();
+        newer[at..at + needle.len()].copy_from_slice(b"GLIBC_2.99");
+        newer
+    };
+    let path = moto.dir.path().join("tether-newer-glibc");
+    std::fs::write(&path, &newer).expect("write");
+    let getconf = std::process::Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .expect("getconf");
+    let here = String::from_utf8_lossy(&getconf.stdout)
+        .split_whitespace()
+        .last()
+        .expect("a glibc version")
+        .to_string();
+    let run = lab.tether(&["run", "--agent-binary", "tether-newer-glibc"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "needs glibc 2.99, and `worker` has {here}: nothing was started there"
+        )),
+        "{}",
+        run.stderr
     );
 
     // This tether itself, as before: the job runs.

@@ -92,13 +92,22 @@ pub enum RemoteError {
         instance: String,
         remote: String,
     },
-    /// The agent binary was copied but does not start there (a newer glibc than the
-    /// image's, a damaged file); nothing was started.
+    /// The agent binary was copied but does not start there (a damaged file, say);
+    /// nothing was started.
     #[error("the agent binary `{path}` does not start on `{instance}` ({output}); nothing was started there; {FIX}")]
     AgentWontStart {
         path: String,
         instance: String,
         output: String,
+    },
+    /// The agent binary needs a newer glibc than the instance's image has.
+    #[error("the agent binary `{path}` needs glibc {needs}, and `{instance}` has {has}: nothing was started there; {FIX}")]
+    AgentGlibc {
+        path: String,
+        instance: String,
+        needs: String,
+        /// The image's glibc version, or what was found of it.
+        has: String,
     },
     /// The share file could not be written locally.
     #[error("cannot write the share file: {0}")]
@@ -143,7 +152,34 @@ pub enum RemoteError {
 }
 
 /// How to get an agent binary that runs on any Linux instance, for error messages.
-const FIX: &str = "build a static Linux tether (`cargo build --release --target x86_64-unknown-linux-musl`, or `aarch64-unknown-linux-musl` for Graviton) and name it with `agent_binary:` in the spec or `--agent-binary`";
+const FIX: &str = "use the tether of the wheel (`pip install` it: linked against glibc 2.17, it runs on every supported image), or build one with `scripts/build-wheel.sh`, and name it with `agent_binary:` in the spec or `--agent-binary`";
+
+/// The newest glibc version a binary asked for and the loader did not find, from what it
+/// printed when it would not start (`version `GLIBC_2.34' not found (required by ...)`).
+pub fn missing_glibc(output: &str) -> Option<String> {
+    output
+        .split("version `GLIBC_")
+        .skip(1)
+        .filter_map(|rest| {
+            let version = rest.split('\'').next()?;
+            let parts: Option<Vec<u32>> = version.split('.').map(|p| p.parse().ok()).collect();
+            Some((parts?, version.to_string()))
+        })
+        .max()
+        .map(|(_, version)| version)
+}
+
+/// The glibc version in what `getconf GNU_LIBC_VERSION` (`glibc 2.26`) or `ldd --version`
+/// (`ldd (GNU libc) 2.31`) printed.
+pub fn glibc_version(output: &str) -> Option<String> {
+    let line = output.lines().next()?;
+    let version = line.split_whitespace().last()?;
+    let numeric = version.split('.').count() >= 2
+        && version
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    numeric.then(|| version.to_string())
+}
 
 /// What an executable's first bytes say it is: a Linux (ELF) binary's CPU, as `uname -m`
 /// names it, or what else it is.
@@ -541,6 +577,21 @@ async fn install_agent(
     )
     .await?;
     if !started.starts_with("tether ") {
+        if let Some(needs) = missing_glibc(&started) {
+            let found = remote(
+                target,
+                "getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1",
+            )
+            .await
+            .unwrap_or_default();
+            return Err(RemoteError::AgentGlibc {
+                path: shown.to_string(),
+                instance: target.instance.clone(),
+                needs,
+                has: glibc_version(&found)
+                    .unwrap_or_else(|| "an older one (its version could not be read)".into()),
+            });
+        }
         return Err(RemoteError::AgentWontStart {
             path: shown.to_string(),
             instance: target.instance.clone(),
@@ -1144,6 +1195,19 @@ pub async fn agent(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_too_new_for_the_image_names_both_glibc_versions() {
+        let output = "./tether: /lib64/libc.so.6: version `GLIBC_2.28' not found (required by ./tether)\n./tether: /lib64/libc.so.6: version `GLIBC_2.34' not found (required by ./tether)\n./tether: /lib64/libc.so.6: version `GLIBC_2.3.4' not found (required by ./tether)";
+        assert_eq!(missing_glibc(output).as_deref(), Some("2.34"));
+        assert_eq!(missing_glibc("Segmentation fault"), None);
+        assert_eq!(glibc_version("glibc 2.26\n").as_deref(), Some("2.26"));
+        assert_eq!(
+            glibc_version("ldd (GNU libc) 2.31\nCopyright (C) 2020").as_deref(),
+            Some("2.31")
+        );
+        assert_eq!(glibc_version("musl libc (x86_64)\nVersion 1.2.4"), None);
+    }
     use crate::jobs::Source;
 
     fn input(name: &str, size: u64) -> Input {

@@ -603,7 +603,7 @@ impl Checker<'_> {
             self.error(
                 location,
                 "`agent_binary` is empty".into(),
-                Some("give the path of a Linux build of tether, e.g. `./target/x86_64-unknown-linux-musl/release/tether`".into()),
+                Some("give the path of a Linux build of tether, e.g. the `tether` the wheel installs (`pip install`), or `./target/x86_64-unknown-linux-gnu/release/tether` from `scripts/build-wheel.sh`".into()),
             );
         }
     }
