@@ -33,9 +33,10 @@ pub struct JobOptions {
     /// for a while after EC2 reports it running).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::parse_duration)]
     pub ssh_timeout: Duration,
-    /// The tether binary to copy to instances for jobs on them (a static Linux build),
-    /// instead of the spec's `agent_binary` or this tether itself.
-    #[arg(long, value_name = "PATH")]
+    /// The tether binary to copy to instances for jobs on them (the wheel's, built for
+    /// glibc 2.17, runs on every image), instead of the spec's `agent_binary` or this
+    /// tether itself.
+    #[arg(long, value_name = "PATH", env = "TETHER_AGENT_BINARY")]
     pub agent_binary: Option<PathBuf>,
 }
 

@@ -266,6 +266,13 @@ pub fn sealed_env(home: &Path, endpoint: &str) -> Vec<(String, String)> {
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
+    // `TETHER_AGENT_BINARY=PATH cargo test` runs every job on an instance with that agent
+    // (the wheel's binary, say) instead of this tether.
+    .chain(
+        std::env::var("TETHER_AGENT_BINARY")
+            .ok()
+            .map(|path| ("TETHER_AGENT_BINARY".to_string(), path)),
+    )
     .collect()
 }
 
