@@ -750,9 +750,8 @@ pub fn differences(planned: &crate::plan::Plan) -> Vec<String> {
             Action::NoOp => continue,
             Action::Adopt | Action::Update => {}
             other => {
-                lines.push(
-                    format!("{}: would be {other:?} on apply", change.address).to_lowercase(),
-                );
+                let action = format!("{other:?}").to_lowercase();
+                lines.push(format!("{}: would {action} on apply", change.address));
                 continue;
             }
         }
@@ -793,6 +792,8 @@ fn without_tether(value: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -994,6 +995,77 @@ Host = byname
         };
         let (chosen, _) = select(read, "lab", &prefixed);
         assert_eq!(names(&chosen), ["bucket.lab-data", "bucket.lab-scratch"]);
+    }
+
+    #[test]
+    fn only_what_is_more_than_ownership_is_a_difference() {
+        use crate::model::AttributeFormat;
+        use crate::plan::{Action, AttributeChange, Change, Mode, Plan};
+        let change = |address: Address, action, attributes: Vec<(&str, Value, Value)>| Change {
+            address,
+            action,
+            reason: None,
+            attributes: attributes
+                .into_iter()
+                .map(|(name, before, after)| AttributeChange {
+                    name: name.into(),
+                    before,
+                    after,
+                    format: AttributeFormat::Map,
+                    forces_replacement: false,
+                })
+                .collect(),
+            before: None,
+            after: None,
+            depends_on: Vec::new(),
+            reissue_secret: false,
+            weakens: Vec::new(),
+            empty_bucket: false,
+        };
+        let ownership_only = change(
+            Address::new(Kind::IamUser, "Erich"),
+            Action::Adopt,
+            vec![
+                ("path", json!("/"), json!("/tether/lab/")),
+                (
+                    "tags",
+                    json!({"team": "ds"}),
+                    json!({"team": "ds", "tether:project": "lab"}),
+                ),
+            ],
+        );
+        let more = change(
+            Address::bucket("lab-data"),
+            Action::Adopt,
+            vec![(
+                "public_access_block",
+                json!({"block_public_acls": false}),
+                json!({"block_public_acls": true}),
+            )],
+        );
+        let created = change(
+            Address::new(Kind::Instance, "Worker"),
+            Action::Create,
+            Vec::new(),
+        );
+        let plan = Plan {
+            format_version: crate::plan::FORMAT_VERSION,
+            project: "lab".into(),
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            mode: Mode::Apply,
+            secrets: crate::spec::SecretsMode::ParameterStore,
+            secrets_dir: "~/.tether/secrets".into(),
+            changes: vec![ownership_only, more, created],
+            local_changes: Vec::new(),
+        };
+        assert_eq!(
+            differences(&plan),
+            [
+                "bucket.lab-data: public_access_block: {\"block_public_acls\":false} -> {\"block_public_acls\":true}",
+                "instance.Worker: would create on apply",
+            ]
+        );
     }
 
     #[test]

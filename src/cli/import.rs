@@ -107,7 +107,7 @@ pub async fn exec(args: ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let cloud = super::connect(region.as_deref()).await?;
     let region = cloud.region().to_string();
     printer.status(&format!(
-        "Reading what account's region {region} holds that no tether project owns..."
+        "Reading what the account holds in {region} that no tether project owns..."
     ));
     let (read, account_id) = tokio::join!(
         tether::live::read_for_import(&cloud, &project, &selection.families),
