@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::kinds::{LiveState, ResourceState};
 use crate::model::{Address, Kind, Market, Ownership, RunState, TAG_PREFIX};
+use crate::ssh::config::{directive, host_patterns, tether_marker};
 
 /// The families `--only` chooses among.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -219,36 +220,29 @@ pub fn ssh_hosts(text: &str, instances: &[(String, Vec<String>)]) -> Vec<SshHost
     let mut in_tether_block = false;
     let mut current: Option<Entry> = None;
     for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("# BEGIN tether ") {
-            in_tether_block = true;
+        match tether_marker(line) {
+            Some(true) => in_tether_block = true,
+            Some(false) => {
+                in_tether_block = false;
+                continue;
+            }
+            None => {}
         }
-        if trimmed.starts_with("# END tether ") {
-            in_tether_block = false;
-            continue;
-        }
-        let content = trimmed.split('#').next().unwrap_or_default().trim();
-        let Some((keyword, rest)) = content
-            .split_once(|c: char| c.is_whitespace() || c == '=')
-            .map(|(k, r)| {
-                (
-                    k.to_ascii_lowercase(),
-                    r.trim_start_matches(|c: char| c.is_whitespace() || c == '=')
-                        .trim(),
-                )
-            })
-        else {
+        let Some((keyword, rest)) = directive(line) else {
             continue;
         };
+        let keyword = keyword.to_ascii_lowercase();
         if keyword == "host" || keyword == "match" {
             entries.extend(current.take());
-            let patterns: Vec<&str> = rest.split_whitespace().collect();
-            let single = keyword == "host"
-                && !in_tether_block
-                && patterns.len() == 1
-                && !patterns[0].contains(['*', '?', '!']);
+            let patterns = host_patterns(line).unwrap_or_default();
+            let alias = match patterns.as_slice() {
+                [one] if !in_tether_block && !one.contains(['*', '?', '!']) => {
+                    Some(one.to_string())
+                }
+                _ => None,
+            };
             current = Some(Entry {
-                alias: single.then(|| patterns[0].trim_matches('"').to_string()),
+                alias,
                 line: index + 1,
                 settings: BTreeMap::new(),
             });

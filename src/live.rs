@@ -84,6 +84,31 @@ pub enum Scope<'a> {
     /// made), each read with its own calls: an index lags behind a change just made. The
     /// `Expected` names only what is adopted by id, which no tag shows yet.
     Only(&'a [Address], &'a Expected),
+    /// Every resource of these kinds that the listings show, whoever owns it (what
+    /// `tether import` looks through); nothing of any other kind.
+    Every(&'a [Kind]),
+}
+
+/// The names of one kind a scope reads besides the project's own: a set, or every one.
+enum Names<'a> {
+    Listed(BTreeSet<&'a str>),
+    Every,
+}
+
+impl Names<'_> {
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            Names::Listed(names) => names.contains(name),
+            Names::Every => true,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Names::Listed(names) => names.is_empty(),
+            Names::Every => false,
+        }
+    }
 }
 
 /// What the spec wants of the resources it declares, where a reading can use it: a bucket
@@ -175,17 +200,19 @@ pub async fn read(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Live
 type Found = (Vec<LiveResource>, Vec<String>);
 
 /// The names of `kind` the scope names, and whether the scope is exactly those.
-fn named(scope: Scope<'_>, kind: Kind) -> (BTreeSet<&str>, bool) {
+fn named(scope: Scope<'_>, kind: Kind) -> (Names<'_>, bool) {
     let (addresses, only) = match scope {
         Scope::Project(addresses, _) => (addresses, false),
         Scope::Only(addresses, _) => (addresses, true),
+        Scope::Every(kinds) if kinds.contains(&kind) => return (Names::Every, true),
+        Scope::Every(_) => return (Names::Listed(BTreeSet::new()), true),
     };
     let names = addresses
         .iter()
         .filter(|a| a.kind == kind)
         .map(|a| a.name.as_str())
         .collect();
-    (names, only)
+    (Names::Listed(names), only)
 }
 
 /// Buckets in the client's region that the project owns (by tags) or the scope names.
@@ -203,7 +230,7 @@ async fn read_buckets(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<
     }
     let expected = match scope {
         Scope::Project(_, expected) => Some(expected),
-        Scope::Only(..) => None,
+        Scope::Only(..) | Scope::Every(_) => None,
     };
     let index = async {
         match expected {
@@ -303,7 +330,7 @@ async fn read_iam(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
         Err(skipped) => return Ok(skipped),
     };
     let owner_path = iam_path(project);
-    let relevant = |entity: &IamEntity, named: &BTreeSet<&str>| {
+    let relevant = |entity: &IamEntity, named: &Names<'_>| {
         named.contains(entity.name.as_str()) || (!only && entity.path == owner_path)
     };
     let group_reads = stream::iter(groups.into_iter().filter(|g| relevant(g, &named_groups)))
@@ -337,7 +364,7 @@ async fn read_roles(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
             Err(skipped) => return Ok(skipped),
         };
     let owner_path = iam_path(project);
-    let relevant = |name: &str, path: &str, named: &BTreeSet<&str>| {
+    let relevant = |name: &str, path: &str, named: &Names<'_>| {
         named.contains(name) || (!only && path == owner_path)
     };
     let role_reads = stream::iter(
@@ -386,7 +413,7 @@ async fn read_batch(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Fo
             Ok(lists) => lists,
             Err(skipped) => return Ok(skipped),
         };
-    let relevant = |name: &str, tags: &BTreeMap<String, String>, named: &BTreeSet<&str>| {
+    let relevant = |name: &str, tags: &BTreeMap<String, String>, named: &Names<'_>| {
         named.contains(name) || (!only && ownership(tags, project) == Ownership::Owned)
     };
     let mut resources = Vec::new();
@@ -449,7 +476,7 @@ async fn read_ec2(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Result<Foun
             Err(skipped) => return Ok(skipped),
         };
     let relevant =
-        |name: &str, tags: &std::collections::BTreeMap<String, String>, named: &BTreeSet<&str>| {
+        |name: &str, tags: &std::collections::BTreeMap<String, String>, named: &Names<'_>| {
             named.contains(name) || (!only && ownership(tags, project) == Ownership::Owned)
         };
     let mut resources = Vec::new();
@@ -492,9 +519,12 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
         };
     // What the spec adopts by id and the project's tags do not show: asked by id, and
     // taken only when no tether project owns it (the planner adopts it, or refuses).
-    let (Scope::Project(_, expected) | Scope::Only(_, expected)) = scope;
-    let (adopt_instances, adopt_addresses) =
-        (expected.instance_ids.clone(), expected.address_ids.clone());
+    let (adopt_instances, adopt_addresses) = match scope {
+        Scope::Project(_, expected) | Scope::Only(_, expected) => {
+            (expected.instance_ids.clone(), expected.address_ids.clone())
+        }
+        Scope::Every(_) => Default::default(),
+    };
     let untagged = |tags: &BTreeMap<String, String>| !tags.contains_key(TAG_PROJECT);
     let (adoptable_instances, adoptable_addresses) = tokio::try_join!(
         async {
@@ -573,7 +603,7 @@ async fn read_instances(cloud: &Cloud, project: &str, scope: Scope<'_>) -> Resul
             by_name.insert(name, (instance, false));
         }
     }
-    let wanted = |name: &str, named: &BTreeSet<&str>| !only || named.contains(name);
+    let wanted = |name: &str, named: &Names<'_>| !only || named.contains(name);
     by_name.retain(|name, _| wanted(name, &named_instances));
     let volume_ids: Vec<String> = by_name
         .values()
@@ -793,59 +823,16 @@ pub async fn read_for_import(
 ) -> Result<LiveState, AwsError> {
     use crate::import::Family;
     let wants = |family| families.contains(&family);
-    let (buckets, users, groups, keys, groups_ec2) = tokio::try_join!(
-        async {
-            match wants(Family::Buckets) {
-                true => cloud.list_buckets().await,
-                false => Ok(Vec::new()),
-            }
-        },
-        async {
-            match wants(Family::Iam) {
-                true => cloud.list_users().await,
-                false => Ok(Vec::new()),
-            }
-        },
-        async {
-            match wants(Family::Iam) {
-                true => cloud.list_groups().await,
-                false => Ok(Vec::new()),
-            }
-        },
-        async {
-            match wants(Family::Ec2) {
-                true => cloud.list_key_pairs().await,
-                false => Ok(Vec::new()),
-            }
-        },
-        async {
-            match wants(Family::Ec2) {
-                true => cloud.list_security_groups().await,
-                false => Ok(Vec::new()),
-            }
-        },
-    )?;
-    let mut addresses: Vec<Address> = Vec::new();
-    addresses.extend(buckets.iter().map(Address::bucket));
-    addresses.extend(users.iter().map(|u| Address::new(Kind::IamUser, &u.name)));
-    addresses.extend(groups.iter().map(|g| Address::new(Kind::IamGroup, &g.name)));
-    addresses.extend(keys.iter().map(|k| Address::new(Kind::KeyPair, &k.name)));
-    addresses.extend(
-        groups_ec2
-            .iter()
-            .filter(|g| g.name != "default")
-            .map(|g| Address::new(Kind::SecurityGroup, &g.name)),
-    );
-    if wants(Family::Account) {
-        addresses.push(Address::new(Kind::Account, ACCOUNT_ALIAS));
-        addresses.push(Address::new(Kind::Account, ACCOUNT_PASSWORD_POLICY));
-    }
-    let mut live = read(
-        cloud,
-        project,
-        Scope::Only(&addresses, &Expected::default()),
-    )
-    .await?;
+    // Instances and addresses have no names to list them by: they are read below.
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|kind| !matches!(kind, Kind::Instance | Kind::ElasticIp))
+        .filter(|kind| Family::of(*kind).is_some_and(wants))
+        .collect();
+    let mut live = read(cloud, project, Scope::Every(&kinds)).await?;
+    // The default VPC's own group is no lab's to take in.
+    live.resources
+        .remove(&Address::new(Kind::SecurityGroup, "default"));
     if wants(Family::Ec2) {
         let (instances, elastic_ips) =
             tokio::try_join!(cloud.instances(None), cloud.addresses(None))?;

@@ -579,8 +579,17 @@ pub fn ownership_tags(project: &str, name: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The prefix of every tag tether writes (ownership and bookkeeping alike).
+/// The prefix of every tag tether writes (ownership and bookkeeping alike); users may not
+/// set tags of their own with it.
 pub const TAG_PREFIX: &str = "tether:";
+
+/// The keys of tether's own among `tags`.
+pub fn tether_tag_keys(tags: &BTreeMap<String, String>) -> Vec<String> {
+    tags.keys()
+        .filter(|key| key.starts_with(TAG_PREFIX))
+        .cloned()
+        .collect()
+}
 
 /// `tags` without tether's own: what a resource keeps when the project lets it go.
 pub fn without_tether_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {

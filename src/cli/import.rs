@@ -193,7 +193,7 @@ fn ssh_hosts(found: &tether::kinds::LiveState) -> anyhow::Result<Vec<tether::imp
     let Some(home) = super::home() else {
         return Ok(Vec::new());
     };
-    let file = home.join(".ssh").join("config");
+    let file = tether::secrets::expand_home(tether::spec::DEFAULT_SSH_CONFIG, Some(&home));
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

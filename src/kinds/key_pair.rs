@@ -208,12 +208,7 @@ impl ResourceKind for KeyPair {
         after: &KeyPairState,
         _context: &Context,
     ) -> Vec<KeyPairOp> {
-        let mut remove: Vec<String> = before
-            .tags
-            .keys()
-            .filter(|key| key.starts_with(crate::model::TAG_PREFIX))
-            .cloned()
-            .collect();
+        let mut remove = crate::model::tether_tag_keys(&before.tags);
         remove.extend(
             [
                 TAG_PRIVATE_KEY,

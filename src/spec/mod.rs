@@ -44,8 +44,7 @@ pub use jobs::{
 pub use source::{Position, SourceIndex};
 pub use ssh::{HostSpec, SshSpec, DEFAULT_SSH_CONFIG};
 
-/// Tag keys with this prefix belong to tether; users may not set them.
-pub const RESERVED_TAG_PREFIX: &str = "tether:";
+use crate::model::TAG_PREFIX;
 
 /// S3 allows 50 tags on a bucket; tether uses up to 3 of them.
 const MAX_USER_TAGS: usize = 47;
@@ -745,9 +744,9 @@ impl Checker<'_> {
             tag_path.push(key);
             let problem = if key.is_empty() || key.chars().count() > 128 {
                 Some("tag keys are 1 to 128 characters".to_string())
-            } else if key.starts_with(RESERVED_TAG_PREFIX) {
+            } else if key.starts_with(TAG_PREFIX) {
                 Some(format!(
-                    "tag keys starting with `{RESERVED_TAG_PREFIX}` are reserved for tether"
+                    "tag keys starting with `{TAG_PREFIX}` are reserved for tether"
                 ))
             } else if key.to_ascii_lowercase().starts_with("aws:") {
                 Some("tag keys starting with `aws:` are reserved for AWS".to_string())

@@ -54,12 +54,47 @@ pub enum HostAddress {
 /// The placeholder a plan shows for an address only apply can know.
 pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
+const BEGIN: &str = "# BEGIN tether ";
+const END: &str = "# END tether ";
+
 fn begin_marker(project: &str) -> String {
-    format!("# BEGIN tether {project}")
+    format!("{BEGIN}{project}")
 }
 
 fn end_marker(project: &str) -> String {
-    format!("# END tether {project}")
+    format!("{END}{project}")
+}
+
+/// Whether `line` opens (`Some(true)`) or closes (`Some(false)`) any project's block.
+pub fn tether_marker(line: &str) -> Option<bool> {
+    let line = line.trim();
+    if line.starts_with(BEGIN) {
+        Some(true)
+    } else if line.starts_with(END) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// One line of an OpenSSH config as ssh reads it: its keyword and the rest, a `#`
+/// comment cut off, the two parted by whitespace or `=` (`Host a b`, `Host=a`, any case);
+/// `None` for a blank or comment line.
+pub fn directive(line: &str) -> Option<(&str, &str)> {
+    let content = line.trim().split('#').next().unwrap_or_default();
+    let (keyword, rest) = content.split_once(|c: char| c.is_whitespace() || c == '=')?;
+    let rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '=');
+    Some((keyword, rest.trim()))
+}
+
+/// The patterns of a `Host` line, quotes taken off; `None` for any other line.
+pub fn host_patterns(line: &str) -> Option<Vec<&str>> {
+    let (keyword, rest) = directive(line)?;
+    keyword.eq_ignore_ascii_case("host").then(|| {
+        rest.split_whitespace()
+            .map(|p| p.trim_matches('"'))
+            .collect()
+    })
 }
 
 /// Where tether keeps the instances' verified host keys (`hostkeys`), for the block to
@@ -212,24 +247,7 @@ pub fn clashing_hosts(file_text: &str, project: &str, aliases: &[&str]) -> Vec<(
         if inside {
             continue;
         }
-        // `Host a b`, `Host=a`, any case; a comment ends the line.
-        let content = trimmed.split('#').next().unwrap_or_default();
-        let Some((keyword, rest)) = content
-            .split_once(|c: char| c.is_whitespace() || c == '=')
-            .map(|(k, r)| {
-                (
-                    k,
-                    r.trim_start_matches(|c: char| c.is_whitespace() || c == '='),
-                )
-            })
-        else {
-            continue;
-        };
-        if !keyword.eq_ignore_ascii_case("host") {
-            continue;
-        }
-        for pattern in rest.split_whitespace() {
-            let pattern = pattern.trim_matches('"');
+        for pattern in host_patterns(line).unwrap_or_default() {
             if let Some(alias) = aliases.iter().find(|alias| **alias == pattern) {
                 clashes.push((index + 1, (*alias).to_string()));
             }
@@ -302,23 +320,22 @@ pub fn without_host_entries(file_text: &str, aliases: &[&str]) -> String {
     let mut in_tether_block = false;
     let mut skipping = false;
     for line in file_text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if trimmed.starts_with("# BEGIN tether ") {
-            in_tether_block = true;
-            skipping = false;
-        } else if trimmed.starts_with("# END tether ") {
-            in_tether_block = false;
-        } else if !in_tether_block {
-            let content = trimmed.split('#').next().unwrap_or_default();
-            let mut words = content
-                .split(|c: char| c.is_whitespace() || c == '=')
-                .filter(|w| !w.is_empty());
-            let keyword = words.next().unwrap_or_default();
-            if keyword.eq_ignore_ascii_case("host") || keyword.eq_ignore_ascii_case("match") {
-                let patterns: Vec<&str> = words.map(|w| w.trim_matches('"')).collect();
-                skipping = keyword.eq_ignore_ascii_case("host")
-                    && patterns.len() == 1
-                    && aliases.contains(&patterns[0]);
+        match tether_marker(line) {
+            Some(true) => {
+                in_tether_block = true;
+                skipping = false;
+            }
+            Some(false) => in_tether_block = false,
+            None if in_tether_block => {}
+            None => {
+                // A `Host` or `Match` line ends the entry before it.
+                let is_match =
+                    directive(line).is_some_and(|(k, _)| k.eq_ignore_ascii_case("match"));
+                if let Some(patterns) = host_patterns(line) {
+                    skipping = matches!(patterns.as_slice(), [one] if aliases.contains(one));
+                } else if is_match {
+                    skipping = false;
+                }
             }
         }
         if !skipping || in_tether_block {

@@ -309,12 +309,7 @@ pub(super) async fn terminate(
 /// run killed between the two leaves an instance no reader takes for the project's.
 pub(super) async fn forget(cloud: &Cloud, project: &str, name: &str) -> Result<(), StepFailure> {
     if let Some(instance) = cloud.find_instance(project, name).await? {
-        let remove: Vec<String> = instance
-            .tags
-            .keys()
-            .filter(|key| key.starts_with(crate::model::TAG_PREFIX))
-            .cloned()
-            .collect();
+        let remove = crate::model::tether_tag_keys(&instance.tags);
         cloud
             .set_instance_tags(name, &instance.id, &Default::default(), &remove)
             .await?;
