@@ -113,6 +113,24 @@ impl ResourceKind for ElasticIp {
     const FOLLOWS_REPLACEMENT: Option<&'static str> =
         Some("its instance is replaced: the address is associated with the new one");
 
+    /// An allocation id to adopt that the account does not show is refused, not
+    /// allocated anew.
+    fn settle(
+        address: &mut ElasticIpState,
+        declared: &DesiredResource,
+        settling: &super::Settling<'_>,
+    ) -> Vec<crate::diagnostic::Diagnostic> {
+        let found = settling.live.resources.contains_key(&declared.address);
+        match (&address.allocation_id, declared.adopt && !found) {
+            (Some(id), true) => vec![crate::diagnostic::Diagnostic::new(
+                format!("{} adopts {id}, which the account does not show", declared.address),
+                Some(declared.location.clone()),
+            )
+            .with_hint("plan again in a moment if it was just allocated; if it is gone, remove `allocation_id:` and `adopt:` to allocate a new one")],
+            _ => Vec::new(),
+        }
+    }
+
     fn desired(spec: &Spec, env: &SpecContext<'_>) -> Vec<DesiredResource> {
         spec.elastic_ips
             .values()

@@ -1024,3 +1024,43 @@ forget:
     );
     assert!(error.contains("`bucket.a` is listed twice"), "{error}");
 }
+
+#[test]
+fn an_id_to_adopt_that_the_account_does_not_show_is_refused_not_launched_anew() {
+    let yaml = "\
+project: lab
+region: us-east-1
+instances:
+  worker:
+    ami: ami-1e749f67
+    type: t3.micro
+    adopt: true
+    id: i-0123456789abcdef0
+elastic_ips:
+  worker-ip:
+    instance: worker
+    adopt: true
+    allocation_id: eipalloc-0123456789abcdef0
+";
+    let (project, desired) = desired_of(yaml);
+    let error = plan(
+        &target(&project),
+        Mode::Apply,
+        &desired,
+        &LiveState::default(),
+    )
+    .expect_err("nothing to adopt")
+    .to_string();
+    assert!(
+        error.contains(
+            "instance.worker adopts i-0123456789abcdef0, which the account does not show"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains(
+            "elastic_ip.worker-ip adopts eipalloc-0123456789abcdef0, which the account does not show"
+        ),
+        "{error}"
+    );
+}

@@ -293,6 +293,17 @@ impl ResourceKind for Instance {
         if instance.root_volume_gb.is_none() {
             instance.root_volume_gb = current.and_then(|c| c.root_volume_gb);
         }
+        // An id to adopt that the account does not show is no reason to launch anew: the
+        // answer may lag, or the instance be gone; either way the user decides.
+        if let (true, Some(id), None) = (declared.adopt, &instance.id, current) {
+            problems.push(
+                Diagnostic::new(
+                    format!("{} adopts {id}, which the account does not show", declared.address),
+                    Some(declared.location.clone()),
+                )
+                .with_hint("plan again in a moment if it was just launched; if it is gone, remove `id:` and `adopt:` to launch a new one"),
+            );
+        }
         problems
     }
 
